@@ -1,0 +1,469 @@
+//! The app registry (DESIGN §3): apps created from templates, their client secrets, exact
+//! redirect / post-logout / CORS lists, entitlements, and certificates.
+
+pub mod certificate;
+pub mod client_secret;
+pub mod redirect_uri;
+pub mod template;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::crypto::random_id;
+use crate::error::{Error, Result};
+use crate::oauth::GrantType;
+use crate::secret::Secret;
+use crate::store::apps::{AppRecord, AppRow, CertificateRow, EntitlementRow, NewAppRows, NewSecretRow, SecretRow, UriRow};
+use crate::store::audit::AuditEvent;
+use crate::store::{is_unique_violation, Store};
+use crate::tenants::check_name;
+
+pub use certificate::{GeneratedPrivateKey, KeyFormat, PublicKey};
+pub use template::{Access, AppKind, ClientType, Entitlement, EntitlementStatus, RefreshMode, Template, TokenFormat};
+
+/// Most URIs of one kind an app may register.
+pub const MAX_URIS: usize = 50;
+
+template::string_enum!(
+    /// The three exact lists an app keeps.
+    UriKind, "uri kind" { Redirect => "redirect", PostLogout => "post-logout", Cors => "cors" }
+);
+
+/// A registered app as every layer above the store sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct App {
+    pub id: String,
+    pub client_id: String,
+    pub partner_id: String,
+    pub name: String,
+    pub template: Template,
+    pub kind: AppKind,
+    pub custom_tenant_id: Option<String>,
+    pub access: Access,
+    pub client_type: ClientType,
+    #[serde(serialize_with = "grant_strs")]
+    pub grant_types: Vec<GrantType>,
+    pub loopback_any_port: bool,
+    pub require_pkce: bool,
+    pub allow_plain_pkce: bool,
+    pub token_format: TokenFormat,
+    pub access_token_ttl: Option<i64>,
+    pub refresh_mode: RefreshMode,
+    pub signing_alg: String,
+    pub technical_contact: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub cors_origins: Vec<String>,
+    pub entitlements: Vec<AppEntitlement>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn grant_strs<S: serde::Serializer>(g: &[GrantType], s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(g.iter().map(|g| g.as_str()))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppEntitlement {
+    pub entitlement: Entitlement,
+    pub status: EntitlementStatus,
+}
+
+impl App {
+    /// Does `requested` match one of the registered redirect URIs (exactly, or loopback on any
+    /// port for native apps)?
+    pub fn redirect_uri_matches(&self, requested: &str) -> bool {
+        self.redirect_uris.iter().any(|r| redirect_uri::matches(r, requested, self.loopback_any_port))
+    }
+
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Entitlements in force (approved, not pending).
+    pub fn active_entitlements(&self) -> impl Iterator<Item = Entitlement> + '_ {
+        self.entitlements.iter().filter(|e| e.status == EntitlementStatus::Active).map(|e| e.entitlement)
+    }
+
+    fn from_record(r: AppRecord) -> Result<App> {
+        let a = r.app;
+        let list = |kind: UriKind| r.uris.iter().filter(|u| u.kind == kind.as_str()).map(|u| u.uri.clone()).collect();
+        let grant_types = a
+            .grant_types
+            .split_whitespace()
+            .map(|g| GrantType::from_param(g).ok_or_else(|| Error::Internal(anyhow::anyhow!("stored grant type '{g}' is unknown"))))
+            .collect::<Result<Vec<_>>>()?;
+        let entitlements = r
+            .entitlements
+            .iter()
+            .map(|e| Ok(AppEntitlement { entitlement: stored(Entitlement::parse(&e.entitlement))?, status: stored(EntitlementStatus::parse(&e.status))? }))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(App {
+            redirect_uris: list(UriKind::Redirect),
+            post_logout_redirect_uris: list(UriKind::PostLogout),
+            cors_origins: list(UriKind::Cors),
+            template: stored(Template::parse(&a.template))?,
+            kind: stored(AppKind::parse(&a.kind))?,
+            access: stored(Access::parse(&a.access))?,
+            client_type: stored(ClientType::parse(&a.client_type))?,
+            token_format: stored(TokenFormat::parse(&a.token_format))?,
+            refresh_mode: stored(RefreshMode::parse(&a.refresh_mode))?,
+            grant_types,
+            entitlements,
+            id: a.id,
+            client_id: a.client_id,
+            partner_id: a.partner_id,
+            name: a.name,
+            custom_tenant_id: a.custom_tenant_id,
+            loopback_any_port: a.loopback_any_port,
+            require_pkce: a.require_pkce,
+            allow_plain_pkce: a.allow_plain_pkce,
+            access_token_ttl: a.access_token_ttl,
+            signing_alg: a.signing_alg,
+            technical_contact: a.technical_contact,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        })
+    }
+}
+
+/// A stored value that no longer parses is a bug or a bad migration, not user error.
+fn stored<T>(r: Result<T>) -> Result<T> {
+    r.map_err(|e| Error::Internal(anyhow::anyhow!("stored value is invalid: {e}")))
+}
+
+/// What a partner asks for when creating an app.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    pub partner_id: String,
+    pub name: String,
+    pub template: Template,
+    pub redirect_uris: Vec<String>,
+    pub access: Access,
+    pub technical_contact: Option<String>,
+    /// Restricted entitlements wait for approval; this is the partner's reason for them.
+    pub justification: Option<String>,
+}
+
+/// A client secret at the one moment it is visible.
+#[derive(Debug, Serialize)]
+pub struct IssuedSecret {
+    pub id: String,
+    #[serde(serialize_with = "expose_secret")]
+    pub secret: Secret<String>,
+    pub expires_at: Option<i64>,
+}
+
+fn expose_secret<S: serde::Serializer>(v: &Secret<String>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(v.expose())
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedApp {
+    pub app: App,
+    /// None for public clients (native apps), which get no secret.
+    pub client_secret: Option<IssuedSecret>,
+}
+
+/// A secret as listed: never its value.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretInfo {
+    pub id: String,
+    pub hint: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Certificate {
+    pub id: String,
+    pub kid: String,
+    pub kty: String,
+    pub jwk: serde_json::Value,
+    pub format: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl From<CertificateRow> for Certificate {
+    fn from(c: CertificateRow) -> Self {
+        Certificate {
+            jwk: serde_json::from_str(&c.jwk).unwrap_or_default(),
+            id: c.id,
+            kid: c.kid,
+            kty: c.kty,
+            format: c.source_format,
+            created_at: c.created_at,
+            expires_at: c.expires_at,
+            revoked_at: c.revoked_at,
+        }
+    }
+}
+
+/// The app registry. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    store: Store,
+    clock: Clock,
+}
+
+impl Registry {
+    pub fn new(store: Store, clock: Clock) -> Self {
+        Registry { store, clock }
+    }
+
+    /// Creates an app from a template. Every input is checked before anything is written, and
+    /// the app, its URIs, entitlements, first secret and audit event commit together.
+    pub async fn create(&self, new: NewApp, actor: &str) -> Result<CreatedApp> {
+        let name = check_name("name", &new.name)?;
+        let defaults = new.template.defaults();
+        let native = defaults.loopback_any_port;
+        check_uri_list(UriKind::Redirect, &new.redirect_uris, native)?;
+        if self.store.partner(&new.partner_id).await?.is_none() {
+            return Err(Error::not_found(format!("partner '{}'", new.partner_id)));
+        }
+        let now = self.clock.now();
+        let app = AppRow {
+            id: random_id(),
+            client_id: random_id(),
+            partner_id: new.partner_id,
+            name,
+            template: new.template.as_str().into(),
+            kind: AppKind::Standard.as_str().into(),
+            custom_tenant_id: None,
+            access: new.access.as_str().into(),
+            client_type: defaults.client_type.as_str().into(),
+            grant_types: defaults.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
+            loopback_any_port: native,
+            require_pkce: true,
+            allow_plain_pkce: false,
+            token_format: TokenFormat::Jwt.as_str().into(),
+            access_token_ttl: None,
+            refresh_mode: RefreshMode::Rotating.as_str().into(),
+            signing_alg: "RS256".into(),
+            technical_contact: new.technical_contact,
+            created_at: now,
+            updated_at: now,
+        };
+        let uris: Vec<UriRow> =
+            new.redirect_uris.iter().map(|u| UriRow { kind: UriKind::Redirect.as_str().into(), uri: u.clone() }).collect();
+        let entitlements: Vec<EntitlementRow> = defaults
+            .entitlements
+            .iter()
+            .map(|e| EntitlementRow {
+                entitlement: e.as_str().into(),
+                status: if e.needs_approval() { EntitlementStatus::Pending } else { EntitlementStatus::Active }.as_str().into(),
+                justification: if e.needs_approval() { new.justification.clone() } else { None },
+            })
+            .collect();
+        let issued = (defaults.client_type == ClientType::Confidential).then(client_secret::generate);
+        let secret_row = issued.as_ref().map(|s| NewSecretRow { id: random_id(), digest: s.digest.to_vec(), hint: s.hint.clone(), expires_at: None });
+        let event = AuditEvent::new(now, actor, "app.created", &app.client_id, json!({ "template": app.template, "name": app.name }));
+        self.store
+            .insert_app(NewAppRows { app: &app, uris: &uris, entitlements: &entitlements, secret: secret_row.as_ref() }, &event)
+            .await?;
+        let app = self.get(&app.client_id).await?;
+        let client_secret = issued.zip(secret_row).map(|(s, row)| IssuedSecret { id: row.id, secret: s.value, expires_at: None });
+        Ok(CreatedApp { app, client_secret })
+    }
+
+    pub async fn get(&self, client_id: &str) -> Result<App> {
+        let record = self.store.app_by_client_id(client_id).await?.ok_or_else(|| Error::not_found(format!("app '{client_id}'")))?;
+        App::from_record(record)
+    }
+
+    pub async fn list(&self, partner_id: Option<&str>) -> Result<Vec<App>> {
+        let mut apps = Vec::new();
+        for row in self.store.list_apps(partner_id).await? {
+            apps.push(self.get(&row.client_id).await?);
+        }
+        Ok(apps)
+    }
+
+    /// Issues a new secret, shown once. Refused when two are already active.
+    pub async fn new_secret(&self, client_id: &str, expires_in_days: Option<i64>, actor: &str) -> Result<IssuedSecret> {
+        let app = self.get(client_id).await?;
+        if app.client_type == ClientType::Public {
+            return Err(Error::conflict("public clients (native apps) have no client secret; they use PKCE"));
+        }
+        let now = self.clock.now();
+        let expires_at = match expires_in_days {
+            Some(d) if !(1..=3650).contains(&d) => return Err(Error::invalid("expires-in-days", "must be between 1 and 3650")),
+            Some(d) => Some(now + d * 86_400),
+            None => None,
+        };
+        let s = client_secret::generate();
+        let row = NewSecretRow { id: random_id(), digest: s.digest.to_vec(), hint: s.hint.clone(), expires_at };
+        let event = AuditEvent::new(now, actor, "secret.created", client_id, json!({ "secret_id": row.id, "expires_at": expires_at }));
+        if !self.store.insert_secret_within_limit(&app.id, &row, now, client_secret::MAX_ACTIVE, &event).await? {
+            return Err(Error::conflict(format!(
+                "the app already has {} active secrets; revoke one before creating another",
+                client_secret::MAX_ACTIVE
+            )));
+        }
+        Ok(IssuedSecret { id: row.id, secret: s.value, expires_at })
+    }
+
+    pub async fn revoke_secret(&self, client_id: &str, secret_id: &str, actor: &str) -> Result<()> {
+        let app = self.get(client_id).await?;
+        let now = self.clock.now();
+        let event = AuditEvent::new(now, actor, "secret.revoked", client_id, json!({ "secret_id": secret_id }));
+        if !self.store.revoke_secret(&app.id, secret_id, now, &event).await? {
+            return Err(Error::not_found(format!("active secret '{secret_id}' of app '{client_id}'")));
+        }
+        Ok(())
+    }
+
+    pub async fn secrets(&self, client_id: &str) -> Result<Vec<SecretInfo>> {
+        let app = self.get(client_id).await?;
+        let now = self.clock.now();
+        Ok(self.store.secrets(&app.id).await?.into_iter().map(|s: SecretRow| SecretInfo {
+            active: s.revoked_at.is_none() && s.expires_at.is_none_or(|e| e > now),
+            id: s.id,
+            hint: s.hint,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            revoked_at: s.revoked_at,
+            last_used_at: s.last_used_at,
+        }).collect())
+    }
+
+    /// Checks a presented client secret: true only for an active (unrevoked, unexpired) secret
+    /// of that app. One indexed query, a SHA-256 and constant-time comparisons.
+    pub async fn verify_secret(&self, client_id: &str, presented: &str) -> Result<bool> {
+        let now = self.clock.now();
+        let stored = self.store.active_secret_digests(client_id, now).await?;
+        let candidate = client_secret::digest(presented);
+        let mut matched = None;
+        for (id, digest) in &stored {
+            if crate::crypto::ct_eq(&candidate, digest) {
+                matched = Some(id);
+            }
+        }
+        match matched {
+            Some(id) => {
+                self.store.touch_secret(id, now).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Adds an uploaded certificate. Nothing is written unless the key parses and is strong.
+    pub async fn add_certificate(&self, client_id: &str, upload: &[u8], expires_at: Option<i64>, actor: &str) -> Result<Certificate> {
+        let app = self.get(client_id).await?;
+        let parsed = certificate::parse(upload)?;
+        let expires_at = match (expires_at, parsed.not_after) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if expires_at.is_some_and(|e| e <= self.clock.now()) {
+            return Err(Error::invalid("certificate", "has already expired"));
+        }
+        self.store_certificate(&app, &parsed.key, parsed.format, expires_at, "certificate.added", actor).await
+    }
+
+    /// Generates an RSA key pair for the app: the public half is stored, the private half is
+    /// returned once.
+    pub async fn generate_certificate(&self, client_id: &str, expires_at: Option<i64>, actor: &str) -> Result<(Certificate, GeneratedPrivateKey)> {
+        let app = self.get(client_id).await?;
+        let (key, private) = tokio::task::spawn_blocking(certificate::generate_rsa).await.map_err(|e| Error::Internal(e.into()))??;
+        let cert = self.store_certificate(&app, &key, KeyFormat::Generated, expires_at, "certificate.generated", actor).await?;
+        Ok((cert, private))
+    }
+
+    async fn store_certificate(&self, app: &App, key: &PublicKey, format: KeyFormat, expires_at: Option<i64>, action: &'static str, actor: &str) -> Result<Certificate> {
+        let now = self.clock.now();
+        let row = CertificateRow {
+            id: random_id(),
+            kid: key.thumbprint(),
+            kty: key.kty().into(),
+            jwk: key.to_jwk().to_string(),
+            source_format: format.as_str().into(),
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+        };
+        let event = AuditEvent::new(now, actor, action, &app.client_id, json!({ "certificate_id": row.id, "kid": row.kid }));
+        self.store.insert_certificate(&app.id, &row, &event).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                Error::conflict(format!("the app already has this key (kid {})", row.kid))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(row.into())
+    }
+
+    pub async fn revoke_certificate(&self, client_id: &str, cert_id: &str, actor: &str) -> Result<()> {
+        let app = self.get(client_id).await?;
+        let now = self.clock.now();
+        let event = AuditEvent::new(now, actor, "certificate.revoked", client_id, json!({ "certificate": cert_id }));
+        if !self.store.revoke_certificate(&app.id, cert_id, now, &event).await? {
+            return Err(Error::not_found(format!("active certificate '{cert_id}' of app '{client_id}'")));
+        }
+        Ok(())
+    }
+
+    pub async fn certificates(&self, client_id: &str) -> Result<Vec<Certificate>> {
+        let app = self.get(client_id).await?;
+        Ok(self.store.certificates(&app.id).await?.into_iter().map(Certificate::from).collect())
+    }
+
+    /// Adds a URI to a list after checking it with the same rules as registration.
+    pub async fn add_uri(&self, client_id: &str, kind: UriKind, uri: &str, actor: &str) -> Result<App> {
+        let app = self.get(client_id).await?;
+        let current = match kind {
+            UriKind::Redirect => &app.redirect_uris,
+            UriKind::PostLogout => &app.post_logout_redirect_uris,
+            UriKind::Cors => &app.cors_origins,
+        };
+        if current.len() >= MAX_URIS {
+            return Err(Error::conflict(format!("an app may register at most {MAX_URIS} URIs of each kind")));
+        }
+        check_uri_list(kind, &[uri.to_string()], app.loopback_any_port)?;
+        let now = self.clock.now();
+        let event = AuditEvent::new(now, actor, "app.uri_added", client_id, json!({ "kind": kind.as_str(), "uri": uri }));
+        if !self.store.add_app_uri(&app.id, kind.as_str(), uri, now, &event).await? {
+            return Err(Error::conflict(format!("'{uri}' is already registered")));
+        }
+        self.get(client_id).await
+    }
+
+    pub async fn remove_uri(&self, client_id: &str, kind: UriKind, uri: &str, actor: &str) -> Result<App> {
+        let app = self.get(client_id).await?;
+        let event = AuditEvent::new(self.clock.now(), actor, "app.uri_removed", client_id, json!({ "kind": kind.as_str(), "uri": uri }));
+        if !self.store.remove_app_uri(&app.id, kind.as_str(), uri, &event).await? {
+            return Err(Error::not_found(format!("{} URI '{uri}'", kind.as_str())));
+        }
+        self.get(client_id).await
+    }
+}
+
+/// Checks every URI of a list; the first bad one is named, and nothing is stored.
+fn check_uri_list(kind: UriKind, uris: &[String], native: bool) -> Result<()> {
+    if uris.len() > MAX_URIS {
+        return Err(Error::conflict(format!("an app may register at most {MAX_URIS} URIs of each kind")));
+    }
+    let field = match kind {
+        UriKind::Redirect => "redirect_uri",
+        UriKind::PostLogout => "post_logout_redirect_uri",
+        UriKind::Cors => "cors_origin",
+    };
+    for (i, uri) in uris.iter().enumerate() {
+        if uris[..i].contains(uri) {
+            return Err(Error::invalid(field, format!("'{uri}' is listed twice")));
+        }
+        let checked = match kind {
+            UriKind::Cors => redirect_uri::validate_origin(uri),
+            _ => redirect_uri::validate(uri, native),
+        };
+        checked.map_err(|why| Error::invalid(field, format!("'{uri}' {why}")))?;
+    }
+    Ok(())
+}

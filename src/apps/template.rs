@@ -1,0 +1,164 @@
+//! App templates (DESIGN §3) and the closed sets an app is configured with.
+//! Each enum's `as_str` is what the database, the CLI and the JSON output use.
+
+use crate::oauth::GrantType;
+
+/// Defines a string-backed enum with `ALL`, `as_str` and `parse` (which names the choices on error).
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Result<Self, $crate::error::Error> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let choices: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    $crate::error::Error::invalid($field, format!("'{}' is not one of: {}", s, choices.join(", ")))
+                })
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use string_enum;
+
+string_enum!(
+    /// The starting configuration of an app.
+    Template, "template" {
+        Web => "web",
+        Native => "native",
+        ServerToServer => "server-to-server",
+        Mirroring => "mirroring",
+        ErpSync => "erp-sync",
+        Empty => "empty",
+    }
+);
+
+string_enum!(
+    /// What an app may do beyond logging users in (SuperID "integration points").
+    /// Each is also the scope an app asks for to use it.
+    Entitlement, "entitlement" {
+        WebApi => "webapi",
+        Services88 => "services88",
+        WebhookAgent => "webhook-agent",
+        SystemToken => "system-token",
+        ErpSyncAgent => "erp-sync-agent",
+    }
+);
+
+string_enum!(
+    EntitlementStatus, "entitlement status" {
+        Active => "active",
+        Pending => "pending",
+        Rejected => "rejected",
+    }
+);
+
+string_enum!(
+    /// Private apps admit only users of the owning partner's tenants; public apps any tenant
+    /// that approved them.
+    Access, "access" { Private => "private", Public => "public" }
+);
+
+string_enum!(
+    /// Standard apps need each tenant's authorization record; custom apps serve one tenant.
+    AppKind, "kind" { Standard => "standard", Custom => "custom" }
+);
+
+string_enum!(
+    /// RFC 6749 §2.1: public clients cannot keep a secret and get none.
+    ClientType, "client type" { Confidential => "confidential", Public => "public" }
+);
+
+string_enum!(
+    TokenFormat, "token format" { Jwt => "jwt", Opaque => "opaque" }
+);
+
+string_enum!(
+    /// Rotating with reuse detection (default), or long-lived bound to the authorization
+    /// record (SuperID behaviour).
+    RefreshMode, "refresh mode" { Rotating => "rotating", LongLived => "long-lived" }
+);
+
+impl Entitlement {
+    /// Restricted integration points: requested ones wait as *pending* until a platform
+    /// administrator approves them.
+    pub const fn needs_approval(self) -> bool {
+        matches!(self, Entitlement::Services88 | Entitlement::ErpSyncAgent)
+    }
+
+    /// Adding one of these to an app puts its tenants' authorization records into
+    /// *needs re-approval* (DESIGN §4).
+    pub const fn needs_tenant_reapproval(self) -> bool {
+        matches!(self, Entitlement::SystemToken | Entitlement::WebhookAgent)
+    }
+}
+
+/// What a template expands into. Everything stays editable afterwards.
+pub struct TemplateDefaults {
+    pub entitlements: &'static [Entitlement],
+    pub loopback_any_port: bool,
+    pub client_type: ClientType,
+    pub grant_types: &'static [GrantType],
+}
+
+impl Template {
+    pub const fn defaults(self) -> TemplateDefaults {
+        use Entitlement::*;
+        use GrantType::*;
+        let (entitlements, grant_types): (&'static [Entitlement], &'static [GrantType]) = match self {
+            Template::Web => (&[WebApi, WebhookAgent], &[AuthorizationCode, RefreshToken]),
+            Template::Native => (&[WebApi, WebhookAgent], &[AuthorizationCode, RefreshToken]),
+            Template::ServerToServer => (
+                &[WebApi, Services88, WebhookAgent, SystemToken],
+                &[ClientCredentials, AuthorizationCode],
+            ),
+            Template::Mirroring => (&[], &[ClientCredentials]),
+            Template::ErpSync => (
+                &[WebApi, Services88, WebhookAgent, SystemToken, ErpSyncAgent],
+                &[ClientCredentials, AuthorizationCode],
+            ),
+            Template::Empty => (&[WebApi, Services88, WebhookAgent], &[AuthorizationCode]),
+        };
+        let native = matches!(self, Template::Native);
+        TemplateDefaults {
+            entitlements,
+            loopback_any_port: native,
+            client_type: if native { ClientType::Public } else { ClientType::Confidential },
+            grant_types,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_native_template_is_a_public_loopback_client() {
+        for t in Template::ALL {
+            let d = t.defaults();
+            assert_eq!(d.loopback_any_port, *t == Template::Native);
+            assert_eq!(d.client_type == ClientType::Public, *t == Template::Native);
+        }
+    }
+
+    #[test]
+    fn parse_names_the_choices() {
+        let e = Template::parse("mobile").unwrap_err().to_string();
+        assert!(e.contains("web, native, server-to-server, mirroring, erp-sync, empty"), "{e}");
+        assert_eq!(Template::parse("erp-sync").unwrap(), Template::ErpSync);
+    }
+}

@@ -1,0 +1,524 @@
+//! The `gatehouse` command line. Every command calls the same domain code the server uses;
+//! output is for people by default and JSON with `--json`. Errors print one line and exit 1.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::apps::{Access, NewApp, Template, UriKind};
+use crate::clock::Clock;
+use crate::config::{Config, LogFormat, Overrides};
+use crate::keys::Alg;
+use crate::secret::Secret;
+use crate::AppState;
+
+/// Who CLI changes are attributed to in the audit trail.
+const ACTOR: &str = "cli";
+
+#[derive(Parser, Debug)]
+#[command(name = "gatehouse", version, about = "An OAuth 2.0 / OpenID Connect authorization server")]
+pub struct Cli {
+    /// TOML configuration file; GATEHOUSE_* variables and flags override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL (sqlite://path or postgres://…); also GATEHOUSE_DATABASE_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server (the default when no command is given).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Partners: the companies that build apps.
+    #[command(subcommand)]
+    Partner(PartnerCmd),
+    /// Apps: create from a template, secrets, certificates, redirect URIs.
+    #[command(subcommand)]
+    App(AppCmd),
+    /// Tenants: customer installations.
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Users: people who sign in.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Server signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Args, Debug, Default)]
+struct ServeArgs {
+    /// Address to listen on; also GATEHOUSE_LISTEN.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Issuer URL; also GATEHOUSE_ISSUER.
+    #[arg(long, value_name = "URL")]
+    issuer: Option<String>,
+    /// Folder for signing keys; also GATEHOUSE_KEYS_DIR.
+    #[arg(long, value_name = "DIR")]
+    keys_dir: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum PartnerCmd {
+    /// Register a partner.
+    Add {
+        #[arg(long)]
+        name: String,
+    },
+    List,
+    /// Make an existing user a developer of the partner.
+    Member {
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AppCmd {
+    /// Create an app from a template; prints the client ID and secret (shown once).
+    Create {
+        #[arg(long)]
+        partner: String,
+        /// web, native, server-to-server, mirroring, erp-sync or empty.
+        #[arg(long)]
+        template: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Any tenant that approves the app may use it.
+        #[arg(long, conflicts_with = "private")]
+        public: bool,
+        /// Only the partner's own tenants may use it (the default).
+        #[arg(long)]
+        private: bool,
+    },
+    Show {
+        client_id: String,
+    },
+    List {
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    #[command(subcommand)]
+    Secret(SecretCmd),
+    #[command(subcommand)]
+    Cert(CertCmd),
+    #[command(subcommand)]
+    Redirect(RedirectCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum SecretCmd {
+    /// Issue a new client secret (shown once; at most two active).
+    New {
+        client_id: String,
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<i64>,
+    },
+    Revoke {
+        client_id: String,
+        secret_id: String,
+    },
+    List {
+        client_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CertCmd {
+    /// Upload a public key: PEM, X.509 (PEM or DER), JWK, or .NET <RSAKeyValue> XML.
+    Add {
+        client_id: String,
+        file: PathBuf,
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<i64>,
+    },
+    /// Generate an RSA key pair; the private key is printed once, as PEM and as RSA XML.
+    Generate {
+        client_id: String,
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<i64>,
+    },
+    Revoke {
+        client_id: String,
+        cert_id: String,
+    },
+    List {
+        client_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RedirectCmd {
+    Add {
+        client_id: String,
+        uri: String,
+        /// redirect (default), post-logout or cors.
+        #[arg(long, default_value = "redirect")]
+        kind: String,
+    },
+    Remove {
+        client_id: String,
+        uri: String,
+        #[arg(long, default_value = "redirect")]
+        kind: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCmd {
+    Add {
+        #[arg(long)]
+        ctx: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        serial: Option<i64>,
+        /// The partner that owns this tenant (its private apps admit this tenant's users).
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCmd {
+    /// Add a user to a tenant; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user an administrator of the tenant.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Grant or remove the platform administrator flag.
+    PlatformAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        revoke: bool,
+    },
+    Show {
+        email: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCmd {
+    List,
+    /// Promote the published next key to current, retire the current one, publish a new next.
+    Rotate {
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, as the operator needs to act on it.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let serve_args = match &cli.command {
+        Some(Command::Serve(a)) => Some(a),
+        None => None,
+        Some(_) => None,
+    };
+    let overrides = Overrides {
+        config_file: cli.config.clone(),
+        database_url: cli.database_url.clone(),
+        listen: serve_args.and_then(|a| a.listen.clone()),
+        issuer: serve_args.and_then(|a| a.issuer.clone()),
+        keys_dir: serve_args.and_then(|a| a.keys_dir.clone()),
+    };
+    let config = Config::load(&overrides, |name| std::env::var(name).ok())?;
+    let json = cli.json;
+    match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+        Command::Serve(_) => serve(config).await,
+        Command::Migrate => {
+            let store = crate::store::Store::connect(&config.database_url, config.db_acquire_timeout, 2).await?;
+            let applied = store.migrate().await?;
+            print(json, &json!({ "applied": applied }), || {
+                if applied.is_empty() { "database is up to date".into() } else { format!("applied: {}", applied.join(", ")) }
+            })
+        }
+        Command::Partner(cmd) => partner(config, json, cmd).await,
+        Command::App(cmd) => app(config, json, cmd).await,
+        Command::Tenant(cmd) => tenant(config, json, cmd).await,
+        Command::User(cmd) => user(config, json, cmd).await,
+        Command::Keys(cmd) => keys(config, json, cmd).await,
+    }
+}
+
+fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", text());
+    }
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging(config.log_format);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let state = AppState::open(config, Clock::System).await?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        issuer = %state.config.issuer,
+        database = state.store.backend(),
+        "gatehouse is serving; discovery at {}/.well-known/openid-configuration",
+        state.config.issuer
+    );
+    crate::http::serve(state, listener).await
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn open(config: Config) -> anyhow::Result<AppState> {
+    AppState::open(config, Clock::System).await
+}
+
+async fn partner(config: Config, json: bool, cmd: PartnerCmd) -> anyhow::Result<()> {
+    let state = open(config).await?;
+    match cmd {
+        PartnerCmd::Add { name } => {
+            let p = state.directory.add_partner(&name, ACTOR).await?;
+            print(json, &p, || format!("partner {} created: {}", p.id, p.name))
+        }
+        PartnerCmd::List => {
+            let ps = state.directory.partners().await?;
+            print(json, &ps, || ps.iter().map(|p| format!("{}  {}", p.id, p.name)).collect::<Vec<_>>().join("\n"))
+        }
+        PartnerCmd::Member { partner, email } => {
+            state.directory.add_partner_member(&partner, &email, ACTOR).await?;
+            print(json, &json!({ "partner": partner, "email": email }), || format!("{email} is now a developer of partner {partner}"))
+        }
+    }
+}
+
+async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
+    let state = open(config).await?;
+    let registry = &state.registry;
+    match cmd {
+        AppCmd::Create { partner, template, name, redirect_uris, public, private: _ } => {
+            let template = Template::parse(&template)?;
+            let access = if public { Access::Public } else { Access::Private };
+            let created = registry
+                .create(NewApp { partner_id: partner, name, template, redirect_uris, access, technical_contact: None, justification: None }, ACTOR)
+                .await?;
+            print(json, &created, || {
+                let mut out = format!(
+                    "app created: {}\nclient_id:     {}\n",
+                    created.app.name, created.app.client_id
+                );
+                match &created.client_secret {
+                    Some(s) => out.push_str(&format!(
+                        "client_secret: {}\n\nThe secret is shown only now. Store it safely; it cannot be shown again.",
+                        s.secret.expose()
+                    )),
+                    None => out.push_str("client_secret: none (public client: use PKCE)"),
+                }
+                out
+            })
+        }
+        AppCmd::Show { client_id } => {
+            let app = registry.get(&client_id).await?;
+            let secrets = registry.secrets(&client_id).await?;
+            let certificates = registry.certificates(&client_id).await?;
+            let body = json!({ "app": app, "secrets": secrets, "certificates": certificates });
+            print(json, &body, || serde_json::to_string_pretty(&body).unwrap_or_default())
+        }
+        AppCmd::List { partner } => {
+            let apps = registry.list(partner.as_deref()).await?;
+            print(json, &apps, || {
+                apps.iter().map(|a| format!("{}  {:<16} {}", a.client_id, a.template.as_str(), a.name)).collect::<Vec<_>>().join("\n")
+            })
+        }
+        AppCmd::Secret(SecretCmd::New { client_id, expires_in_days }) => {
+            let s = registry.new_secret(&client_id, expires_in_days, ACTOR).await?;
+            print(json, &s, || {
+                format!("secret {}: {}\n\nThe secret is shown only now. Store it safely; it cannot be shown again.", s.id, s.secret.expose())
+            })
+        }
+        AppCmd::Secret(SecretCmd::Revoke { client_id, secret_id }) => {
+            registry.revoke_secret(&client_id, &secret_id, ACTOR).await?;
+            print(json, &json!({ "revoked": secret_id }), || format!("secret {secret_id} revoked"))
+        }
+        AppCmd::Secret(SecretCmd::List { client_id }) => {
+            let secrets = registry.secrets(&client_id).await?;
+            print(json, &secrets, || {
+                secrets
+                    .iter()
+                    .map(|s| format!("{}  …{}  {}", s.id, s.hint, if s.active { "active" } else { "inactive" }))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        AppCmd::Cert(CertCmd::Add { client_id, file, expires_in_days }) => {
+            let bytes = read_upload(&file)?;
+            let expires_at = days_from_now(&state, expires_in_days)?;
+            let cert = registry.add_certificate(&client_id, &bytes, expires_at, ACTOR).await?;
+            print(json, &cert, || format!("certificate {} added (kid {}, {})", cert.id, cert.kid, cert.kty))
+        }
+        AppCmd::Cert(CertCmd::Generate { client_id, expires_in_days }) => {
+            let expires_at = days_from_now(&state, expires_in_days)?;
+            let (cert, private) = registry.generate_certificate(&client_id, expires_at, ACTOR).await?;
+            let body = json!({
+                "certificate": cert,
+                "private_key_pem": private.pem.expose(),
+                "private_key_rsa_xml": private.rsa_xml.expose(),
+            });
+            print(json, &body, || {
+                format!(
+                    "certificate {} generated (kid {})\n\nPrivate key (shown only now):\n{}\n{}\n",
+                    cert.id,
+                    cert.kid,
+                    private.pem.expose(),
+                    private.rsa_xml.expose()
+                )
+            })
+        }
+        AppCmd::Cert(CertCmd::Revoke { client_id, cert_id }) => {
+            registry.revoke_certificate(&client_id, &cert_id, ACTOR).await?;
+            print(json, &json!({ "revoked": cert_id }), || format!("certificate {cert_id} revoked"))
+        }
+        AppCmd::Cert(CertCmd::List { client_id }) => {
+            let certs = registry.certificates(&client_id).await?;
+            print(json, &certs, || certs.iter().map(|c| format!("{}  {}  {}", c.id, c.kid, c.kty)).collect::<Vec<_>>().join("\n"))
+        }
+        AppCmd::Redirect(RedirectCmd::Add { client_id, uri, kind }) => {
+            let app = registry.add_uri(&client_id, UriKind::parse(&kind)?, &uri, ACTOR).await?;
+            print(json, &app, || format!("{kind} URI added: {uri}"))
+        }
+        AppCmd::Redirect(RedirectCmd::Remove { client_id, uri, kind }) => {
+            let app = registry.remove_uri(&client_id, UriKind::parse(&kind)?, &uri, ACTOR).await?;
+            print(json, &app, || format!("{kind} URI removed: {uri}"))
+        }
+    }
+}
+
+fn read_upload(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    let meta = std::fs::metadata(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    if meta.len() > crate::apps::certificate::MAX_UPLOAD_BYTES as u64 {
+        anyhow::bail!("{} is larger than {} KiB; a certificate is a few KiB", file.display(), crate::apps::certificate::MAX_UPLOAD_BYTES / 1024);
+    }
+    std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))
+}
+
+fn days_from_now(state: &AppState, days: Option<i64>) -> anyhow::Result<Option<i64>> {
+    match days {
+        None => Ok(None),
+        Some(d) if (1..=3650).contains(&d) => Ok(Some(state.clock.now() + d * 86_400)),
+        Some(_) => anyhow::bail!("--expires-in-days must be between 1 and 3650"),
+    }
+}
+
+async fn tenant(config: Config, json: bool, cmd: TenantCmd) -> anyhow::Result<()> {
+    let state = open(config).await?;
+    match cmd {
+        TenantCmd::Add { ctx, name, serial, partner } => {
+            let t = state.directory.add_tenant(&ctx, &name, serial, partner.as_deref(), ACTOR).await?;
+            print(json, &t, || format!("tenant {} (serial {}) created: {}", t.ctx, t.serial, t.name))
+        }
+        TenantCmd::List => {
+            let ts = state.directory.tenants().await?;
+            print(json, &ts, || ts.iter().map(|t| format!("{:<12} {:>8}  {}", t.ctx, t.serial, t.name)).collect::<Vec<_>>().join("\n"))
+        }
+    }
+}
+
+async fn user(config: Config, json: bool, cmd: UserCmd) -> anyhow::Result<()> {
+    let state = open(config).await?;
+    match cmd {
+        UserCmd::Add { email, tenant, name, admin, password_stdin: _ } => {
+            let mut password = String::new();
+            std::io::stdin().take(4096).read_to_string(&mut password).map_err(|e| anyhow::anyhow!("cannot read the password from standard input: {e}"))?;
+            let password = password.trim_end_matches(['\n', '\r']).to_string();
+            let u = state.directory.add_user(&email, name.as_deref(), &tenant, admin, Secret::new(password), ACTOR).await?;
+            print(json, &u, || format!("user {} is a{} member of {tenant}", u.email, if admin { "n administrator and" } else { "" }))
+        }
+        UserCmd::PlatformAdmin { email, revoke } => {
+            let u = state.directory.set_platform_admin(&email, !revoke).await?;
+            print(json, &u, || format!("{}: platform administrator = {}", u.email, u.platform_admin))
+        }
+        UserCmd::Show { email } => {
+            let u = state.directory.user(&email).await?;
+            let memberships = state.directory.memberships(&u.id).await?;
+            let body = json!({ "user": u, "memberships": memberships });
+            print(json, &body, || serde_json::to_string_pretty(&body).unwrap_or_default())
+        }
+    }
+}
+
+async fn keys(config: Config, json: bool, cmd: KeysCmd) -> anyhow::Result<()> {
+    let state = open(config).await?;
+    match cmd {
+        KeysCmd::List => {
+            let keys = state.keys.list().await?;
+            print(json, &keys, || keys.iter().map(|k| format!("{}  {:<6} {}", k.kid, k.alg, k.state)).collect::<Vec<_>>().join("\n"))
+        }
+        KeysCmd::Rotate { alg } => {
+            let current = state.keys.rotate(Alg::parse(&alg)?, ACTOR).await?;
+            print(json, &current, || format!("{} rotated: {} is now current", current.alg, current.kid))
+        }
+    }
+}

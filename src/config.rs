@@ -1,0 +1,318 @@
+//! Configuration: a TOML file (`--config`), overridden by `GATEHOUSE_*` variables, overridden by
+//! command-line flags. It is validated once at start; a wrong value stops start-up with a message
+//! that names the setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+/// The validated settings every part of the server reads.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the HTTP server binds (`listen`, `GATEHOUSE_LISTEN`).
+    pub listen: SocketAddr,
+    /// The issuer identifier: https, or http on a loopback host for development; no query,
+    /// fragment or trailing slash (`issuer`, `GATEHOUSE_ISSUER`).
+    pub issuer: String,
+    /// `sqlite://path` or `postgres://…` (`database_url`, `GATEHOUSE_DATABASE_URL`).
+    pub database_url: String,
+    /// How long a request waits for a database connection before it gets a 503
+    /// (`database.acquire_timeout_secs`, `GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS`).
+    pub db_acquire_timeout: Duration,
+    /// Most connections one instance opens (`database.max_connections`).
+    pub db_max_connections: u32,
+    /// Where private signing keys live.
+    pub key_store: KeyStore,
+    /// How long a retired key stays published in JWKS: at least the longest token lifetime
+    /// (`keys.retired_ttl_secs`, default one day).
+    pub retired_key_ttl: i64,
+    /// Default access-token lifetime in seconds (`tokens.access_token_ttl_secs`, default 3600).
+    pub access_token_ttl: i64,
+    /// `text` or `json` (`log_format`, `GATEHOUSE_LOG_FORMAT`).
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone)]
+pub enum KeyStore {
+    /// The single-node default: one PKCS#8 PEM file per key under this folder, mode 0600.
+    Files(PathBuf),
+    /// For several instances: private keys AES-256-GCM encrypted in the database under a
+    /// 32-byte key shared by every instance (`GATEHOUSE_KEY_ENCRYPTION_KEY`, base64).
+    Database { encryption_key: crate::secret::Secret<[u8; 32]> },
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyStore::Files(dir) => write!(f, "Files({})", dir.display()),
+            KeyStore::Database { .. } => f.write_str("Database { encryption_key: [redacted] }"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings as written in the file or the environment, before validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+    pub database_url: Option<String>,
+    pub keys_dir: Option<String>,
+    pub log_format: Option<String>,
+    #[serde(default)]
+    pub database: RawDatabase,
+    #[serde(default)]
+    pub keys: RawKeys,
+    #[serde(default)]
+    pub tokens: RawTokens,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    pub acquire_timeout_secs: Option<u64>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeys {
+    /// `files` (default) or `database`.
+    pub store: Option<String>,
+    pub retired_ttl_secs: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokens {
+    pub access_token_ttl_secs: Option<i64>,
+}
+
+/// Values given on the command line; they win over file and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+    pub database_url: Option<String>,
+    pub keys_dir: Option<String>,
+}
+
+/// A setting that could not be used, with its name as the user wrote it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+fn bad(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { setting: setting.to_string(), message: message.into() }
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gatehouse.db";
+
+impl Config {
+    /// File, then environment, then flags. `env` is passed in so tests need not touch the process.
+    pub fn load(
+        overrides: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw = match &overrides.config_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| bad("--config", format!("cannot read {}: {e}", path.display())))?;
+                toml::from_str::<RawConfig>(&text)
+                    .map_err(|e| bad("--config", format!("{}: {}", path.display(), e.message())))?
+            }
+            None => RawConfig::default(),
+        };
+        let set = |slot: &mut Option<String>, name: &str| {
+            if let Some(v) = env(name) {
+                *slot = Some(v);
+            }
+        };
+        set(&mut raw.listen, "GATEHOUSE_LISTEN");
+        set(&mut raw.issuer, "GATEHOUSE_ISSUER");
+        set(&mut raw.database_url, "GATEHOUSE_DATABASE_URL");
+        set(&mut raw.keys_dir, "GATEHOUSE_KEYS_DIR");
+        set(&mut raw.log_format, "GATEHOUSE_LOG_FORMAT");
+        set(&mut raw.keys.store, "GATEHOUSE_KEY_STORE");
+        if let Some(v) = env("GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS") {
+            raw.database.acquire_timeout_secs = Some(parse_num("GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS", &v)?);
+        }
+        if let Some(v) = env("GATEHOUSE_DB_MAX_CONNECTIONS") {
+            raw.database.max_connections = Some(parse_num("GATEHOUSE_DB_MAX_CONNECTIONS", &v)?);
+        }
+        if let Some(v) = env("GATEHOUSE_ACCESS_TOKEN_TTL_SECS") {
+            raw.tokens.access_token_ttl_secs = Some(parse_num("GATEHOUSE_ACCESS_TOKEN_TTL_SECS", &v)?);
+        }
+        for (slot, flag) in [
+            (&mut raw.listen, &overrides.listen),
+            (&mut raw.issuer, &overrides.issuer),
+            (&mut raw.database_url, &overrides.database_url),
+            (&mut raw.keys_dir, &overrides.keys_dir),
+        ] {
+            if flag.is_some() {
+                slot.clone_from(flag);
+            }
+        }
+        Config::validate(raw, env("GATEHOUSE_KEY_ENCRYPTION_KEY"))
+    }
+
+    fn validate(raw: RawConfig, encryption_key: Option<String>) -> Result<Config, ConfigError> {
+        let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| bad("listen", format!("'{listen_text}' is not an address like 127.0.0.1:8080")))?;
+        let issuer = match raw.issuer {
+            Some(i) => validate_issuer(&i)?,
+            None => format!("http://{listen}"),
+        };
+        let database_url = raw.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(bad("database_url", "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        let acquire = raw.database.acquire_timeout_secs.unwrap_or(5);
+        if !(1..=60).contains(&acquire) {
+            return Err(bad("database.acquire_timeout_secs", "must be between 1 and 60 seconds"));
+        }
+        let max_connections = raw.database.max_connections.unwrap_or(16);
+        if !(1..=1000).contains(&max_connections) {
+            return Err(bad("database.max_connections", "must be between 1 and 1000"));
+        }
+        let key_store = match raw.keys.store.as_deref().unwrap_or("files") {
+            "files" => KeyStore::Files(PathBuf::from(raw.keys_dir.unwrap_or_else(|| "keys".into()))),
+            "database" => {
+                let text = encryption_key.ok_or_else(|| {
+                    bad("GATEHOUSE_KEY_ENCRYPTION_KEY", "required when keys.store is 'database' (32 random bytes, base64)")
+                })?;
+                let bytes = crate::crypto::b64_decode(text.trim())
+                    .filter(|b| b.len() == 32)
+                    .ok_or_else(|| bad("GATEHOUSE_KEY_ENCRYPTION_KEY", "must be exactly 32 bytes in standard base64"))?;
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&bytes);
+                KeyStore::Database { encryption_key: crate::secret::Secret::new(key) }
+            }
+            other => return Err(bad("keys.store", format!("'{other}' is not one of: files, database"))),
+        };
+        let access_token_ttl = raw.tokens.access_token_ttl_secs.unwrap_or(3600);
+        if !(60..=86_400).contains(&access_token_ttl) {
+            return Err(bad("tokens.access_token_ttl_secs", "must be between 60 and 86400 seconds"));
+        }
+        let retired_key_ttl = raw.keys.retired_ttl_secs.unwrap_or(86_400);
+        if retired_key_ttl < access_token_ttl {
+            return Err(bad(
+                "keys.retired_ttl_secs",
+                "must be at least tokens.access_token_ttl_secs, or tokens signed by a retired key stop verifying",
+            ));
+        }
+        let log_format = match raw.log_format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(bad("log_format", format!("'{other}' is not one of: text, json"))),
+        };
+        Ok(Config {
+            listen,
+            issuer,
+            database_url,
+            db_acquire_timeout: Duration::from_secs(acquire),
+            db_max_connections: max_connections,
+            key_store,
+            retired_key_ttl,
+            access_token_ttl,
+            log_format,
+        })
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(setting: &str, v: &str) -> Result<T, ConfigError> {
+    v.trim().parse().map_err(|_| bad(setting, format!("'{v}' is not a number")))
+}
+
+/// OIDC Discovery §3 / RFC 8414 §2: an https URL with no query or fragment. Plain http is
+/// allowed on loopback hosts only, for development.
+pub fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(issuer).map_err(|e| bad("issuer", format!("'{issuer}' is not a URL: {e}")))?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => return Err(bad("issuer", "must use https (plain http only on localhost or a loopback address)")),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("issuer", "must not have a query or a fragment"));
+    }
+    if issuer.ends_with('/') {
+        return Err(bad("issuer", "must not end with '/' (clients compare the issuer byte for byte)"));
+    }
+    Ok(issuer.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load(&Overrides::default(), |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn defaults_serve_sqlite_on_loopback() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert!(matches!(c.key_store, KeyStore::Files(_)));
+    }
+
+    #[test]
+    fn a_wrong_value_names_its_setting() {
+        let e = load(&[("GATEHOUSE_LISTEN", "nowhere")]).unwrap_err();
+        assert_eq!(e.setting, "listen");
+        let e = load(&[("GATEHOUSE_ISSUER", "http://example.com")]).unwrap_err();
+        assert_eq!(e.setting, "issuer");
+        let e = load(&[("GATEHOUSE_ISSUER", "https://example.com/")]).unwrap_err();
+        assert!(e.message.contains("'/'"));
+        let e = load(&[("GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS", "soon")]).unwrap_err();
+        assert_eq!(e.setting, "GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS");
+        let e = load(&[("GATEHOUSE_KEY_STORE", "database")]).unwrap_err();
+        assert_eq!(e.setting, "GATEHOUSE_KEY_ENCRYPTION_KEY");
+        let e = load(&[("GATEHOUSE_DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(e.setting, "database_url");
+    }
+
+    #[test]
+    fn flags_win_over_environment() {
+        let o = Overrides { listen: Some("127.0.0.1:9000".into()), ..Default::default() };
+        let c = Config::load(&o, |n| (n == "GATEHOUSE_LISTEN").then(|| "127.0.0.1:7000".to_string())).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("gh-config-{}", crate::crypto::random_id()));
+        std::fs::write(&dir, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
+        let o = Overrides { config_file: Some(dir.clone()), ..Default::default() };
+        let e = Config::load(&o, |_| None).unwrap_err();
+        std::fs::remove_file(dir).ok();
+        assert_eq!(e.setting, "--config");
+        assert!(e.message.contains("listen_port"), "{}", e.message);
+    }
+}

@@ -1,0 +1,62 @@
+//! Random values, digests and encodings. Every random byte comes from aws-lc-rs's CSPRNG.
+
+use aws_lc_rs::{constant_time, digest, rand};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+
+/// `n` bytes from the operating system's CSPRNG (through aws-lc).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // aws-lc's RNG only fails when the OS has no entropy source, which is not survivable.
+    rand::fill(&mut buf).expect("the system random source failed");
+    buf
+}
+
+/// A random identifier: 16 bytes as 32 lowercase hex characters (SuperID's client ID shape).
+pub fn random_id() -> String {
+    hex(&random_bytes::<16>())
+}
+
+/// 32 random bytes as unpadded base64url: the body of secrets and tokens.
+pub fn random_token() -> String {
+    b64url(&random_bytes::<32>())
+}
+
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
+pub fn b64url(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(s).ok()
+}
+
+pub fn b64(data: &[u8]) -> String {
+    STANDARD.encode(data)
+}
+
+/// Standard base64; whitespace inside the value (as in pasted XML) is ignored.
+pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    STANDARD.decode(compact).ok()
+}
+
+pub fn hex(data: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(data.len() * 2);
+    for b in data {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}

@@ -1,0 +1,87 @@
+//! HTTP: axum only. Handlers extract, call one domain function, and render; the route table
+//! lives here in one place.
+
+pub mod discovery;
+pub mod health;
+pub mod jwks;
+pub mod metrics;
+pub mod paths;
+pub mod respond;
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, Request};
+use axum::routing::get;
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+
+/// Largest request body any endpoint reads.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole route table.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route(paths::DISCOVERY, get(discovery::metadata))
+        .route(paths::AS_METADATA, get(discovery::metadata))
+        .route(paths::SUPERID_DISCOVERY, get(discovery::metadata))
+        .route(paths::JWKS, get(jwks::jwks))
+        .route(paths::SUPERID_JWKS, get(jwks::jwks))
+        .route(paths::HEALTHZ, get(health::healthz))
+        .route(paths::READYZ, get(health::readyz))
+        .route(paths::METRICS, get(metrics::render))
+        .fallback(respond::not_found)
+        .method_not_allowed_fallback(respond::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(
+            // The span names the method and path only: query strings can carry secrets
+            // (SuperID SDKs send token parameters there), so they are never logged.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let keys = state.keys.clone();
+    // Other instances may rotate keys; pick their rotations up without a restart.
+    let reloader = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            if let Err(e) = keys.reload().await {
+                tracing::warn!(error = %e, "reloading signing keys failed; keeping the loaded ones");
+            }
+        }
+    });
+    let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await;
+    reloader.abort();
+    Ok(result?)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

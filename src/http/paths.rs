@@ -1,0 +1,16 @@
+//! Every path the server answers. The router and the discovery document both read these, so
+//! what is advertised is what is routed.
+
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+pub const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
+pub const JWKS: &str = "/jwks";
+pub const AUTHORIZE: &str = "/authorize";
+pub const TOKEN: &str = "/token";
+
+/// SuperID-compatible aliases (DESIGN §2).
+pub const SUPERID_DISCOVERY: &str = "/login/.well-known/openid-configuration";
+pub const SUPERID_JWKS: &str = "/login/.well-known/jwks";
+
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";

@@ -1,0 +1,21 @@
+//! Gatehouse: an OAuth 2.0 / OpenID Connect authorization server for an app platform.
+//!
+//! The tree is the architecture: `http` (axum only) → `oauth`/`oidc` (protocol) →
+//! `apps`/`tenants`/`keys` (domain) → `store` (SQL). Nothing calls upwards.
+
+pub mod apps; // app registry: templates, secrets, redirect URIs, certificates
+pub mod cli; // the `gatehouse` command line: serve, migrate, partners, apps, tenants, users, keys
+pub mod clock; // the one source of "now" (a test clock in tests)
+pub mod config; // Config: file → environment → flags, validated once at start
+pub mod crypto; // random values, digests, base64, constant-time comparison
+pub mod error; // the domain error every non-protocol operation returns
+pub mod http; // axum router, discovery, JWKS, health and metrics endpoints
+pub mod keys; // server signing keys: generate, rotate, sign, publish as JWKS
+pub mod oauth; // RFC 6749 vocabulary and error shapes shared by every endpoint
+pub mod secret; // Secret<T>: redacted Debug, constant-time equality
+pub mod state; // AppState: what every request handler is given
+pub mod store; // SQLite and PostgreSQL storage, one file per aggregate
+pub mod tenants; // tenants, users, memberships, partners and their developers
+
+pub use http::app;
+pub use state::AppState;

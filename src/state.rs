@@ -1,0 +1,44 @@
+//! What every request handler is given: passed explicitly, never global.
+
+use std::sync::Arc;
+
+use crate::apps::Registry;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::metrics::Metrics;
+use crate::keys::Keys;
+use crate::store::Store;
+use crate::tenants::Directory;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    pub store: Store,
+    pub keys: Arc<Keys>,
+    pub registry: Registry,
+    pub directory: Directory,
+    pub metrics: Arc<Metrics>,
+    /// The discovery document, built once from the route table and configuration.
+    pub discovery: Arc<Vec<u8>>,
+}
+
+impl AppState {
+    /// Connects, migrates, and loads (or first creates) the signing keys.
+    pub async fn open(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+        let store = Store::connect(&config.database_url, config.db_acquire_timeout, config.db_max_connections).await?;
+        store.migrate().await?;
+        let keys = Keys::open(store.clone(), clock.clone(), config.key_store.clone(), config.retired_key_ttl).await?;
+        let discovery = Arc::new(crate::http::discovery::document(&config)?);
+        Ok(AppState {
+            registry: Registry::new(store.clone(), clock.clone()),
+            directory: Directory::new(store.clone(), clock.clone()),
+            keys: Arc::new(keys),
+            metrics: Arc::new(Metrics::new()),
+            config: Arc::new(config),
+            clock,
+            store,
+            discovery,
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! The audit trail: one row per security event (app and secret changes, approvals, key
+//! rotations, logins), written in the same transaction as the change it records.
+
+use serde::Serialize;
+
+use super::row::DbRow;
+use super::Store;
+use crate::on_db;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub at: i64,
+    /// Who did it: `cli`, `system`, or a user id.
+    pub actor: String,
+    /// A dotted verb such as `app.created` or `secret.revoked`.
+    pub action: &'static str,
+    /// What it was done to: a client ID, a tenant ctx, a key id.
+    pub subject: String,
+    /// Extra facts; never a secret.
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn new(at: i64, actor: &str, action: &'static str, subject: &str, detail: serde_json::Value) -> Self {
+        AuditEvent { at, actor: actor.to_string(), action, subject: subject.to_string(), detail }
+    }
+}
+
+/// Inserts an audit event with the given executor (a transaction, so it commits with the change).
+macro_rules! record {
+    ($exec:expr, $event:expr) => {
+        sqlx::query("INSERT INTO audit_events (id, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind($crate::crypto::random_id())
+            .bind($event.at)
+            .bind(&$event.actor)
+            .bind($event.action)
+            .bind(&$event.subject)
+            .bind($event.detail.to_string())
+            .execute($exec)
+            .await
+    };
+}
+pub(crate) use record;
+
+impl Store {
+    pub async fn record_audit(&self, event: &AuditEvent) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => record!(pool, event).map(|_| ()))
+    }
+
+    /// The newest events about `subject`, newest first.
+    pub async fn audit_trail(&self, subject: &str, limit: i64) -> sqlx::Result<Vec<AuditEvent>> {
+        const SQL: &str = "SELECT at, actor, action, subject, detail FROM audit_events WHERE subject = $1 ORDER BY at DESC, id LIMIT $2";
+        on_db!(&self.db, pool => {
+            let rows = sqlx::query(SQL).bind(subject).bind(limit).fetch_all(pool).await?;
+            rows.iter().map(|r| {
+                Ok(AuditEvent {
+                    at: r.int("at")?,
+                    actor: r.text("actor")?,
+                    action: known_action(&r.text("action")?),
+                    subject: r.text("subject")?,
+                    detail: serde_json::from_str(&r.text("detail")?).unwrap_or_default(),
+                })
+            }).collect()
+        })
+    }
+}
+
+/// Every action string the code writes, so a read row can hold a `&'static str` again.
+pub const ACTIONS: &[&str] = &[
+    "app.created", "app.uri_added", "app.uri_removed", "secret.created", "secret.revoked",
+    "certificate.added", "certificate.generated", "certificate.revoked", "partner.created",
+    "partner.member_added", "tenant.created", "user.created", "key.created", "key.rotated",
+];
+
+fn known_action(s: &str) -> &'static str {
+    ACTIONS.iter().copied().find(|a| *a == s).unwrap_or("unknown")
+}

@@ -1,0 +1,193 @@
+//! SQL for partners, tenants, users, memberships and partner developers.
+
+use super::audit::{record, AuditEvent};
+use super::row::DbRow;
+use super::Store;
+use crate::on_db;
+
+#[derive(Debug, Clone)]
+pub struct PartnerRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantRow {
+    pub id: String,
+    pub ctx: String,
+    pub serial: i64,
+    pub name: String,
+    pub status: String,
+    pub owner_partner_id: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub platform_admin: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct MembershipRow {
+    pub tenant_ctx: String,
+    pub is_admin: bool,
+}
+
+fn tenant_row(r: &impl DbRow) -> sqlx::Result<TenantRow> {
+    Ok(TenantRow {
+        id: r.text("id")?,
+        ctx: r.text("ctx")?,
+        serial: r.int("serial")?,
+        name: r.text("name")?,
+        status: r.text("status")?,
+        owner_partner_id: r.opt_text("owner_partner_id")?,
+        created_at: r.int("created_at")?,
+    })
+}
+
+fn user_row(r: &impl DbRow) -> sqlx::Result<UserRow> {
+    Ok(UserRow {
+        id: r.text("id")?,
+        email: r.text("email")?,
+        name: r.text("name")?,
+        password_hash: r.text("password_hash")?,
+        platform_admin: r.flag("platform_admin")?,
+        created_at: r.int("created_at")?,
+    })
+}
+
+const TENANT_COLUMNS: &str = "id, ctx, serial, name, status, owner_partner_id, created_at";
+const USER_COLUMNS: &str = "id, email, name, password_hash, platform_admin, created_at";
+
+impl Store {
+    pub async fn insert_partner(&self, p: &PartnerRow, event: &AuditEvent) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO partners (id, name, created_at) VALUES ($1, $2, $3)")
+                .bind(&p.id).bind(&p.name).bind(p.created_at).execute(&mut *tx).await?;
+            record!(&mut *tx, event)?;
+            tx.commit().await
+        })
+    }
+
+    pub async fn partner(&self, id: &str) -> sqlx::Result<Option<PartnerRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT id, name, created_at FROM partners WHERE id = $1").bind(id).fetch_optional(pool).await?
+                .map(|r| Ok(PartnerRow { id: r.text("id")?, name: r.text("name")?, created_at: r.int("created_at")? }))
+                .transpose()
+        })
+    }
+
+    pub async fn list_partners(&self) -> sqlx::Result<Vec<PartnerRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT id, name, created_at FROM partners ORDER BY created_at, id").fetch_all(pool).await?
+                .iter().map(|r| Ok(PartnerRow { id: r.text("id")?, name: r.text("name")?, created_at: r.int("created_at")? }))
+                .collect()
+        })
+    }
+
+    /// Adds a developer to a partner. Returns false when they already are one.
+    pub async fn insert_partner_member(&self, partner_id: &str, user_id: &str, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let added = sqlx::query("INSERT INTO partner_members (partner_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(partner_id).bind(user_id).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
+            if added {
+                record!(&mut *tx, event)?;
+            }
+            tx.commit().await?;
+            Ok(added)
+        })
+    }
+
+    pub async fn is_partner_member(&self, partner_id: &str, user_id: &str) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query("SELECT 1 FROM partner_members WHERE partner_id = $1 AND user_id = $2")
+                .bind(partner_id).bind(user_id).fetch_optional(pool).await?.is_some())
+        })
+    }
+
+    /// Inserts a tenant; its serial is the next free one unless given.
+    pub async fn insert_tenant(&self, t: &TenantRow, event: &AuditEvent) -> sqlx::Result<i64> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let serial = if t.serial > 0 {
+                t.serial
+            } else {
+                sqlx::query("SELECT COALESCE(MAX(serial), 1000) + 1 AS n FROM tenants").fetch_one(&mut *tx).await?.int("n")?
+            };
+            sqlx::query(&format!("INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                .bind(&t.id).bind(&t.ctx).bind(serial).bind(&t.name).bind(&t.status).bind(&t.owner_partner_id).bind(t.created_at)
+                .execute(&mut *tx).await?;
+            record!(&mut *tx, event)?;
+            tx.commit().await?;
+            Ok(serial)
+        })
+    }
+
+    pub async fn tenant_by_ctx(&self, ctx: &str) -> sqlx::Result<Option<TenantRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE ctx = $1")).bind(ctx)
+                .fetch_optional(pool).await?.as_ref().map(tenant_row).transpose()
+        })
+    }
+
+    pub async fn list_tenants(&self) -> sqlx::Result<Vec<TenantRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY ctx")).fetch_all(pool).await?
+                .iter().map(tenant_row).collect()
+        })
+    }
+
+    /// Inserts a user and their first membership together.
+    pub async fn insert_user(&self, u: &UserRow, tenant_id: &str, is_admin: bool, event: &AuditEvent) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+                .bind(&u.id).bind(&u.email).bind(&u.name).bind(&u.password_hash).bind(u.platform_admin).bind(u.created_at)
+                .execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO memberships (tenant_id, user_id, is_admin, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(tenant_id).bind(&u.id).bind(is_admin).bind(u.created_at)
+                .execute(&mut *tx).await?;
+            record!(&mut *tx, event)?;
+            tx.commit().await
+        })
+    }
+
+    /// Adds (or updates the administrator flag of) a membership.
+    pub async fn upsert_membership(&self, tenant_id: &str, user_id: &str, is_admin: bool, now: i64) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query("INSERT INTO memberships (tenant_id, user_id, is_admin, created_at) VALUES ($1, $2, $3, $4) \
+                ON CONFLICT (tenant_id, user_id) DO UPDATE SET is_admin = excluded.is_admin")
+                .bind(tenant_id).bind(user_id).bind(is_admin).bind(now).execute(pool).await.map(|_| ())
+        })
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> sqlx::Result<Option<UserRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1")).bind(email)
+                .fetch_optional(pool).await?.as_ref().map(user_row).transpose()
+        })
+    }
+
+    pub async fn memberships(&self, user_id: &str) -> sqlx::Result<Vec<MembershipRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT t.ctx, m.is_admin FROM memberships m JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 ORDER BY t.ctx")
+                .bind(user_id).fetch_all(pool).await?
+                .iter().map(|r| Ok(MembershipRow { tenant_ctx: r.text("ctx")?, is_admin: r.flag("is_admin")? })).collect()
+        })
+    }
+
+    pub async fn set_platform_admin(&self, user_id: &str, admin: bool) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query("UPDATE users SET platform_admin = $2 WHERE id = $1").bind(user_id).bind(admin)
+                .execute(pool).await?.rows_affected() == 1)
+        })
+    }
+}
