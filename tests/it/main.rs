@@ -1,1 +1,13 @@
+//! One integration binary (one link step): each `mod` is a behaviour area, run against a real
+//! server on port 0 with SQLite, and with PostgreSQL when GATEHOUSE_TEST_POSTGRES_URL is set
+//! (required when CI is set).
 
+#[macro_use]
+mod harness; // TestServer (real server, fresh database per test), both_backends!, fixtures
+
+mod cli; // the gatehouse binary: exit codes, one-line errors, --json output
+mod discovery; // discovery and JWKS read by the openidconnect crate; token signatures verify
+mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
+mod keys; // rotation: next published before it signs, retired stays published
+mod registry; // apps from templates, secrets, certificates, redirect URIs, nothing half-written
+mod tenants; // tenants, users, memberships, partners

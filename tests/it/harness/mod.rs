@@ -1,0 +1,190 @@
+//! A real Gatehouse on 127.0.0.1:0 with a fresh database and its own keys folder per test.
+
+use gatehouse::clock::Clock;
+use gatehouse::config::{Config, Overrides};
+use gatehouse::AppState;
+use tempfile::TempDir;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestServer {
+    /// The issuer, e.g. `http://127.0.0.1:41234`.
+    pub base: String,
+    pub state: AppState,
+    pub clock: Clock,
+    pub database_url: String,
+    pub dir: TempDir,
+    server: tokio::task::JoinHandle<()>,
+    postgres_db: Option<(String, String)>,
+}
+
+/// Defines `$name::sqlite` and `$name::postgres`, each running the body with a fresh server.
+macro_rules! both_backends {
+    ($(#[$meta:meta])* async fn $name:ident($srv:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[$meta])*
+            async fn run($srv: $crate::harness::TestServer) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::harness::TestServer::start($crate::harness::Backend::Sqlite).await.unwrap()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(srv) = $crate::harness::TestServer::start($crate::harness::Backend::Postgres).await {
+                    run(srv).await
+                }
+            }
+        }
+    };
+}
+
+/// The PostgreSQL server tests create their databases on, if any. With `CI` set it must be
+/// configured: the PostgreSQL half of the suite never skips silently there.
+pub fn postgres_base_url() -> Option<String> {
+    match std::env::var("GATEHOUSE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => panic!("CI is set but GATEHOUSE_TEST_POSTGRES_URL is not"),
+        _ => None,
+    }
+}
+
+impl TestServer {
+    /// Starts a server; None only for PostgreSQL when no test database is configured.
+    pub async fn start(backend: Backend) -> Option<TestServer> {
+        let dir = tempfile::tempdir().unwrap();
+        let (database_url, postgres_db) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("gatehouse.db").display()), None),
+            Backend::Postgres => {
+                let base = postgres_base_url()?;
+                let name = format!("gatehouse_test_{}", gatehouse::crypto::random_id());
+                let admin = sqlx::PgPool::connect(&base).await.expect("connect to GATEHOUSE_TEST_POSTGRES_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await.unwrap();
+                admin.close().await;
+                let mut url = url::Url::parse(&base).unwrap();
+                url.set_path(&name);
+                (url.to_string(), Some((base, name)))
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = test_config(&database_url, dir.path(), &format!("http://{addr}"));
+        let clock = Clock::manual(Clock::System.now());
+        let state = AppState::open(config, clock.clone()).await.expect("server state");
+        let app = gatehouse::app(state.clone());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Some(TestServer {
+            base: format!("http://{addr}"),
+            state,
+            clock,
+            database_url,
+            dir,
+            server,
+            postgres_db,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Runs the `gatehouse` binary against this server's database and keys.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {
+        run_cli(&self.database_url, self.dir.path(), args, stdin)
+    }
+
+    /// A partner to own apps in tests.
+    pub async fn partner(&self) -> String {
+        self.state.directory.add_partner("Test Partner AS", "test").await.unwrap().id
+    }
+}
+
+pub fn test_config(database_url: &str, dir: &std::path::Path, issuer: &str) -> Config {
+    let keys_dir = dir.join("keys").display().to_string();
+    let overrides = Overrides {
+        database_url: Some(database_url.to_string()),
+        keys_dir: Some(keys_dir),
+        listen: Some("127.0.0.1:0".into()),
+        issuer: Some(issuer.to_string()),
+        config_file: None,
+    };
+    Config::load(&overrides, |_| None).unwrap()
+}
+
+pub struct CliOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    pub fn json(&self) -> serde_json::Value {
+        assert_eq!(self.code, 0, "command failed: {}", self.stderr);
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+pub fn run_cli(database_url: &str, dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> CliOutput {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(args)
+        .env("GATEHOUSE_DATABASE_URL", database_url)
+        .env("GATEHOUSE_KEYS_DIR", dir.join("keys"))
+        .env_remove("GATEHOUSE_LISTEN")
+        .env_remove("GATEHOUSE_ISSUER")
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    CliOutput {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.abort();
+        if let Some((base, name)) = self.postgres_db.take() {
+            // Drop runs inside the test's runtime; drop the database from a thread of its own.
+            // FORCE ends the server's own pooled connections.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async move {
+                    if let Ok(admin) = sqlx::PgPool::connect(&base).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
+                        admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// A reqwest client that never follows redirects (tests look at each response).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certs").join(name)).unwrap()
+}
