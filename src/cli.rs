@@ -287,7 +287,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = crate::store::Store::connect(&config.database_url, config.db_acquire_timeout, 2).await?;
             let applied = store.migrate().await?;
             print(json, &json!({ "applied": applied }), || {
-                if applied.is_empty() { "database is up to date".into() } else { format!("applied: {}", applied.join(", ")) }
+                if applied.is_empty() {
+                    "database is up to date".into()
+                } else {
+                    format!("applied: {}", applied.join(", "))
+                }
             })
         }
         Command::Partner(cmd) => partner(config, json, cmd).await,
@@ -350,7 +354,9 @@ async fn partner(config: Config, json: bool, cmd: PartnerCmd) -> anyhow::Result<
         }
         PartnerCmd::Member { partner, email } => {
             state.directory.add_partner_member(&partner, &email, ACTOR).await?;
-            print(json, &json!({ "partner": partner, "email": email }), || format!("{email} is now a developer of partner {partner}"))
+            print(json, &json!({ "partner": partner, "email": email }), || {
+                format!("{email} is now a developer of partner {partner}")
+            })
         }
     }
 }
@@ -363,13 +369,21 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
             let template = Template::parse(&template)?;
             let access = if public { Access::Public } else { Access::Private };
             let created = registry
-                .create(NewApp { partner_id: partner, name, template, redirect_uris, access, technical_contact: None, justification: None }, ACTOR)
+                .create(
+                    NewApp {
+                        partner_id: partner,
+                        name,
+                        template,
+                        redirect_uris,
+                        access,
+                        technical_contact: None,
+                        justification: None,
+                    },
+                    ACTOR,
+                )
                 .await?;
             print(json, &created, || {
-                let mut out = format!(
-                    "app created: {}\nclient_id:     {}\n",
-                    created.app.name, created.app.client_id
-                );
+                let mut out = format!("app created: {}\nclient_id:     {}\n", created.app.name, created.app.client_id);
                 match &created.client_secret {
                     Some(s) => out.push_str(&format!(
                         "client_secret: {}\n\nThe secret is shown only now. Store it safely; it cannot be shown again.",
@@ -390,13 +404,20 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
         AppCmd::List { partner } => {
             let apps = registry.list(partner.as_deref()).await?;
             print(json, &apps, || {
-                apps.iter().map(|a| format!("{}  {:<16} {}", a.client_id, a.template.as_str(), a.name)).collect::<Vec<_>>().join("\n")
+                apps.iter()
+                    .map(|a| format!("{}  {:<16} {}", a.client_id, a.template.as_str(), a.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             })
         }
         AppCmd::Secret(SecretCmd::New { client_id, expires_in_days }) => {
             let s = registry.new_secret(&client_id, expires_in_days, ACTOR).await?;
             print(json, &s, || {
-                format!("secret {}: {}\n\nThe secret is shown only now. Store it safely; it cannot be shown again.", s.id, s.secret.expose())
+                format!(
+                    "secret {}: {}\n\nThe secret is shown only now. Store it safely; it cannot be shown again.",
+                    s.id,
+                    s.secret.expose()
+                )
             })
         }
         AppCmd::Secret(SecretCmd::Revoke { client_id, secret_id }) => {
@@ -443,7 +464,9 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
         }
         AppCmd::Cert(CertCmd::List { client_id }) => {
             let certs = registry.certificates(&client_id).await?;
-            print(json, &certs, || certs.iter().map(|c| format!("{}  {}  {}", c.id, c.kid, c.kty)).collect::<Vec<_>>().join("\n"))
+            print(json, &certs, || {
+                certs.iter().map(|c| format!("{}  {}  {}", c.id, c.kid, c.kty)).collect::<Vec<_>>().join("\n")
+            })
         }
         AppCmd::Redirect(RedirectCmd::Add { client_id, uri, kind }) => {
             let app = registry.add_uri(&client_id, UriKind::parse(&kind)?, &uri, ACTOR).await?;
@@ -459,7 +482,11 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
 fn read_upload(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
     let meta = std::fs::metadata(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     if meta.len() > crate::apps::certificate::MAX_UPLOAD_BYTES as u64 {
-        anyhow::bail!("{} is larger than {} KiB; a certificate is a few KiB", file.display(), crate::apps::certificate::MAX_UPLOAD_BYTES / 1024);
+        anyhow::bail!(
+            "{} is larger than {} KiB; a certificate is a few KiB",
+            file.display(),
+            crate::apps::certificate::MAX_UPLOAD_BYTES / 1024
+        );
     }
     std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))
 }
@@ -481,7 +508,9 @@ async fn tenant(config: Config, json: bool, cmd: TenantCmd) -> anyhow::Result<()
         }
         TenantCmd::List => {
             let ts = state.directory.tenants().await?;
-            print(json, &ts, || ts.iter().map(|t| format!("{:<12} {:>8}  {}", t.ctx, t.serial, t.name)).collect::<Vec<_>>().join("\n"))
+            print(json, &ts, || {
+                ts.iter().map(|t| format!("{:<12} {:>8}  {}", t.ctx, t.serial, t.name)).collect::<Vec<_>>().join("\n")
+            })
         }
     }
 }
@@ -491,10 +520,16 @@ async fn user(config: Config, json: bool, cmd: UserCmd) -> anyhow::Result<()> {
     match cmd {
         UserCmd::Add { email, tenant, name, admin, password_stdin: _ } => {
             let mut password = String::new();
-            std::io::stdin().take(4096).read_to_string(&mut password).map_err(|e| anyhow::anyhow!("cannot read the password from standard input: {e}"))?;
+            std::io::stdin()
+                .take(4096)
+                .read_to_string(&mut password)
+                .map_err(|e| anyhow::anyhow!("cannot read the password from standard input: {e}"))?;
             let password = password.trim_end_matches(['\n', '\r']).to_string();
-            let u = state.directory.add_user(&email, name.as_deref(), &tenant, admin, Secret::new(password), ACTOR).await?;
-            print(json, &u, || format!("user {} is a{} member of {tenant}", u.email, if admin { "n administrator and" } else { "" }))
+            let u =
+                state.directory.add_user(&email, name.as_deref(), &tenant, admin, Secret::new(password), ACTOR).await?;
+            print(json, &u, || {
+                format!("user {} is a{} member of {tenant}", u.email, if admin { "n administrator and" } else { "" })
+            })
         }
         UserCmd::PlatformAdmin { email, revoke } => {
             let u = state.directory.set_platform_admin(&email, !revoke).await?;
@@ -514,7 +549,9 @@ async fn keys(config: Config, json: bool, cmd: KeysCmd) -> anyhow::Result<()> {
     match cmd {
         KeysCmd::List => {
             let keys = state.keys.list().await?;
-            print(json, &keys, || keys.iter().map(|k| format!("{}  {:<6} {}", k.kid, k.alg, k.state)).collect::<Vec<_>>().join("\n"))
+            print(json, &keys, || {
+                keys.iter().map(|k| format!("{}  {:<6} {}", k.kid, k.alg, k.state)).collect::<Vec<_>>().join("\n")
+            })
         }
         KeysCmd::Rotate { alg } => {
             let current = state.keys.rotate(Alg::parse(&alg)?, ACTOR).await?;

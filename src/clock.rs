@@ -22,10 +22,7 @@ impl Clock {
 
     pub fn now(&self) -> UnixTime {
         match self {
-            Clock::System => SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0),
+            Clock::System => SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0),
             Clock::Manual(t) => t.load(Ordering::SeqCst),
         }
     }

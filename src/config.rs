@@ -124,10 +124,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gatehouse.db";
 
 impl Config {
     /// File, then environment, then flags. `env` is passed in so tests need not touch the process.
-    pub fn load(
-        overrides: &Overrides,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load(overrides: &Overrides, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut raw = match &overrides.config_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -198,11 +195,14 @@ impl Config {
             "files" => KeyStore::Files(PathBuf::from(raw.keys_dir.unwrap_or_else(|| "keys".into()))),
             "database" => {
                 let text = encryption_key.ok_or_else(|| {
-                    bad("GATEHOUSE_KEY_ENCRYPTION_KEY", "required when keys.store is 'database' (32 random bytes, base64)")
+                    bad(
+                        "GATEHOUSE_KEY_ENCRYPTION_KEY",
+                        "required when keys.store is 'database' (32 random bytes, base64)",
+                    )
                 })?;
-                let bytes = crate::crypto::b64_decode(text.trim())
-                    .filter(|b| b.len() == 32)
-                    .ok_or_else(|| bad("GATEHOUSE_KEY_ENCRYPTION_KEY", "must be exactly 32 bytes in standard base64"))?;
+                let bytes = crate::crypto::b64_decode(text.trim()).filter(|b| b.len() == 32).ok_or_else(|| {
+                    bad("GATEHOUSE_KEY_ENCRYPTION_KEY", "must be exactly 32 bytes in standard base64")
+                })?;
                 let mut key = [0u8; 32];
                 key.copy_from_slice(&bytes);
                 KeyStore::Database { encryption_key: crate::secret::Secret::new(key) }
@@ -268,9 +268,7 @@ mod tests {
 
     fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::load(&Overrides::default(), |name| {
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
+        Config::load(&Overrides::default(), |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     }
 
     #[test]

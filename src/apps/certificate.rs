@@ -98,7 +98,9 @@ impl PublicKey {
             PublicKey::Ec { crv, x, y } => {
                 json!({"kty": "EC", "use": "sig", "kid": kid, "crv": crv, "x": b64url(x), "y": b64url(y)})
             }
-            PublicKey::Ed25519 { x } => json!({"kty": "OKP", "use": "sig", "kid": kid, "crv": "Ed25519", "x": b64url(x)}),
+            PublicKey::Ed25519 { x } => {
+                json!({"kty": "OKP", "use": "sig", "kid": kid, "crv": "Ed25519", "x": b64url(x)})
+            }
         }
     }
 
@@ -134,7 +136,8 @@ impl PublicKey {
                     return Err(invalid(format!("the {crv} coordinates must be {len} bytes each")));
                 }
                 let point = [&[4u8][..], x, y].concat();
-                ParsedPublicKey::new(alg, point).map_err(|_| invalid(format!("the point is not on the {crv} curve")))?;
+                ParsedPublicKey::new(alg, point)
+                    .map_err(|_| invalid(format!("the point is not on the {crv} curve")))?;
             }
             PublicKey::Ed25519 { x } => {
                 ParsedPublicKey::new(&signature::ED25519, x)
@@ -195,9 +198,12 @@ fn parse_pem(text: &str) -> Result<ParsedCertificate, Error> {
         der::pem::decode_vec(text.as_bytes()).map_err(|e| invalid(format!("the PEM block is malformed ({e})")))?;
     match label {
         "CERTIFICATE" => parse_x509(&der),
-        "PUBLIC KEY" => Ok(ParsedCertificate { key: parse_spki(&der)?, format: KeyFormat::PemPublicKey, not_after: None }),
+        "PUBLIC KEY" => {
+            Ok(ParsedCertificate { key: parse_spki(&der)?, format: KeyFormat::PemPublicKey, not_after: None })
+        }
         "RSA PUBLIC KEY" => {
-            let k = pkcs1::RsaPublicKey::from_der(&der).map_err(|_| invalid("the RSA PUBLIC KEY block is malformed"))?;
+            let k =
+                pkcs1::RsaPublicKey::from_der(&der).map_err(|_| invalid("the RSA PUBLIC KEY block is malformed"))?;
             let key = PublicKey::Rsa { n: k.modulus.as_bytes().to_vec(), e: k.public_exponent.as_bytes().to_vec() };
             Ok(ParsedCertificate { key, format: KeyFormat::PemPublicKey, not_after: None })
         }
@@ -214,15 +220,22 @@ fn private_key_refused() -> Error {
 
 fn parse_der(der: &[u8]) -> Result<ParsedCertificate, Error> {
     parse_x509(der).or_else(|_| {
-        parse_spki(der)
-            .map(|key| ParsedCertificate { key, format: KeyFormat::PemPublicKey, not_after: None })
-            .map_err(|_| invalid("not a recognised format: expected PEM, DER (X.509 or public key), a JWK, or <RSAKeyValue> XML"))
+        parse_spki(der).map(|key| ParsedCertificate { key, format: KeyFormat::PemPublicKey, not_after: None }).map_err(
+            |_| {
+                invalid("not a recognised format: expected PEM, DER (X.509 or public key), a JWK, or <RSAKeyValue> XML")
+            },
+        )
     })
 }
 
 fn parse_x509(der: &[u8]) -> Result<ParsedCertificate, Error> {
-    let cert = x509_cert::Certificate::from_der(der).map_err(|e| invalid(format!("the X.509 certificate is malformed ({e})")))?;
-    let spki = cert.tbs_certificate.subject_public_key_info.to_der().map_err(|_| invalid("the certificate's key is malformed"))?;
+    let cert = x509_cert::Certificate::from_der(der)
+        .map_err(|e| invalid(format!("the X.509 certificate is malformed ({e})")))?;
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|_| invalid("the certificate's key is malformed"))?;
     let not_after = cert.tbs_certificate.validity.not_after.to_unix_duration().as_secs() as i64;
     Ok(ParsedCertificate { key: parse_spki(&spki)?, format: KeyFormat::X509, not_after: Some(not_after) })
 }
@@ -237,11 +250,8 @@ fn parse_spki(der: &[u8]) -> Result<PublicKey, Error> {
             Ok(PublicKey::Rsa { n: k.modulus.as_bytes().to_vec(), e: k.public_exponent.as_bytes().to_vec() })
         }
         OID_EC => {
-            let curve = spki
-                .algorithm
-                .parameters_oid()
-                .map_err(|_| invalid("the EC key does not name its curve"))?
-                .to_string();
+            let curve =
+                spki.algorithm.parameters_oid().map_err(|_| invalid("the EC key does not name its curve"))?.to_string();
             let (crv, len) = match curve.as_str() {
                 OID_P256 => ("P-256", 32),
                 OID_P384 => ("P-384", 48),
@@ -318,7 +328,8 @@ fn element<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
 /// key to store; the private half goes to the caller once.
 pub fn generate_rsa() -> Result<(PublicKey, GeneratedPrivateKey), Error> {
     use aws_lc_rs::encoding::AsDer;
-    let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| Error::Internal(anyhow::anyhow!("RSA key generation failed")))?;
+    let pair = RsaKeyPair::generate(KeySize::Rsa2048)
+        .map_err(|_| Error::Internal(anyhow::anyhow!("RSA key generation failed")))?;
     let pkcs8 = pair.as_der().map_err(|_| Error::Internal(anyhow::anyhow!("RSA key export failed")))?;
     let info = pkcs8::PrivateKeyInfo::from_der(pkcs8.as_ref())
         .map_err(|e| Error::Internal(anyhow::anyhow!("generated key does not parse: {e}")))?;

@@ -14,7 +14,9 @@ use crate::crypto::random_id;
 use crate::error::{Error, Result};
 use crate::oauth::GrantType;
 use crate::secret::Secret;
-use crate::store::apps::{AppRecord, AppRow, CertificateRow, EntitlementRow, NewAppRows, NewSecretRow, SecretRow, UriRow};
+use crate::store::apps::{
+    AppRecord, AppRow, CertificateRow, EntitlementRow, NewAppRows, NewSecretRow, SecretRow, UriRow,
+};
 use crate::store::audit::AuditEvent;
 use crate::store::{is_unique_violation, Store};
 use crate::tenants::check_name;
@@ -92,12 +94,20 @@ impl App {
         let grant_types = a
             .grant_types
             .split_whitespace()
-            .map(|g| GrantType::from_param(g).ok_or_else(|| Error::Internal(anyhow::anyhow!("stored grant type '{g}' is unknown"))))
+            .map(|g| {
+                GrantType::from_param(g)
+                    .ok_or_else(|| Error::Internal(anyhow::anyhow!("stored grant type '{g}' is unknown")))
+            })
             .collect::<Result<Vec<_>>>()?;
         let entitlements = r
             .entitlements
             .iter()
-            .map(|e| Ok(AppEntitlement { entitlement: stored(Entitlement::parse(&e.entitlement))?, status: stored(EntitlementStatus::parse(&e.status))? }))
+            .map(|e| {
+                Ok(AppEntitlement {
+                    entitlement: stored(Entitlement::parse(&e.entitlement))?,
+                    status: stored(EntitlementStatus::parse(&e.status))?,
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(App {
             redirect_uris: list(UriKind::Redirect),
@@ -250,30 +260,54 @@ impl Registry {
             created_at: now,
             updated_at: now,
         };
-        let uris: Vec<UriRow> =
-            new.redirect_uris.iter().map(|u| UriRow { kind: UriKind::Redirect.as_str().into(), uri: u.clone() }).collect();
+        let uris: Vec<UriRow> = new
+            .redirect_uris
+            .iter()
+            .map(|u| UriRow { kind: UriKind::Redirect.as_str().into(), uri: u.clone() })
+            .collect();
         let entitlements: Vec<EntitlementRow> = defaults
             .entitlements
             .iter()
             .map(|e| EntitlementRow {
                 entitlement: e.as_str().into(),
-                status: if e.needs_approval() { EntitlementStatus::Pending } else { EntitlementStatus::Active }.as_str().into(),
+                status: if e.needs_approval() { EntitlementStatus::Pending } else { EntitlementStatus::Active }
+                    .as_str()
+                    .into(),
                 justification: if e.needs_approval() { new.justification.clone() } else { None },
             })
             .collect();
         let issued = (defaults.client_type == ClientType::Confidential).then(client_secret::generate);
-        let secret_row = issued.as_ref().map(|s| NewSecretRow { id: random_id(), digest: s.digest.to_vec(), hint: s.hint.clone(), expires_at: None });
-        let event = AuditEvent::new(now, actor, "app.created", &app.client_id, json!({ "template": app.template, "name": app.name }));
+        let secret_row = issued.as_ref().map(|s| NewSecretRow {
+            id: random_id(),
+            digest: s.digest.to_vec(),
+            hint: s.hint.clone(),
+            expires_at: None,
+        });
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "app.created",
+            &app.client_id,
+            json!({ "template": app.template, "name": app.name }),
+        );
         self.store
-            .insert_app(NewAppRows { app: &app, uris: &uris, entitlements: &entitlements, secret: secret_row.as_ref() }, &event)
+            .insert_app(
+                NewAppRows { app: &app, uris: &uris, entitlements: &entitlements, secret: secret_row.as_ref() },
+                &event,
+            )
             .await?;
         let app = self.get(&app.client_id).await?;
-        let client_secret = issued.zip(secret_row).map(|(s, row)| IssuedSecret { id: row.id, secret: s.value, expires_at: None });
+        let client_secret =
+            issued.zip(secret_row).map(|(s, row)| IssuedSecret { id: row.id, secret: s.value, expires_at: None });
         Ok(CreatedApp { app, client_secret })
     }
 
     pub async fn get(&self, client_id: &str) -> Result<App> {
-        let record = self.store.app_by_client_id(client_id).await?.ok_or_else(|| Error::not_found(format!("app '{client_id}'")))?;
+        let record = self
+            .store
+            .app_by_client_id(client_id)
+            .await?
+            .ok_or_else(|| Error::not_found(format!("app '{client_id}'")))?;
         App::from_record(record)
     }
 
@@ -293,13 +327,21 @@ impl Registry {
         }
         let now = self.clock.now();
         let expires_at = match expires_in_days {
-            Some(d) if !(1..=3650).contains(&d) => return Err(Error::invalid("expires-in-days", "must be between 1 and 3650")),
+            Some(d) if !(1..=3650).contains(&d) => {
+                return Err(Error::invalid("expires-in-days", "must be between 1 and 3650"))
+            }
             Some(d) => Some(now + d * 86_400),
             None => None,
         };
         let s = client_secret::generate();
         let row = NewSecretRow { id: random_id(), digest: s.digest.to_vec(), hint: s.hint.clone(), expires_at };
-        let event = AuditEvent::new(now, actor, "secret.created", client_id, json!({ "secret_id": row.id, "expires_at": expires_at }));
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "secret.created",
+            client_id,
+            json!({ "secret_id": row.id, "expires_at": expires_at }),
+        );
         if !self.store.insert_secret_within_limit(&app.id, &row, now, client_secret::MAX_ACTIVE, &event).await? {
             return Err(Error::conflict(format!(
                 "the app already has {} active secrets; revoke one before creating another",
@@ -322,15 +364,21 @@ impl Registry {
     pub async fn secrets(&self, client_id: &str) -> Result<Vec<SecretInfo>> {
         let app = self.get(client_id).await?;
         let now = self.clock.now();
-        Ok(self.store.secrets(&app.id).await?.into_iter().map(|s: SecretRow| SecretInfo {
-            active: s.revoked_at.is_none() && s.expires_at.is_none_or(|e| e > now),
-            id: s.id,
-            hint: s.hint,
-            created_at: s.created_at,
-            expires_at: s.expires_at,
-            revoked_at: s.revoked_at,
-            last_used_at: s.last_used_at,
-        }).collect())
+        Ok(self
+            .store
+            .secrets(&app.id)
+            .await?
+            .into_iter()
+            .map(|s: SecretRow| SecretInfo {
+                active: s.revoked_at.is_none() && s.expires_at.is_none_or(|e| e > now),
+                id: s.id,
+                hint: s.hint,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+                revoked_at: s.revoked_at,
+                last_used_at: s.last_used_at,
+            })
+            .collect())
     }
 
     /// Checks a presented client secret: true only for an active (unrevoked, unexpired) secret
@@ -355,7 +403,13 @@ impl Registry {
     }
 
     /// Adds an uploaded certificate. Nothing is written unless the key parses and is strong.
-    pub async fn add_certificate(&self, client_id: &str, upload: &[u8], expires_at: Option<i64>, actor: &str) -> Result<Certificate> {
+    pub async fn add_certificate(
+        &self,
+        client_id: &str,
+        upload: &[u8],
+        expires_at: Option<i64>,
+        actor: &str,
+    ) -> Result<Certificate> {
         let app = self.get(client_id).await?;
         let parsed = certificate::parse(upload)?;
         let expires_at = match (expires_at, parsed.not_after) {
@@ -370,14 +424,30 @@ impl Registry {
 
     /// Generates an RSA key pair for the app: the public half is stored, the private half is
     /// returned once.
-    pub async fn generate_certificate(&self, client_id: &str, expires_at: Option<i64>, actor: &str) -> Result<(Certificate, GeneratedPrivateKey)> {
+    pub async fn generate_certificate(
+        &self,
+        client_id: &str,
+        expires_at: Option<i64>,
+        actor: &str,
+    ) -> Result<(Certificate, GeneratedPrivateKey)> {
         let app = self.get(client_id).await?;
-        let (key, private) = tokio::task::spawn_blocking(certificate::generate_rsa).await.map_err(|e| Error::Internal(e.into()))??;
-        let cert = self.store_certificate(&app, &key, KeyFormat::Generated, expires_at, "certificate.generated", actor).await?;
+        let (key, private) =
+            tokio::task::spawn_blocking(certificate::generate_rsa).await.map_err(|e| Error::Internal(e.into()))??;
+        let cert = self
+            .store_certificate(&app, &key, KeyFormat::Generated, expires_at, "certificate.generated", actor)
+            .await?;
         Ok((cert, private))
     }
 
-    async fn store_certificate(&self, app: &App, key: &PublicKey, format: KeyFormat, expires_at: Option<i64>, action: &'static str, actor: &str) -> Result<Certificate> {
+    async fn store_certificate(
+        &self,
+        app: &App,
+        key: &PublicKey,
+        format: KeyFormat,
+        expires_at: Option<i64>,
+        action: &'static str,
+        actor: &str,
+    ) -> Result<Certificate> {
         let now = self.clock.now();
         let row = CertificateRow {
             id: random_id(),
@@ -389,7 +459,8 @@ impl Registry {
             expires_at,
             revoked_at: None,
         };
-        let event = AuditEvent::new(now, actor, action, &app.client_id, json!({ "certificate_id": row.id, "kid": row.kid }));
+        let event =
+            AuditEvent::new(now, actor, action, &app.client_id, json!({ "certificate_id": row.id, "kid": row.kid }));
         self.store.insert_certificate(&app.id, &row, &event).await.map_err(|e| {
             if is_unique_violation(&e) {
                 Error::conflict(format!("the app already has this key (kid {})", row.kid))
@@ -428,7 +499,8 @@ impl Registry {
         }
         check_uri_list(kind, &[uri.to_string()], app.loopback_any_port)?;
         let now = self.clock.now();
-        let event = AuditEvent::new(now, actor, "app.uri_added", client_id, json!({ "kind": kind.as_str(), "uri": uri }));
+        let event =
+            AuditEvent::new(now, actor, "app.uri_added", client_id, json!({ "kind": kind.as_str(), "uri": uri }));
         if !self.store.add_app_uri(&app.id, kind.as_str(), uri, now, &event).await? {
             return Err(Error::conflict(format!("'{uri}' is already registered")));
         }
@@ -437,7 +509,13 @@ impl Registry {
 
     pub async fn remove_uri(&self, client_id: &str, kind: UriKind, uri: &str, actor: &str) -> Result<App> {
         let app = self.get(client_id).await?;
-        let event = AuditEvent::new(self.clock.now(), actor, "app.uri_removed", client_id, json!({ "kind": kind.as_str(), "uri": uri }));
+        let event = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            "app.uri_removed",
+            client_id,
+            json!({ "kind": kind.as_str(), "uri": uri }),
+        );
         if !self.store.remove_app_uri(&app.id, kind.as_str(), uri, &event).await? {
             return Err(Error::not_found(format!("{} URI '{uri}'", kind.as_str())));
         }

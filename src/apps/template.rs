@@ -121,10 +121,9 @@ impl Template {
         let (entitlements, grant_types): (&'static [Entitlement], &'static [GrantType]) = match self {
             Template::Web => (&[WebApi, WebhookAgent], &[AuthorizationCode, RefreshToken]),
             Template::Native => (&[WebApi, WebhookAgent], &[AuthorizationCode, RefreshToken]),
-            Template::ServerToServer => (
-                &[WebApi, Services88, WebhookAgent, SystemToken],
-                &[ClientCredentials, AuthorizationCode],
-            ),
+            Template::ServerToServer => {
+                (&[WebApi, Services88, WebhookAgent, SystemToken], &[ClientCredentials, AuthorizationCode])
+            }
             Template::Mirroring => (&[], &[ClientCredentials]),
             Template::ErpSync => (
                 &[WebApi, Services88, WebhookAgent, SystemToken, ErpSyncAgent],

@@ -76,7 +76,8 @@ impl Keys {
                     match self.create(alg, state).await {
                         Ok(_) => {}
                         // Another instance filled the slot first: use theirs.
-                        Err(Error::Internal(e)) if e.downcast_ref::<sqlx::Error>().is_some_and(is_unique_violation) => {}
+                        Err(Error::Internal(e)) if e.downcast_ref::<sqlx::Error>().is_some_and(is_unique_violation) => {
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -87,13 +88,21 @@ impl Keys {
 
     async fn create(&self, alg: Alg, state: &str) -> Result<KeyRow> {
         let row = self.new_key_row(alg, state).await?;
-        let event = AuditEvent::new(self.clock.now(), "system", "key.created", &row.kid, json!({ "alg": row.alg, "state": state }));
+        let event = AuditEvent::new(
+            self.clock.now(),
+            "system",
+            "key.created",
+            &row.kid,
+            json!({ "alg": row.alg, "state": state }),
+        );
         self.store.insert_signing_key(&row, &event).await.map_err(|e| Error::Internal(e.into()))?;
         Ok(row)
     }
 
     async fn new_key_row(&self, alg: Alg, state: &str) -> Result<KeyRow> {
-        let (pair, pkcs8) = tokio::task::spawn_blocking(move || KeyPair::generate(alg)).await.map_err(|e| Error::Internal(e.into()))??;
+        let (pair, pkcs8) = tokio::task::spawn_blocking(move || KeyPair::generate(alg))
+            .await
+            .map_err(|e| Error::Internal(e.into()))??;
         let now = self.clock.now();
         let public = pair.public_key()?;
         // The kid is random rather than a thumbprint, so it reveals nothing and never collides
@@ -124,7 +133,8 @@ impl Keys {
         let mut current = HashMap::new();
         let mut published = Vec::with_capacity(rows.len());
         for row in &rows {
-            let jwk: serde_json::Value = serde_json::from_str(&row.public_jwk).map_err(|e| Error::Internal(e.into()))?;
+            let jwk: serde_json::Value =
+                serde_json::from_str(&row.public_jwk).map_err(|e| Error::Internal(e.into()))?;
             published.push(jwk);
             if row.state != "current" {
                 continue;
@@ -164,7 +174,8 @@ impl Keys {
 
     /// Signs claims with the current key for `alg`.
     pub fn sign(&self, alg: Alg, typ: &str, claims: &impl Serialize) -> Result<String> {
-        let key = self.signer(alg).ok_or_else(|| Error::Internal(anyhow::anyhow!("no current {} key", alg.as_str())))?;
+        let key =
+            self.signer(alg).ok_or_else(|| Error::Internal(anyhow::anyhow!("no current {} key", alg.as_str())))?;
         Ok(key.sign_jwt(typ, claims, &self.rng)?)
     }
 
@@ -189,14 +200,22 @@ impl Keys {
         })?;
         if !rotated {
             vault::remove(&self.key_store, &new_next.kid);
-            return Err(Error::conflict(format!("there is no next {} key to promote; restart the server to create one", alg.as_str())));
+            return Err(Error::conflict(format!(
+                "there is no next {} key to promote; restart the server to create one",
+                alg.as_str()
+            )));
         }
         for kid in self.store.prune_signing_keys(now, self.retired_ttl).await? {
             vault::remove(&self.key_store, &kid);
         }
         self.reload().await?;
-        let current = self.signer(alg).ok_or_else(|| Error::Internal(anyhow::anyhow!("rotation left no current key")))?;
-        self.list().await?.into_iter().find(|k| k.kid == current.kid).ok_or_else(|| Error::not_found("the new current key"))
+        let current =
+            self.signer(alg).ok_or_else(|| Error::Internal(anyhow::anyhow!("rotation left no current key")))?;
+        self.list()
+            .await?
+            .into_iter()
+            .find(|k| k.kid == current.kid)
+            .ok_or_else(|| Error::not_found("the new current key"))
     }
 
     pub async fn list(&self) -> Result<Vec<KeyInfo>> {
@@ -205,7 +224,14 @@ impl Keys {
             .all_signing_keys()
             .await?
             .into_iter()
-            .map(|k| KeyInfo { kid: k.kid, alg: k.alg, state: k.state, created_at: k.created_at, activated_at: k.activated_at, retired_at: k.retired_at })
+            .map(|k| KeyInfo {
+                kid: k.kid,
+                alg: k.alg,
+                state: k.state,
+                created_at: k.created_at,
+                activated_at: k.activated_at,
+                retired_at: k.retired_at,
+            })
             .collect())
     }
 }

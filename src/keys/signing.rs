@@ -54,7 +54,9 @@ impl KeyPair {
         let bad = |e: aws_lc_rs::error::KeyRejected| anyhow::anyhow!("stored {} key does not load: {e}", alg.as_str());
         Ok(match alg {
             Alg::RS256 | Alg::PS256 => KeyPair::Rsa(RsaKeyPair::from_pkcs8(pkcs8).map_err(bad)?),
-            Alg::ES256 => KeyPair::Ec(EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(bad)?),
+            Alg::ES256 => {
+                KeyPair::Ec(EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(bad)?)
+            }
             Alg::EdDSA => KeyPair::Ed(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(bad)?),
         })
     }

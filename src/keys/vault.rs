@@ -19,11 +19,17 @@ pub fn seal(store: &KeyStore, kid: &str, pkcs8: &[u8]) -> anyhow::Result<Option<
             Ok(None)
         }
         KeyStore::Database { encryption_key } => {
-            let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, encryption_key.expose()).map_err(|_| anyhow::anyhow!("bad AES key"))?);
+            let key = LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, encryption_key.expose()).map_err(|_| anyhow::anyhow!("bad AES key"))?,
+            );
             let nonce_bytes = random_bytes::<NONCE_LEN>();
             let mut sealed = pkcs8.to_vec();
-            key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(kid.as_bytes()), &mut sealed)
-                .map_err(|_| anyhow::anyhow!("encrypting key {kid} failed"))?;
+            key.seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce_bytes),
+                Aad::from(kid.as_bytes()),
+                &mut sealed,
+            )
+            .map_err(|_| anyhow::anyhow!("encrypting key {kid} failed"))?;
             Ok(Some([nonce_bytes.as_slice(), &sealed].concat()))
         }
     }
@@ -76,7 +82,8 @@ fn write_private_file(dir: &Path, kid: &str, pkcs8: &[u8]) -> anyhow::Result<()>
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create the keys folder {}", dir.display()))?;
-    let pem = der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, pkcs8).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pem =
+        der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, pkcs8).map_err(|e| anyhow::anyhow!("{e}"))?;
     let path = file_path(dir, kid);
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -206,7 +206,9 @@ impl Store {
     }
 
     pub async fn list_apps(&self, partner_id: Option<&str>) -> sqlx::Result<Vec<AppRow>> {
-        let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE ($1 IS NULL OR partner_id = $1) ORDER BY created_at, client_id");
+        let sql = format!(
+            "SELECT {APP_COLUMNS} FROM apps WHERE ($1 IS NULL OR partner_id = $1) ORDER BY created_at, client_id"
+        );
         on_db!(&self.db, pool => {
             sqlx::query(&sql).bind(partner_id).fetch_all(pool).await?.iter().map(app_row).collect()
         })
@@ -241,7 +243,13 @@ impl Store {
     }
 
     /// Revokes one secret of one app. Returns false when there is no such unrevoked secret.
-    pub async fn revoke_secret(&self, app_id: &str, secret_id: &str, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+    pub async fn revoke_secret(
+        &self,
+        app_id: &str,
+        secret_id: &str,
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<bool> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query("UPDATE app_secrets SET revoked_at = $3 WHERE app_id = $1 AND id = $2 AND revoked_at IS NULL")
@@ -291,7 +299,13 @@ impl Store {
         })
     }
 
-    pub async fn revoke_certificate(&self, app_id: &str, cert_id: &str, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+    pub async fn revoke_certificate(
+        &self,
+        app_id: &str,
+        cert_id: &str,
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<bool> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query("UPDATE app_certificates SET revoked_at = $3 WHERE app_id = $1 AND (id = $2 OR kid = $2) AND revoked_at IS NULL")
@@ -312,7 +326,14 @@ impl Store {
     }
 
     /// Adds a URI to one of an app's lists. Returns false when it is already there.
-    pub async fn add_app_uri(&self, app_id: &str, kind: &str, uri: &str, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+    pub async fn add_app_uri(
+        &self,
+        app_id: &str,
+        kind: &str,
+        uri: &str,
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<bool> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let added = sqlx::query("INSERT INTO app_uris (app_id, kind, uri, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")

@@ -67,9 +67,20 @@ impl Store {
 
 /// Every action string the code writes, so a read row can hold a `&'static str` again.
 pub const ACTIONS: &[&str] = &[
-    "app.created", "app.uri_added", "app.uri_removed", "secret.created", "secret.revoked",
-    "certificate.added", "certificate.generated", "certificate.revoked", "partner.created",
-    "partner.member_added", "tenant.created", "user.created", "key.created", "key.rotated",
+    "app.created",
+    "app.uri_added",
+    "app.uri_removed",
+    "secret.created",
+    "secret.revoked",
+    "certificate.added",
+    "certificate.generated",
+    "certificate.revoked",
+    "partner.created",
+    "partner.member_added",
+    "tenant.created",
+    "user.created",
+    "key.created",
+    "key.rotated",
 ];
 
 fn known_action(s: &str) -> &'static str {

@@ -71,7 +71,13 @@ impl Store {
 
     /// current → retired, next → current, `new_next` → next, in one transaction. Returns false
     /// (and changes nothing) when there is no next key to promote.
-    pub async fn rotate_signing_keys(&self, alg: &str, new_next: &KeyRow, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+    pub async fn rotate_signing_keys(
+        &self,
+        alg: &str,
+        new_next: &KeyRow,
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<bool> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $2 WHERE alg = $1 AND app_id IS NULL AND state = 'current'")

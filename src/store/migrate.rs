@@ -25,11 +25,8 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. The file names are the same in both folders (a test checks).
-pub const MIGRATIONS: &[Migration] = &[
-    migration!(1, "0001_core"),
-    migration!(2, "0002_apps"),
-    migration!(3, "0003_keys_audit"),
-];
+pub const MIGRATIONS: &[Migration] =
+    &[migration!(1, "0001_core"), migration!(2, "0002_apps"), migration!(3, "0003_keys_audit")];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)";
@@ -106,10 +103,8 @@ mod tests {
 
     fn names(backend: &str) -> Vec<String> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(backend);
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         names
     }

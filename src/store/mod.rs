@@ -13,8 +13,8 @@ use sqlx::{PgPool, SqlitePool};
 pub mod apps;
 pub mod audit;
 pub mod keys;
-mod row;
 mod migrate;
+mod row;
 pub mod tenants;
 
 pub use migrate::MIGRATIONS;

@@ -93,7 +93,13 @@ impl Store {
     }
 
     /// Adds a developer to a partner. Returns false when they already are one.
-    pub async fn insert_partner_member(&self, partner_id: &str, user_id: &str, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+    pub async fn insert_partner_member(
+        &self,
+        partner_id: &str,
+        user_id: &str,
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<bool> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let added = sqlx::query("INSERT INTO partner_members (partner_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
@@ -146,7 +152,13 @@ impl Store {
     }
 
     /// Inserts a user and their first membership together.
-    pub async fn insert_user(&self, u: &UserRow, tenant_id: &str, is_admin: bool, event: &AuditEvent) -> sqlx::Result<()> {
+    pub async fn insert_user(
+        &self,
+        u: &UserRow,
+        tenant_id: &str,
+        is_admin: bool,
+        event: &AuditEvent,
+    ) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
@@ -161,7 +173,13 @@ impl Store {
     }
 
     /// Adds (or updates the administrator flag of) a membership.
-    pub async fn upsert_membership(&self, tenant_id: &str, user_id: &str, is_admin: bool, now: i64) -> sqlx::Result<()> {
+    pub async fn upsert_membership(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        is_admin: bool,
+        now: i64,
+    ) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
             sqlx::query("INSERT INTO memberships (tenant_id, user_id, is_admin, created_at) VALUES ($1, $2, $3, $4) \
                 ON CONFLICT (tenant_id, user_id) DO UPDATE SET is_admin = excluded.is_admin")

@@ -131,7 +131,13 @@ impl Directory {
     }
 
     pub async fn partners(&self) -> Result<Vec<Partner>> {
-        Ok(self.store.list_partners().await?.into_iter().map(|p| Partner { id: p.id, name: p.name, created_at: p.created_at }).collect())
+        Ok(self
+            .store
+            .list_partners()
+            .await?
+            .into_iter()
+            .map(|p| Partner { id: p.id, name: p.name, created_at: p.created_at })
+            .collect())
     }
 
     /// Makes an existing user a developer of a partner.
@@ -146,7 +152,14 @@ impl Directory {
         Ok(())
     }
 
-    pub async fn add_tenant(&self, ctx: &str, name: &str, serial: Option<i64>, owner_partner: Option<&str>, actor: &str) -> Result<Tenant> {
+    pub async fn add_tenant(
+        &self,
+        ctx: &str,
+        name: &str,
+        serial: Option<i64>,
+        owner_partner: Option<&str>,
+        actor: &str,
+    ) -> Result<Tenant> {
         check_ctx(ctx)?;
         let name = check_name("name", name)?;
         if let Some(s) = serial {
@@ -188,7 +201,15 @@ impl Directory {
 
     /// Adds a user as a member of one tenant. An email that exists already gets the
     /// membership instead (its password is left unchanged).
-    pub async fn add_user(&self, email: &str, name: Option<&str>, tenant_ctx: &str, admin: bool, password: Secret<String>, actor: &str) -> Result<User> {
+    pub async fn add_user(
+        &self,
+        email: &str,
+        name: Option<&str>,
+        tenant_ctx: &str,
+        admin: bool,
+        password: Secret<String>,
+        actor: &str,
+    ) -> Result<User> {
         let email = normalise_email(email)?;
         let tenant = self.tenant(tenant_ctx).await?;
         let now = self.clock.now();
@@ -209,7 +230,8 @@ impl Directory {
             platform_admin: false,
             created_at: now,
         };
-        let event = AuditEvent::new(now, actor, "user.created", &row.id, json!({ "tenant": tenant.ctx, "admin": admin }));
+        let event =
+            AuditEvent::new(now, actor, "user.created", &row.id, json!({ "tenant": tenant.ctx, "admin": admin }));
         self.store.insert_user(&row, &tenant.id, admin, &event).await.map_err(|e| {
             if is_unique_violation(&e) {
                 Error::conflict(format!("a user with email '{}' already exists", row.email))
@@ -226,7 +248,13 @@ impl Directory {
     }
 
     pub async fn memberships(&self, user_id: &str) -> Result<Vec<Membership>> {
-        Ok(self.store.memberships(user_id).await?.into_iter().map(|m| Membership { tenant: m.tenant_ctx, is_admin: m.is_admin }).collect())
+        Ok(self
+            .store
+            .memberships(user_id)
+            .await?
+            .into_iter()
+            .map(|m| Membership { tenant: m.tenant_ctx, is_admin: m.is_admin })
+            .collect())
     }
 
     /// Checks a user's password; unknown emails cost the same as known ones.

@@ -50,7 +50,8 @@ pub async fn verify(password: Secret<String>, stored: Option<String>) -> Result<
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| dummy_hash().to_string());
-        let parsed = PasswordHash::new(&phc).map_err(|e| Error::Internal(anyhow::anyhow!("stored hash unreadable: {e}")))?;
+        let parsed =
+            PasswordHash::new(&phc).map_err(|e| Error::Internal(anyhow::anyhow!("stored hash unreadable: {e}")))?;
         let ok = argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok();
         Ok(known && ok)
     })

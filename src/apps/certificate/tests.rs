@@ -57,7 +57,9 @@ fn weak_private_and_malformed_keys_are_refused_with_a_reason() {
     assert!(message(parse(WEAK_PEM.as_bytes())).contains("1024 bits; at least 2048"));
     assert!(message(parse(PRIVATE_PEM.as_bytes())).contains("private key"));
     assert!(message(parse(b"")).contains("empty"));
-    assert!(message(parse(b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----")).contains("malformed"));
+    assert!(
+        message(parse(b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----")).contains("malformed")
+    );
     assert!(message(parse(b"\x30\x03\x02\x01\x00")).contains("not a recognised format"));
     assert!(message(parse(br#"{"kty":"RSA","n":"AQAB"}"#)).contains("no 'e'"));
     assert!(message(parse(br#"{"kty":"oct","k":"AAAA"}"#)).contains("private key"));

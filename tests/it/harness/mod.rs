@@ -82,15 +82,7 @@ impl TestServer {
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Some(TestServer {
-            base: format!("http://{addr}"),
-            state,
-            clock,
-            database_url,
-            dir,
-            server,
-            postgres_db,
-        })
+        Some(TestServer { base: format!("http://{addr}"), state, clock, database_url, dir, server, postgres_db })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -170,7 +162,8 @@ impl Drop for TestServer {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async move {
                     if let Ok(admin) = sqlx::PgPool::connect(&base).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&admin).await;
                         admin.close().await;
                     }
                 });
