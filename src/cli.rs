@@ -56,6 +56,32 @@ enum Command {
     /// Server signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// JWT credentials users create for their apps (the JWT bearer grant).
+    #[command(subcommand)]
+    Credential(CredentialCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum CredentialCmd {
+    /// Create a credential for a user, usable only by the named apps; printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long = "client-id", value_name = "CLIENT_ID", required = true)]
+        client_ids: Vec<String>,
+        /// Without this the credential does not expire.
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<i64>,
+    },
+    List {
+        #[arg(long)]
+        email: String,
+    },
+    Revoke {
+        id: String,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -121,6 +147,35 @@ enum AppCmd {
     Cert(CertCmd),
     #[command(subcommand)]
     Redirect(RedirectCmd),
+    /// Token settings: format (jwt or opaque), signing algorithm, access-token lifetime.
+    Set {
+        client_id: String,
+        #[arg(long)]
+        token_format: Option<String>,
+        #[arg(long)]
+        signing_alg: Option<String>,
+        #[arg(long, value_name = "SECONDS")]
+        access_token_ttl: Option<i64>,
+    },
+    /// A signing key of the app's own (published in JWKS), or its rotation.
+    #[command(subcommand)]
+    Key(AppKeyCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum AppKeyCmd {
+    /// Sign this app's tokens with a key pair dedicated to it.
+    Enable {
+        client_id: String,
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+    },
+    Rotate {
+        client_id: String,
+    },
+    List {
+        client_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -169,7 +224,7 @@ enum RedirectCmd {
     Add {
         client_id: String,
         uri: String,
-        /// redirect (default), post-logout or cors.
+        /// redirect (default), post-logout, cors or resource.
         #[arg(long, default_value = "redirect")]
         kind: String,
     },
@@ -195,6 +250,13 @@ enum TenantCmd {
         partner: Option<String>,
     },
     List,
+    /// Approve an app for the whole tenant (as its administrator would on the approval page).
+    Approve {
+        #[arg(long)]
+        ctx: String,
+        #[arg(long)]
+        client_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -299,6 +361,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant(cmd) => tenant(config, json, cmd).await,
         Command::User(cmd) => user(config, json, cmd).await,
         Command::Keys(cmd) => keys(config, json, cmd).await,
+        Command::Credential(cmd) => credential(config, json, cmd).await,
     }
 }
 
@@ -468,6 +531,37 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
                 certs.iter().map(|c| format!("{}  {}  {}", c.id, c.kid, c.kty)).collect::<Vec<_>>().join("\n")
             })
         }
+        AppCmd::Set { client_id, token_format, signing_alg, access_token_ttl } => {
+            let format = token_format.as_deref().map(crate::apps::TokenFormat::parse).transpose()?;
+            let algs: Vec<&str> = state.config.signing_algs.iter().map(|a| a.as_str()).collect();
+            let app = registry
+                .set_token_settings(&client_id, format, signing_alg.as_deref(), access_token_ttl, &algs, ACTOR)
+                .await?;
+            print(json, &app, || {
+                format!("{}: tokens are {} signed with {}", app.client_id, app.token_format.as_str(), app.signing_alg)
+            })
+        }
+        AppCmd::Key(AppKeyCmd::Enable { client_id, alg }) => {
+            let app = registry.get(&client_id).await?;
+            state.keys.enable_app_key(&app.id, Alg::parse(&alg)?).await?;
+            let keys = state.keys.list_for(Some(&app.id)).await?;
+            print(json, &keys, || format!("{client_id} now has a signing key of its own ({alg})"))
+        }
+        AppCmd::Key(AppKeyCmd::Rotate { client_id }) => {
+            let app = registry.get(&client_id).await?;
+            let alg = state
+                .keys
+                .app_signer(&app.id)
+                .map(|k| k.alg)
+                .ok_or_else(|| anyhow::anyhow!("{client_id} has no signing key of its own; run `app key enable` first"))?;
+            let current = state.keys.rotate_app(&app.id, alg, ACTOR).await?;
+            print(json, &current, || format!("{client_id}: {} is now the current key", current.kid))
+        }
+        AppCmd::Key(AppKeyCmd::List { client_id }) => {
+            let app = registry.get(&client_id).await?;
+            let keys = state.keys.list_for(Some(&app.id)).await?;
+            print(json, &keys, || keys.iter().map(|k| format!("{}  {:<6} {}", k.kid, k.alg, k.state)).collect::<Vec<_>>().join("\n"))
+        }
         AppCmd::Redirect(RedirectCmd::Add { client_id, uri, kind }) => {
             let app = registry.add_uri(&client_id, UriKind::parse(&kind)?, &uri, ACTOR).await?;
             print(json, &app, || format!("{kind} URI added: {uri}"))
@@ -505,6 +599,13 @@ async fn tenant(config: Config, json: bool, cmd: TenantCmd) -> anyhow::Result<()
         TenantCmd::Add { ctx, name, serial, partner } => {
             let t = state.directory.add_tenant(&ctx, &name, serial, partner.as_deref(), ACTOR).await?;
             print(json, &t, || format!("tenant {} (serial {}) created: {}", t.ctx, t.serial, t.name))
+        }
+        TenantCmd::Approve { ctx, client_id } => {
+            let app = state.registry.get(&client_id).await?;
+            state.directory.approve_app(&ctx, &app, None, ACTOR).await?;
+            print(json, &json!({ "tenant": ctx, "client_id": client_id, "status": "approved" }), || {
+                format!("{ctx} approved app {client_id}")
+            })
         }
         TenantCmd::List => {
             let ts = state.directory.tenants().await?;
@@ -556,6 +657,36 @@ async fn keys(config: Config, json: bool, cmd: KeysCmd) -> anyhow::Result<()> {
         KeysCmd::Rotate { alg } => {
             let current = state.keys.rotate(Alg::parse(&alg)?, ACTOR).await?;
             print(json, &current, || format!("{} rotated: {} is now current", current.alg, current.kid))
+        }
+    }
+}
+
+async fn credential(config: Config, json: bool, cmd: CredentialCmd) -> anyhow::Result<()> {
+    use crate::tenants::credentials;
+    let state = open(config).await?;
+    match cmd {
+        CredentialCmd::Create { email, tenant, client_ids, expires_in_days } => {
+            let issued = credentials::create(&state, &email, &tenant, &client_ids, expires_in_days, ACTOR).await?;
+            print(json, &issued, || {
+                format!(
+                    "credential {} created for {email}\n\n{}\n\nThe credential is shown only now. Store it safely; it cannot be shown again.",
+                    issued.credential.id,
+                    issued.jwt.expose()
+                )
+            })
+        }
+        CredentialCmd::List { email } => {
+            let list = credentials::list(&state, &email).await?;
+            print(json, &list, || {
+                list.iter()
+                    .map(|c| format!("{}  {}  {}  {}", c.id, c.tenant, c.client_ids.join(","), if c.revoked_at.is_some() { "revoked" } else { "active" }))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        CredentialCmd::Revoke { id } => {
+            credentials::revoke(&state, &id, ACTOR).await?;
+            print(json, &json!({ "revoked": id }), || format!("credential {id} revoked"))
         }
     }
 }

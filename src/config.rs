@@ -29,6 +29,12 @@ pub struct Config {
     /// How long a retired key stays published in JWKS: at least the longest token lifetime
     /// (`keys.retired_ttl_secs`, default one day).
     pub retired_key_ttl: i64,
+    /// Algorithms the server keeps keys for (`keys.algorithms`, default RS256 and ES256; RS256
+    /// is always included because OIDC requires it).
+    pub signing_algs: Vec<crate::keys::Alg>,
+    /// `aud` of access tokens when the request names no resource (`tokens.default_audience`,
+    /// default the issuer).
+    pub default_audience: String,
     /// Default access-token lifetime in seconds (`tokens.access_token_ttl_secs`, default 3600).
     pub access_token_ttl: i64,
     /// `text` or `json` (`log_format`, `GATEHOUSE_LOG_FORMAT`).
@@ -89,12 +95,14 @@ pub struct RawKeys {
     /// `files` (default) or `database`.
     pub store: Option<String>,
     pub retired_ttl_secs: Option<i64>,
+    pub algorithms: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTokens {
     pub access_token_ttl_secs: Option<i64>,
+    pub default_audience: Option<String>,
 }
 
 /// Values given on the command line; they win over file and environment.
@@ -220,6 +228,20 @@ impl Config {
                 "must be at least tokens.access_token_ttl_secs, or tokens signed by a retired key stop verifying",
             ));
         }
+        let mut signing_algs = vec![crate::keys::Alg::RS256];
+        for name in raw.keys.algorithms.unwrap_or_else(|| vec!["RS256".into(), "ES256".into()]) {
+            let alg = crate::keys::Alg::parse(&name).map_err(|e| bad("keys.algorithms", e.to_string()))?;
+            if !signing_algs.contains(&alg) {
+                signing_algs.push(alg);
+            }
+        }
+        let default_audience = match raw.tokens.default_audience {
+            Some(aud) => {
+                Url::parse(&aud).map_err(|_| bad("tokens.default_audience", format!("'{aud}' is not an absolute URI")))?;
+                aud
+            }
+            None => issuer.clone(),
+        };
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -233,6 +255,8 @@ impl Config {
             db_max_connections: max_connections,
             key_store,
             retired_key_ttl,
+            signing_algs,
+            default_audience,
             access_token_ttl,
             log_format,
         })

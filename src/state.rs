@@ -7,6 +7,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::metrics::Metrics;
 use crate::keys::Keys;
+use crate::store::batch::TokenWriter;
 use crate::store::Store;
 use crate::tenants::Directory;
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The discovery document, built once from the route table and configuration.
     pub discovery: Arc<Vec<u8>>,
+    /// Stores opaque access tokens with group commit.
+    pub token_writer: TokenWriter,
 }
 
 impl AppState {
@@ -28,7 +31,9 @@ impl AppState {
     pub async fn open(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         let store = Store::connect(&config.database_url, config.db_acquire_timeout, config.db_max_connections).await?;
         store.migrate().await?;
-        let keys = Keys::open(store.clone(), clock.clone(), config.key_store.clone(), config.retired_key_ttl).await?;
+        let keys =
+            Keys::open(store.clone(), clock.clone(), config.key_store.clone(), &config.signing_algs, config.retired_key_ttl)
+                .await?;
         let discovery = Arc::new(crate::http::discovery::document(&config)?);
         Ok(AppState {
             registry: Registry::new(store.clone(), clock.clone()),
@@ -36,6 +41,7 @@ impl AppState {
             keys: Arc::new(keys),
             metrics: Arc::new(Metrics::new()),
             config: Arc::new(config),
+            token_writer: TokenWriter::spawn(store.clone()),
             clock,
             store,
             discovery,

@@ -104,6 +104,44 @@ impl PublicKey {
         }
     }
 
+    /// Reads a stored public JWK back (as written by `to_jwk`).
+    pub fn from_jwk(jwk: &serde_json::Value) -> Result<PublicKey, Error> {
+        parse_jwk(&jwk.to_string())
+    }
+
+    /// The JWS algorithms (RFC 7518) this key may verify: the allow-list is by key type, so
+    /// `none`, HMAC with a public key as secret, or RSA with an EC key can never be accepted.
+    pub fn allows_alg(&self, alg: &str) -> bool {
+        matches!(
+            (self, alg),
+            (PublicKey::Rsa { .. }, "RS256" | "PS256")
+                | (PublicKey::Ec { crv: "P-256", .. }, "ES256")
+                | (PublicKey::Ec { crv: "P-384", .. }, "ES384")
+                | (PublicKey::Ed25519 { .. }, "EdDSA")
+        )
+    }
+
+    /// Verifies a JWS signature (`alg` must be allowed for this key type).
+    pub fn verify(&self, alg: &str, message: &[u8], signature: &[u8]) -> bool {
+        if !self.allows_alg(alg) {
+            return false;
+        }
+        let (algorithm, key): (&'static dyn signature::VerificationAlgorithm, Vec<u8>) = match (self, alg) {
+            (PublicKey::Rsa { n, e }, "RS256") => match rsa_public_der(n, e) {
+                Ok(der) => (&signature::RSA_PKCS1_2048_8192_SHA256, der),
+                Err(_) => return false,
+            },
+            (PublicKey::Rsa { n, e }, _) => match rsa_public_der(n, e) {
+                Ok(der) => (&signature::RSA_PSS_2048_8192_SHA256, der),
+                Err(_) => return false,
+            },
+            (PublicKey::Ec { x, y, .. }, "ES256") => (&signature::ECDSA_P256_SHA256_FIXED, [&[4u8][..], x, y].concat()),
+            (PublicKey::Ec { x, y, .. }, _) => (&signature::ECDSA_P384_SHA384_FIXED, [&[4u8][..], x, y].concat()),
+            (PublicKey::Ed25519 { x }, _) => (&signature::ED25519, x.clone()),
+        };
+        signature::UnparsedPublicKey::new(algorithm, key).verify(message, signature).is_ok()
+    }
+
     /// RSA key size in bits (0 for other key types).
     pub fn rsa_bits(&self) -> usize {
         match self {

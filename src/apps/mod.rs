@@ -28,8 +28,14 @@ pub use template::{Access, AppKind, ClientType, Entitlement, EntitlementStatus, 
 pub const MAX_URIS: usize = 50;
 
 template::string_enum!(
-    /// The three exact lists an app keeps.
-    UriKind, "uri kind" { Redirect => "redirect", PostLogout => "post-logout", Cors => "cors" }
+    /// The exact lists an app keeps; `resource` holds the RFC 8707 resource indicators it may
+    /// ask tokens for.
+    UriKind, "uri kind" {
+        Redirect => "redirect",
+        PostLogout => "post-logout",
+        Cors => "cors",
+        Resource => "resource",
+    }
 );
 
 /// A registered app as every layer above the store sees it.
@@ -57,6 +63,7 @@ pub struct App {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub cors_origins: Vec<String>,
+    pub resources: Vec<String>,
     pub entitlements: Vec<AppEntitlement>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -77,6 +84,15 @@ impl App {
     /// port for native apps)?
     pub fn redirect_uri_matches(&self, requested: &str) -> bool {
         self.redirect_uris.iter().any(|r| redirect_uri::matches(r, requested, self.loopback_any_port))
+    }
+
+    pub fn uris(&self, kind: UriKind) -> &[String] {
+        match kind {
+            UriKind::Redirect => &self.redirect_uris,
+            UriKind::PostLogout => &self.post_logout_redirect_uris,
+            UriKind::Cors => &self.cors_origins,
+            UriKind::Resource => &self.resources,
+        }
     }
 
     pub fn allows_grant(&self, grant: GrantType) -> bool {
@@ -113,6 +129,7 @@ impl App {
             redirect_uris: list(UriKind::Redirect),
             post_logout_redirect_uris: list(UriKind::PostLogout),
             cors_origins: list(UriKind::Cors),
+            resources: list(UriKind::Resource),
             template: stored(Template::parse(&a.template))?,
             kind: stored(AppKind::parse(&a.kind))?,
             access: stored(Access::parse(&a.access))?,
@@ -486,15 +503,44 @@ impl Registry {
         Ok(self.store.certificates(&app.id).await?.into_iter().map(Certificate::from).collect())
     }
 
+    /// Changes how the app's access tokens are made. `signing_alg` must be one the server
+    /// keeps keys for (`allowed_algs`).
+    pub async fn set_token_settings(
+        &self,
+        client_id: &str,
+        format: Option<TokenFormat>,
+        signing_alg: Option<&str>,
+        access_token_ttl: Option<i64>,
+        allowed_algs: &[&str],
+        actor: &str,
+    ) -> Result<App> {
+        let app = self.get(client_id).await?;
+        if let Some(alg) = signing_alg {
+            if !allowed_algs.contains(&alg) {
+                return Err(Error::invalid("signing-alg", format!("'{alg}' is not one of: {}", allowed_algs.join(", "))));
+            }
+        }
+        if access_token_ttl.is_some_and(|t| !(60..=86_400).contains(&t)) {
+            return Err(Error::invalid("access-token-ttl", "must be between 60 and 86400 seconds"));
+        }
+        let now = self.clock.now();
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "app.token_settings_changed",
+            client_id,
+            json!({ "token_format": format.map(|f| f.as_str()), "signing_alg": signing_alg, "access_token_ttl": access_token_ttl }),
+        );
+        self.store
+            .update_token_settings(&app.id, format.map(|f| f.as_str()), signing_alg, access_token_ttl, now, &event)
+            .await?;
+        self.get(client_id).await
+    }
+
     /// Adds a URI to a list after checking it with the same rules as registration.
     pub async fn add_uri(&self, client_id: &str, kind: UriKind, uri: &str, actor: &str) -> Result<App> {
         let app = self.get(client_id).await?;
-        let current = match kind {
-            UriKind::Redirect => &app.redirect_uris,
-            UriKind::PostLogout => &app.post_logout_redirect_uris,
-            UriKind::Cors => &app.cors_origins,
-        };
-        if current.len() >= MAX_URIS {
+        if app.uris(kind).len() >= MAX_URIS {
             return Err(Error::conflict(format!("an app may register at most {MAX_URIS} URIs of each kind")));
         }
         check_uri_list(kind, &[uri.to_string()], app.loopback_any_port)?;
@@ -532,6 +578,7 @@ fn check_uri_list(kind: UriKind, uris: &[String], native: bool) -> Result<()> {
         UriKind::Redirect => "redirect_uri",
         UriKind::PostLogout => "post_logout_redirect_uri",
         UriKind::Cors => "cors_origin",
+        UriKind::Resource => "resource",
     };
     for (i, uri) in uris.iter().enumerate() {
         if uris[..i].contains(uri) {
@@ -539,6 +586,7 @@ fn check_uri_list(kind: UriKind, uris: &[String], native: bool) -> Result<()> {
         }
         let checked = match kind {
             UriKind::Cors => redirect_uri::validate_origin(uri),
+            UriKind::Resource => redirect_uri::validate(uri, false),
             _ => redirect_uri::validate(uri, native),
         };
         checked.map_err(|why| Error::invalid(field, format!("'{uri}' {why}")))?;

@@ -121,13 +121,16 @@ impl Template {
         let (entitlements, grant_types): (&'static [Entitlement], &'static [GrantType]) = match self {
             Template::Web => (&[WebApi, WebhookAgent], &[AuthorizationCode, RefreshToken]),
             Template::Native => (&[WebApi, WebhookAgent], &[AuthorizationCode, RefreshToken]),
-            Template::ServerToServer => {
-                (&[WebApi, Services88, WebhookAgent, SystemToken], &[ClientCredentials, AuthorizationCode])
-            }
+            // JWT bearer (RFC 7523) joins the server-to-server defaults: it is how these apps act
+            // for a user without a browser.
+            Template::ServerToServer => (
+                &[WebApi, Services88, WebhookAgent, SystemToken],
+                &[ClientCredentials, AuthorizationCode, JwtBearer],
+            ),
             Template::Mirroring => (&[], &[ClientCredentials]),
             Template::ErpSync => (
                 &[WebApi, Services88, WebhookAgent, SystemToken, ErpSyncAgent],
-                &[ClientCredentials, AuthorizationCode],
+                &[ClientCredentials, AuthorizationCode, JwtBearer],
             ),
             Template::Empty => (&[WebApi, Services88, WebhookAgent], &[AuthorizationCode]),
         };

@@ -7,23 +7,32 @@ use serde_json::json;
 
 use super::paths;
 use crate::config::Config;
-use crate::keys::SERVER_ALGS;
+use crate::oauth::client_auth::AuthMethod;
 use crate::oauth::GrantType;
-use crate::AppState;
 
-/// Grants the token endpoint serves today. Grows as grant modules land.
-pub const GRANTS_IN_SERVICE: &[GrantType] = &[];
+/// Algorithms accepted for client assertions (`PublicKey::allows_alg`).
+pub const ASSERTION_ALGS: &[&str] = &["RS256", "PS256", "ES256", "ES384", "EdDSA"];
+use crate::AppState;
 
 pub fn document(config: &Config) -> anyhow::Result<Vec<u8>> {
     let url = |path: &str| format!("{}{}", config.issuer, path);
-    let algs: Vec<&str> = SERVER_ALGS.iter().map(|a| a.as_str()).collect();
-    let grants: Vec<&str> = GRANTS_IN_SERVICE.iter().map(|g| g.as_str()).collect();
+    let algs: Vec<&str> = config.signing_algs.iter().map(|a| a.as_str()).collect();
+    let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+    let confidential_methods: Vec<&str> =
+        AuthMethod::ALL.iter().filter(|m| **m != AuthMethod::None).map(|m| m.as_str()).collect();
+    let grants: Vec<&str> = GrantType::SERVED.iter().map(|g| g.as_str()).collect();
     let doc = json!({
         "issuer": config.issuer,
         // REQUIRED by OIDC Discovery §3; the endpoint itself arrives with the sign-in flow.
         "authorization_endpoint": url(paths::AUTHORIZE),
         "token_endpoint": url(paths::TOKEN),
         "jwks_uri": url(paths::JWKS),
+        "introspection_endpoint": url(paths::INTROSPECT),
+        "revocation_endpoint": url(paths::REVOKE),
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "introspection_endpoint_auth_methods_supported": confidential_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": grants,

@@ -2,16 +2,20 @@
 //! lives here in one place.
 
 pub mod discovery;
+pub mod extract;
 pub mod health;
+pub mod introspect;
 pub mod jwks;
 pub mod metrics;
 pub mod paths;
 pub mod respond;
+pub mod revoke;
+pub mod token;
 
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Request};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -30,6 +34,10 @@ pub fn app(state: AppState) -> Router {
         .route(paths::SUPERID_DISCOVERY, get(discovery::metadata))
         .route(paths::JWKS, get(jwks::jwks))
         .route(paths::SUPERID_JWKS, get(jwks::jwks))
+        .route(paths::TOKEN, post(token::token))
+        .route(paths::SUPERID_TOKEN, post(token::token))
+        .route(paths::INTROSPECT, post(introspect::introspect))
+        .route(paths::REVOKE, post(revoke::revoke))
         .route(paths::HEALTHZ, get(health::healthz))
         .route(paths::READYZ, get(health::readyz))
         .route(paths::METRICS, get(metrics::render))
@@ -54,15 +62,23 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
-    let keys = state.keys.clone();
-    // Other instances may rotate keys; pick their rotations up without a restart.
+    let background = state.clone();
     let reloader = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
+        let mut rounds: u64 = 0;
         loop {
             tick.tick().await;
-            if let Err(e) = keys.reload().await {
+            // Other instances may rotate keys; pick their rotations up without a restart.
+            if let Err(e) = background.keys.reload().await {
                 tracing::warn!(error = %e, "reloading signing keys failed; keeping the loaded ones");
             }
+            // Every ten minutes, forget replay records and tokens that can no longer be used.
+            if rounds % 20 == 0 {
+                if let Err(e) = background.store.prune_expired_tokens(background.clock.now()).await {
+                    tracing::warn!(error = %e, "pruning expired tokens failed");
+                }
+            }
+            rounds += 1;
         }
     });
     let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await;

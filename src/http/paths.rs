@@ -6,10 +6,13 @@ pub const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
 pub const JWKS: &str = "/jwks";
 pub const AUTHORIZE: &str = "/authorize";
 pub const TOKEN: &str = "/token";
+pub const INTROSPECT: &str = "/introspect";
+pub const REVOKE: &str = "/revoke";
 
 /// SuperID-compatible aliases (DESIGN §2).
 pub const SUPERID_DISCOVERY: &str = "/login/.well-known/openid-configuration";
 pub const SUPERID_JWKS: &str = "/login/.well-known/jwks";
+pub const SUPERID_TOKEN: &str = "/login/common/oauth/tokens";
 
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";

@@ -62,3 +62,46 @@ pub async fn method_not_allowed() -> Response {
         &OAuthError::new(ErrorCode::MethodNotAllowed, "this endpoint does not accept that HTTP method"),
     )
 }
+
+/// The challenge sent with every 401 `invalid_client` (RFC 6749 §5.2, RFC 9110 §11.6.1).
+pub static BASIC_CHALLENGE: HeaderValue = HeaderValue::from_static("Basic realm=\"gatehouse\", charset=\"UTF-8\"");
+
+/// A JSON body that must not be cached: tokens, introspection (RFC 6749 §5.1).
+pub fn no_store_json(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec(body).unwrap_or_default();
+    let mut res = (status, body).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// How a protocol error travels from the token, introspection and revocation endpoints.
+pub fn protocol_error(e: crate::oauth::Error) -> Response {
+    use crate::oauth::Error;
+    match e {
+        Error::OAuth(err) => {
+            let status = match err.code {
+                ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+                ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let mut res = oauth_error(status, &err);
+            if status == StatusCode::UNAUTHORIZED {
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE.clone());
+            }
+            res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            res
+        }
+        Error::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "database unavailable");
+            oauth_error(StatusCode::SERVICE_UNAVAILABLE, &OAuthError::temporarily_unavailable())
+        }
+        Error::Internal(cause) => {
+            tracing::error!(error = ?cause, "internal error");
+            oauth_error(StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::server_error())
+        }
+    }
+}

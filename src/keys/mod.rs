@@ -19,17 +19,21 @@ use crate::error::{Error, Result};
 use crate::store::audit::AuditEvent;
 use crate::store::keys::KeyRow;
 use crate::store::{is_unique_violation, Store};
+use crate::apps::PublicKey;
 
 pub use signing::{Alg, KeyPair, SigningKey};
 
-/// Algorithms the server keeps a current and a next key for. RS256 is required by OIDC;
-/// ES256 is the compact alternative apps may choose.
-pub const SERVER_ALGS: [Alg; 2] = [Alg::RS256, Alg::ES256];
+/// The default algorithms the server keeps a current and a next key for. RS256 is required
+/// by OIDC; ES256 is the compact alternative. `keys.algorithms` may add PS256 and EdDSA.
+pub const DEFAULT_ALGS: [Alg; 2] = [Alg::RS256, Alg::ES256];
 
-/// What one load of the database gives: signers by algorithm and the JWKS to publish.
+/// What one load of the database gives: signers by algorithm (and by app for dedicated
+/// keys), every published public key for verification, and the JWKS to publish.
 #[derive(Debug, Default)]
 pub struct KeySet {
     current: HashMap<Alg, Arc<SigningKey>>,
+    app_current: HashMap<String, Arc<SigningKey>>,
+    verifiers: HashMap<String, (Alg, PublicKey)>,
     jwks: Arc<Vec<u8>>,
 }
 
@@ -47,6 +51,7 @@ pub struct Keys {
     store: Store,
     clock: Clock,
     key_store: KeyStore,
+    algs: Vec<Alg>,
     retired_ttl: i64,
     rng: SystemRandom,
     loaded: RwLock<Arc<KeySet>>,
@@ -61,19 +66,25 @@ impl std::fmt::Debug for Keys {
 impl Keys {
     /// Loads the keys, first creating a current and a next key for every server algorithm
     /// that lacks them.
-    pub async fn open(store: Store, clock: Clock, key_store: KeyStore, retired_ttl: i64) -> Result<Keys> {
-        let keys = Keys { store, clock, key_store, retired_ttl, rng: SystemRandom::new(), loaded: RwLock::default() };
+    pub async fn open(store: Store, clock: Clock, key_store: KeyStore, algs: &[Alg], retired_ttl: i64) -> Result<Keys> {
+        let keys =
+            Keys { store, clock, key_store, algs: algs.to_vec(), retired_ttl, rng: SystemRandom::new(), loaded: RwLock::default() };
         keys.ensure().await?;
         keys.reload().await?;
         Ok(keys)
     }
 
     async fn ensure(&self) -> Result<()> {
-        let existing = self.store.all_signing_keys().await?;
-        for alg in SERVER_ALGS {
+        self.ensure_for(None, &self.algs).await
+    }
+
+    /// Creates the missing current and next keys of `owner` (None: the server) for `algs`.
+    async fn ensure_for(&self, owner: Option<&str>, algs: &[Alg]) -> Result<()> {
+        let existing = self.store.signing_keys_of(owner).await?;
+        for &alg in algs {
             for state in ["current", "next"] {
                 if !existing.iter().any(|k| k.alg == alg.as_str() && k.state == state) {
-                    match self.create(alg, state).await {
+                    match self.create(owner, alg, state).await {
                         Ok(_) => {}
                         // Another instance filled the slot first: use theirs.
                         Err(Error::Internal(e)) if e.downcast_ref::<sqlx::Error>().is_some_and(is_unique_violation) => {
@@ -86,20 +97,20 @@ impl Keys {
         Ok(())
     }
 
-    async fn create(&self, alg: Alg, state: &str) -> Result<KeyRow> {
-        let row = self.new_key_row(alg, state).await?;
+    async fn create(&self, owner: Option<&str>, alg: Alg, state: &str) -> Result<KeyRow> {
+        let row = self.new_key_row(owner, alg, state).await?;
         let event = AuditEvent::new(
             self.clock.now(),
             "system",
             "key.created",
             &row.kid,
-            json!({ "alg": row.alg, "state": state }),
+            json!({ "alg": row.alg, "state": state, "app": owner }),
         );
         self.store.insert_signing_key(&row, &event).await.map_err(|e| Error::Internal(e.into()))?;
         Ok(row)
     }
 
-    async fn new_key_row(&self, alg: Alg, state: &str) -> Result<KeyRow> {
+    async fn new_key_row(&self, owner: Option<&str>, alg: Alg, state: &str) -> Result<KeyRow> {
         let (pair, pkcs8) = tokio::task::spawn_blocking(move || KeyPair::generate(alg))
             .await
             .map_err(|e| Error::Internal(e.into()))??;
@@ -118,6 +129,7 @@ impl Keys {
             state: state.into(),
             public_jwk: jwk.to_string(),
             private_key,
+            app_id: owner.map(str::to_string),
             created_at: now,
             activated_at: (state == "current").then_some(now),
             retired_at: None,
@@ -130,28 +142,33 @@ impl Keys {
         let now = self.clock.now();
         let rows = self.store.published_signing_keys(now, self.retired_ttl).await?;
         let previous = self.loaded.read().map(|l| Arc::clone(&l)).unwrap_or_default();
-        let mut current = HashMap::new();
+        let mut set = KeySet::default();
         let mut published = Vec::with_capacity(rows.len());
         for row in &rows {
             let jwk: serde_json::Value =
                 serde_json::from_str(&row.public_jwk).map_err(|e| Error::Internal(e.into()))?;
+            let alg = Alg::parse(&row.alg)?;
+            set.verifiers.insert(row.kid.clone(), (alg, PublicKey::from_jwk(&jwk)?));
             published.push(jwk);
             if row.state != "current" {
                 continue;
             }
-            let alg = Alg::parse(&row.alg)?;
             // Parse a private key only when it is new to this instance.
-            let key = match previous.current.get(&alg).filter(|k| k.kid == row.kid) {
+            let known = previous.current.values().chain(previous.app_current.values()).find(|k| k.kid == row.kid);
+            let key = match known {
                 Some(k) => Arc::clone(k),
                 None => {
                     let pkcs8 = vault::open(&self.key_store, &row.kid, row.private_key.as_deref())?;
                     Arc::new(SigningKey::new(row.kid.clone(), alg, KeyPair::from_pkcs8(alg, &pkcs8)?))
                 }
             };
-            current.insert(alg, key);
+            match &row.app_id {
+                Some(app) => set.app_current.insert(app.clone(), key),
+                None => set.current.insert(alg, key),
+            };
         }
-        let jwks = serde_json::to_vec(&json!({ "keys": published })).map_err(|e| Error::Internal(e.into()))?;
-        let set = Arc::new(KeySet { current, jwks: Arc::new(jwks) });
+        set.jwks = Arc::new(serde_json::to_vec(&json!({ "keys": published })).map_err(|e| Error::Internal(e.into()))?);
+        let set = Arc::new(set);
         if let Ok(mut slot) = self.loaded.write() {
             *slot = set;
         }
@@ -172,6 +189,39 @@ impl Keys {
         self.snapshot().current.get(&alg).cloned()
     }
 
+    /// The dedicated key of an app, if it has one.
+    pub fn app_signer(&self, app_id: &str) -> Option<Arc<SigningKey>> {
+        self.snapshot().app_current.get(app_id).cloned()
+    }
+
+    /// Verifies a JWT we signed (any published key, its own algorithm only) and returns its
+    /// claims if the header's `typ` is `typ`.
+    pub fn verify_own(&self, token: &str, typ: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let (signing_input, signature) = token.rsplit_once('.')?;
+        let (header, payload) = signing_input.split_once('.')?;
+        let header: serde_json::Value = serde_json::from_slice(&crate::crypto::b64url_decode(header)?).ok()?;
+        if header.get("typ")?.as_str()? != typ {
+            return None;
+        }
+        let set = self.snapshot();
+        let (alg, key) = set.verifiers.get(header.get("kid")?.as_str()?)?;
+        if header.get("alg")?.as_str()? != alg.as_str() {
+            return None;
+        }
+        let signature = crate::crypto::b64url_decode(signature)?;
+        if !key.verify(alg.as_str(), signing_input.as_bytes(), &signature) {
+            return None;
+        }
+        serde_json::from_slice(&crate::crypto::b64url_decode(payload)?).ok()
+    }
+
+    /// Gives an app a dedicated signing key pair (current and next) for `alg`.
+    pub async fn enable_app_key(&self, app_id: &str, alg: Alg) -> Result<()> {
+        self.ensure_for(Some(app_id), &[alg]).await?;
+        self.store.set_dedicated_signing_key(app_id, true, self.clock.now()).await?;
+        self.reload().await
+    }
+
     /// Signs claims with the current key for `alg`.
     pub fn sign(&self, alg: Alg, typ: &str, claims: &impl Serialize) -> Result<String> {
         let key =
@@ -187,9 +237,19 @@ impl Keys {
     /// but stays published, and a new next key is published. Retired keys past their
     /// publication window are deleted.
     pub async fn rotate(&self, alg: Alg, actor: &str) -> Result<KeyInfo> {
+        self.rotate_for(None, alg, actor).await
+    }
+
+    /// Rotates the dedicated key of an app.
+    pub async fn rotate_app(&self, app_id: &str, alg: Alg, actor: &str) -> Result<KeyInfo> {
+        self.rotate_for(Some(app_id), alg, actor).await
+    }
+
+    async fn rotate_for(&self, owner: Option<&str>, alg: Alg, actor: &str) -> Result<KeyInfo> {
         let now = self.clock.now();
-        let new_next = self.new_key_row(alg, "next").await?;
-        let event = AuditEvent::new(now, actor, "key.rotated", alg.as_str(), json!({ "new_next": new_next.kid }));
+        let new_next = self.new_key_row(owner, alg, "next").await?;
+        let subject = owner.unwrap_or(alg.as_str());
+        let event = AuditEvent::new(now, actor, "key.rotated", subject, json!({ "alg": alg.as_str(), "new_next": new_next.kid }));
         let rotated = self.store.rotate_signing_keys(alg.as_str(), &new_next, now, &event).await.map_err(|e| {
             vault::remove(&self.key_store, &new_next.kid);
             if is_unique_violation(&e) {
@@ -209,19 +269,23 @@ impl Keys {
             vault::remove(&self.key_store, &kid);
         }
         self.reload().await?;
-        let current =
-            self.signer(alg).ok_or_else(|| Error::Internal(anyhow::anyhow!("rotation left no current key")))?;
-        self.list()
-            .await?
-            .into_iter()
-            .find(|k| k.kid == current.kid)
-            .ok_or_else(|| Error::not_found("the new current key"))
+        let current = match owner {
+            Some(app) => self.app_signer(app),
+            None => self.signer(alg),
+        }
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("rotation left no current key")))?;
+        self.list_for(owner).await?.into_iter().find(|k| k.kid == current.kid).ok_or_else(|| Error::not_found("the new current key"))
     }
 
+    /// The server's keys, every state.
     pub async fn list(&self) -> Result<Vec<KeyInfo>> {
+        self.list_for(None).await
+    }
+
+    pub async fn list_for(&self, owner: Option<&str>) -> Result<Vec<KeyInfo>> {
         Ok(self
             .store
-            .all_signing_keys()
+            .signing_keys_of(owner)
             .await?
             .into_iter()
             .map(|k| KeyInfo {

@@ -22,6 +22,8 @@ pub enum ErrorCode {
     InteractionRequired,
     InvalidRedirectUri,
     InvalidClientMetadata,
+    /// RFC 8707 §2: the requested resource is not one the client may ask for.
+    InvalidTarget,
     NotFound,
     MethodNotAllowed,
     ServerError,
@@ -46,6 +48,7 @@ impl ErrorCode {
             ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidTarget => "invalid_target",
             // Not OAuth codes, but the same JSON shape keeps every error body uniform.
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
@@ -89,5 +92,69 @@ impl OAuthError {
 impl std::fmt::Display for OAuthError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code.as_str(), self.description)
+    }
+}
+
+/// What a protocol step can fail with: an error the client may see, the database being
+/// unavailable (503), or an internal fault (logged with its cause; the client sees
+/// `server_error`).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    OAuth(OAuthError),
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl From<OAuthError> for Error {
+    fn from(e: OAuthError) -> Self {
+        Error::OAuth(e)
+    }
+}
+
+impl From<crate::error::Error> for Error {
+    fn from(e: crate::error::Error) -> Self {
+        match e {
+            crate::error::Error::Unavailable(e) => Error::Unavailable(e),
+            crate::error::Error::Internal(e) => Error::Internal(e),
+            // Domain refusals reaching a protocol step are the server's own inconsistency.
+            other => Error::Internal(anyhow::anyhow!("{other}")),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        crate::error::Error::from(e).into()
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        Error::Internal(e)
+    }
+}
+
+/// One constructor per RFC code, so call sites read like the spec.
+impl OAuthError {
+    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+    }
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+    pub fn unauthorized_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::UnauthorizedClient, d)
+    }
+    pub fn unsupported_grant_type(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::UnsupportedGrantType, d)
+    }
+    pub fn invalid_scope(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, d)
+    }
+    pub fn invalid_target(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, d)
     }
 }

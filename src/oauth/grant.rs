@@ -5,18 +5,24 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 7523 §2.1.
+    JwtBearer,
 }
 
 impl GrantType {
     /// Every grant an app can be configured with.
-    pub const ALL: [GrantType; 3] =
-        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials];
+    pub const ALL: [GrantType; 4] =
+        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::JwtBearer];
+
+    /// The grants the token endpoint serves today; discovery advertises exactly these.
+    pub const SERVED: &'static [GrantType] = &[GrantType::ClientCredentials, GrantType::JwtBearer];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
     }
 

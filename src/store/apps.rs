@@ -359,3 +359,37 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Certificates that may verify a signature at `now`: not revoked, not expired.
+    pub async fn usable_certificates(&self, app_id: &str, now: i64) -> sqlx::Result<Vec<CertificateRow>> {
+        const SQL: &str = "SELECT id, kid, kty, jwk, source_format, created_at, expires_at, revoked_at FROM app_certificates \
+            WHERE app_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at, id";
+        on_db!(&self.db, pool => {
+            sqlx::query(SQL).bind(app_id).bind(now).fetch_all(pool).await?.iter().map(certificate_row).collect()
+        })
+    }
+}
+
+impl Store {
+    /// Changes an app's token settings; `None` leaves a setting as it is.
+    pub async fn update_token_settings(
+        &self,
+        app_id: &str,
+        token_format: Option<&str>,
+        signing_alg: Option<&str>,
+        access_token_ttl: Option<i64>,
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<()> {
+        const SQL: &str = "UPDATE apps SET token_format = COALESCE($2, token_format), signing_alg = COALESCE($3, signing_alg), \
+            access_token_ttl = COALESCE($4, access_token_ttl), updated_at = $5 WHERE id = $1";
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(SQL).bind(app_id).bind(token_format).bind(signing_alg).bind(access_token_ttl).bind(now)
+                .execute(&mut *tx).await?;
+            record!(&mut *tx, event)?;
+            tx.commit().await
+        })
+    }
+}

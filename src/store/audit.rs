@@ -13,7 +13,7 @@ pub struct AuditEvent {
     /// Who did it: `cli`, `system`, or a user id.
     pub actor: String,
     /// A dotted verb such as `app.created` or `secret.revoked`.
-    pub action: &'static str,
+    pub action: std::borrow::Cow<'static, str>,
     /// What it was done to: a client ID, a tenant ctx, a key id.
     pub subject: String,
     /// Extra facts; never a secret.
@@ -22,7 +22,7 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(at: i64, actor: &str, action: &'static str, subject: &str, detail: serde_json::Value) -> Self {
-        AuditEvent { at, actor: actor.to_string(), action, subject: subject.to_string(), detail }
+        AuditEvent { at, actor: actor.to_string(), action: action.into(), subject: subject.to_string(), detail }
     }
 }
 
@@ -33,7 +33,7 @@ macro_rules! record {
             .bind($crate::crypto::random_id())
             .bind($event.at)
             .bind(&$event.actor)
-            .bind($event.action)
+            .bind($event.action.as_ref())
             .bind(&$event.subject)
             .bind($event.detail.to_string())
             .execute($exec)
@@ -56,33 +56,11 @@ impl Store {
                 Ok(AuditEvent {
                     at: r.int("at")?,
                     actor: r.text("actor")?,
-                    action: known_action(&r.text("action")?),
+                    action: r.text("action")?.into(),
                     subject: r.text("subject")?,
                     detail: serde_json::from_str(&r.text("detail")?).unwrap_or_default(),
                 })
             }).collect()
         })
     }
-}
-
-/// Every action string the code writes, so a read row can hold a `&'static str` again.
-pub const ACTIONS: &[&str] = &[
-    "app.created",
-    "app.uri_added",
-    "app.uri_removed",
-    "secret.created",
-    "secret.revoked",
-    "certificate.added",
-    "certificate.generated",
-    "certificate.revoked",
-    "partner.created",
-    "partner.member_added",
-    "tenant.created",
-    "user.created",
-    "key.created",
-    "key.rotated",
-];
-
-fn known_action(s: &str) -> &'static str {
-    ACTIONS.iter().copied().find(|a| *a == s).unwrap_or("unknown")
 }

@@ -11,10 +11,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub mod apps;
+pub mod batch;
+pub mod grants;
 pub mod audit;
 pub mod keys;
 mod migrate;
 mod row;
+pub mod tokens;
 pub mod tenants;
 
 pub use migrate::MIGRATIONS;

@@ -1,6 +1,7 @@
 //! Tenants (customer installations), users and their memberships, and partners with their
 //! developers. Private/public admission of apps builds on these.
 
+pub mod credentials;
 pub mod password;
 
 use serde::Serialize;
@@ -265,6 +266,28 @@ impl Directory {
         };
         let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
         Ok(if ok { user.map(User::from) } else { None })
+    }
+
+    /// A tenant administrator's (or the CLI's) approval of an app for the whole tenant.
+    pub async fn approve_app(&self, tenant_ctx: &str, app: &crate::apps::App, approver: Option<&str>, actor: &str) -> Result<()> {
+        let tenant = self.tenant(tenant_ctx).await?;
+        let now = self.clock.now();
+        let entitlements: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
+        let event = AuditEvent::new(now, actor, "app.approved", tenant_ctx, json!({ "client_id": app.client_id, "approver": approver }));
+        self.store.approve_app(&app.id, &tenant.id, approver, &entitlements.join(" "), now, &event).await?;
+        Ok(())
+    }
+
+    /// May users of `tenant` use `app`? The tenant must be running and have approved the app;
+    /// a private app admits only tenants its own partner owns (DESIGN §1).
+    pub async fn admits(&self, app: &crate::apps::App, tenant: &Tenant) -> Result<bool> {
+        if tenant.status != "running" {
+            return Ok(false);
+        }
+        if app.access == crate::apps::Access::Private && tenant.owner_partner_id.as_deref() != Some(app.partner_id.as_str()) {
+            return Ok(false);
+        }
+        Ok(self.store.authorization_status(&app.id, &tenant.id).await?.as_deref() == Some("approved"))
     }
 
     pub async fn set_platform_admin(&self, email: &str, admin: bool) -> Result<User> {

@@ -78,8 +78,8 @@ both_backends!(
         let key_store = KeyStore::Database { encryption_key: a };
         // Switch this database to database-held keys: retire the file keys by deleting them.
         gatehouse::on_db!(&store.db, pool => { sqlx::query("DELETE FROM signing_keys").execute(pool).await.unwrap(); });
-        let one = gatehouse::keys::Keys::open(store.clone(), srv.clock.clone(), key_store.clone(), 86_400).await.unwrap();
-        let two = gatehouse::keys::Keys::open(store.clone(), srv.clock.clone(), key_store, 86_400).await.unwrap();
+        let one = gatehouse::keys::Keys::open(store.clone(), srv.clock.clone(), key_store.clone(), &[Alg::RS256, Alg::ES256], 86_400).await.unwrap();
+        let two = gatehouse::keys::Keys::open(store.clone(), srv.clock.clone(), key_store, &[Alg::RS256, Alg::ES256], 86_400).await.unwrap();
         assert_eq!(one.signer(Alg::RS256).unwrap().kid, two.signer(Alg::RS256).unwrap().kid);
         assert_eq!(one.jwks(), two.jwks());
         let files = std::fs::read_dir(srv.dir.path().join("keys")).unwrap().count();
@@ -88,7 +88,7 @@ both_backends!(
         two.reload().await.unwrap();
         assert_eq!(one.signer(Alg::RS256).unwrap().kid, two.signer(Alg::RS256).unwrap().kid, "a rotation reaches the other instance");
         let wrong = KeyStore::Database { encryption_key: Secret::new([8u8; 32]) };
-        let err = gatehouse::keys::Keys::open(store, srv.clock.clone(), wrong, 86_400).await.unwrap_err().to_string();
+        let err = gatehouse::keys::Keys::open(store, srv.clock.clone(), wrong, &[Alg::RS256], 86_400).await.unwrap_err().to_string();
         assert!(err.contains("internal error") || err.contains("decrypt"), "{err}");
     }
 );

@@ -1,0 +1,88 @@
+//! Extractors for OAuth endpoints: the form (repeated parameters refused, the SuperID token
+//! alias also reads the query string) and `Authorization: Basic` client credentials. Their
+//! rejections are OAuth-shaped JSON, never axum's plain text.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use super::respond::oauth_error;
+use crate::oauth::client_auth::BasicCredentials;
+use crate::oauth::params::FormParams;
+use crate::oauth::OAuthError;
+use crate::secret::Secret;
+
+/// A POSTed OAuth request: its parameters and any Basic credentials.
+pub struct OAuthRequest {
+    pub form: FormParams,
+    pub basic: Option<BasicCredentials>,
+}
+
+pub struct Rejection(Response);
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+fn reject(status: StatusCode, err: OAuthError) -> Rejection {
+    Rejection(oauth_error(status, &err))
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
+    type Rejection = Rejection;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let form_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        if !form_type {
+            return Err(reject(
+                StatusCode::BAD_REQUEST,
+                OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"),
+            ));
+        }
+        let basic = basic_credentials(&req)?;
+        // SuperID's SDKs send token parameters in the query string of the alias path.
+        let query = (req.uri().path() == super::paths::SUPERID_TOKEN).then(|| req.uri().query().unwrap_or("").to_string());
+        let body = Bytes::from_request(req, state).await.map_err(|_| {
+            reject(StatusCode::PAYLOAD_TOO_LARGE, OAuthError::invalid_request("the request body is too large"))
+        })?;
+        let mut form = FormParams::parse(&body).map_err(|e| reject(StatusCode::BAD_REQUEST, e))?;
+        if let Some(q) = query {
+            form.extend(q.as_bytes()).map_err(|e| reject(StatusCode::BAD_REQUEST, e))?;
+        }
+        Ok(OAuthRequest { form, basic })
+    }
+}
+
+/// RFC 6749 §2.3.1: `Basic base64(urlencode(client_id) ":" urlencode(client_secret))`.
+fn basic_credentials(req: &Request) -> Result<Option<BasicCredentials>, Rejection> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Ok(None) };
+    let malformed = || {
+        let mut r = oauth_error(StatusCode::UNAUTHORIZED, &OAuthError::invalid_client("malformed Basic credentials"));
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, super::respond::BASIC_CHALLENGE.clone());
+        Rejection(r)
+    };
+    let value = value.to_str().map_err(|_| malformed())?;
+    let Some((scheme, encoded)) = value.split_once(' ') else { return Err(malformed()) };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let unescape = |s: &str| -> Option<String> {
+        form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+    };
+    let client_id = unescape(id).filter(|s| !s.is_empty()).ok_or_else(malformed)?;
+    let secret = unescape(secret).ok_or_else(malformed)?;
+    Ok(Some(BasicCredentials { client_id, secret: Secret::new(secret) }))
+}

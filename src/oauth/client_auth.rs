@@ -1,0 +1,190 @@
+//! Client authentication (RFC 6749 §2.3, RFC 7523 §2.2, OIDC Core §9): `client_secret_basic`,
+//! `client_secret_post`, `private_key_jwt`, and `none` for public clients. Exactly one method
+//! per request. Only this module builds an `AuthenticatedClient`.
+
+use serde_json::Value;
+
+use super::jws::Jws;
+use super::params::FormParams;
+use super::{Error, OAuthError};
+use crate::apps::{App, ClientType, PublicKey};
+use crate::secret::Secret;
+use crate::AppState;
+
+pub const ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How far a client's clock may run ahead of ours, in seconds.
+pub const CLOCK_SKEW: i64 = 30;
+/// The longest lifetime we accept for a client assertion, in seconds.
+pub const MAX_ASSERTION_LIFETIME: i64 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    SecretBasic,
+    SecretPost,
+    PrivateKeyJwt,
+    None,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 4] = [AuthMethod::SecretBasic, AuthMethod::SecretPost, AuthMethod::PrivateKeyJwt, AuthMethod::None];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::SecretBasic => "client_secret_basic",
+            AuthMethod::SecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+/// `Authorization: Basic` credentials, already form-decoded (RFC 6749 §2.3.1).
+#[derive(Debug)]
+pub struct BasicCredentials {
+    pub client_id: String,
+    pub secret: Secret<String>,
+}
+
+/// An app that proved who it is in this request.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient {
+    app: App,
+    method: AuthMethod,
+}
+
+impl AuthenticatedClient {
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    pub fn method(&self) -> AuthMethod {
+        self.method
+    }
+
+    pub fn is_confidential(&self) -> bool {
+        self.method != AuthMethod::None
+    }
+}
+
+fn failed() -> OAuthError {
+    // One sentence for every secret failure, so responses do not tell which part was wrong.
+    OAuthError::invalid_client("client authentication failed")
+}
+
+/// Authenticates the client of a request, by exactly one method.
+pub async fn authenticate(state: &AppState, basic: Option<BasicCredentials>, form: &FormParams) -> Result<AuthenticatedClient, Error> {
+    let post_secret = form.get("client_secret");
+    let assertion = form.get("client_assertion");
+    let methods = [basic.is_some(), post_secret.is_some(), assertion.is_some()].iter().filter(|m| **m).count();
+    if methods > 1 {
+        return Err(OAuthError::invalid_request("use exactly one client authentication method per request").into());
+    }
+    if let Some(basic) = basic {
+        if form.get("client_id").is_some_and(|id| id != basic.client_id) {
+            return Err(OAuthError::invalid_request("client_id does not match the Authorization header").into());
+        }
+        let app = by_secret(state, &basic.client_id, basic.secret.expose()).await?;
+        return Ok(AuthenticatedClient { app, method: AuthMethod::SecretBasic });
+    }
+    if let Some(secret) = post_secret {
+        let client_id = form.required("client_id")?;
+        let app = by_secret(state, client_id, secret).await?;
+        return Ok(AuthenticatedClient { app, method: AuthMethod::SecretPost });
+    }
+    if let Some(assertion) = assertion {
+        if form.get("client_assertion_type") != Some(ASSERTION_TYPE_JWT) {
+            return Err(OAuthError::invalid_request(format!("client_assertion_type must be {ASSERTION_TYPE_JWT}")).into());
+        }
+        let app = by_assertion(state, assertion, form.get("client_id")).await?;
+        return Ok(AuthenticatedClient { app, method: AuthMethod::PrivateKeyJwt });
+    }
+    let client_id = form.get("client_id").ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
+    let app = state.registry.get(client_id).await.map_err(|_| failed())?;
+    if app.client_type != ClientType::Public {
+        return Err(OAuthError::invalid_client("this client must authenticate").into());
+    }
+    Ok(AuthenticatedClient { app, method: AuthMethod::None })
+}
+
+async fn by_secret(state: &AppState, client_id: &str, secret: &str) -> Result<App, Error> {
+    if !state.registry.verify_secret(client_id, secret).await? {
+        tracing::info!(client_id = %printable(client_id), "client secret rejected");
+        return Err(failed().into());
+    }
+    Ok(state.registry.get(client_id).await?)
+}
+
+/// Client ids are logged; keep what a client sent short and printable in the log.
+fn printable(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_graphic()).take(64).collect()
+}
+
+/// `private_key_jwt` (RFC 7523 §2.2, §3): an assertion signed with one of the app's registered,
+/// unexpired certificates, for our issuer, short-lived and used once.
+async fn by_assertion(state: &AppState, assertion: &str, client_id: Option<&str>) -> Result<App, Error> {
+    let bad = |why: &'static str| Error::from(OAuthError::invalid_client(why));
+    let jws = Jws::parse(assertion).map_err(bad)?;
+    let iss = jws.str_claim("iss").ok_or_else(|| bad("the client assertion has no 'iss'"))?;
+    if jws.str_claim("sub") != Some(iss) {
+        return Err(bad("the client assertion's 'sub' must equal its 'iss' (the client ID)"));
+    }
+    if client_id.is_some_and(|id| id != iss) {
+        return Err(bad("client_id does not match the client assertion"));
+    }
+    let now = state.clock.now();
+    let exp = check_assertion_claims(&jws, &state.config.issuer, &token_endpoint(state), now).map_err(bad)?;
+    let app = state.registry.get(iss).await.map_err(|_| failed())?;
+    verify_with_app_certificates(state, &app, &jws).await?;
+    let jti = jws.str_claim("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or_else(|| bad("the client assertion needs a 'jti' of 1 to 256 characters"))?;
+    if !state.store.claim_jti(&app.client_id, jti, exp).await? {
+        tracing::warn!(client_id = %app.client_id, "client assertion replayed");
+        return Err(bad("this client assertion was already used"));
+    }
+    Ok(app)
+}
+
+pub fn token_endpoint(state: &AppState) -> String {
+    format!("{}{}", state.config.issuer, crate::http::paths::TOKEN)
+}
+
+/// The audience, expiry and time checks shared by client assertions and JWT-bearer grants.
+/// Returns `exp`.
+pub fn check_assertion_claims(jws: &Jws<'_>, issuer: &str, token_endpoint: &str, now: i64) -> Result<i64, &'static str> {
+    // A single string: our issuer, or the token endpoint URL, which OIDC Core §9 names as the
+    // audience and many certified clients send. Arrays are refused so that one assertion
+    // cannot be valid at several servers.
+    match jws.claims.get("aud") {
+        Some(Value::String(aud)) if aud == issuer || aud == token_endpoint => {}
+        Some(Value::Array(_)) => return Err("the assertion's 'aud' must be a single string: this server's issuer"),
+        _ => return Err("the assertion's 'aud' must be this server's issuer"),
+    }
+    let exp = jws.int_claim("exp")?.ok_or("the assertion has no 'exp'")?;
+    if exp <= now - CLOCK_SKEW {
+        return Err("the assertion has expired");
+    }
+    if exp > now + MAX_ASSERTION_LIFETIME + CLOCK_SKEW {
+        return Err("the assertion's 'exp' is too far in the future (at most 5 minutes)");
+    }
+    if jws.int_claim("nbf")?.is_some_and(|nbf| nbf > now + CLOCK_SKEW) {
+        return Err("the assertion is not valid yet ('nbf')");
+    }
+    if jws.int_claim("iat")?.is_some_and(|iat| iat > now + CLOCK_SKEW) {
+        return Err("the assertion was issued in the future ('iat')");
+    }
+    Ok(exp)
+}
+
+/// Verifies a JWS with the app's usable certificates only.
+pub async fn verify_with_app_certificates(state: &AppState, app: &App, jws: &Jws<'_>) -> Result<(), Error> {
+    let rows = state.store.usable_certificates(&app.id, state.clock.now()).await?;
+    let keys: Vec<(String, PublicKey)> = rows
+        .iter()
+        .filter_map(|c| serde_json::from_str::<Value>(&c.jwk).ok().and_then(|j| PublicKey::from_jwk(&j).ok()).map(|k| (c.kid.clone(), k)))
+        .collect();
+    jws.verify_with(keys.iter().map(|(kid, k)| (kid.as_str(), k))).map_err(|why| {
+        tracing::info!(client_id = %app.client_id, reason = why, "assertion signature rejected");
+        Error::from(OAuthError::invalid_client(why))
+    })?;
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523 §2.1): an app acts for a
+//! user, by either of two assertions:
+//! - one it signed with its own registered certificate (`iss` = its client ID, `sub` = the
+//!   user's id or email), for a user of a tenant that approved the app;
+//! - a JWT credential the user created for it (`iss` = this server), see
+//!   `tenants::credentials`.
+
+use super::super::client_auth::{check_assertion_claims, token_endpoint, verify_with_app_certificates, AuthenticatedClient};
+use super::super::jws::Jws;
+use super::super::token::TokenResponse;
+use super::super::tokens::{issue_access, AccessRequest};
+use super::super::{Error, GrantType, OAuthError};
+use super::{audience, entitlement_scopes};
+use crate::crypto::sha256;
+use crate::oauth::params::FormParams;
+use crate::tenants::{Tenant, User};
+use crate::AppState;
+
+/// The SuperID claim that names a tenant.
+pub const CTX_CLAIM: &str = "http://schemes.superoffice.net/identity/ctx";
+
+fn denied(why: &'static str) -> Error {
+    OAuthError::invalid_grant(why).into()
+}
+
+pub async fn exchange(state: &AppState, client: &AuthenticatedClient, form: &FormParams) -> Result<TokenResponse, Error> {
+    let app = client.app();
+    if !client.is_confidential() {
+        return Err(OAuthError::unauthorized_client("public clients cannot use the JWT bearer grant").into());
+    }
+    if !app.allows_grant(GrantType::JwtBearer) {
+        return Err(OAuthError::unauthorized_client("this app may not use the JWT bearer grant").into());
+    }
+    let assertion = form.required("assertion")?;
+    let jws = Jws::parse(assertion).map_err(|why| Error::from(OAuthError::invalid_grant(why)))?;
+    let (user, tenant) = if jws.str_claim("iss") == Some(state.config.issuer.as_str()) {
+        by_credential(state, client, assertion).await?
+    } else {
+        by_app_assertion(state, client, &jws).await?
+    };
+    if !state.directory.admits(app, &tenant).await? {
+        return Err(denied("the user's tenant has not approved this app"));
+    }
+    let scope = entitlement_scopes(app, form.get("scope"))?;
+    let audience = audience(app, form.get("resource"), &state.config.default_audience)?;
+    let access = issue_access(
+        state,
+        AccessRequest {
+            app,
+            subject: user.id.clone(),
+            user_id: Some(user.id.clone()),
+            tenant_id: Some(tenant.id.clone()),
+            scope: scope.clone(),
+            audience,
+        },
+    )
+    .await?;
+    Ok(TokenResponse::bearer(access, scope))
+}
+
+/// An assertion the app signed for a user (RFC 7523 §3).
+async fn by_app_assertion(state: &AppState, client: &AuthenticatedClient, jws: &Jws<'_>) -> Result<(User, Tenant), Error> {
+    let app = client.app();
+    if jws.str_claim("iss") != Some(app.client_id.as_str()) {
+        return Err(denied("the assertion's 'iss' must be the client ID of the app that presents it"));
+    }
+    let now = state.clock.now();
+    let exp = check_assertion_claims(jws, &state.config.issuer, &token_endpoint(state), now)
+        .map_err(|why| Error::from(OAuthError::invalid_grant(why)))?;
+    verify_with_app_certificates(state, app, jws).await.map_err(|e| match e {
+        Error::OAuth(o) => Error::OAuth(OAuthError::invalid_grant(o.description)),
+        other => other,
+    })?;
+    let sub = jws.str_claim("sub").ok_or_else(|| denied("the assertion has no 'sub'"))?;
+    let user = match state.store.user_by_id(sub).await? {
+        Some(u) => User::from(u),
+        None => state.directory.user(sub).await.map_err(|_| denied("the assertion's 'sub' is not a known user"))?,
+    };
+    let tenant = tenant_of(state, &user, jws.str_claim(CTX_CLAIM).or(jws.str_claim("ctx"))).await?;
+    let jti = jws.str_claim("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or_else(|| denied("the assertion needs a 'jti'"))?;
+    if !state.store.claim_jti(&app.client_id, jti, exp).await? {
+        return Err(denied("this assertion was already used"));
+    }
+    Ok((user, tenant))
+}
+
+/// The tenant the assertion names, or the user's only tenant.
+async fn tenant_of(state: &AppState, user: &User, ctx: Option<&str>) -> Result<Tenant, Error> {
+    let memberships = state.directory.memberships(&user.id).await?;
+    let ctx = match ctx {
+        Some(c) => c.to_string(),
+        None if memberships.len() == 1 => memberships[0].tenant.clone(),
+        None => return Err(denied("the user belongs to several tenants; name one with the ctx claim")),
+    };
+    if !memberships.iter().any(|m| m.tenant == ctx) {
+        return Err(denied("the user is not a member of that tenant"));
+    }
+    state.directory.tenant(&ctx).await.map_err(Error::from)
+}
+
+/// A JWT credential issued by us: the stored row decides (active, names this app).
+async fn by_credential(state: &AppState, client: &AuthenticatedClient, assertion: &str) -> Result<(User, Tenant), Error> {
+    let row = state.store.credential_by_digest(&sha256(assertion.as_bytes())).await?.ok_or_else(|| denied("unknown credential"))?;
+    let now = state.clock.now();
+    if row.revoked_at.is_some() {
+        return Err(denied("the credential was revoked"));
+    }
+    if row.expires_at.is_some_and(|e| e <= now) {
+        return Err(denied("the credential has expired"));
+    }
+    if !row.app_ids.split_whitespace().any(|id| id == client.app().client_id) {
+        return Err(denied("the credential was not created for this app"));
+    }
+    let user = state.store.user_by_id(&row.user_id).await?.map(User::from).ok_or_else(|| denied("the credential's user no longer exists"))?;
+    if !state.store.is_member(&row.tenant_id, &user.id).await? {
+        return Err(denied("the user is no longer a member of the credential's tenant"));
+    }
+    let tenant = state.directory.tenants().await?.into_iter().find(|t| t.id == row.tenant_id).ok_or_else(|| denied("the credential's tenant no longer exists"))?;
+    Ok((user, tenant))
+}

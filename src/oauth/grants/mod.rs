@@ -1,0 +1,36 @@
+//! One module per grant type; `oauth::token` is the one place that dispatches to them.
+
+pub mod client_credentials;
+pub mod jwt_bearer;
+
+use super::params::parse_scope;
+use super::OAuthError;
+use crate::apps::{App, UriKind};
+
+/// The scopes granted for a request: the requested ones if all are active entitlements of the
+/// app, else `invalid_scope`; all active entitlements when none are requested.
+pub fn entitlement_scopes(app: &App, requested: Option<&str>) -> Result<Vec<String>, OAuthError> {
+    let allowed: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
+    match requested {
+        None => Ok(allowed.iter().map(|s| s.to_string()).collect()),
+        Some(scope) => {
+            let requested = parse_scope(scope)?;
+            if let Some(bad) = requested.iter().find(|s| !allowed.contains(&s.as_str())) {
+                return Err(OAuthError::invalid_scope(format!(
+                    "'{bad}' is not an active integration point of this app"
+                )));
+            }
+            Ok(requested)
+        }
+    }
+}
+
+/// RFC 8707: `resource` must be one of the app's registered resource URIs; without one the
+/// token is for the default audience.
+pub fn audience(app: &App, resource: Option<&str>, default: &str) -> Result<String, OAuthError> {
+    match resource {
+        None => Ok(default.to_string()),
+        Some(r) if app.uris(UriKind::Resource).iter().any(|u| u == r) => Ok(r.to_string()),
+        Some(_) => Err(OAuthError::invalid_target("the resource is not registered for this app")),
+    }
+}

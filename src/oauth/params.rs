@@ -1,0 +1,103 @@
+//! Request parameters (RFC 6749 §3.1, §3.2): each name at most once, empty values treated as
+//! absent. Parsed once at the edge; protocol steps read typed values from here.
+
+use std::borrow::Cow;
+
+use super::OAuthError;
+
+/// More parameters than any OAuth request needs is a malformed or hostile request.
+const MAX_PARAMS: usize = 64;
+
+#[derive(Debug, Default, Clone)]
+pub struct FormParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl FormParams {
+    /// Parses `application/x-www-form-urlencoded` bytes; a repeated name is `invalid_request`.
+    pub fn parse(body: &[u8]) -> Result<Self, OAuthError> {
+        let mut params = FormParams::default();
+        params.extend(body)?;
+        Ok(params)
+    }
+
+    /// Adds the parameters of another source (SuperID SDKs send token parameters in the query
+    /// string); a name present in both is a repetition.
+    pub fn extend(&mut self, encoded: &[u8]) -> Result<(), OAuthError> {
+        for (name, value) in form_urlencoded::parse(encoded) {
+            // RFC 6749 §3.1: parameters sent without a value are treated as omitted.
+            if value.is_empty() {
+                continue;
+            }
+            if self.pairs.iter().any(|(n, _)| *n == name) {
+                return Err(OAuthError::invalid_request(format!("parameter '{}' is repeated", printable(&name))));
+            }
+            if self.pairs.len() == MAX_PARAMS {
+                return Err(OAuthError::invalid_request("too many parameters"));
+            }
+            self.pairs.push((name.into_owned(), value.into_owned()));
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or_else(|| OAuthError::invalid_request(format!("the '{name}' parameter is required")))
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// A parameter name safe to put in an error description: short and printable.
+fn printable(name: &str) -> Cow<'_, str> {
+    if name.len() <= 40 && name.chars().all(|c| c.is_ascii_graphic()) {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Borrowed("(unprintable)")
+    }
+}
+
+/// A space-delimited scope (RFC 6749 §3.3): each token printable ASCII without `"` or `\`.
+pub fn parse_scope(scope: &str) -> Result<Vec<String>, OAuthError> {
+    let mut out: Vec<String> = Vec::new();
+    for token in scope.split(' ').filter(|t| !t.is_empty()) {
+        if !token.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)) {
+            return Err(OAuthError::invalid_scope("the scope contains characters RFC 6749 §3.3 does not allow"));
+        }
+        if !out.iter().any(|t| t == token) {
+            out.push(token.to_string());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused_and_empty_ones_ignored() {
+        let p = FormParams::parse(b"grant_type=client_credentials&scope=&scope=a").unwrap();
+        assert_eq!(p.get("scope"), Some("a"));
+        let e = FormParams::parse(b"a=1&a=2").unwrap_err();
+        assert!(e.description.contains("'a' is repeated"));
+        let mut p = FormParams::parse(b"client_id=x").unwrap();
+        assert!(p.extend(b"client_id=y").is_err());
+        assert!(p.required("client_secret").unwrap_err().description.contains("client_secret"));
+        let many: Vec<String> = (0..70).map(|i| format!("p{i}=v")).collect();
+        assert!(FormParams::parse(many.join("&").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn scopes_are_split_deduplicated_and_checked() {
+        assert_eq!(parse_scope("webapi  webapi openid").unwrap(), ["webapi", "openid"]);
+        assert!(parse_scope("web\"api").is_err());
+        assert!(parse_scope("caf\u{e9}").is_err());
+        assert!(parse_scope("").unwrap().is_empty());
+    }
+}

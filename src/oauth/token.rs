@@ -1,0 +1,53 @@
+//! The token endpoint (RFC 6749 §3.2): the one place that knows every grant.
+
+use serde::Serialize;
+
+use super::client_auth::AuthenticatedClient;
+use super::grants::{client_credentials, jwt_bearer};
+use super::params::FormParams;
+use super::tokens::IssuedAccess;
+use super::{Error, GrantType, OAuthError};
+use crate::AppState;
+
+/// RFC 6749 §5.1.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl TokenResponse {
+    pub fn bearer(access: IssuedAccess, scope: Vec<String>) -> Self {
+        TokenResponse {
+            access_token: access.token,
+            token_type: "Bearer",
+            expires_in: access.expires_in,
+            scope: scope.join(" "),
+            refresh_token: None,
+        }
+    }
+}
+
+/// Reads `grant_type` before authenticating, so a malformed request is told so without a
+/// database round trip.
+pub fn grant_type(form: &FormParams) -> Result<GrantType, OAuthError> {
+    let name = form.required("grant_type")?;
+    match GrantType::from_param(name) {
+        Some(g) if GrantType::SERVED.contains(&g) => Ok(g),
+        _ => Err(OAuthError::unsupported_grant_type("this grant_type is not supported")),
+    }
+}
+
+pub async fn exchange(state: &AppState, grant: GrantType, client: &AuthenticatedClient, form: &FormParams) -> Result<TokenResponse, Error> {
+    match grant {
+        GrantType::ClientCredentials => client_credentials::exchange(state, client, form).await,
+        GrantType::JwtBearer => jwt_bearer::exchange(state, client, form).await,
+        GrantType::AuthorizationCode | GrantType::RefreshToken => {
+            Err(OAuthError::unsupported_grant_type("this grant_type is not supported").into())
+        }
+    }
+}

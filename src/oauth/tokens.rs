@@ -1,0 +1,160 @@
+//! Access tokens (RFC 9068 JWTs signed with the app's algorithm, or opaque reference tokens
+//! stored as digests), and reading them back for introspection and revocation.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{Error, OAuthError};
+use crate::apps::{App, TokenFormat};
+use crate::crypto::{random_id, random_token, sha256};
+use crate::keys::Alg;
+use crate::store::batch::WriteError;
+use crate::store::tokens::AccessTokenRow;
+use crate::AppState;
+
+/// Opaque access tokens start with this, so scanners and people recognise one.
+pub const OPAQUE_PREFIX: &str = "gatehouse_at_";
+
+/// What a token is issued for.
+#[derive(Debug, Clone)]
+pub struct AccessRequest<'a> {
+    pub app: &'a App,
+    /// `sub`: the user's id, or the client ID when the app acts for itself.
+    pub subject: String,
+    pub user_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub scope: Vec<String>,
+    pub audience: String,
+}
+
+#[derive(Debug)]
+pub struct IssuedAccess {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+/// RFC 9068 §2.2 claims.
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    client_id: &'a str,
+    scope: String,
+    jti: String,
+    iat: i64,
+    exp: i64,
+}
+
+pub async fn issue_access(state: &AppState, req: AccessRequest<'_>) -> Result<IssuedAccess, Error> {
+    let now = state.clock.now();
+    let ttl = req.app.access_token_ttl.unwrap_or(state.config.access_token_ttl);
+    let scope = req.scope.join(" ");
+    match req.app.token_format {
+        TokenFormat::Jwt => {
+            let claims = AccessClaims {
+                iss: &state.config.issuer,
+                sub: &req.subject,
+                aud: &req.audience,
+                client_id: &req.app.client_id,
+                scope,
+                jti: random_id(),
+                iat: now,
+                exp: now + ttl,
+            };
+            let token = match state.keys.app_signer(&req.app.id) {
+                Some(key) => key.sign_jwt("at+jwt", &claims, state.keys.rng())?,
+                None => state.keys.sign(Alg::parse(&req.app.signing_alg)?, "at+jwt", &claims)?,
+            };
+            Ok(IssuedAccess { token, expires_in: ttl })
+        }
+        TokenFormat::Opaque => {
+            let token = format!("{OPAQUE_PREFIX}{}", random_token());
+            let row = AccessTokenRow {
+                jti: random_id(),
+                digest: sha256(token.as_bytes()).to_vec(),
+                app_id: req.app.id.clone(),
+                client_id: req.app.client_id.clone(),
+                subject: req.subject,
+                user_id: req.user_id,
+                tenant_id: req.tenant_id,
+                scope,
+                audience: req.audience,
+                issued_at: now,
+                expires_at: now + ttl,
+                revoked_at: None,
+            };
+            state.token_writer.write(row).await.map_err(|e| match e {
+                WriteError::Unavailable => Error::OAuth(OAuthError::temporarily_unavailable()),
+                WriteError::Failed(why) => Error::Internal(anyhow::anyhow!(why)),
+            })?;
+            Ok(IssuedAccess { token, expires_in: ttl })
+        }
+    }
+}
+
+/// A token we issued, read back: its claims as RFC 7662 names them.
+#[derive(Debug, Clone)]
+pub struct KnownToken {
+    pub jti: String,
+    pub client_id: String,
+    pub subject: String,
+    pub scope: String,
+    pub audience: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub kind: TokenKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenKind {
+    Jwt,
+    /// An opaque token, with the digest that finds its row.
+    Opaque(Vec<u8>),
+}
+
+/// Finds a token we issued that is still valid at `now`: signature (JWTs) or row (opaque),
+/// not expired, not revoked. Anything else is `None`, never an error the caller could probe.
+pub async fn lookup_active(state: &AppState, token: &str) -> Result<Option<KnownToken>, Error> {
+    let now = state.clock.now();
+    if token.starts_with(OPAQUE_PREFIX) {
+        let digest = sha256(token.as_bytes()).to_vec();
+        let Some(row) = state.store.access_token_by_digest(&digest).await? else { return Ok(None) };
+        if row.revoked_at.is_some() || row.expires_at <= now {
+            return Ok(None);
+        }
+        return Ok(Some(KnownToken {
+            jti: row.jti,
+            client_id: row.client_id,
+            subject: row.subject,
+            scope: row.scope,
+            audience: row.audience,
+            issued_at: row.issued_at,
+            expires_at: row.expires_at,
+            kind: TokenKind::Opaque(digest),
+        }));
+    }
+    let Some(claims) = state.keys.verify_own(token, "at+jwt") else { return Ok(None) };
+    let Some(known) = from_claims(&claims, &state.config.issuer) else { return Ok(None) };
+    if known.expires_at <= now || state.store.is_jwt_revoked(&known.jti).await? {
+        return Ok(None);
+    }
+    Ok(Some(known))
+}
+
+fn from_claims(c: &Map<String, Value>, issuer: &str) -> Option<KnownToken> {
+    let s = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_string);
+    if s("iss")? != issuer {
+        return None;
+    }
+    Some(KnownToken {
+        jti: s("jti")?,
+        client_id: s("client_id")?,
+        subject: s("sub")?,
+        scope: s("scope").unwrap_or_default(),
+        audience: s("aud")?,
+        issued_at: c.get("iat")?.as_i64()?,
+        expires_at: c.get("exp")?.as_i64()?,
+        kind: TokenKind::Jwt,
+    })
+}

@@ -1,0 +1,118 @@
+//! SQL for tenants' authorization records (app × tenant) and users' JWT credentials.
+
+use super::audit::{record, AuditEvent};
+use super::row::DbRow;
+use super::Store;
+use crate::on_db;
+
+#[derive(Debug, Clone)]
+pub struct CredentialRow {
+    pub id: String,
+    pub digest: Vec<u8>,
+    pub user_id: String,
+    pub tenant_id: String,
+    /// Client IDs, space-separated.
+    pub app_ids: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+fn credential_row(r: &impl DbRow) -> sqlx::Result<CredentialRow> {
+    Ok(CredentialRow {
+        id: r.text("id")?,
+        digest: r.bytes("digest")?,
+        user_id: r.text("user_id")?,
+        tenant_id: r.text("tenant_id")?,
+        app_ids: r.text("app_ids")?,
+        created_at: r.int("created_at")?,
+        expires_at: r.opt_int("expires_at")?,
+        revoked_at: r.opt_int("revoked_at")?,
+    })
+}
+
+const CREDENTIAL_COLUMNS: &str = "id, digest, user_id, tenant_id, app_ids, created_at, expires_at, revoked_at";
+
+impl Store {
+    /// Records (or renews) a tenant administrator's approval of an app.
+    pub async fn approve_app(&self, app_id: &str, tenant_id: &str, approver: Option<&str>, entitlements: &str, now: i64, event: &AuditEvent) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO authorization_records (id, app_id, tenant_id, status, entitlements, approved_by, approved_at, updated_at) \
+                VALUES ($1, $2, $3, 'approved', $4, $5, $6, $6) \
+                ON CONFLICT (app_id, tenant_id) DO UPDATE SET status = 'approved', entitlements = excluded.entitlements, \
+                approved_by = excluded.approved_by, approved_at = excluded.approved_at, updated_at = excluded.updated_at")
+                .bind(crate::crypto::random_id()).bind(app_id).bind(tenant_id).bind(entitlements).bind(approver).bind(now)
+                .execute(&mut *tx).await?;
+            record!(&mut *tx, event)?;
+            tx.commit().await
+        })
+    }
+
+    pub async fn authorization_status(&self, app_id: &str, tenant_id: &str) -> sqlx::Result<Option<String>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT status FROM authorization_records WHERE app_id = $1 AND tenant_id = $2")
+                .bind(app_id).bind(tenant_id).fetch_optional(pool).await?.map(|r| r.text("status")).transpose()
+        })
+    }
+
+    pub async fn insert_credential(&self, c: &CredentialRow, event: &AuditEvent) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&format!("INSERT INTO jwt_credentials ({CREDENTIAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
+                .bind(&c.id).bind(&c.digest).bind(&c.user_id).bind(&c.tenant_id).bind(&c.app_ids)
+                .bind(c.created_at).bind(c.expires_at).bind(c.revoked_at)
+                .execute(&mut *tx).await?;
+            record!(&mut *tx, event)?;
+            tx.commit().await
+        })
+    }
+
+    pub async fn credential_by_digest(&self, digest: &[u8]) -> sqlx::Result<Option<CredentialRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query(&format!("SELECT {CREDENTIAL_COLUMNS} FROM jwt_credentials WHERE digest = $1")).bind(digest)
+                .fetch_optional(pool).await?.as_ref().map(credential_row).transpose()
+        })
+    }
+
+    pub async fn credentials_of(&self, user_id: &str) -> sqlx::Result<Vec<CredentialRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query(&format!("SELECT {CREDENTIAL_COLUMNS} FROM jwt_credentials WHERE user_id = $1 ORDER BY created_at, id")).bind(user_id)
+                .fetch_all(pool).await?.iter().map(credential_row).collect()
+        })
+    }
+
+    pub async fn revoke_credential(&self, id: &str, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query("UPDATE jwt_credentials SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
+            if done {
+                record!(&mut *tx, event)?;
+            }
+            tx.commit().await?;
+            Ok(done)
+        })
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> sqlx::Result<Option<super::tenants::UserRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT id, email, name, password_hash, platform_admin, created_at FROM users WHERE id = $1").bind(id)
+                .fetch_optional(pool).await?.map(|r| Ok(super::tenants::UserRow {
+                    id: r.text("id")?,
+                    email: r.text("email")?,
+                    name: r.text("name")?,
+                    password_hash: r.text("password_hash")?,
+                    platform_admin: r.flag("platform_admin")?,
+                    created_at: r.int("created_at")?,
+                })).transpose()
+        })
+    }
+
+    pub async fn is_member(&self, tenant_id: &str, user_id: &str) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query("SELECT 1 FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+                .bind(tenant_id).bind(user_id).fetch_optional(pool).await?.is_some())
+        })
+    }
+}

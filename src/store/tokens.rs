@@ -1,0 +1,119 @@
+//! SQL for tokens: opaque access tokens (digests only), revoked JWT ids, and the `jti` replay
+//! store. Each single-use step is one conditional statement, so it holds across instances.
+
+use super::row::DbRow;
+use super::Store;
+use crate::on_db;
+
+#[derive(Debug, Clone)]
+pub struct AccessTokenRow {
+    pub jti: String,
+    pub digest: Vec<u8>,
+    pub app_id: String,
+    pub client_id: String,
+    pub subject: String,
+    pub user_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub scope: String,
+    pub audience: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+const INSERT_TOKEN: &str = "INSERT INTO access_tokens (jti, digest, app_id, subject, user_id, tenant_id, scope, audience, issued_at, expires_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// Binds an access-token row to `INSERT_TOKEN`; a macro so it works for either backend's query.
+macro_rules! bind_token {
+    ($q:expr, $t:expr) => {
+        $q.bind(&$t.jti)
+            .bind(&$t.digest)
+            .bind(&$t.app_id)
+            .bind(&$t.subject)
+            .bind(&$t.user_id)
+            .bind(&$t.tenant_id)
+            .bind(&$t.scope)
+            .bind(&$t.audience)
+            .bind($t.issued_at)
+            .bind($t.expires_at)
+    };
+}
+
+impl Store {
+    /// Stores a batch of opaque tokens in one transaction: one commit (one fsync) for all.
+    pub async fn insert_access_tokens(&self, tokens: &[AccessTokenRow]) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            for t in tokens {
+                bind_token!(sqlx::query(INSERT_TOKEN), t).execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        })
+    }
+
+    pub async fn access_token_by_digest(&self, digest: &[u8]) -> sqlx::Result<Option<AccessTokenRow>> {
+        const SQL: &str = "SELECT t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, t.tenant_id, t.scope, t.audience, \
+            t.issued_at, t.expires_at, t.revoked_at FROM access_tokens t JOIN apps a ON a.id = t.app_id WHERE t.digest = $1";
+        on_db!(&self.db, pool => {
+            sqlx::query(SQL).bind(digest).fetch_optional(pool).await?.map(|r| Ok(AccessTokenRow {
+                jti: r.text("jti")?,
+                digest: r.bytes("digest")?,
+                app_id: r.text("app_id")?,
+                client_id: r.text("client_id")?,
+                subject: r.text("subject")?,
+                user_id: r.opt_text("user_id")?,
+                tenant_id: r.opt_text("tenant_id")?,
+                scope: r.text("scope")?,
+                audience: r.text("audience")?,
+                issued_at: r.int("issued_at")?,
+                expires_at: r.int("expires_at")?,
+                revoked_at: r.opt_int("revoked_at")?,
+            })).transpose()
+        })
+    }
+
+    /// Revokes an opaque token if it belongs to `app_id`. Returns whether a row changed.
+    pub async fn revoke_access_token(&self, digest: &[u8], app_id: &str, now: i64) -> sqlx::Result<bool> {
+        const SQL: &str = "UPDATE access_tokens SET revoked_at = $3 WHERE digest = $1 AND app_id = $2 AND revoked_at IS NULL";
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query(SQL).bind(digest).bind(app_id).bind(now).execute(pool).await?.rows_affected() == 1)
+        })
+    }
+
+    /// Remembers a revoked JWT until it would have expired anyway.
+    pub async fn revoke_jwt(&self, jti: &str, expires_at: i64) -> sqlx::Result<()> {
+        const SQL: &str = "INSERT INTO revoked_jwts (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+        on_db!(&self.db, pool => sqlx::query(SQL).bind(jti).bind(expires_at).execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn is_jwt_revoked(&self, jti: &str) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query("SELECT 1 FROM revoked_jwts WHERE jti = $1").bind(jti).fetch_optional(pool).await?.is_some())
+        })
+    }
+
+    /// Records a `jti` as used by `issuer` until `expires_at`. False means it was used before:
+    /// a replay. One INSERT decides, whichever instance sees the second copy.
+    pub async fn claim_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> sqlx::Result<bool> {
+        const SQL: &str = "INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query(SQL).bind(issuer).bind(jti).bind(expires_at).execute(pool).await?.rows_affected() == 1)
+        })
+    }
+
+    /// Deletes replay records, revoked-JWT records and opaque tokens that expired before `now`.
+    pub async fn prune_expired_tokens(&self, now: i64) -> sqlx::Result<u64> {
+        on_db!(&self.db, pool => {
+            let mut n = 0;
+            for sql in [
+                "DELETE FROM used_jtis WHERE expires_at < $1",
+                "DELETE FROM revoked_jwts WHERE expires_at < $1",
+                "DELETE FROM access_tokens WHERE expires_at < $1",
+            ] {
+                n += sqlx::query(sql).bind(now).execute(pool).await?.rows_affected();
+            }
+            Ok(n)
+        })
+    }
+}
