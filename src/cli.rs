@@ -549,18 +549,18 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
         }
         AppCmd::Key(AppKeyCmd::Rotate { client_id }) => {
             let app = registry.get(&client_id).await?;
-            let alg = state
-                .keys
-                .app_signer(&app.id)
-                .map(|k| k.alg)
-                .ok_or_else(|| anyhow::anyhow!("{client_id} has no signing key of its own; run `app key enable` first"))?;
+            let alg = state.keys.app_signer(&app.id).map(|k| k.alg).ok_or_else(|| {
+                anyhow::anyhow!("{client_id} has no signing key of its own; run `app key enable` first")
+            })?;
             let current = state.keys.rotate_app(&app.id, alg, ACTOR).await?;
             print(json, &current, || format!("{client_id}: {} is now the current key", current.kid))
         }
         AppCmd::Key(AppKeyCmd::List { client_id }) => {
             let app = registry.get(&client_id).await?;
             let keys = state.keys.list_for(Some(&app.id)).await?;
-            print(json, &keys, || keys.iter().map(|k| format!("{}  {:<6} {}", k.kid, k.alg, k.state)).collect::<Vec<_>>().join("\n"))
+            print(json, &keys, || {
+                keys.iter().map(|k| format!("{}  {:<6} {}", k.kid, k.alg, k.state)).collect::<Vec<_>>().join("\n")
+            })
         }
         AppCmd::Redirect(RedirectCmd::Add { client_id, uri, kind }) => {
             let app = registry.add_uri(&client_id, UriKind::parse(&kind)?, &uri, ACTOR).await?;
@@ -679,7 +679,15 @@ async fn credential(config: Config, json: bool, cmd: CredentialCmd) -> anyhow::R
             let list = credentials::list(&state, &email).await?;
             print(json, &list, || {
                 list.iter()
-                    .map(|c| format!("{}  {}  {}  {}", c.id, c.tenant, c.client_ids.join(","), if c.revoked_at.is_some() { "revoked" } else { "active" }))
+                    .map(|c| {
+                        format!(
+                            "{}  {}  {}  {}",
+                            c.id,
+                            c.tenant,
+                            c.client_ids.join(","),
+                            if c.revoked_at.is_some() { "revoked" } else { "active" }
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             })

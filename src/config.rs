@@ -237,7 +237,8 @@ impl Config {
         }
         let default_audience = match raw.tokens.default_audience {
             Some(aud) => {
-                Url::parse(&aud).map_err(|_| bad("tokens.default_audience", format!("'{aud}' is not an absolute URI")))?;
+                Url::parse(&aud)
+                    .map_err(|_| bad("tokens.default_audience", format!("'{aud}' is not an absolute URI")))?;
                 aud
             }
             None => issuer.clone(),

@@ -31,9 +31,14 @@ impl AppState {
     pub async fn open(config: Config, clock: Clock) -> anyhow::Result<AppState> {
         let store = Store::connect(&config.database_url, config.db_acquire_timeout, config.db_max_connections).await?;
         store.migrate().await?;
-        let keys =
-            Keys::open(store.clone(), clock.clone(), config.key_store.clone(), &config.signing_algs, config.retired_key_ttl)
-                .await?;
+        let keys = Keys::open(
+            store.clone(),
+            clock.clone(),
+            config.key_store.clone(),
+            &config.signing_algs,
+            config.retired_key_ttl,
+        )
+        .await?;
         let discovery = Arc::new(crate::http::discovery::document(&config)?);
         Ok(AppState {
             registry: Registry::new(store.clone(), clock.clone()),

@@ -517,7 +517,10 @@ impl Registry {
         let app = self.get(client_id).await?;
         if let Some(alg) = signing_alg {
             if !allowed_algs.contains(&alg) {
-                return Err(Error::invalid("signing-alg", format!("'{alg}' is not one of: {}", allowed_algs.join(", "))));
+                return Err(Error::invalid(
+                    "signing-alg",
+                    format!("'{alg}' is not one of: {}", allowed_algs.join(", ")),
+                ));
             }
         }
         if access_token_ttl.is_some_and(|t| !(60..=86_400).contains(&t)) {

@@ -123,10 +123,9 @@ impl Template {
             Template::Native => (&[WebApi, WebhookAgent], &[AuthorizationCode, RefreshToken]),
             // JWT bearer (RFC 7523) joins the server-to-server defaults: it is how these apps act
             // for a user without a browser.
-            Template::ServerToServer => (
-                &[WebApi, Services88, WebhookAgent, SystemToken],
-                &[ClientCredentials, AuthorizationCode, JwtBearer],
-            ),
+            Template::ServerToServer => {
+                (&[WebApi, Services88, WebhookAgent, SystemToken], &[ClientCredentials, AuthorizationCode, JwtBearer])
+            }
             Template::Mirroring => (&[], &[ClientCredentials]),
             Template::ErpSync => (
                 &[WebApi, Services88, WebhookAgent, SystemToken, ErpSyncAgent],

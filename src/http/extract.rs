@@ -21,16 +21,17 @@ pub struct OAuthRequest {
     pub basic: Option<BasicCredentials>,
 }
 
-pub struct Rejection(Response);
+/// The OAuth-shaped response for a request that could not be read (boxed: responses are large).
+pub struct Rejection(Box<Response>);
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        self.0
+        *self.0
     }
 }
 
 fn reject(status: StatusCode, err: OAuthError) -> Rejection {
-    Rejection(oauth_error(status, &err))
+    Rejection(Box::new(oauth_error(status, &err)))
 }
 
 impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
@@ -51,7 +52,8 @@ impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
         }
         let basic = basic_credentials(&req)?;
         // SuperID's SDKs send token parameters in the query string of the alias path.
-        let query = (req.uri().path() == super::paths::SUPERID_TOKEN).then(|| req.uri().query().unwrap_or("").to_string());
+        let query =
+            (req.uri().path() == super::paths::SUPERID_TOKEN).then(|| req.uri().query().unwrap_or("").to_string());
         let body = Bytes::from_request(req, state).await.map_err(|_| {
             reject(StatusCode::PAYLOAD_TOO_LARGE, OAuthError::invalid_request("the request body is too large"))
         })?;
@@ -69,7 +71,7 @@ fn basic_credentials(req: &Request) -> Result<Option<BasicCredentials>, Rejectio
     let malformed = || {
         let mut r = oauth_error(StatusCode::UNAUTHORIZED, &OAuthError::invalid_client("malformed Basic credentials"));
         r.headers_mut().insert(header::WWW_AUTHENTICATE, super::respond::BASIC_CHALLENGE.clone());
-        Rejection(r)
+        Rejection(Box::new(r))
     };
     let value = value.to_str().map_err(|_| malformed())?;
     let Some((scheme, encoded)) = value.split_once(' ') else { return Err(malformed()) };

@@ -6,10 +6,13 @@ use axum::response::Response;
 
 use super::extract::OAuthRequest;
 use super::respond::{no_store_json, protocol_error};
-use crate::oauth::{client_auth, token};
+use crate::oauth::{client_auth, token, Error, OAuthError};
+use crate::store::audit::AuditEvent;
 use crate::AppState;
+use serde_json::json;
 
 pub async fn token(State(state): State<AppState>, req: OAuthRequest) -> Response {
+    let client_hint = client_hint(&req);
     let result = async {
         let grant = token::grant_type(&req.form)?;
         let client = client_auth::authenticate(&state, req.basic, &req.form).await?;
@@ -18,6 +21,31 @@ pub async fn token(State(state): State<AppState>, req: OAuthRequest) -> Response
     .await;
     match result {
         Ok(tokens) => no_store_json(StatusCode::OK, &tokens),
-        Err(e) => protocol_error(e),
+        Err(e) => {
+            if let Error::OAuth(refusal) = &e {
+                record_refusal(&state, &client_hint, refusal).await;
+            }
+            protocol_error(e)
+        }
+    }
+}
+
+/// The client a request claims to be, for the audit trail: printable and short, never a secret.
+fn client_hint(req: &OAuthRequest) -> String {
+    let claimed = req.basic.as_ref().map(|b| b.client_id.as_str()).or(req.form.get("client_id")).unwrap_or("unknown");
+    claimed.chars().filter(|c| c.is_ascii_graphic()).take(64).collect()
+}
+
+/// A refused token request leaves an audit event (and nothing else).
+async fn record_refusal(state: &AppState, client: &str, refusal: &OAuthError) {
+    let event = AuditEvent::new(
+        state.clock.now(),
+        client,
+        "token.refused",
+        client,
+        json!({ "error": refusal.code.as_str(), "description": refusal.description }),
+    );
+    if let Err(e) = state.store.record_audit(&event).await {
+        tracing::warn!(error = %e, "could not record a refused token request");
     }
 }

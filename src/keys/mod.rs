@@ -12,6 +12,7 @@ use aws_lc_rs::rand::SystemRandom;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::apps::PublicKey;
 use crate::clock::Clock;
 use crate::config::KeyStore;
 use crate::crypto::random_id;
@@ -19,7 +20,6 @@ use crate::error::{Error, Result};
 use crate::store::audit::AuditEvent;
 use crate::store::keys::KeyRow;
 use crate::store::{is_unique_violation, Store};
-use crate::apps::PublicKey;
 
 pub use signing::{Alg, KeyPair, SigningKey};
 
@@ -67,8 +67,15 @@ impl Keys {
     /// Loads the keys, first creating a current and a next key for every server algorithm
     /// that lacks them.
     pub async fn open(store: Store, clock: Clock, key_store: KeyStore, algs: &[Alg], retired_ttl: i64) -> Result<Keys> {
-        let keys =
-            Keys { store, clock, key_store, algs: algs.to_vec(), retired_ttl, rng: SystemRandom::new(), loaded: RwLock::default() };
+        let keys = Keys {
+            store,
+            clock,
+            key_store,
+            algs: algs.to_vec(),
+            retired_ttl,
+            rng: SystemRandom::new(),
+            loaded: RwLock::default(),
+        };
         keys.ensure().await?;
         keys.reload().await?;
         Ok(keys)
@@ -249,7 +256,13 @@ impl Keys {
         let now = self.clock.now();
         let new_next = self.new_key_row(owner, alg, "next").await?;
         let subject = owner.unwrap_or(alg.as_str());
-        let event = AuditEvent::new(now, actor, "key.rotated", subject, json!({ "alg": alg.as_str(), "new_next": new_next.kid }));
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "key.rotated",
+            subject,
+            json!({ "alg": alg.as_str(), "new_next": new_next.kid }),
+        );
         let rotated = self.store.rotate_signing_keys(alg.as_str(), &new_next, now, &event).await.map_err(|e| {
             vault::remove(&self.key_store, &new_next.kid);
             if is_unique_violation(&e) {
@@ -274,7 +287,11 @@ impl Keys {
             None => self.signer(alg),
         }
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("rotation left no current key")))?;
-        self.list_for(owner).await?.into_iter().find(|k| k.kid == current.kid).ok_or_else(|| Error::not_found("the new current key"))
+        self.list_for(owner)
+            .await?
+            .into_iter()
+            .find(|k| k.kid == current.kid)
+            .ok_or_else(|| Error::not_found("the new current key"))
     }
 
     /// The server's keys, every state.

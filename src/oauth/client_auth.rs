@@ -27,7 +27,8 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] = [AuthMethod::SecretBasic, AuthMethod::SecretPost, AuthMethod::PrivateKeyJwt, AuthMethod::None];
+    pub const ALL: [AuthMethod; 4] =
+        [AuthMethod::SecretBasic, AuthMethod::SecretPost, AuthMethod::PrivateKeyJwt, AuthMethod::None];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -73,7 +74,11 @@ fn failed() -> OAuthError {
 }
 
 /// Authenticates the client of a request, by exactly one method.
-pub async fn authenticate(state: &AppState, basic: Option<BasicCredentials>, form: &FormParams) -> Result<AuthenticatedClient, Error> {
+pub async fn authenticate(
+    state: &AppState,
+    basic: Option<BasicCredentials>,
+    form: &FormParams,
+) -> Result<AuthenticatedClient, Error> {
     let post_secret = form.get("client_secret");
     let assertion = form.get("client_assertion");
     let methods = [basic.is_some(), post_secret.is_some(), assertion.is_some()].iter().filter(|m| **m).count();
@@ -94,12 +99,15 @@ pub async fn authenticate(state: &AppState, basic: Option<BasicCredentials>, for
     }
     if let Some(assertion) = assertion {
         if form.get("client_assertion_type") != Some(ASSERTION_TYPE_JWT) {
-            return Err(OAuthError::invalid_request(format!("client_assertion_type must be {ASSERTION_TYPE_JWT}")).into());
+            return Err(
+                OAuthError::invalid_request(format!("client_assertion_type must be {ASSERTION_TYPE_JWT}")).into()
+            );
         }
         let app = by_assertion(state, assertion, form.get("client_id")).await?;
         return Ok(AuthenticatedClient { app, method: AuthMethod::PrivateKeyJwt });
     }
-    let client_id = form.get("client_id").ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
+    let client_id =
+        form.get("client_id").ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
     let app = state.registry.get(client_id).await.map_err(|_| failed())?;
     if app.client_type != ClientType::Public {
         return Err(OAuthError::invalid_client("this client must authenticate").into());
@@ -136,7 +144,10 @@ async fn by_assertion(state: &AppState, assertion: &str, client_id: Option<&str>
     let exp = check_assertion_claims(&jws, &state.config.issuer, &token_endpoint(state), now).map_err(bad)?;
     let app = state.registry.get(iss).await.map_err(|_| failed())?;
     verify_with_app_certificates(state, &app, &jws).await?;
-    let jti = jws.str_claim("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or_else(|| bad("the client assertion needs a 'jti' of 1 to 256 characters"))?;
+    let jti = jws
+        .str_claim("jti")
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| bad("the client assertion needs a 'jti' of 1 to 256 characters"))?;
     if !state.store.claim_jti(&app.client_id, jti, exp).await? {
         tracing::warn!(client_id = %app.client_id, "client assertion replayed");
         return Err(bad("this client assertion was already used"));
@@ -150,7 +161,12 @@ pub fn token_endpoint(state: &AppState) -> String {
 
 /// The audience, expiry and time checks shared by client assertions and JWT-bearer grants.
 /// Returns `exp`.
-pub fn check_assertion_claims(jws: &Jws<'_>, issuer: &str, token_endpoint: &str, now: i64) -> Result<i64, &'static str> {
+pub fn check_assertion_claims(
+    jws: &Jws<'_>,
+    issuer: &str,
+    token_endpoint: &str,
+    now: i64,
+) -> Result<i64, &'static str> {
     // A single string: our issuer, or the token endpoint URL, which OIDC Core §9 names as the
     // audience and many certified clients send. Arrays are refused so that one assertion
     // cannot be valid at several servers.
@@ -180,7 +196,12 @@ pub async fn verify_with_app_certificates(state: &AppState, app: &App, jws: &Jws
     let rows = state.store.usable_certificates(&app.id, state.clock.now()).await?;
     let keys: Vec<(String, PublicKey)> = rows
         .iter()
-        .filter_map(|c| serde_json::from_str::<Value>(&c.jwk).ok().and_then(|j| PublicKey::from_jwk(&j).ok()).map(|k| (c.kid.clone(), k)))
+        .filter_map(|c| {
+            serde_json::from_str::<Value>(&c.jwk)
+                .ok()
+                .and_then(|j| PublicKey::from_jwk(&j).ok())
+                .map(|k| (c.kid.clone(), k))
+        })
         .collect();
     jws.verify_with(keys.iter().map(|(kid, k)| (kid.as_str(), k))).map_err(|why| {
         tracing::info!(client_id = %app.client_id, reason = why, "assertion signature rejected");

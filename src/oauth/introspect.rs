@@ -32,7 +32,11 @@ pub struct Introspection {
     pub jti: Option<String>,
 }
 
-pub async fn introspect(state: &AppState, caller: &AuthenticatedClient, form: &FormParams) -> Result<Introspection, Error> {
+pub async fn introspect(
+    state: &AppState,
+    caller: &AuthenticatedClient,
+    form: &FormParams,
+) -> Result<Introspection, Error> {
     if !caller.is_confidential() {
         return Err(OAuthError::invalid_client("introspection requires client authentication").into());
     }

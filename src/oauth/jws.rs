@@ -56,7 +56,10 @@ impl<'a> Jws<'a> {
 
     /// Verifies with the first of `keys` whose `kid` matches (when the JWT names one) and whose
     /// type allows `alg`. Returns the kid that verified.
-    pub fn verify_with<'k>(&self, keys: impl IntoIterator<Item = (&'k str, &'k PublicKey)>) -> Result<&'k str, &'static str> {
+    pub fn verify_with<'k>(
+        &self,
+        keys: impl IntoIterator<Item = (&'k str, &'k PublicKey)>,
+    ) -> Result<&'k str, &'static str> {
         let mut candidates = 0;
         for (kid, key) in keys {
             if self.kid.as_deref().is_some_and(|wanted| wanted != kid) {
@@ -84,7 +87,9 @@ impl<'a> Jws<'a> {
     pub fn int_claim(&self, name: &str) -> Result<Option<i64>, &'static str> {
         match self.claims.get(name) {
             None => Ok(None),
-            Some(v) => v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)).map(Some).ok_or("a time claim is not a number"),
+            Some(v) => {
+                v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)).map(Some).ok_or("a time claim is not a number")
+            }
         }
     }
 }

@@ -42,7 +42,12 @@ pub fn grant_type(form: &FormParams) -> Result<GrantType, OAuthError> {
     }
 }
 
-pub async fn exchange(state: &AppState, grant: GrantType, client: &AuthenticatedClient, form: &FormParams) -> Result<TokenResponse, Error> {
+pub async fn exchange(
+    state: &AppState,
+    grant: GrantType,
+    client: &AuthenticatedClient,
+    form: &FormParams,
+) -> Result<TokenResponse, Error> {
     match grant {
         GrantType::ClientCredentials => client_credentials::exchange(state, client, form).await,
         GrantType::JwtBearer => jwt_bearer::exchange(state, client, form).await,

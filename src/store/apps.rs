@@ -382,7 +382,8 @@ impl Store {
         now: i64,
         event: &AuditEvent,
     ) -> sqlx::Result<()> {
-        const SQL: &str = "UPDATE apps SET token_format = COALESCE($2, token_format), signing_alg = COALESCE($3, signing_alg), \
+        const SQL: &str =
+            "UPDATE apps SET token_format = COALESCE($2, token_format), signing_alg = COALESCE($3, signing_alg), \
             access_token_ttl = COALESCE($4, access_token_ttl), updated_at = $5 WHERE id = $1";
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;

@@ -35,7 +35,15 @@ const CREDENTIAL_COLUMNS: &str = "id, digest, user_id, tenant_id, app_ids, creat
 
 impl Store {
     /// Records (or renews) a tenant administrator's approval of an app.
-    pub async fn approve_app(&self, app_id: &str, tenant_id: &str, approver: Option<&str>, entitlements: &str, now: i64, event: &AuditEvent) -> sqlx::Result<()> {
+    pub async fn approve_app(
+        &self,
+        app_id: &str,
+        tenant_id: &str,
+        approver: Option<&str>,
+        entitlements: &str,
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("INSERT INTO authorization_records (id, app_id, tenant_id, status, entitlements, approved_by, approved_at, updated_at) \

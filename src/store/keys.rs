@@ -38,7 +38,8 @@ fn key_row(r: &impl DbRow) -> sqlx::Result<KeyRow> {
     })
 }
 
-const INSERT: &str = "INSERT INTO signing_keys (kid, alg, state, public_jwk, private_key, app_id, created_at, activated_at) \
+const INSERT: &str =
+    "INSERT INTO signing_keys (kid, alg, state, public_jwk, private_key, app_id, created_at, activated_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 impl Store {
@@ -69,7 +70,8 @@ impl Store {
 
     /// Every key of one owner (`None`: the server).
     pub async fn signing_keys_of(&self, app_id: Option<&str>) -> sqlx::Result<Vec<KeyRow>> {
-        let sql = format!("SELECT {COLUMNS} FROM signing_keys WHERE COALESCE(app_id, '') = $1 ORDER BY alg, created_at, kid");
+        let sql =
+            format!("SELECT {COLUMNS} FROM signing_keys WHERE COALESCE(app_id, '') = $1 ORDER BY alg, created_at, kid");
         on_db!(&self.db, pool => sqlx::query(&sql).bind(app_id.unwrap_or("")).fetch_all(pool).await?.iter().map(key_row).collect())
     }
 

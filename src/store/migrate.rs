@@ -25,8 +25,12 @@ macro_rules! migration {
 }
 
 /// Every migration, in order. The file names are the same in both folders (a test checks).
-pub const MIGRATIONS: &[Migration] =
-    &[migration!(1, "0001_core"), migration!(2, "0002_apps"), migration!(3, "0003_keys_audit"), migration!(4, "0004_tokens")];
+pub const MIGRATIONS: &[Migration] = &[
+    migration!(1, "0001_core"),
+    migration!(2, "0002_apps"),
+    migration!(3, "0003_keys_audit"),
+    migration!(4, "0004_tokens"),
+];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (
     version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -11,14 +11,14 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub mod apps;
+pub mod audit;
 pub mod batch;
 pub mod grants;
-pub mod audit;
 pub mod keys;
 mod migrate;
 mod row;
-pub mod tokens;
 pub mod tenants;
+pub mod tokens;
 
 pub use migrate::MIGRATIONS;
 

@@ -75,7 +75,8 @@ impl Store {
 
     /// Revokes an opaque token if it belongs to `app_id`. Returns whether a row changed.
     pub async fn revoke_access_token(&self, digest: &[u8], app_id: &str, now: i64) -> sqlx::Result<bool> {
-        const SQL: &str = "UPDATE access_tokens SET revoked_at = $3 WHERE digest = $1 AND app_id = $2 AND revoked_at IS NULL";
+        const SQL: &str =
+            "UPDATE access_tokens SET revoked_at = $3 WHERE digest = $1 AND app_id = $2 AND revoked_at IS NULL";
         on_db!(&self.db, pool => {
             Ok(sqlx::query(SQL).bind(digest).bind(app_id).bind(now).execute(pool).await?.rows_affected() == 1)
         })

@@ -87,7 +87,8 @@ pub async fn create(
         expires_at,
         revoked_at: None,
     };
-    let event = AuditEvent::new(now, actor, "credential.created", &user.id, json!({ "credential": id, "apps": client_ids }));
+    let event =
+        AuditEvent::new(now, actor, "credential.created", &user.id, json!({ "credential": id, "apps": client_ids }));
     state.store.insert_credential(&row, &event).await?;
     Ok(IssuedCredential { credential: to_credential(row, tenant.ctx), jwt: Secret::new(jwt) })
 }
@@ -107,10 +108,16 @@ pub async fn list(state: &AppState, email: &str) -> Result<Vec<Credential>> {
     let user = state.directory.user(email).await?;
     let tenants = state.directory.tenants().await?;
     let ctx_of = |id: &str| tenants.iter().find(|t| t.id == id).map(|t| t.ctx.clone()).unwrap_or_default();
-    Ok(state.store.credentials_of(&user.id).await?.into_iter().map(|r| {
-        let ctx = ctx_of(&r.tenant_id);
-        to_credential(r, ctx)
-    }).collect())
+    Ok(state
+        .store
+        .credentials_of(&user.id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let ctx = ctx_of(&r.tenant_id);
+            to_credential(r, ctx)
+        })
+        .collect())
 }
 
 pub async fn revoke(state: &AppState, id: &str, actor: &str) -> Result<()> {

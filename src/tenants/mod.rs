@@ -269,11 +269,23 @@ impl Directory {
     }
 
     /// A tenant administrator's (or the CLI's) approval of an app for the whole tenant.
-    pub async fn approve_app(&self, tenant_ctx: &str, app: &crate::apps::App, approver: Option<&str>, actor: &str) -> Result<()> {
+    pub async fn approve_app(
+        &self,
+        tenant_ctx: &str,
+        app: &crate::apps::App,
+        approver: Option<&str>,
+        actor: &str,
+    ) -> Result<()> {
         let tenant = self.tenant(tenant_ctx).await?;
         let now = self.clock.now();
         let entitlements: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
-        let event = AuditEvent::new(now, actor, "app.approved", tenant_ctx, json!({ "client_id": app.client_id, "approver": approver }));
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "app.approved",
+            tenant_ctx,
+            json!({ "client_id": app.client_id, "approver": approver }),
+        );
         self.store.approve_app(&app.id, &tenant.id, approver, &entitlements.join(" "), now, &event).await?;
         Ok(())
     }
@@ -284,7 +296,9 @@ impl Directory {
         if tenant.status != "running" {
             return Ok(false);
         }
-        if app.access == crate::apps::Access::Private && tenant.owner_partner_id.as_deref() != Some(app.partner_id.as_str()) {
+        if app.access == crate::apps::Access::Private
+            && tenant.owner_partner_id.as_deref() != Some(app.partner_id.as_str())
+        {
             return Ok(false);
         }
         Ok(self.store.authorization_status(&app.id, &tenant.id).await?.as_deref() == Some("approved"))

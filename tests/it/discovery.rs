@@ -43,8 +43,11 @@ both_backends!(
         let alias = c.get(srv.url("/login/.well-known/jwks")).send().await.unwrap().bytes().await.unwrap();
         assert_eq!(jwks, alias);
         let doc: serde_json::Value = serde_json::from_slice(&bodies[0]).unwrap();
-        // Nothing is advertised that the server does not route yet.
-        assert_eq!(doc["grant_types_supported"], serde_json::json!([]));
+        // Exactly the grants the token endpoint serves, and nothing it does not route yet.
+        assert_eq!(doc["grant_types_supported"], serde_json::json!(["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"]));
+        assert_eq!(doc["introspection_endpoint"], srv.url("/introspect"));
+        assert_eq!(doc["revocation_endpoint"], srv.url("/revoke"));
+        assert_eq!(doc["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]));
         assert!(doc.get("userinfo_endpoint").is_none());
         assert!(doc.get("registration_endpoint").is_none());
     }

@@ -5,7 +5,9 @@
 #[macro_use]
 mod harness; // TestServer (real server, fresh database per test), both_backends!, fixtures
 
+mod assertions; // private_key_jwt and the JWT bearer grant: signed assertions, JWT credentials, every forgery
 mod cli; // the gatehouse binary: exit codes, one-line errors, --json output
+mod client_credentials; // client_credentials, secrets, token formats, introspection, revocation
 mod discovery; // discovery and JWKS read by the openidconnect crate; token signatures verify
 mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
 mod keys; // rotation: next published before it signs, retired stays published

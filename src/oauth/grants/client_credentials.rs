@@ -9,7 +9,11 @@ use super::{audience, entitlement_scopes};
 use crate::oauth::params::FormParams;
 use crate::AppState;
 
-pub async fn exchange(state: &AppState, client: &AuthenticatedClient, form: &FormParams) -> Result<TokenResponse, Error> {
+pub async fn exchange(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    form: &FormParams,
+) -> Result<TokenResponse, Error> {
     let app = client.app();
     if !client.is_confidential() {
         return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials").into());
@@ -21,7 +25,14 @@ pub async fn exchange(state: &AppState, client: &AuthenticatedClient, form: &For
     let audience = audience(app, form.get("resource"), &state.config.default_audience)?;
     let access = issue_access(
         state,
-        AccessRequest { app, subject: app.client_id.clone(), user_id: None, tenant_id: None, scope: scope.clone(), audience },
+        AccessRequest {
+            app,
+            subject: app.client_id.clone(),
+            user_id: None,
+            tenant_id: None,
+            scope: scope.clone(),
+            audience,
+        },
     )
     .await?;
     Ok(TokenResponse::bearer(access, scope))

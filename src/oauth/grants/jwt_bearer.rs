@@ -5,7 +5,9 @@
 //! - a JWT credential the user created for it (`iss` = this server), see
 //!   `tenants::credentials`.
 
-use super::super::client_auth::{check_assertion_claims, token_endpoint, verify_with_app_certificates, AuthenticatedClient};
+use super::super::client_auth::{
+    check_assertion_claims, token_endpoint, verify_with_app_certificates, AuthenticatedClient,
+};
 use super::super::jws::Jws;
 use super::super::token::TokenResponse;
 use super::super::tokens::{issue_access, AccessRequest};
@@ -23,7 +25,11 @@ fn denied(why: &'static str) -> Error {
     OAuthError::invalid_grant(why).into()
 }
 
-pub async fn exchange(state: &AppState, client: &AuthenticatedClient, form: &FormParams) -> Result<TokenResponse, Error> {
+pub async fn exchange(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    form: &FormParams,
+) -> Result<TokenResponse, Error> {
     let app = client.app();
     if !client.is_confidential() {
         return Err(OAuthError::unauthorized_client("public clients cannot use the JWT bearer grant").into());
@@ -59,7 +65,11 @@ pub async fn exchange(state: &AppState, client: &AuthenticatedClient, form: &For
 }
 
 /// An assertion the app signed for a user (RFC 7523 §3).
-async fn by_app_assertion(state: &AppState, client: &AuthenticatedClient, jws: &Jws<'_>) -> Result<(User, Tenant), Error> {
+async fn by_app_assertion(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    jws: &Jws<'_>,
+) -> Result<(User, Tenant), Error> {
     let app = client.app();
     if jws.str_claim("iss") != Some(app.client_id.as_str()) {
         return Err(denied("the assertion's 'iss' must be the client ID of the app that presents it"));
@@ -77,7 +87,10 @@ async fn by_app_assertion(state: &AppState, client: &AuthenticatedClient, jws: &
         None => state.directory.user(sub).await.map_err(|_| denied("the assertion's 'sub' is not a known user"))?,
     };
     let tenant = tenant_of(state, &user, jws.str_claim(CTX_CLAIM).or(jws.str_claim("ctx"))).await?;
-    let jti = jws.str_claim("jti").filter(|j| !j.is_empty() && j.len() <= 256).ok_or_else(|| denied("the assertion needs a 'jti'"))?;
+    let jti = jws
+        .str_claim("jti")
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| denied("the assertion needs a 'jti'"))?;
     if !state.store.claim_jti(&app.client_id, jti, exp).await? {
         return Err(denied("this assertion was already used"));
     }
@@ -99,8 +112,16 @@ async fn tenant_of(state: &AppState, user: &User, ctx: Option<&str>) -> Result<T
 }
 
 /// A JWT credential issued by us: the stored row decides (active, names this app).
-async fn by_credential(state: &AppState, client: &AuthenticatedClient, assertion: &str) -> Result<(User, Tenant), Error> {
-    let row = state.store.credential_by_digest(&sha256(assertion.as_bytes())).await?.ok_or_else(|| denied("unknown credential"))?;
+async fn by_credential(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    assertion: &str,
+) -> Result<(User, Tenant), Error> {
+    let row = state
+        .store
+        .credential_by_digest(&sha256(assertion.as_bytes()))
+        .await?
+        .ok_or_else(|| denied("unknown credential"))?;
     let now = state.clock.now();
     if row.revoked_at.is_some() {
         return Err(denied("the credential was revoked"));
@@ -111,10 +132,21 @@ async fn by_credential(state: &AppState, client: &AuthenticatedClient, assertion
     if !row.app_ids.split_whitespace().any(|id| id == client.app().client_id) {
         return Err(denied("the credential was not created for this app"));
     }
-    let user = state.store.user_by_id(&row.user_id).await?.map(User::from).ok_or_else(|| denied("the credential's user no longer exists"))?;
+    let user = state
+        .store
+        .user_by_id(&row.user_id)
+        .await?
+        .map(User::from)
+        .ok_or_else(|| denied("the credential's user no longer exists"))?;
     if !state.store.is_member(&row.tenant_id, &user.id).await? {
         return Err(denied("the user is no longer a member of the credential's tenant"));
     }
-    let tenant = state.directory.tenants().await?.into_iter().find(|t| t.id == row.tenant_id).ok_or_else(|| denied("the credential's tenant no longer exists"))?;
+    let tenant = state
+        .directory
+        .tenants()
+        .await?
+        .into_iter()
+        .find(|t| t.id == row.tenant_id)
+        .ok_or_else(|| denied("the credential's tenant no longer exists"))?;
     Ok((user, tenant))
 }

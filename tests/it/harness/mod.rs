@@ -5,6 +5,8 @@ use gatehouse::config::{Config, Overrides};
 use gatehouse::AppState;
 use tempfile::TempDir;
 
+pub mod jwt;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -1,0 +1,265 @@
+//! The client_credentials grant and client authentication by secret, driven by the
+//! openidconnect crate where it has the flow and by raw requests for exact wire shapes.
+
+use openidconnect::core::{CoreClient, CoreProviderMetadata};
+use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, Scope};
+use serde_json::Value;
+
+use crate::harness::{http, TestServer};
+use gatehouse::apps::{Access, NewApp, Template, TokenFormat};
+
+pub struct TestApp {
+    pub client_id: String,
+    pub secret: String,
+}
+
+pub async fn app(srv: &TestServer, template: Template) -> TestApp {
+    let partner = srv.partner().await;
+    let created = srv
+        .state
+        .registry
+        .create(
+            NewApp {
+                partner_id: partner,
+                name: "Sync service".into(),
+                template,
+                redirect_uris: vec![],
+                access: Access::Public,
+                technical_contact: None,
+                justification: None,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    TestApp { client_id: created.app.client_id, secret: created.client_secret.unwrap().secret.expose().clone() }
+}
+
+pub async fn post(
+    srv: &TestServer,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = http().post(srv.url(path)).form(form);
+    if let Some((id, secret)) = auth {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap();
+    (status, headers, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn count(srv: &TestServer, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    gatehouse::on_db!(&srv.state.store.db, pool => sqlx::query_scalar::<_, i64>(&sql).fetch_one(pool).await.unwrap())
+}
+
+pub fn jwt_claims(token: &str) -> (Value, Value) {
+    let mut parts = token.split('.');
+    let mut next =
+        || serde_json::from_slice(&gatehouse::crypto::b64url_decode(parts.next().unwrap()).unwrap()).unwrap();
+    (next(), next())
+}
+
+both_backends!(
+    async fn the_openidconnect_client_gets_an_rfc9068_token_with_client_credentials(srv) {
+        let app = app(&srv, Template::ServerToServer).await;
+        let rp_http = openidconnect::reqwest::ClientBuilder::new().redirect(openidconnect::reqwest::redirect::Policy::none()).build().unwrap();
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(srv.base.clone()).unwrap(), &rp_http).await.unwrap();
+        let client = CoreClient::from_provider_metadata(metadata, ClientId::new(app.client_id.clone()), Some(ClientSecret::new(app.secret.clone())));
+        let response = client
+            .exchange_client_credentials()
+            .unwrap()
+            .add_scope(Scope::new("webapi".into()))
+            .request_async(&rp_http)
+            .await
+            .expect("client_credentials succeeds");
+        assert_eq!(response.scopes().unwrap()[0].as_str(), "webapi");
+        assert!(response.refresh_token().is_none());
+        let token = response.access_token().secret();
+        let (header, claims) = jwt_claims(token);
+        assert_eq!(header["typ"], "at+jwt");
+        assert_eq!(header["alg"], "RS256");
+        for claim in ["iss", "sub", "aud", "client_id", "scope", "jti", "exp", "iat"] {
+            assert!(claims.get(claim).is_some(), "RFC 9068 requires {claim}");
+        }
+        assert_eq!(claims["client_id"], app.client_id.as_str());
+        assert_eq!(claims["sub"], app.client_id.as_str());
+        assert_eq!(claims["iss"], srv.base.as_str());
+        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
+    }
+);
+
+both_backends!(
+    async fn secret_failures_are_401_invalid_client_and_write_only_an_audit_event(srv) {
+        let a = app(&srv, Template::ServerToServer).await;
+        let b = app(&srv, Template::ServerToServer).await;
+        let grant = [("grant_type", "client_credentials")];
+        let (status, headers, body) = post(&srv, "/token", Some((&a.client_id, &a.secret)), &grant).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(headers["pragma"], "no-cache");
+        assert_eq!(body["token_type"], "Bearer");
+
+        let audits_before = count(&srv, "audit_events").await;
+        let tokens_before = count(&srv, "access_tokens").await;
+        for (id, secret) in [(a.client_id.as_str(), "gatehouse_cs_wrong"), (a.client_id.as_str(), b.secret.as_str()), ("no-such-client", a.secret.as_str())] {
+            let (status, headers, body) = post(&srv, "/token", Some((id, secret)), &grant).await;
+            assert_eq!(status, 401, "{body}");
+            assert_eq!(body["error"], "invalid_client");
+            assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic realm="));
+            assert!(!body.to_string().contains(secret));
+        }
+        // client_secret_post with a wrong secret: also 401.
+        let (status, _, body) = post(&srv, "/token", None, &[("grant_type", "client_credentials"), ("client_id", &a.client_id), ("client_secret", "nope")]).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+        assert_eq!(count(&srv, "access_tokens").await, tokens_before);
+        assert_eq!(count(&srv, "audit_events").await, audits_before + 4, "one audit event per refusal");
+
+        // A revoked secret and an expired secret stop working.
+        let secrets = srv.state.registry.secrets(&a.client_id).await.unwrap();
+        let extra = srv.state.registry.new_secret(&a.client_id, Some(1), "test").await.unwrap();
+        let (status, _, _) = post(&srv, "/token", Some((&a.client_id, extra.secret.expose())), &grant).await;
+        assert_eq!(status, 200);
+        srv.clock.advance(86_401);
+        let (status, _, _) = post(&srv, "/token", Some((&a.client_id, extra.secret.expose())), &grant).await;
+        assert_eq!(status, 401, "expired secret");
+        srv.state.registry.revoke_secret(&a.client_id, &secrets[0].id, "test").await.unwrap();
+        let (status, _, _) = post(&srv, "/token", Some((&a.client_id, &a.secret)), &grant).await;
+        assert_eq!(status, 401, "revoked secret");
+    }
+);
+
+both_backends!(
+    async fn malformed_requests_get_the_right_rfc6749_error(srv) {
+        let a = app(&srv, Template::ServerToServer).await;
+        let basic = Some((a.client_id.as_str(), a.secret.as_str()));
+        type Case<'a> = (Option<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>, u16, &'a str);
+        let cases: Vec<Case> = vec![
+            (basic, vec![], 400, "invalid_request"),
+            (basic, vec![("grant_type", "password")], 400, "unsupported_grant_type"),
+            (basic, vec![("grant_type", "client_credentials"), ("scope", "services88")], 400, "invalid_scope"),
+            (basic, vec![("grant_type", "client_credentials"), ("scope", "openid admin")], 400, "invalid_scope"),
+            (basic, vec![("grant_type", "client_credentials"), ("resource", "https://api.example.com")], 400, "invalid_target"),
+            (basic, vec![("grant_type", "client_credentials"), ("client_secret", a.secret.as_str()), ("client_id", a.client_id.as_str())], 400, "invalid_request"),
+            (None, vec![("grant_type", "client_credentials")], 401, "invalid_client"),
+            (None, vec![("grant_type", "client_credentials"), ("client_id", a.client_id.as_str())], 401, "invalid_client"),
+        ];
+        for (auth, form, status, error) in cases {
+            let (got, _, body) = post(&srv, "/token", auth, &form).await;
+            assert_eq!((got, body["error"].as_str().unwrap_or("")), (status, error), "{form:?}: {body}");
+            assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()));
+        }
+        // A web app may not use client_credentials.
+        let web = app(&srv, Template::Web).await;
+        let (status, _, body) = post(&srv, "/token", Some((&web.client_id, &web.secret)), &[("grant_type", "client_credentials")]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
+        // Repeated parameters and a JSON body are refused before anything else.
+        let r = http().post(srv.url("/token")).basic_auth(&a.client_id, Some(&a.secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&grant_type=client_credentials").send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert!(r.json::<Value>().await.unwrap()["error_description"].as_str().unwrap().contains("repeated"));
+        let r = http().post(srv.url("/token")).json(&serde_json::json!({"grant_type": "client_credentials"})).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+        let r = http().post(srv.url("/token"))
+            .header("authorization", "Basic !!!").form(&[("grant_type", "client_credentials")]).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+);
+
+both_backends!(
+    async fn resources_are_the_audience_and_the_superid_alias_reads_the_query(srv) {
+        let a = app(&srv, Template::ServerToServer).await;
+        srv.state.registry.add_uri(&a.client_id, gatehouse::apps::UriKind::Resource, "https://api.example.com", "test").await.unwrap();
+        let (status, _, body) = post(&srv, "/token", Some((&a.client_id, &a.secret)), &[("grant_type", "client_credentials"), ("resource", "https://api.example.com")]).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(jwt_claims(body["access_token"].as_str().unwrap()).1["aud"], "https://api.example.com");
+        let url = format!("{}?grant_type=client_credentials&client_id={}&client_secret={}", srv.url("/login/common/oauth/tokens"), a.client_id, a.secret);
+        let r = http().post(url).header("content-type", "application/x-www-form-urlencoded").body("").send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+);
+
+both_backends!(
+    async fn app_signing_algorithms_and_dedicated_keys_verify_against_jwks(srv) {
+        let a = app(&srv, Template::ServerToServer).await;
+        let reg = &srv.state.registry;
+        reg.set_token_settings(&a.client_id, None, Some("ES256"), Some(600), &["RS256", "ES256"], "test").await.unwrap();
+        let err = reg.set_token_settings(&a.client_id, None, Some("HS256"), None, &["RS256", "ES256"], "test").await.unwrap_err();
+        assert!(err.to_string().contains("signing-alg"));
+        let grant = [("grant_type", "client_credentials")];
+        let (_, _, body) = post(&srv, "/token", Some((&a.client_id, &a.secret)), &grant).await;
+        let token = body["access_token"].as_str().unwrap();
+        let (header, claims) = jwt_claims(token);
+        assert_eq!(header["alg"], "ES256");
+        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600);
+        assert!(srv.state.keys.verify_own(token, "at+jwt").is_some());
+
+        let app_id = reg.get(&a.client_id).await.unwrap().id;
+        srv.state.keys.enable_app_key(&app_id, gatehouse::keys::Alg::RS256).await.unwrap();
+        let (_, _, body) = post(&srv, "/token", Some((&a.client_id, &a.secret)), &grant).await;
+        let (header, _) = jwt_claims(body["access_token"].as_str().unwrap());
+        let own = srv.state.keys.app_signer(&app_id).unwrap();
+        assert_eq!(header["kid"], own.kid.as_str());
+        let jwks: Value = http().get(srv.url("/jwks")).send().await.unwrap().json().await.unwrap();
+        assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == own.kid.as_str()), "the app's key is published");
+        let rotated = srv.state.keys.rotate_app(&app_id, gatehouse::keys::Alg::RS256, "test").await.unwrap();
+        assert_ne!(rotated.kid, own.kid);
+        assert_eq!(srv.state.keys.signer(gatehouse::keys::Alg::RS256).unwrap().kid, srv.state.keys.list().await.unwrap().iter().find(|k| k.alg == "RS256" && k.state == "current").unwrap().kid, "server keys untouched");
+    }
+);
+
+both_backends!(
+    async fn opaque_and_jwt_tokens_introspect_and_revoke(srv) {
+        let a = app(&srv, Template::ServerToServer).await;
+        let other = app(&srv, Template::ServerToServer).await;
+        let grant = [("grant_type", "client_credentials")];
+        let auth = Some((a.client_id.as_str(), a.secret.as_str()));
+        let (_, _, body) = post(&srv, "/token", auth, &grant).await;
+        let jwt = body["access_token"].as_str().unwrap().to_string();
+        srv.state.registry.set_token_settings(&a.client_id, Some(TokenFormat::Opaque), None, None, &["RS256"], "test").await.unwrap();
+        let (_, _, body) = post(&srv, "/token", auth, &grant).await;
+        let opaque = body["access_token"].as_str().unwrap().to_string();
+        assert!(opaque.starts_with("gatehouse_at_"));
+
+        for token in [&jwt, &opaque] {
+            let (status, headers, body) = post(&srv, "/introspect", auth, &[("token", token)]).await;
+            assert_eq!(status, 200);
+            assert_eq!(headers["cache-control"], "no-store");
+            assert_eq!(body["active"], true, "{body}");
+            assert_eq!(body["client_id"], a.client_id.as_str());
+            // Another app learns nothing about it.
+            let (_, _, body) = post(&srv, "/introspect", Some((&other.client_id, &other.secret)), &[("token", token)]).await;
+            assert_eq!(body, serde_json::json!({"active": false}));
+            // Nor can it revoke it.
+            let (status, _, _) = post(&srv, "/revoke", Some((&other.client_id, &other.secret)), &[("token", token)]).await;
+            assert_eq!(status, 200);
+            let (_, _, body) = post(&srv, "/introspect", auth, &[("token", token)]).await;
+            assert_eq!(body["active"], true);
+            // Its own client can.
+            let (status, _, _) = post(&srv, "/revoke", auth, &[("token", token)]).await;
+            assert_eq!(status, 200);
+            let (_, _, body) = post(&srv, "/introspect", auth, &[("token", token)]).await;
+            assert_eq!(body, serde_json::json!({"active": false}));
+        }
+        for junk in ["gatehouse_at_nope", "a.b.c", "x"] {
+            let (status, _, body) = post(&srv, "/introspect", auth, &[("token", junk)]).await;
+            assert_eq!((status, body), (200, serde_json::json!({"active": false})));
+            let (status, _, _) = post(&srv, "/revoke", auth, &[("token", junk)]).await;
+            assert_eq!(status, 200, "invalid tokens are not an error (RFC 7009 §2.2)");
+        }
+        let (status, _, body) = post(&srv, "/introspect", None, &[("token", &jwt)]).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+        // An expired token is inactive.
+        let (_, _, body) = post(&srv, "/token", auth, &grant).await;
+        let fresh = body["access_token"].as_str().unwrap().to_string();
+        srv.clock.advance(3601);
+        let (_, _, body) = post(&srv, "/introspect", auth, &[("token", &fresh)]).await;
+        assert_eq!(body["active"], false);
+    }
+);
