@@ -405,14 +405,18 @@ impl Registry {
         let stored = self.store.active_secret_digests(client_id, now).await?;
         let candidate = client_secret::digest(presented);
         let mut matched = None;
-        for (id, digest) in &stored {
+        for (id, digest, last_used) in &stored {
             if crate::crypto::ct_eq(&candidate, digest) {
-                matched = Some(id);
+                matched = Some((id, *last_used));
             }
         }
         match matched {
-            Some(id) => {
-                self.store.touch_secret(id, now).await?;
+            Some((id, last_used)) => {
+                // "Last used" is shown to developers to the minute; writing it on every request
+                // would put a database write on the hottest path.
+                if last_used.is_none_or(|t| t < now - 60) {
+                    self.store.touch_secret(id, now).await?;
+                }
                 Ok(true)
             }
             None => Ok(false),

@@ -269,20 +269,19 @@ impl Store {
         })
     }
 
-    /// The digests of an app's active secrets, looked up by client ID in one query.
-    pub async fn active_secret_digests(&self, client_id: &str, now: i64) -> sqlx::Result<Vec<(String, Vec<u8>)>> {
-        const SQL: &str = "SELECT s.id, s.digest FROM app_secrets s JOIN apps a ON a.id = s.app_id \
+    /// The id, digest and last use of an app's active secrets, looked up by client ID in one query.
+    pub async fn active_secret_digests(&self, client_id: &str, now: i64) -> sqlx::Result<Vec<(String, Vec<u8>, Option<i64>)>> {
+        const SQL: &str = "SELECT s.id, s.digest, s.last_used_at FROM app_secrets s JOIN apps a ON a.id = s.app_id \
             WHERE a.client_id = $1 AND s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > $2)";
         on_db!(&self.db, pool => {
             sqlx::query(SQL).bind(client_id).bind(now).fetch_all(pool).await?
-                .iter().map(|r| Ok((r.text("id")?, r.bytes("digest")?))).collect()
+                .iter().map(|r| Ok((r.text("id")?, r.bytes("digest")?, r.opt_int("last_used_at")?))).collect()
         })
     }
 
-    /// Records that a secret authenticated. At most once a minute per secret, so the hot path
-    /// does not write on every request.
+    /// Records that a secret authenticated.
     pub async fn touch_secret(&self, secret_id: &str, now: i64) -> sqlx::Result<()> {
-        const SQL: &str = "UPDATE app_secrets SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2 - 60)";
+        const SQL: &str = "UPDATE app_secrets SET last_used_at = $2 WHERE id = $1";
         on_db!(&self.db, pool => sqlx::query(SQL).bind(secret_id).bind(now).execute(pool).await.map(|_| ()))
     }
 
