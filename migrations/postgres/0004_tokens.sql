@@ -43,3 +43,6 @@ CREATE INDEX jwt_credentials_user ON jwt_credentials(user_id);
 
 -- Apps may have tokens signed with a key of their own (published in JWKS beside ours).
 ALTER TABLE apps ADD COLUMN dedicated_signing_key BOOLEAN NOT NULL DEFAULT FALSE;
+-- Bumped by every change to an app or its lists, so instances can cache an app and know
+-- when their copy is stale.
+ALTER TABLE apps ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;

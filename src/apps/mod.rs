@@ -6,6 +6,9 @@ pub mod client_secret;
 pub mod redirect_uri;
 pub mod template;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use serde::Serialize;
 use serde_json::json;
 
@@ -67,6 +70,7 @@ pub struct App {
     pub entitlements: Vec<AppEntitlement>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub revision: i64,
 }
 
 fn grant_strs<S: serde::Serializer>(g: &[GrantType], s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -151,6 +155,7 @@ impl App {
             technical_contact: a.technical_contact,
             created_at: a.created_at,
             updated_at: a.updated_at,
+            revision: a.revision,
         })
     }
 }
@@ -232,16 +237,34 @@ impl From<CertificateRow> for Certificate {
     }
 }
 
-/// The app registry. Cheap to clone.
+/// Apps cached per instance; past this many the cache starts over.
+const APP_CACHE_CAPACITY: usize = 10_000;
+
+/// How long a successful secret check is remembered by one instance. A revocation takes
+/// effect at once on the instance that made it, and within this time on the others.
+pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A secret that authenticated recently: its digest, expiry and app.
+#[derive(Debug)]
+struct RecentAuthentication {
+    digest: [u8; 32],
+    expires_at: Option<i64>,
+    app: Arc<App>,
+    at: std::time::Instant,
+}
+
+/// The app registry. Cheap to clone (clones share the caches).
 #[derive(Clone, Debug)]
 pub struct Registry {
     store: Store,
     clock: Clock,
+    cache: Arc<Mutex<HashMap<String, Arc<App>>>>,
+    auth_cache: Arc<Mutex<HashMap<String, RecentAuthentication>>>,
 }
 
 impl Registry {
     pub fn new(store: Store, clock: Clock) -> Self {
-        Registry { store, clock }
+        Registry { store, clock, cache: Arc::default(), auth_cache: Arc::default() }
     }
 
     /// Creates an app from a template. Every input is checked before anything is written, and
@@ -276,6 +299,7 @@ impl Registry {
             technical_contact: new.technical_contact,
             created_at: now,
             updated_at: now,
+            revision: 0,
         };
         let uris: Vec<UriRow> = new
             .redirect_uris
@@ -320,12 +344,36 @@ impl Registry {
     }
 
     pub async fn get(&self, client_id: &str) -> Result<App> {
-        let record = self
+        Ok(self.get_shared(client_id).await?.as_ref().clone())
+    }
+
+    /// The app, from this instance's cache when its stored revision has not moved.
+    pub async fn get_shared(&self, client_id: &str) -> Result<Arc<App>> {
+        let row = self
             .store
             .app_by_client_id(client_id)
             .await?
             .ok_or_else(|| Error::not_found(format!("app '{client_id}'")))?;
-        App::from_record(record)
+        self.complete(row).await
+    }
+
+    /// Builds the full app for a freshly read row: one read gives the row and its revision, and
+    /// the lists are loaded only when the cached copy is older. Every change to an app bumps
+    /// its revision in the same transaction, so a copy is never served stale.
+    async fn complete(&self, row: AppRow) -> Result<Arc<App>> {
+        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&row.client_id).cloned()) {
+            if hit.id == row.id && hit.revision == row.revision {
+                return Ok(hit);
+            }
+        }
+        let app = Arc::new(App::from_record(self.store.app_lists(row).await?)?);
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= APP_CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(app.client_id.clone(), Arc::clone(&app));
+        }
+        Ok(app)
     }
 
     pub async fn list(&self, partner_id: Option<&str>) -> Result<Vec<App>> {
@@ -372,6 +420,7 @@ impl Registry {
         let app = self.get(client_id).await?;
         let now = self.clock.now();
         let event = AuditEvent::new(now, actor, "secret.revoked", client_id, json!({ "secret_id": secret_id }));
+        self.forget_authentications(client_id);
         if !self.store.revoke_secret(&app.id, secret_id, now, &event).await? {
             return Err(Error::not_found(format!("active secret '{secret_id}' of app '{client_id}'")));
         }
@@ -399,27 +448,68 @@ impl Registry {
     }
 
     /// Checks a presented client secret: true only for an active (unrevoked, unexpired) secret
-    /// of that app. One indexed query, a SHA-256 and constant-time comparisons.
+    /// of that app.
     pub async fn verify_secret(&self, client_id: &str, presented: &str) -> Result<bool> {
+        Ok(self.authenticate_secret(client_id, presented).await?.is_some())
+    }
+
+    /// The app whose active secret this is, if any: one indexed query (the app row and its
+    /// active secret digests), a SHA-256, constant-time comparisons, and the cached app. A
+    /// success is remembered for `AUTH_CACHE_TTL` (docs/decisions/0007-authentication-cache.md).
+    pub async fn authenticate_secret(&self, client_id: &str, presented: &str) -> Result<Option<Arc<App>>> {
         let now = self.clock.now();
-        let stored = self.store.active_secret_digests(client_id, now).await?;
         let candidate = client_secret::digest(presented);
+        if let Some(app) = self.recently_authenticated(client_id, &candidate, now) {
+            return Ok(Some(app));
+        }
+        let Some((row, stored)) = self.store.app_with_active_secrets(client_id, now).await? else {
+            // Unknown clients cost the same digest as known ones.
+            let _ = client_secret::digest(presented);
+            return Ok(None);
+        };
         let mut matched = None;
-        for (id, digest, last_used) in &stored {
+        for (id, digest, last_used, expires_at) in &stored {
             if crate::crypto::ct_eq(&candidate, digest) {
-                matched = Some((id, *last_used));
+                matched = Some((id, *last_used, *expires_at));
             }
         }
         match matched {
-            Some((id, last_used)) => {
+            Some((id, last_used, expires_at)) => {
                 // "Last used" is shown to developers to the minute; writing it on every request
                 // would put a database write on the hottest path.
                 if last_used.is_none_or(|t| t < now - 60) {
                     self.store.touch_secret(id, now).await?;
                 }
-                Ok(true)
+                let app = self.complete(row).await?;
+                self.remember_authentication(&app, candidate, expires_at);
+                Ok(Some(app))
             }
-            None => Ok(false),
+            None => Ok(None),
+        }
+    }
+
+    fn recently_authenticated(&self, client_id: &str, digest: &[u8; 32], now: i64) -> Option<Arc<App>> {
+        let cache = self.auth_cache.lock().ok()?;
+        let hit = cache.get(client_id)?;
+        let fresh = hit.at.elapsed() < AUTH_CACHE_TTL && hit.expires_at.is_none_or(|e| e > now);
+        (fresh && crate::crypto::ct_eq(&hit.digest, digest)).then(|| Arc::clone(&hit.app))
+    }
+
+    fn remember_authentication(&self, app: &Arc<App>, digest: [u8; 32], expires_at: Option<i64>) {
+        if let Ok(mut cache) = self.auth_cache.lock() {
+            if cache.len() >= APP_CACHE_CAPACITY {
+                cache.clear();
+            }
+            let entry =
+                RecentAuthentication { digest, expires_at, app: Arc::clone(app), at: std::time::Instant::now() };
+            cache.insert(app.client_id.clone(), entry);
+        }
+    }
+
+    /// Forgets this instance's remembered authentications of an app (its secrets changed).
+    fn forget_authentications(&self, client_id: &str) {
+        if let Ok(mut cache) = self.auth_cache.lock() {
+            cache.remove(client_id);
         }
     }
 
@@ -541,6 +631,7 @@ impl Registry {
         self.store
             .update_token_settings(&app.id, format.map(|f| f.as_str()), signing_alg, access_token_ttl, now, &event)
             .await?;
+        self.forget_authentications(client_id);
         self.get(client_id).await
     }
 
@@ -557,6 +648,7 @@ impl Registry {
         if !self.store.add_app_uri(&app.id, kind.as_str(), uri, now, &event).await? {
             return Err(Error::conflict(format!("'{uri}' is already registered")));
         }
+        self.forget_authentications(client_id);
         self.get(client_id).await
     }
 
@@ -569,9 +661,10 @@ impl Registry {
             client_id,
             json!({ "kind": kind.as_str(), "uri": uri }),
         );
-        if !self.store.remove_app_uri(&app.id, kind.as_str(), uri, &event).await? {
+        if !self.store.remove_app_uri(&app.id, kind.as_str(), uri, self.clock.now(), &event).await? {
             return Err(Error::not_found(format!("{} URI '{uri}'", kind.as_str())));
         }
+        self.forget_authentications(client_id);
         self.get(client_id).await
     }
 }

@@ -2,6 +2,8 @@
 //! `client_secret_post`, `private_key_jwt`, and `none` for public clients. Exactly one method
 //! per request. Only this module builds an `AuthenticatedClient`.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::jws::Jws;
@@ -50,7 +52,7 @@ pub struct BasicCredentials {
 /// An app that proved who it is in this request.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
-    app: App,
+    app: Arc<App>,
     method: AuthMethod,
 }
 
@@ -108,19 +110,21 @@ pub async fn authenticate(
     }
     let client_id =
         form.get("client_id").ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
-    let app = state.registry.get(client_id).await.map_err(|_| failed())?;
+    let app = state.registry.get_shared(client_id).await.map_err(|_| failed())?;
     if app.client_type != ClientType::Public {
         return Err(OAuthError::invalid_client("this client must authenticate").into());
     }
     Ok(AuthenticatedClient { app, method: AuthMethod::None })
 }
 
-async fn by_secret(state: &AppState, client_id: &str, secret: &str) -> Result<App, Error> {
-    if !state.registry.verify_secret(client_id, secret).await? {
-        tracing::info!(client_id = %printable(client_id), "client secret rejected");
-        return Err(failed().into());
+async fn by_secret(state: &AppState, client_id: &str, secret: &str) -> Result<Arc<App>, Error> {
+    match state.registry.authenticate_secret(client_id, secret).await? {
+        Some(app) => Ok(app),
+        None => {
+            tracing::info!(client_id = %printable(client_id), "client secret rejected");
+            Err(failed().into())
+        }
     }
-    Ok(state.registry.get(client_id).await?)
 }
 
 /// Client ids are logged; keep what a client sent short and printable in the log.
@@ -130,7 +134,7 @@ fn printable(s: &str) -> String {
 
 /// `private_key_jwt` (RFC 7523 §2.2, §3): an assertion signed with one of the app's registered,
 /// unexpired certificates, for our issuer, short-lived and used once.
-async fn by_assertion(state: &AppState, assertion: &str, client_id: Option<&str>) -> Result<App, Error> {
+async fn by_assertion(state: &AppState, assertion: &str, client_id: Option<&str>) -> Result<Arc<App>, Error> {
     let bad = |why: &'static str| Error::from(OAuthError::invalid_client(why));
     let jws = Jws::parse(assertion).map_err(bad)?;
     let iss = jws.str_claim("iss").ok_or_else(|| bad("the client assertion has no 'iss'"))?;
@@ -142,7 +146,7 @@ async fn by_assertion(state: &AppState, assertion: &str, client_id: Option<&str>
     }
     let now = state.clock.now();
     let exp = check_assertion_claims(&jws, &state.config.issuer, &token_endpoint(state), now).map_err(bad)?;
-    let app = state.registry.get(iss).await.map_err(|_| failed())?;
+    let app = state.registry.get_shared(iss).await.map_err(|_| failed())?;
     verify_with_app_certificates(state, &app, &jws).await?;
     let jti = jws
         .str_claim("jti")

@@ -28,6 +28,8 @@ pub struct AppRow {
     pub technical_contact: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Bumped by every change to the app or its lists; `None` on insert means 0.
+    pub revision: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +83,9 @@ pub struct NewAppRows<'a> {
     pub secret: Option<&'a NewSecretRow>,
 }
 
+/// An active secret: id, digest, last use, expiry.
+pub type ActiveSecret = (String, Vec<u8>, Option<i64>, Option<i64>);
+
 /// A loaded app with its lists.
 pub struct AppRecord {
     pub app: AppRow,
@@ -90,7 +95,7 @@ pub struct AppRecord {
 
 const APP_COLUMNS: &str = "id, client_id, partner_id, name, template, kind, custom_tenant_id, access, client_type, \
     grant_types, loopback_any_port, require_pkce, allow_plain_pkce, token_format, access_token_ttl, refresh_mode, \
-    signing_alg, technical_contact, created_at, updated_at";
+    signing_alg, technical_contact, created_at, updated_at, revision";
 
 fn app_row(r: &impl DbRow) -> sqlx::Result<AppRow> {
     Ok(AppRow {
@@ -114,6 +119,7 @@ fn app_row(r: &impl DbRow) -> sqlx::Result<AppRow> {
         technical_contact: r.opt_text("technical_contact")?,
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
+        revision: r.int("revision")?,
     })
 }
 
@@ -141,6 +147,9 @@ fn certificate_row(r: &impl DbRow) -> sqlx::Result<CertificateRow> {
     })
 }
 
+/// Marks an app changed, so every instance's cached copy is refreshed.
+const BUMP: &str = "UPDATE apps SET updated_at = $2, revision = revision + 1 WHERE id = $1";
+
 const INSERT_SECRET: &str =
     "INSERT INTO app_secrets (id, app_id, digest, hint, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
 
@@ -151,7 +160,7 @@ impl Store {
     pub async fn insert_app(&self, rows: NewAppRows<'_>, event: &AuditEvent) -> sqlx::Result<()> {
         let a = rows.app;
         let insert_app = format!(
-            "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
         );
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
@@ -160,7 +169,7 @@ impl Store {
                 .bind(&a.kind).bind(&a.custom_tenant_id).bind(&a.access).bind(&a.client_type)
                 .bind(&a.grant_types).bind(a.loopback_any_port).bind(a.require_pkce).bind(a.allow_plain_pkce)
                 .bind(&a.token_format).bind(a.access_token_ttl).bind(&a.refresh_mode).bind(&a.signing_alg)
-                .bind(&a.technical_contact).bind(a.created_at).bind(a.updated_at)
+                .bind(&a.technical_contact).bind(a.created_at).bind(a.updated_at).bind(a.revision)
                 .execute(&mut *tx).await?;
             for u in rows.uris {
                 sqlx::query("INSERT INTO app_uris (app_id, kind, uri, created_at) VALUES ($1, $2, $3, $4)")
@@ -182,13 +191,40 @@ impl Store {
         })
     }
 
-    pub async fn app_by_client_id(&self, client_id: &str) -> sqlx::Result<Option<AppRecord>> {
+    pub async fn app_by_client_id(&self, client_id: &str) -> sqlx::Result<Option<AppRow>> {
         let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
+        on_db!(&self.db, pool => sqlx::query(&sql).bind(client_id).fetch_optional(pool).await?.as_ref().map(app_row).transpose())
+    }
+
+    /// The hot path of client authentication in one query: the app and its active secrets.
+    pub async fn app_with_active_secrets(
+        &self,
+        client_id: &str,
+        now: i64,
+    ) -> sqlx::Result<Option<(AppRow, Vec<ActiveSecret>)>> {
+        let columns: Vec<String> = APP_COLUMNS.split(',').map(|c| format!("a.{}", c.trim())).collect();
+        let sql = format!(
+            "SELECT {}, s.id AS secret_id, s.digest, s.last_used_at, s.expires_at AS secret_expires_at FROM apps a LEFT JOIN app_secrets s \
+             ON s.app_id = a.id AND s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > $2) WHERE a.client_id = $1",
+            columns.join(", ")
+        );
         on_db!(&self.db, pool => {
-            let Some(row) = sqlx::query(&sql).bind(client_id).fetch_optional(pool).await? else {
-                return Ok(None);
-            };
-            let app = app_row(&row)?;
+            let rows = sqlx::query(&sql).bind(client_id).bind(now).fetch_all(pool).await?;
+            let Some(first) = rows.first() else { return Ok(None) };
+            let app = app_row(first)?;
+            let mut secrets = Vec::with_capacity(rows.len());
+            for r in &rows {
+                if let Some(id) = r.opt_text("secret_id")? {
+                    secrets.push((id, r.bytes("digest")?, r.opt_int("last_used_at")?, r.opt_int("secret_expires_at")?));
+                }
+            }
+            Ok(Some((app, secrets)))
+        })
+    }
+
+    /// An app's URI lists and entitlements.
+    pub async fn app_lists(&self, app: AppRow) -> sqlx::Result<AppRecord> {
+        on_db!(&self.db, pool => {
             let uris = sqlx::query("SELECT kind, uri FROM app_uris WHERE app_id = $1 ORDER BY kind, created_at, uri")
                 .bind(&app.id).fetch_all(pool).await?
                 .iter().map(|r| Ok(UriRow { kind: r.text("kind")?, uri: r.text("uri")? }))
@@ -201,7 +237,7 @@ impl Store {
                     justification: r.opt_text("justification")?,
                 }))
                 .collect::<sqlx::Result<Vec<_>>>()?;
-            Ok(Some(AppRecord { app, uris, entitlements }))
+            Ok(AppRecord { app, uris, entitlements })
         })
     }
 
@@ -228,7 +264,7 @@ impl Store {
         let count_sql = format!("SELECT COUNT(*) AS n FROM app_secrets WHERE app_id = $1 AND {ACTIVE_SECRET}");
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE apps SET updated_at = $2 WHERE id = $1").bind(app_id).bind(now).execute(&mut *tx).await?;
+            sqlx::query("UPDATE apps SET updated_at = $2, revision = revision + 1 WHERE id = $1").bind(app_id).bind(now).execute(&mut *tx).await?;
             let active = sqlx::query(&count_sql).bind(app_id).bind(now).fetch_one(&mut *tx).await?.int("n")?;
             if active >= max_active {
                 return Ok(false);
@@ -266,16 +302,6 @@ impl Store {
         on_db!(&self.db, pool => {
             sqlx::query("SELECT id, hint, created_at, expires_at, revoked_at, last_used_at FROM app_secrets WHERE app_id = $1 ORDER BY created_at, id")
                 .bind(app_id).fetch_all(pool).await?.iter().map(secret_row).collect()
-        })
-    }
-
-    /// The id, digest and last use of an app's active secrets, looked up by client ID in one query.
-    pub async fn active_secret_digests(&self, client_id: &str, now: i64) -> sqlx::Result<Vec<(String, Vec<u8>, Option<i64>)>> {
-        const SQL: &str = "SELECT s.id, s.digest, s.last_used_at FROM app_secrets s JOIN apps a ON a.id = s.app_id \
-            WHERE a.client_id = $1 AND s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > $2)";
-        on_db!(&self.db, pool => {
-            sqlx::query(SQL).bind(client_id).bind(now).fetch_all(pool).await?
-                .iter().map(|r| Ok((r.text("id")?, r.bytes("digest")?, r.opt_int("last_used_at")?))).collect()
         })
     }
 
@@ -338,6 +364,7 @@ impl Store {
             let added = sqlx::query("INSERT INTO app_uris (app_id, kind, uri, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
                 .bind(app_id).bind(kind).bind(uri).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
             if added {
+                sqlx::query(BUMP).bind(app_id).bind(now).execute(&mut *tx).await?;
                 record!(&mut *tx, event)?;
             }
             tx.commit().await?;
@@ -345,12 +372,20 @@ impl Store {
         })
     }
 
-    pub async fn remove_app_uri(&self, app_id: &str, kind: &str, uri: &str, event: &AuditEvent) -> sqlx::Result<bool> {
+    pub async fn remove_app_uri(
+        &self,
+        app_id: &str,
+        kind: &str,
+        uri: &str,
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<bool> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let removed = sqlx::query("DELETE FROM app_uris WHERE app_id = $1 AND kind = $2 AND uri = $3")
                 .bind(app_id).bind(kind).bind(uri).execute(&mut *tx).await?.rows_affected() == 1;
             if removed {
+                sqlx::query(BUMP).bind(app_id).bind(now).execute(&mut *tx).await?;
                 record!(&mut *tx, event)?;
             }
             tx.commit().await?;
@@ -383,7 +418,7 @@ impl Store {
     ) -> sqlx::Result<()> {
         const SQL: &str =
             "UPDATE apps SET token_format = COALESCE($2, token_format), signing_alg = COALESCE($3, signing_alg), \
-            access_token_ttl = COALESCE($4, access_token_ttl), updated_at = $5 WHERE id = $1";
+            access_token_ttl = COALESCE($4, access_token_ttl), updated_at = $5, revision = revision + 1 WHERE id = $1";
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(SQL).bind(app_id).bind(token_format).bind(signing_alg).bind(access_token_ttl).bind(now)

@@ -122,7 +122,7 @@ impl Store {
 impl Store {
     pub async fn set_dedicated_signing_key(&self, app_id: &str, on: bool, now: i64) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
-            sqlx::query("UPDATE apps SET dedicated_signing_key = $2, updated_at = $3 WHERE id = $1")
+            sqlx::query("UPDATE apps SET dedicated_signing_key = $2, updated_at = $3, revision = revision + 1 WHERE id = $1")
                 .bind(app_id).bind(on).bind(now).execute(pool).await.map(|_| ())
         })
     }
