@@ -128,6 +128,8 @@ fn bad(setting: &str, message: impl Into<String>) -> ConfigError {
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The longest access-token lifetime the server or an app may configure, in seconds.
+pub const MAX_TOKEN_TTL: i64 = 86_400;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gatehouse.db";
 
 impl Config {
@@ -221,11 +223,11 @@ impl Config {
         if !(60..=86_400).contains(&access_token_ttl) {
             return Err(bad("tokens.access_token_ttl_secs", "must be between 60 and 86400 seconds"));
         }
-        let retired_key_ttl = raw.keys.retired_ttl_secs.unwrap_or(86_400);
-        if retired_key_ttl < access_token_ttl {
+        let retired_key_ttl = raw.keys.retired_ttl_secs.unwrap_or(MAX_TOKEN_TTL);
+        if retired_key_ttl < MAX_TOKEN_TTL {
             return Err(bad(
                 "keys.retired_ttl_secs",
-                "must be at least tokens.access_token_ttl_secs, or tokens signed by a retired key stop verifying",
+                "must be at least 86400 (the longest access-token lifetime an app may set), or tokens signed by a retired key stop verifying",
             ));
         }
         let mut signing_algs = vec![crate::keys::Alg::RS256];

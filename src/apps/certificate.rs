@@ -57,6 +57,8 @@ pub struct ParsedCertificate {
 }
 
 /// The private half of a key pair we generated for an app: shown once, never stored.
+/// Its `Debug` is redacted (through `Secret`).
+#[derive(Debug)]
 pub struct GeneratedPrivateKey {
     /// PKCS#8 `-----BEGIN PRIVATE KEY-----`.
     pub pem: Secret<String>,

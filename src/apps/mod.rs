@@ -29,6 +29,8 @@ pub use template::{Access, AppKind, ClientType, Entitlement, EntitlementStatus, 
 
 /// Most URIs of one kind an app may register.
 pub const MAX_URIS: usize = 50;
+/// Most usable (unexpired, unrevoked) certificates an app may hold.
+pub const MAX_CERTIFICATES: usize = 10;
 
 template::string_enum!(
     /// The exact lists an app keeps; `resource` holds the RFC 8707 resource indicators it may
@@ -260,11 +262,14 @@ pub struct Registry {
     clock: Clock,
     cache: Arc<Mutex<HashMap<String, Arc<App>>>>,
     auth_cache: Arc<Mutex<HashMap<String, RecentAuthentication>>>,
+    /// Bumped whenever remembered authentications are forgotten; a check that read the
+    /// database before a bump does not remember its result (it may predate a revocation).
+    auth_epoch: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Registry {
     pub fn new(store: Store, clock: Clock) -> Self {
-        Registry { store, clock, cache: Arc::default(), auth_cache: Arc::default() }
+        Registry { store, clock, cache: Arc::default(), auth_cache: Arc::default(), auth_epoch: Arc::default() }
     }
 
     /// Creates an app from a template. Every input is checked before anything is written, and
@@ -420,8 +425,12 @@ impl Registry {
         let app = self.get(client_id).await?;
         let now = self.clock.now();
         let event = AuditEvent::new(now, actor, "secret.revoked", client_id, json!({ "secret_id": secret_id }));
+        // Forget before and after the commit: a check racing the revocation either sees the
+        // bump and does not remember, or is forgotten here.
         self.forget_authentications(client_id);
-        if !self.store.revoke_secret(&app.id, secret_id, now, &event).await? {
+        let revoked = self.store.revoke_secret(&app.id, secret_id, now, &event).await?;
+        self.forget_authentications(client_id);
+        if !revoked {
             return Err(Error::not_found(format!("active secret '{secret_id}' of app '{client_id}'")));
         }
         Ok(())
@@ -462,6 +471,7 @@ impl Registry {
         if let Some(app) = self.recently_authenticated(client_id, &candidate, now) {
             return Ok(Some(app));
         }
+        let epoch = self.auth_epoch.load(std::sync::atomic::Ordering::SeqCst);
         let Some((row, stored)) = self.store.app_with_active_secrets(client_id, now).await? else {
             // Unknown clients cost the same digest as known ones.
             let _ = client_secret::digest(presented);
@@ -481,7 +491,7 @@ impl Registry {
                     self.store.touch_secret(id, now).await?;
                 }
                 let app = self.complete(row).await?;
-                self.remember_authentication(&app, candidate, expires_at);
+                self.remember_authentication(&app, candidate, expires_at, epoch);
                 Ok(Some(app))
             }
             None => Ok(None),
@@ -495,8 +505,12 @@ impl Registry {
         (fresh && crate::crypto::ct_eq(&hit.digest, digest)).then(|| Arc::clone(&hit.app))
     }
 
-    fn remember_authentication(&self, app: &Arc<App>, digest: [u8; 32], expires_at: Option<i64>) {
+    fn remember_authentication(&self, app: &Arc<App>, digest: [u8; 32], expires_at: Option<i64>, epoch: u64) {
         if let Ok(mut cache) = self.auth_cache.lock() {
+            // Checked under the lock that `forget_authentications` also takes.
+            if self.auth_epoch.load(std::sync::atomic::Ordering::SeqCst) != epoch {
+                return;
+            }
             if cache.len() >= APP_CACHE_CAPACITY {
                 cache.clear();
             }
@@ -509,6 +523,7 @@ impl Registry {
     /// Forgets this instance's remembered authentications of an app (its secrets changed).
     fn forget_authentications(&self, client_id: &str) {
         if let Ok(mut cache) = self.auth_cache.lock() {
+            self.auth_epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             cache.remove(client_id);
         }
     }
@@ -523,6 +538,7 @@ impl Registry {
     ) -> Result<Certificate> {
         let app = self.get(client_id).await?;
         let parsed = certificate::parse(upload)?;
+        self.check_certificate_room(&app).await?;
         let expires_at = match (expires_at, parsed.not_after) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -542,12 +558,28 @@ impl Registry {
         actor: &str,
     ) -> Result<(Certificate, GeneratedPrivateKey)> {
         let app = self.get(client_id).await?;
+        self.check_certificate_room(&app).await?;
         let (key, private) =
             tokio::task::spawn_blocking(certificate::generate_rsa).await.map_err(|e| Error::Internal(e.into()))??;
         let cert = self
             .store_certificate(&app, &key, KeyFormat::Generated, expires_at, "certificate.generated", actor)
             .await?;
         Ok((cert, private))
+    }
+
+    /// An unauthenticated assertion may be tried against every usable certificate of an app,
+    /// so the number of those is bounded.
+    async fn check_certificate_room(&self, app: &App) -> Result<()> {
+        if app.client_type == ClientType::Public {
+            return Err(Error::conflict("public clients (native apps) cannot hold certificates; they use PKCE"));
+        }
+        let usable = self.store.usable_certificates(&app.id, self.clock.now()).await?.len();
+        if usable >= MAX_CERTIFICATES {
+            return Err(Error::conflict(format!(
+                "an app may have at most {MAX_CERTIFICATES} usable certificates; revoke one first"
+            )));
+        }
+        Ok(())
     }
 
     async fn store_certificate(

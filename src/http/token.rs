@@ -30,10 +30,15 @@ pub async fn token(State(state): State<AppState>, req: OAuthRequest) -> Response
     }
 }
 
-/// The client a request claims to be, for the audit trail: printable and short, never a secret.
+/// The client a request claims to be, for the audit trail. Only something shaped like a
+/// client ID (32 hex characters) is recorded, so a secret sent in the wrong field never is.
 fn client_hint(req: &OAuthRequest) -> String {
-    let claimed = req.basic.as_ref().map(|b| b.client_id.as_str()).or(req.form.get("client_id")).unwrap_or("unknown");
-    claimed.chars().filter(|c| c.is_ascii_graphic()).take(64).collect()
+    let claimed = req.basic.as_ref().map(|b| b.client_id.as_str()).or(req.form.get("client_id")).unwrap_or("");
+    if claimed.len() == 32 && claimed.bytes().all(|b| b.is_ascii_hexdigit()) {
+        claimed.to_string()
+    } else {
+        "unknown".to_string()
+    }
 }
 
 /// A refused token request leaves an audit event (and nothing else).

@@ -92,12 +92,12 @@ pub async fn authenticate(
             return Err(OAuthError::invalid_request("client_id does not match the Authorization header").into());
         }
         let app = by_secret(state, &basic.client_id, basic.secret.expose()).await?;
-        return Ok(AuthenticatedClient { app, method: AuthMethod::SecretBasic });
+        return confidential_only(app, AuthMethod::SecretBasic);
     }
     if let Some(secret) = post_secret {
         let client_id = form.required("client_id")?;
         let app = by_secret(state, client_id, secret).await?;
-        return Ok(AuthenticatedClient { app, method: AuthMethod::SecretPost });
+        return confidential_only(app, AuthMethod::SecretPost);
     }
     if let Some(assertion) = assertion {
         if form.get("client_assertion_type") != Some(ASSERTION_TYPE_JWT) {
@@ -106,15 +106,33 @@ pub async fn authenticate(
             );
         }
         let app = by_assertion(state, assertion, form.get("client_id")).await?;
-        return Ok(AuthenticatedClient { app, method: AuthMethod::PrivateKeyJwt });
+        return confidential_only(app, AuthMethod::PrivateKeyJwt);
     }
     let client_id =
         form.get("client_id").ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
-    let app = state.registry.get_shared(client_id).await.map_err(|_| failed())?;
+    let app = known_app(state, client_id).await?;
     if app.client_type != ClientType::Public {
-        return Err(OAuthError::invalid_client("this client must authenticate").into());
+        return Err(failed().into());
     }
     Ok(AuthenticatedClient { app, method: AuthMethod::None })
+}
+
+/// The app a client names; an unknown one is an authentication failure, while a database
+/// outage stays an outage (503), never a bad credential.
+async fn known_app(state: &AppState, client_id: &str) -> Result<Arc<App>, Error> {
+    match state.registry.get_shared(client_id).await {
+        Ok(app) => Ok(app),
+        Err(crate::error::Error::NotFound(_)) => Err(failed().into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Public clients cannot keep a secret, so they may only use `none` (RFC 6749 §2.1).
+fn confidential_only(app: Arc<App>, method: AuthMethod) -> Result<AuthenticatedClient, Error> {
+    if app.client_type == ClientType::Public {
+        return Err(failed().into());
+    }
+    Ok(AuthenticatedClient { app, method })
 }
 
 async fn by_secret(state: &AppState, client_id: &str, secret: &str) -> Result<Arc<App>, Error> {
@@ -127,9 +145,14 @@ async fn by_secret(state: &AppState, client_id: &str, secret: &str) -> Result<Ar
     }
 }
 
-/// Client ids are logged; keep what a client sent short and printable in the log.
-fn printable(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_graphic()).take(64).collect()
+/// Client ids are logged; log what a client sent only if it looks like a client ID, so a
+/// secret pasted into the wrong field never reaches the log.
+fn printable(s: &str) -> &str {
+    if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        s
+    } else {
+        "(not a client ID)"
+    }
 }
 
 /// `private_key_jwt` (RFC 7523 §2.2, §3): an assertion signed with one of the app's registered,
@@ -146,13 +169,13 @@ async fn by_assertion(state: &AppState, assertion: &str, client_id: Option<&str>
     }
     let now = state.clock.now();
     let exp = check_assertion_claims(&jws, &state.config.issuer, &token_endpoint(state), now).map_err(bad)?;
-    let app = state.registry.get_shared(iss).await.map_err(|_| failed())?;
+    let app = known_app(state, iss).await?;
     verify_with_app_certificates(state, &app, &jws).await?;
     let jti = jws
         .str_claim("jti")
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or_else(|| bad("the client assertion needs a 'jti' of 1 to 256 characters"))?;
-    if !state.store.claim_jti(&app.client_id, jti, exp).await? {
+    if !state.store.claim_jti(&app.client_id, jti, exp + CLOCK_SKEW).await? {
         tracing::warn!(client_id = %app.client_id, "client assertion replayed");
         return Err(bad("this client assertion was already used"));
     }

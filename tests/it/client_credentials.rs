@@ -263,3 +263,30 @@ both_backends!(
         assert_eq!(body["active"], false);
     }
 );
+
+both_backends!(
+    async fn a_database_outage_is_a_503_not_a_bad_credential(srv) {
+        let a = app(&srv, Template::ServerToServer).await;
+        srv.state.store.close().await;
+        let (status, _, body) = post(&srv, "/token", Some((&a.client_id, &a.secret)), &[("grant_type", "client_credentials")]).await;
+        assert_eq!((status, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+        let (status, _, body) = post(&srv, "/token", None, &[("grant_type", "client_credentials"), ("client_id", &a.client_id)]).await;
+        assert_eq!(status, 503, "{body}");
+    }
+);
+
+both_backends!(
+    async fn a_secret_sent_as_client_id_never_reaches_the_audit_trail(srv) {
+        let a = app(&srv, Template::ServerToServer).await;
+        let (status, _, _) = post(&srv, "/token", None, &[("grant_type", "client_credentials"), ("client_id", &a.secret), ("client_secret", &a.client_id)]).await;
+        assert_eq!(status, 401);
+        let (status, _, _) = post(&srv, "/token", Some((&a.secret, &a.client_id)), &[("grant_type", "client_credentials")]).await;
+        assert_eq!(status, 401);
+        let leaked = gatehouse::on_db!(&srv.state.store.db, pool => {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_events WHERE actor LIKE '%gatehouse_cs_%' OR subject LIKE '%gatehouse_cs_%' OR detail LIKE '%gatehouse_cs_%'")
+                .fetch_one(pool).await.unwrap()
+        });
+        assert_eq!(leaked, 0);
+        assert_eq!(srv.state.store.audit_trail("unknown", 10).await.unwrap().len(), 2, "refusals are still recorded");
+    }
+);

@@ -122,6 +122,25 @@ both_backends!(
         assert!(created.client_secret.is_none());
         let err = srv.state.registry.new_secret(&created.app.client_id, None, "test").await.unwrap_err();
         assert!(err.to_string().contains("PKCE"), "{err}");
+        let err = srv.state.registry.add_certificate(&created.app.client_id, &fixture("app-cert.pem"), None, "test").await.unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err}");
+    }
+);
+
+both_backends!(
+    async fn an_app_holds_a_bounded_number_of_usable_certificates(srv) {
+        let client_id = web_app(&srv).await.app.client_id;
+        let reg = &srv.state.registry;
+        for _ in 0..gatehouse::apps::MAX_CERTIFICATES {
+            reg.add_certificate(&client_id, &gatehouse::apps::certificate::generate_rsa().unwrap().0.to_jwk().to_string().into_bytes(), None, "test")
+                .await
+                .unwrap();
+        }
+        let err = reg.generate_certificate(&client_id, None, "test").await.unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
+        let first = reg.certificates(&client_id).await.unwrap()[0].id.clone();
+        reg.revoke_certificate(&client_id, &first, "test").await.unwrap();
+        reg.generate_certificate(&client_id, None, "test").await.unwrap();
     }
 );
 

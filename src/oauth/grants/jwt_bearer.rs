@@ -6,7 +6,7 @@
 //!   `tenants::credentials`.
 
 use super::super::client_auth::{
-    check_assertion_claims, token_endpoint, verify_with_app_certificates, AuthenticatedClient,
+    check_assertion_claims, token_endpoint, verify_with_app_certificates, AuthenticatedClient, CLOCK_SKEW,
 };
 use super::super::jws::Jws;
 use super::super::token::TokenResponse;
@@ -91,7 +91,7 @@ async fn by_app_assertion(
         .str_claim("jti")
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or_else(|| denied("the assertion needs a 'jti'"))?;
-    if !state.store.claim_jti(&app.client_id, jti, exp).await? {
+    if !state.store.claim_jti(&app.client_id, jti, exp + CLOCK_SKEW).await? {
         return Err(denied("this assertion was already used"));
     }
     Ok((user, tenant))
@@ -108,7 +108,11 @@ async fn tenant_of(state: &AppState, user: &User, ctx: Option<&str>) -> Result<T
     if !memberships.iter().any(|m| m.tenant == ctx) {
         return Err(denied("the user is not a member of that tenant"));
     }
-    state.directory.tenant(&ctx).await.map_err(Error::from)
+    match state.directory.tenant(&ctx).await {
+        Ok(t) => Ok(t),
+        Err(crate::error::Error::NotFound(_)) => Err(denied("the tenant no longer exists")),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A JWT credential issued by us: the stored row decides (active, names this app).
