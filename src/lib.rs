@@ -11,7 +11,8 @@ pub mod crypto; // random values, digests, base64, constant-time comparison
 pub mod error; // the domain error every non-protocol operation returns
 pub mod http; // axum router, discovery, JWKS, health and metrics endpoints
 pub mod keys; // server signing keys: generate, rotate, sign, publish as JWKS
-pub mod oauth; // RFC 6749 vocabulary and error shapes shared by every endpoint
+pub mod oauth; // RFC 6749 and extensions: requests, grants, client authentication, tokens
+pub mod oidc; // OpenID Connect on top of oauth: ID tokens and user claims
 pub mod secret; // Secret<T>: redacted Debug, constant-time equality
 pub mod state; // AppState: what every request handler is given
 pub mod store; // SQLite and PostgreSQL storage, one file per aggregate

@@ -17,6 +17,8 @@ use crate::AppState;
 pub fn document(config: &Config) -> anyhow::Result<Vec<u8>> {
     let url = |path: &str| format!("{}{}", config.issuer, path);
     let algs: Vec<&str> = config.signing_algs.iter().map(|a| a.as_str()).collect();
+    let mut scopes: Vec<&str> = crate::oauth::authorize::OIDC_SCOPES.to_vec();
+    scopes.extend(crate::apps::Entitlement::ALL.iter().map(|e| e.as_str()));
     let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
     let confidential_methods: Vec<&str> =
         AuthMethod::ALL.iter().filter(|m| **m != AuthMethod::None).map(|m| m.as_str()).collect();
@@ -34,11 +36,19 @@ pub fn document(config: &Config) -> anyhow::Result<Vec<u8>> {
         "introspection_endpoint_auth_methods_supported": confidential_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "userinfo_endpoint": url(paths::USERINFO),
+        "end_session_endpoint": url(paths::LOGOUT),
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "name",
+            "preferred_username", "email", "email_verified"],
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
         "grant_types_supported": grants,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
-        "scopes_supported": ["openid"],
+        "scopes_supported": scopes,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
     });

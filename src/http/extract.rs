@@ -88,3 +88,15 @@ fn basic_credentials(req: &Request) -> Result<Option<BasicCredentials>, Rejectio
     let secret = unescape(secret).ok_or_else(malformed)?;
     Ok(Some(BasicCredentials { client_id, secret: Secret::new(secret) }))
 }
+
+/// The peer address of the connection, when the server was started with connect info (it is
+/// in `http::serve` and in tests); login throttling counts failures per address.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())))
+    }
+}

@@ -1,16 +1,20 @@
 //! HTTP: axum only. Handlers extract, call one domain function, and render; the route table
 //! lives here in one place.
 
+pub mod authorize;
 pub mod discovery;
 pub mod extract;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
+pub mod logout;
 pub mod metrics;
+pub mod pages;
 pub mod paths;
 pub mod respond;
 pub mod revoke;
 pub mod token;
+pub mod userinfo;
 
 use std::time::Duration;
 
@@ -34,9 +38,14 @@ pub fn app(state: AppState) -> Router {
         .route(paths::SUPERID_DISCOVERY, get(discovery::metadata))
         .route(paths::JWKS, get(jwks::jwks))
         .route(paths::SUPERID_JWKS, get(jwks::jwks))
+        .route(paths::AUTHORIZE, get(authorize::authorize_get).post(authorize::authorize_post))
+        .route(paths::SUPERID_AUTHORIZE, get(authorize::authorize_get).post(authorize::authorize_post))
+        .route(paths::SIGNIN, get(authorize::signin_page).post(authorize::signin_submit))
         .route(paths::TOKEN, post(token::token))
         .route(paths::SUPERID_TOKEN, post(token::token))
         .route(paths::INTROSPECT, post(introspect::introspect))
+        .route(paths::USERINFO, get(userinfo::userinfo).post(userinfo::userinfo))
+        .route(paths::LOGOUT, get(logout::logout_get).post(logout::logout_post))
         .route(paths::REVOKE, post(revoke::revoke))
         .route(paths::HEALTHZ, get(health::healthz))
         .route(paths::READYZ, get(health::readyz))
@@ -81,7 +90,8 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
             rounds += 1;
         }
     });
-    let result = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await;
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await;
     reloader.abort();
     Ok(result?)
 }

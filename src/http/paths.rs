@@ -5,14 +5,19 @@ pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
 pub const JWKS: &str = "/jwks";
 pub const AUTHORIZE: &str = "/authorize";
+/// The sign-in pages (login, tenant, approval, consent) of a pending authorization request.
+pub const SIGNIN: &str = "/signin";
 pub const TOKEN: &str = "/token";
 pub const INTROSPECT: &str = "/introspect";
 pub const REVOKE: &str = "/revoke";
+pub const USERINFO: &str = "/userinfo";
+pub const LOGOUT: &str = "/logout";
 
 /// SuperID-compatible aliases (DESIGN §2).
 pub const SUPERID_DISCOVERY: &str = "/login/.well-known/openid-configuration";
 pub const SUPERID_JWKS: &str = "/login/.well-known/jwks";
 pub const SUPERID_TOKEN: &str = "/login/common/oauth/tokens";
+pub const SUPERID_AUTHORIZE: &str = "/login/common/oauth/authorize";
 
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";

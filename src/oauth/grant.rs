@@ -15,7 +15,7 @@ impl GrantType {
         [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::JwtBearer];
 
     /// The grants the token endpoint serves today; discovery advertises exactly these.
-    pub const SERVED: &'static [GrantType] = &[GrantType::ClientCredentials, GrantType::JwtBearer];
+    pub const SERVED: &'static [GrantType] = &GrantType::ALL;
 
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -9,6 +9,11 @@ use crate::AppState;
 
 pub async fn revoke(state: &AppState, caller: &AuthenticatedClient, form: &FormParams) -> Result<(), Error> {
     let token = form.required("token")?;
+    if token.starts_with(super::grants::refresh_token::REFRESH_PREFIX) {
+        // Revoking a refresh token ends its whole grant (RFC 7009 §2.1).
+        super::grants::refresh_token::revoke(state, token, &caller.app().id).await?;
+        return Ok(());
+    }
     let Some(t) = lookup_active(state, token).await? else { return Ok(()) };
     if t.client_id != caller.app().client_id {
         tracing::info!(client_id = %caller.app().client_id, "revocation of another client's token ignored");

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::client_auth::AuthenticatedClient;
-use super::grants::{client_credentials, jwt_bearer};
+use super::grants::{authorization_code, client_credentials, jwt_bearer, refresh_token};
 use super::params::FormParams;
 use super::tokens::IssuedAccess;
 use super::{Error, GrantType, OAuthError};
@@ -18,6 +18,8 @@ pub struct TokenResponse {
     pub scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl TokenResponse {
@@ -28,6 +30,7 @@ impl TokenResponse {
             expires_in: access.expires_in,
             scope: scope.join(" "),
             refresh_token: None,
+            id_token: None,
         }
     }
 }
@@ -51,8 +54,7 @@ pub async fn exchange(
     match grant {
         GrantType::ClientCredentials => client_credentials::exchange(state, client, form).await,
         GrantType::JwtBearer => jwt_bearer::exchange(state, client, form).await,
-        GrantType::AuthorizationCode | GrantType::RefreshToken => {
-            Err(OAuthError::unsupported_grant_type("this grant_type is not supported").into())
-        }
+        GrantType::AuthorizationCode => authorization_code::exchange(state, client, form).await,
+        GrantType::RefreshToken => refresh_token::exchange(state, client, form).await,
     }
 }

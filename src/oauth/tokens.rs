@@ -12,6 +12,9 @@ use crate::store::batch::WriteError;
 use crate::store::tokens::AccessTokenRow;
 use crate::AppState;
 
+/// The SuperID claim naming the tenant a token acts in.
+pub const CTX_CLAIM: &str = "http://schemes.superoffice.net/identity/ctx";
+
 /// Opaque access tokens start with this, so scanners and people recognise one.
 pub const OPAQUE_PREFIX: &str = "gatehouse_at_";
 
@@ -23,6 +26,8 @@ pub struct AccessRequest<'a> {
     pub subject: String,
     pub user_id: Option<String>,
     pub tenant_id: Option<String>,
+    /// The tenant's `ctx`, carried in JWT access tokens as the SuperID claim.
+    pub tenant_ctx: Option<String>,
     pub scope: Vec<String>,
     pub audience: String,
 }
@@ -31,6 +36,9 @@ pub struct AccessRequest<'a> {
 pub struct IssuedAccess {
     pub token: String,
     pub expires_in: i64,
+    /// The token's id (the JWT `jti`, or the opaque token's row id).
+    pub jti: String,
+    pub expires_at: i64,
 }
 
 /// RFC 9068 §2.2 claims.
@@ -44,6 +52,8 @@ struct AccessClaims<'a> {
     jti: String,
     iat: i64,
     exp: i64,
+    #[serde(rename = "http://schemes.superoffice.net/identity/ctx", skip_serializing_if = "Option::is_none")]
+    ctx: Option<&'a str>,
 }
 
 pub async fn issue_access(state: &AppState, req: AccessRequest<'_>) -> Result<IssuedAccess, Error> {
@@ -52,26 +62,29 @@ pub async fn issue_access(state: &AppState, req: AccessRequest<'_>) -> Result<Is
     let scope = req.scope.join(" ");
     match req.app.token_format {
         TokenFormat::Jwt => {
+            let jti = random_id();
             let claims = AccessClaims {
                 iss: &state.config.issuer,
                 sub: &req.subject,
                 aud: &req.audience,
                 client_id: &req.app.client_id,
                 scope,
-                jti: random_id(),
+                jti: jti.clone(),
                 iat: now,
                 exp: now + ttl,
+                ctx: req.tenant_ctx.as_deref(),
             };
             let token = match state.keys.app_signer(&req.app.id) {
                 Some(key) => key.sign_jwt("at+jwt", &claims, state.keys.rng())?,
                 None => state.keys.sign(Alg::parse(&req.app.signing_alg)?, "at+jwt", &claims)?,
             };
-            Ok(IssuedAccess { token, expires_in: ttl })
+            Ok(IssuedAccess { token, expires_in: ttl, jti, expires_at: now + ttl })
         }
         TokenFormat::Opaque => {
             let token = format!("{OPAQUE_PREFIX}{}", random_token());
+            let jti = random_id();
             let row = AccessTokenRow {
-                jti: random_id(),
+                jti: jti.clone(),
                 digest: sha256(token.as_bytes()).to_vec(),
                 app_id: req.app.id.clone(),
                 client_id: req.app.client_id.clone(),
@@ -88,7 +101,7 @@ pub async fn issue_access(state: &AppState, req: AccessRequest<'_>) -> Result<Is
                 WriteError::Unavailable => Error::OAuth(OAuthError::temporarily_unavailable()),
                 WriteError::Failed(why) => Error::Internal(anyhow::anyhow!(why)),
             })?;
-            Ok(IssuedAccess { token, expires_in: ttl })
+            Ok(IssuedAccess { token, expires_in: ttl, jti, expires_at: now + ttl })
         }
     }
 }
@@ -103,6 +116,8 @@ pub struct KnownToken {
     pub audience: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// The tenant the token acts in, if any (SuperID `ctx`).
+    pub tenant_ctx: Option<String>,
     pub kind: TokenKind,
 }
 
@@ -131,6 +146,10 @@ pub async fn lookup_active(state: &AppState, token: &str) -> Result<Option<Known
             audience: row.audience,
             issued_at: row.issued_at,
             expires_at: row.expires_at,
+            tenant_ctx: match &row.tenant_id {
+                Some(id) => state.store.tenant_by_id(id).await?.map(|t| t.ctx),
+                None => None,
+            },
             kind: TokenKind::Opaque(digest),
         }));
     }
@@ -155,6 +174,7 @@ fn from_claims(c: &Map<String, Value>, issuer: &str) -> Option<KnownToken> {
         audience: s("aud")?,
         issued_at: c.get("iat")?.as_i64()?,
         expires_at: c.get("exp")?.as_i64()?,
+        tenant_ctx: s(CTX_CLAIM),
         kind: TokenKind::Jwt,
     })
 }

@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_apps"),
     migration!(3, "0003_keys_audit"),
     migration!(4, "0004_tokens"),
+    migration!(5, "0005_sign_in"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -17,6 +17,7 @@ pub mod grants;
 pub mod keys;
 mod migrate;
 mod row;
+pub mod signin;
 pub mod tenants;
 pub mod tokens;
 

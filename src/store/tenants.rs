@@ -137,6 +137,13 @@ impl Store {
         })
     }
 
+    pub async fn tenant_by_id(&self, id: &str) -> sqlx::Result<Option<TenantRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1")).bind(id)
+                .fetch_optional(pool).await?.as_ref().map(tenant_row).transpose()
+        })
+    }
+
     pub async fn tenant_by_ctx(&self, ctx: &str) -> sqlx::Result<Option<TenantRow>> {
         on_db!(&self.db, pool => {
             sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE ctx = $1")).bind(ctx)

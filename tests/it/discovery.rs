@@ -44,11 +44,16 @@ both_backends!(
         assert_eq!(jwks, alias);
         let doc: serde_json::Value = serde_json::from_slice(&bodies[0]).unwrap();
         // Exactly the grants the token endpoint serves, and nothing it does not route yet.
-        assert_eq!(doc["grant_types_supported"], serde_json::json!(["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            serde_json::json!(["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"])
+        );
+        assert_eq!(doc["userinfo_endpoint"], srv.url("/userinfo"));
+        assert_eq!(doc["end_session_endpoint"], srv.url("/logout"));
+        assert_eq!(doc["response_modes_supported"], serde_json::json!(["query", "fragment", "form_post"]));
         assert_eq!(doc["introspection_endpoint"], srv.url("/introspect"));
         assert_eq!(doc["revocation_endpoint"], srv.url("/revoke"));
         assert_eq!(doc["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]));
-        assert!(doc.get("userinfo_endpoint").is_none());
         assert!(doc.get("registration_endpoint").is_none());
     }
 );

@@ -12,4 +12,5 @@ mod discovery; // discovery and JWKS read by the openidconnect crate; token sign
 mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
 mod keys; // rotation: next published before it signs, retired stays published
 mod registry; // apps from templates, secrets, certificates, redirect URIs, nothing half-written
+mod signin; // authorization code + PKCE + OIDC with the openidconnect crate; pages, CSRF, throttling
 mod tenants; // tenants, users, memberships, partners

@@ -30,6 +30,7 @@ pub async fn exchange(
             subject: app.client_id.clone(),
             user_id: None,
             tenant_id: None,
+            tenant_ctx: None,
             scope: scope.clone(),
             audience,
         },

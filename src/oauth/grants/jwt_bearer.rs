@@ -56,6 +56,7 @@ pub async fn exchange(
             subject: user.id.clone(),
             user_id: Some(user.id.clone()),
             tenant_id: Some(tenant.id.clone()),
+            tenant_ctx: Some(tenant.ctx.clone()),
             scope: scope.clone(),
             audience,
         },

@@ -1,7 +1,9 @@
 //! One module per grant type; `oauth::token` is the one place that dispatches to them.
 
+pub mod authorization_code;
 pub mod client_credentials;
 pub mod jwt_bearer;
+pub mod refresh_token;
 
 use super::params::parse_scope;
 use super::OAuthError;

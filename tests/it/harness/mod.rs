@@ -80,7 +80,7 @@ impl TestServer {
         let config = test_config(&database_url, dir.path(), &format!("http://{addr}"));
         let clock = Clock::manual(Clock::System.now());
         let state = AppState::open(config, clock.clone()).await.expect("server state");
-        let app = gatehouse::app(state.clone());
+        let app = gatehouse::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });

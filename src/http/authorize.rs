@@ -1,0 +1,468 @@
+//! `GET/POST /authorize` (RFC 6749 §4.1, OIDC Core §3.1.2) and the sign-in pages it leads to:
+//! login, tenant choice, the tenant administrator's approval, and consent. Every page is a
+//! step of one pending request (`/signin?request=…`), so any instance can serve the next one.
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::extract::{ClientAddr, OAuthRequest};
+use super::pages::{self, esc};
+use crate::oauth::authorize::{self, AuthorizationRequest, RedirectTarget, Refusal, ResponseMode};
+use crate::oauth::flow::{self, Step};
+use crate::oauth::params::FormParams;
+use crate::oauth::OAuthError;
+use crate::secret::Secret;
+use crate::store::signin::SessionRow;
+use crate::AppState;
+
+pub const SESSION_COOKIE: &str = "gatehouse_session";
+/// Browser sessions last eight hours.
+pub const SESSION_TTL: i64 = 8 * 3600;
+/// Failed logins counted per account and per client address within this window…
+const FAILURE_WINDOW: i64 = 15 * 60;
+/// …slow the next attempt down after this many…
+const SLOW_AFTER: i64 = 3;
+/// …and are refused (429) after this many.
+const REFUSE_AFTER: i64 = 10;
+
+pub async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    match FormParams::parse(uri.query().unwrap_or("").as_bytes()) {
+        Ok(params) => authorize(&state, &headers, params).await,
+        Err(e) => pages::error(StatusCode::BAD_REQUEST, &e.description),
+    }
+}
+
+pub async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, req: OAuthRequest) -> Response {
+    authorize(&state, &headers, req.form).await
+}
+
+async fn authorize(state: &AppState, headers: &HeaderMap, params: FormParams) -> Response {
+    let (req, app) = match authorize::validate(state, &params).await {
+        Ok(ok) => ok,
+        Err(Refusal::Page(why)) => return pages::error(StatusCode::BAD_REQUEST, &why),
+        Err(Refusal::Redirect { to, error }) => return error_response(state, &to, &error),
+    };
+    let session = current_session(state, headers).await;
+    let session = if req.prompt_login { None } else { session };
+    advance(state, &req, &app, session.as_ref().map(|(_, s)| s), None).await
+}
+
+/// Runs the flow one step and renders it: a page of ours, or the response to the app.
+async fn advance(
+    state: &AppState,
+    req: &AuthorizationRequest,
+    app: &crate::apps::App,
+    session: Option<&SessionRow>,
+    pending_id: Option<&str>,
+) -> Response {
+    let step = match flow::next_step(state, req, app, session).await {
+        Ok(step) => step,
+        Err(e) => return internal(e),
+    };
+    match step {
+        Step::Refuse(error) => {
+            if let Some(id) = pending_id {
+                let _ = state.store.finish_pending_request(id).await;
+            }
+            error_response(state, &req.target(), &error)
+        }
+        Step::Issue(tenant) => {
+            let Some(session) = session else { return pages::error(StatusCode::BAD_REQUEST, "Please sign in again.") };
+            if let Some(id) = pending_id {
+                // Only one tab may finish a pending request.
+                match state.store.finish_pending_request(id).await {
+                    Ok(true) => {}
+                    Ok(false) => return pages::error(StatusCode::BAD_REQUEST, "This sign-in was already completed."),
+                    Err(e) => return internal(e.into()),
+                }
+            }
+            match flow::issue_code(state, req, app, session, &tenant).await {
+                Ok(code) => success_response(state, &req.target(), &code),
+                Err(e) => internal(e),
+            }
+        }
+        _ => {
+            let id = match pending_id {
+                Some(id) => id.to_string(),
+                None => match flow::save_pending(state, req, app).await {
+                    Ok(p) => p.id,
+                    Err(e) => return internal(e),
+                },
+            };
+            Redirect::to(&format!("{}?request={id}", super::paths::SIGNIN)).into_response()
+        }
+    }
+}
+
+fn internal(e: crate::oauth::Error) -> Response {
+    match e {
+        crate::oauth::Error::Unavailable(_) => pages::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is temporarily unavailable. Please try again shortly.",
+        ),
+        other => {
+            tracing::error!(error = %other, "sign-in step failed");
+            pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Please try again.")
+        }
+    }
+}
+
+/// The authorization response parameters (RFC 6749 §4.1.2, RFC 9207 `iss`).
+fn respond(state: &AppState, to: &RedirectTarget, mut fields: Vec<(&str, String)>) -> Response {
+    if let Some(s) = &to.state {
+        fields.push(("state", s.clone()));
+    }
+    fields.push(("iss", state.config.issuer.clone()));
+    match to.response_mode {
+        ResponseMode::FormPost => {
+            let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            pages::form_post(&to.redirect_uri, &borrowed)
+        }
+        mode => {
+            let encoded = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(fields.iter().map(|(k, v)| (*k, v.as_str())))
+                .finish();
+            let sep = match mode {
+                ResponseMode::Fragment => "#",
+                _ if to.redirect_uri.contains('?') => "&",
+                _ => "?",
+            };
+            let location = format!("{}{sep}{encoded}", to.redirect_uri);
+            let mut res = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+    }
+}
+
+fn success_response(state: &AppState, to: &RedirectTarget, code: &str) -> Response {
+    respond(state, to, vec![("code", code.to_string())])
+}
+
+fn error_response(state: &AppState, to: &RedirectTarget, error: &OAuthError) -> Response {
+    respond(
+        state,
+        to,
+        vec![("error", error.code.as_str().to_string()), ("error_description", error.description.to_string())],
+    )
+}
+
+/// The session named by the cookie, if it is live.
+pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Option<(Vec<u8>, SessionRow)> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    let digest = crate::crypto::sha256(token.as_bytes()).to_vec();
+    let session = state.store.session(&digest, state.clock.now()).await.ok()??;
+    Some((digest, session))
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
+
+fn session_cookie(state: &AppState, token: &str, max_age: i64) -> HeaderValue {
+    let secure = if state.config.issuer.starts_with("https://") { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[derive(Deserialize)]
+pub struct StepQuery {
+    request: String,
+}
+
+/// `GET /signin?request=…`: the page for the current step of a pending request.
+pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<StepQuery>) -> Response {
+    let (pending, req, app) = match flow::load_pending(&state, &q.request).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return pages::error(
+                StatusCode::BAD_REQUEST,
+                "This sign-in has expired. Go back to the app and start again.",
+            )
+        }
+        Err(e) => return internal(e),
+    };
+    let session = current_session(&state, &headers).await.map(|(_, s)| s);
+    let session =
+        if req.prompt_login && session.as_ref().is_some_and(|s| s.auth_time < pending.expires_at - flow::PENDING_TTL) {
+            None
+        } else {
+            session
+        };
+    let step = match flow::next_step(&state, &req, &app, session.as_ref()).await {
+        Ok(step) => step,
+        Err(e) => return internal(e),
+    };
+    let hidden = format!(
+        "<input type=\"hidden\" name=\"request\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(&pending.id),
+        esc(&pending.csrf)
+    );
+    match step {
+        Step::Login => login_form(&app.name, &hidden, req.login_hint.as_deref().unwrap_or(""), None, StatusCode::OK),
+        Step::SelectTenant(tenants) => {
+            let choices: String = tenants
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    format!(
+                        "<div class=\"choice\"><input type=\"radio\" id=\"t{i}\" name=\"tenant\" value=\"{}\"{}><label for=\"t{i}\" style=\"display:inline\">{} ({})</label></div>",
+                        esc(&t.ctx),
+                        if i == 0 { " checked" } else { "" },
+                        esc(&t.name),
+                        esc(&t.ctx)
+                    )
+                })
+                .collect();
+            pages::page(
+                StatusCode::OK,
+                "Choose a tenant",
+                &format!("<form method=\"post\" action=\"{}\">{hidden}<input type=\"hidden\" name=\"action\" value=\"tenant\"><fieldset><legend>Sign in to {} as a user of</legend>{choices}</fieldset><button type=\"submit\">Continue</button></form>", super::paths::SIGNIN, esc(&app.name)),
+            )
+        }
+        Step::Approve(tenant) => pages::page(
+            StatusCode::OK,
+            "Approve this app for your tenant",
+            &format!(
+                "<p><strong>{}</strong> asks to be used in <strong>{}</strong> ({}). As its administrator you approve it for every user of the tenant.</p>\
+                 <p>It will be able to use: {}.</p>\
+                 <form method=\"post\" action=\"{}\">{hidden}<input type=\"hidden\" name=\"action\" value=\"approve\">\
+                 <button type=\"submit\" name=\"decision\" value=\"approve\">I approve</button> <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+                esc(&app.name), esc(&tenant.name), esc(&tenant.ctx),
+                esc(&app.active_entitlements().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")),
+                super::paths::SIGNIN
+            ),
+        ),
+        Step::Consent(_) => {
+            let items: String = req.scope.iter().map(|s| format!("<li>{}</li>", esc(scope_label(s)))).collect();
+            pages::page(
+                StatusCode::OK,
+                "Allow access?",
+                &format!(
+                    "<p><strong>{}</strong> asks to:</p><ul>{items}</ul>\
+                     <form method=\"post\" action=\"{}\">{hidden}<input type=\"hidden\" name=\"action\" value=\"consent\">\
+                     <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+                    esc(&app.name),
+                    super::paths::SIGNIN
+                ),
+            )
+        }
+        // The request can finish without the user: send them back through /authorize.
+        Step::Issue(_) | Step::Refuse(_) => advance(&state, &req, &app, session.as_ref(), Some(&pending.id)).await,
+    }
+}
+
+fn scope_label(scope: &str) -> &str {
+    match scope {
+        "openid" => "know who you are",
+        "profile" => "see your name",
+        "email" => "see your email address",
+        "offline_access" => "stay connected when you are away",
+        other => other,
+    }
+}
+
+fn login_form(app_name: &str, hidden: &str, email: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
+    pages::page(
+        status,
+        "Sign in",
+        &format!(
+            "<p>to continue to <strong>{}</strong></p>{error}<form method=\"post\" action=\"{}\">{hidden}<input type=\"hidden\" name=\"action\" value=\"login\">\
+             <label for=\"email\">Email</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{}\" autofocus>\
+             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+             <button type=\"submit\">Sign in</button></form>",
+            esc(app_name),
+            super::paths::SIGNIN,
+            esc(email)
+        ),
+    )
+}
+
+/// `POST /signin`: one step's form (login, tenant, approve, consent), CSRF-checked against
+/// the pending request.
+pub async fn signin_submit(
+    State(state): State<AppState>,
+    peer: ClientAddr,
+    headers: HeaderMap,
+    req: OAuthRequest,
+) -> Response {
+    let form = &req.form;
+    let Some(id) = form.get("request") else { return pages::error(StatusCode::BAD_REQUEST, "The form is incomplete.") };
+    let (pending, areq, app) = match flow::load_pending(&state, id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return pages::error(
+                StatusCode::BAD_REQUEST,
+                "This sign-in has expired. Go back to the app and start again.",
+            )
+        }
+        Err(e) => return internal(e),
+    };
+    if !form.get("csrf").is_some_and(|c| crate::crypto::ct_eq(c.as_bytes(), pending.csrf.as_bytes())) {
+        return pages::error(
+            StatusCode::FORBIDDEN,
+            "The form has expired or did not come from this site. Please try again.",
+        );
+    }
+    let next = format!("{}?request={}", super::paths::SIGNIN, pending.id);
+    let session = current_session(&state, &headers).await;
+    match form.get("action") {
+        Some("login") => {
+            let email = form.get("email").unwrap_or("").trim().to_lowercase();
+            let password = Secret::new(form.get("password").unwrap_or("").to_string());
+            let hidden = format!(
+                "<input type=\"hidden\" name=\"request\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+                esc(&pending.id),
+                esc(&pending.csrf)
+            );
+            let now = state.clock.now();
+            let keys =
+                [format!("user:{email}"), format!("addr:{}", peer.0.map(|ip| ip.to_string()).unwrap_or_default())];
+            let mut worst = 0;
+            for k in &keys {
+                worst = worst.max(state.store.login_failures(k, now, FAILURE_WINDOW).await.unwrap_or(0));
+            }
+            if worst >= REFUSE_AFTER {
+                let mut res = login_form(
+                    &app.name,
+                    &hidden,
+                    &email,
+                    Some("Too many failed sign-ins. Wait a few minutes and try again."),
+                    StatusCode::TOO_MANY_REQUESTS,
+                );
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(FAILURE_WINDOW as u32));
+                return res;
+            }
+            if worst >= SLOW_AFTER {
+                tokio::time::sleep(std::time::Duration::from_secs((worst - SLOW_AFTER + 1).min(5) as u64)).await;
+            }
+            let user = match state.directory.verify_password(&email, password).await {
+                Ok(u) => u,
+                Err(e) => return internal(e.into()),
+            };
+            let Some(user) = user else {
+                for k in &keys {
+                    let _ = state.store.count_login_failure(k, now, FAILURE_WINDOW).await;
+                }
+                let event = crate::store::audit::AuditEvent::new(
+                    now,
+                    "anonymous",
+                    "login.failed",
+                    &app.client_id,
+                    serde_json::json!({}),
+                );
+                let _ = state.store.record_audit(&event).await;
+                return login_form(
+                    &app.name,
+                    &hidden,
+                    &email,
+                    Some("The email or password is not right."),
+                    StatusCode::OK,
+                );
+            };
+            let _ = state.store.clear_login_failures(&keys[0]).await;
+            let token = crate::crypto::random_token();
+            let row =
+                SessionRow { user_id: user.id.clone(), tenant_id: None, auth_time: now, expires_at: now + SESSION_TTL };
+            if let Err(e) = state.store.insert_session(&crate::crypto::sha256(token.as_bytes()), &row, now).await {
+                return internal(e.into());
+            }
+            let event = crate::store::audit::AuditEvent::new(
+                now,
+                &user.id,
+                "login.succeeded",
+                &app.client_id,
+                serde_json::json!({}),
+            );
+            let _ = state.store.record_audit(&event).await;
+            let mut res = Redirect::to(&next).into_response();
+            res.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &token, SESSION_TTL));
+            res
+        }
+        Some(action) => {
+            let Some((digest, session)) = session else {
+                return Redirect::to(&next).into_response();
+            };
+            match (action, form.get("decision")) {
+                ("tenant", _) => {
+                    let ctx = form.get("tenant").unwrap_or("");
+                    let member = state
+                        .directory
+                        .memberships(&session.user_id)
+                        .await
+                        .map(|ms| ms.iter().any(|m| m.tenant == ctx))
+                        .unwrap_or(false);
+                    if !member {
+                        return pages::error(StatusCode::BAD_REQUEST, "You are not a member of that tenant.");
+                    }
+                    match state.directory.tenant(ctx).await {
+                        Ok(t) => {
+                            if let Err(e) = state.store.set_session_tenant(&digest, &t.id).await {
+                                return internal(e.into());
+                            }
+                        }
+                        Err(e) => return internal(e.into()),
+                    }
+                    // A chosen tenant answers select_account and tenant hints for this request.
+                    let mut areq = areq;
+                    areq.prompt_select_account = false;
+                    let mut session = session;
+                    session.tenant_id = state.directory.tenant(ctx).await.ok().map(|t| t.id);
+                    return advance(&state, &areq, &app, Some(&session), Some(&pending.id)).await;
+                }
+                ("approve", Some("approve")) => {
+                    let tenant = match flow::next_step(&state, &areq, &app, Some(&session)).await {
+                        Ok(Step::Approve(t)) => t,
+                        Ok(_) => return Redirect::to(&next).into_response(),
+                        Err(e) => return internal(e),
+                    };
+                    if let Err(e) =
+                        state.directory.approve_app(&tenant.ctx, &app, Some(&session.user_id), &session.user_id).await
+                    {
+                        return internal(e.into());
+                    }
+                }
+                ("approve", _) | ("consent", Some("deny")) => {
+                    let _ = state.store.finish_pending_request(&pending.id).await;
+                    return error_response(
+                        &state,
+                        &areq.target(),
+                        &OAuthError::new(crate::oauth::ErrorCode::AccessDenied, "the user declined"),
+                    );
+                }
+                ("consent", Some("allow")) => {
+                    let granted =
+                        state.store.consent(&session.user_id, &app.id).await.ok().flatten().unwrap_or_default();
+                    let mut scopes: Vec<&str> = granted.split(' ').filter(|s| !s.is_empty()).collect();
+                    for s in &areq.scope {
+                        if !scopes.contains(&s.as_str()) {
+                            scopes.push(s);
+                        }
+                    }
+                    if let Err(e) =
+                        state.store.save_consent(&session.user_id, &app.id, &scopes.join(" "), state.clock.now()).await
+                    {
+                        return internal(e.into());
+                    }
+                    let mut areq = areq;
+                    areq.prompt_consent = false;
+                    return advance(&state, &areq, &app, Some(&session), Some(&pending.id)).await;
+                }
+                _ => return pages::error(StatusCode::BAD_REQUEST, "The form is incomplete."),
+            }
+            Redirect::to(&next).into_response()
+        }
+        None => pages::error(StatusCode::BAD_REQUEST, "The form is incomplete."),
+    }
+}

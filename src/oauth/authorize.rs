@@ -1,0 +1,236 @@
+//! The authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1, RFC 7636, RFC 9207):
+//! parsed and checked once, in the order that decides where errors may go. Until the client
+//! and its redirect URI are verified, errors are shown on our own page and never redirected
+//! (RFC 6749 §4.1.2.1); after that they go back to the verified URI.
+
+use serde::{Deserialize, Serialize};
+
+use super::params::{parse_scope, FormParams};
+use super::OAuthError;
+use crate::apps::App;
+use crate::AppState;
+
+/// OIDC scopes Gatehouse understands besides the app's entitlement scopes.
+pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// Longest value we accept for `state` and `nonce`.
+const MAX_OPAQUE_LEN: usize = 512;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+    FormPost,
+}
+
+impl ResponseMode {
+    pub const ALL: [ResponseMode; 3] = [ResponseMode::Query, ResponseMode::Fragment, ResponseMode::FormPost];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Query => "query",
+            ResponseMode::Fragment => "fragment",
+            ResponseMode::FormPost => "form_post",
+        }
+    }
+}
+
+/// A validated authorization request: only `validate` builds one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    /// Registered for the app (exactly, or loopback on any port for native apps).
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub scope: Vec<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt_none: bool,
+    pub prompt_login: bool,
+    pub prompt_consent: bool,
+    pub prompt_select_account: bool,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// From `acr_values=tenant:<ctx>`.
+    pub tenant_hint: Option<String>,
+}
+
+/// Why a request was refused, and where the answer may go.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The client or redirect URI is not verified: show our error page, never redirect.
+    Page(String),
+    /// Send the error back to the verified redirect URI.
+    Redirect { to: RedirectTarget, error: OAuthError },
+}
+
+/// Where and how an authorization response is delivered.
+#[derive(Debug, Clone)]
+pub struct RedirectTarget {
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+}
+
+impl AuthorizationRequest {
+    pub fn target(&self) -> RedirectTarget {
+        RedirectTarget {
+            redirect_uri: self.redirect_uri.clone(),
+            response_mode: self.response_mode,
+            state: self.state.clone(),
+        }
+    }
+
+    pub fn is_openid(&self) -> bool {
+        self.scope.iter().any(|s| s == "openid")
+    }
+}
+
+pub async fn validate(
+    state: &AppState,
+    p: &FormParams,
+) -> Result<(AuthorizationRequest, std::sync::Arc<App>), Refusal> {
+    let client_id = p
+        .get("client_id")
+        .ok_or_else(|| Refusal::Page("The request does not name an app (client_id is missing).".into()))?;
+    let app = match state.registry.get_shared(client_id).await {
+        Ok(app) => app,
+        Err(crate::error::Error::NotFound(_)) => {
+            return Err(Refusal::Page("The app that sent you here is not registered.".into()))
+        }
+        Err(_) => {
+            return Err(Refusal::Page("The service is temporarily unavailable. Please try again shortly.".into()))
+        }
+    };
+    let redirect_uri = p.get("redirect_uri").ok_or_else(|| Refusal::Page("The request has no redirect_uri.".into()))?;
+    if !app.redirect_uri_matches(redirect_uri) {
+        return Err(Refusal::Page("The redirect URI in the request is not registered for this app.".into()));
+    }
+    // From here on, errors go back to the app.
+    let response_mode = match p.get("response_mode") {
+        None | Some("query") => ResponseMode::Query,
+        Some("fragment") => ResponseMode::Fragment,
+        Some("form_post") => ResponseMode::FormPost,
+        Some(_) => ResponseMode::Query,
+    };
+    let state_param = p.get("state").map(str::to_string);
+    let to = RedirectTarget { redirect_uri: redirect_uri.to_string(), response_mode, state: state_param.clone() };
+    let refuse = |error: OAuthError| Refusal::Redirect { to: to.clone(), error };
+    if p.get("response_mode").is_some_and(|m| !ResponseMode::ALL.iter().any(|r| r.as_str() == m)) {
+        return Err(refuse(OAuthError::invalid_request("response_mode must be query, fragment or form_post")));
+    }
+    match p.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(refuse(OAuthError::new(
+                super::ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )))
+        }
+        None => return Err(refuse(OAuthError::invalid_request("the 'response_type' parameter is required"))),
+    }
+    if !app.allows_grant(super::GrantType::AuthorizationCode) {
+        return Err(refuse(OAuthError::unauthorized_client("this app may not use the authorization code flow")));
+    }
+    for unsupported in ["request", "request_uri"] {
+        if p.contains(unsupported) {
+            let code = if unsupported == "request" { "request_not_supported" } else { "request_uri_not_supported" };
+            return Err(refuse(OAuthError::new(
+                super::ErrorCode::InvalidRequest,
+                format!("{code}: request objects are not supported"),
+            )));
+        }
+    }
+    if state_param.as_ref().is_some_and(|s| s.len() > MAX_OPAQUE_LEN)
+        || p.get("nonce").is_some_and(|n| n.len() > MAX_OPAQUE_LEN)
+    {
+        return Err(refuse(OAuthError::invalid_request("state and nonce must be at most 512 characters")));
+    }
+    let scope = parse_scope(p.get("scope").unwrap_or("")).map_err(&refuse)?;
+    let entitlements: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
+    if let Some(bad) = scope.iter().find(|s| !OIDC_SCOPES.contains(&s.as_str()) && !entitlements.contains(&s.as_str()))
+    {
+        return Err(refuse(OAuthError::invalid_scope(format!("'{bad}' is not a scope this app may request"))));
+    }
+    let (code_challenge, code_challenge_method) = pkce(&app, p).map_err(&refuse)?;
+    let prompts: Vec<&str> = p.get("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
+    if let Some(bad) = prompts.iter().find(|s| !["none", "login", "consent", "select_account"].contains(s)) {
+        return Err(refuse(OAuthError::invalid_request(format!("prompt value '{bad}' is not supported"))));
+    }
+    if prompts.contains(&"none") && prompts.len() > 1 {
+        return Err(refuse(OAuthError::invalid_request("prompt=none cannot be combined with other prompt values")));
+    }
+    let max_age = match p.get("max_age") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|m| *m >= 0)
+                .ok_or_else(|| refuse(OAuthError::invalid_request("max_age must be a non-negative integer")))?,
+        ),
+    };
+    let tenant_hint =
+        p.get("acr_values").and_then(|v| v.split(' ').find_map(|a| a.strip_prefix("tenant:"))).map(str::to_string);
+    let request = AuthorizationRequest {
+        client_id: app.client_id.clone(),
+        redirect_uri: redirect_uri.to_string(),
+        response_mode,
+        state: state_param,
+        nonce: p.get("nonce").map(str::to_string),
+        scope,
+        code_challenge,
+        code_challenge_method,
+        prompt_none: prompts.contains(&"none"),
+        prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
+        prompt_select_account: prompts.contains(&"select_account"),
+        max_age,
+        login_hint: p.get("login_hint").filter(|h| h.len() <= 254).map(str::to_string),
+        tenant_hint,
+    };
+    Ok((request, app))
+}
+
+/// RFC 7636 §4.3: S256 is required for public clients and, by default, for every app; `plain`
+/// only for an app with the SuperID legacy setting.
+fn pkce(app: &App, p: &FormParams) -> Result<(Option<String>, Option<String>), OAuthError> {
+    let challenge = p.get("code_challenge");
+    let method = p.get("code_challenge_method").unwrap_or("plain");
+    let public = app.client_type == crate::apps::ClientType::Public;
+    match challenge {
+        None if public || app.require_pkce => {
+            Err(OAuthError::invalid_request("code_challenge (PKCE, S256) is required"))
+        }
+        None => Ok((None, None)),
+        Some(c) => {
+            // 43..128 characters of the unreserved set (RFC 7636 §4.2).
+            let well_formed =
+                (43..=128).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !well_formed {
+                return Err(OAuthError::invalid_request("code_challenge must be 43 to 128 characters [A-Za-z0-9-._~]"));
+            }
+            match method {
+                "S256" => Ok((Some(c.to_string()), Some("S256".into()))),
+                "plain" if app.allow_plain_pkce => Ok((Some(c.to_string()), Some("plain".into()))),
+                _ => Err(OAuthError::invalid_request("code_challenge_method must be S256")),
+            }
+        }
+    }
+}
+
+/// RFC 7636 §4.6: does the verifier match the stored challenge?
+pub fn verifier_matches(verifier: &str, challenge: &str, method: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !well_formed {
+        return false;
+    }
+    let computed = match method {
+        "S256" => crate::crypto::b64url(&crate::crypto::sha256(verifier.as_bytes())),
+        _ => verifier.to_string(),
+    };
+    crate::crypto::ct_eq(computed.as_bytes(), challenge.as_bytes())
+}

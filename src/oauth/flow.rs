@@ -1,0 +1,180 @@
+//! What happens after a valid authorization request: is a login needed, which tenant, does
+//! the tenant admit the app, has the user consented — and, when all is settled, the
+//! authorization code. "Needs a login" is control flow (`Step`), not an error.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::authorize::AuthorizationRequest;
+use super::{Error, ErrorCode, OAuthError};
+use crate::apps::App;
+use crate::crypto::{random_id, random_token, sha256};
+use crate::store::signin::{CodeRow, PendingRequest, SessionRow};
+use crate::tenants::Tenant;
+use crate::AppState;
+
+/// How long a pending request (login page open) lives.
+pub const PENDING_TTL: i64 = 15 * 60;
+/// How long an authorization code lives (RFC 6749 §4.1.2 recommends at most 10 minutes).
+pub const CODE_TTL: i64 = 5 * 60;
+/// Authorization codes start with this.
+pub const CODE_PREFIX: &str = "gatehouse_ac_";
+
+/// The next thing the user must do, or the end of the flow.
+#[derive(Debug)]
+pub enum Step {
+    Login,
+    SelectTenant(Vec<Tenant>),
+    /// The tenant has not approved the app and the user is its administrator.
+    Approve(Tenant),
+    Consent(Tenant),
+    Issue(Tenant),
+    Refuse(OAuthError),
+}
+
+fn refuse(code: ErrorCode, why: &'static str) -> Step {
+    Step::Refuse(OAuthError::new(code, why))
+}
+
+pub async fn next_step(
+    state: &AppState,
+    req: &AuthorizationRequest,
+    app: &App,
+    session: Option<&SessionRow>,
+) -> Result<Step, Error> {
+    let now = state.clock.now();
+    let Some(session) = session else {
+        return Ok(if req.prompt_none {
+            refuse(ErrorCode::LoginRequired, "the user is not signed in")
+        } else {
+            Step::Login
+        });
+    };
+    let too_old = req.max_age.is_some_and(|m| now - session.auth_time > m);
+    if too_old {
+        return Ok(if req.prompt_none {
+            refuse(ErrorCode::LoginRequired, "the sign-in is older than max_age")
+        } else {
+            Step::Login
+        });
+    }
+    let memberships = state.directory.memberships(&session.user_id).await?;
+    let chosen = match &req.tenant_hint {
+        Some(ctx) => match memberships.iter().find(|m| &m.tenant == ctx) {
+            Some(m) => Some(m.tenant.clone()),
+            None => return Ok(refuse(ErrorCode::AccessDenied, "the user is not a member of the requested tenant")),
+        },
+        None => {
+            let session_tenant = match &session.tenant_id {
+                Some(id) if !req.prompt_select_account => state.store.tenant_by_id(id).await?.map(|t| t.ctx),
+                _ => None,
+            };
+            match session_tenant.filter(|ctx| memberships.iter().any(|m| &m.tenant == ctx)) {
+                Some(ctx) => Some(ctx),
+                None if memberships.len() == 1 && !req.prompt_select_account => Some(memberships[0].tenant.clone()),
+                None => None,
+            }
+        }
+    };
+    let Some(ctx) = chosen else {
+        if memberships.is_empty() {
+            return Ok(refuse(ErrorCode::AccessDenied, "the user belongs to no tenant"));
+        }
+        if req.prompt_none {
+            return Ok(refuse(ErrorCode::InteractionRequired, "the user must choose a tenant"));
+        }
+        let mut tenants = Vec::new();
+        for m in &memberships {
+            tenants.push(state.directory.tenant(&m.tenant).await?);
+        }
+        return Ok(Step::SelectTenant(tenants));
+    };
+    let tenant = state.directory.tenant(&ctx).await?;
+    if !state.directory.admits(app, &tenant).await? {
+        let private_elsewhere = app.access == crate::apps::Access::Private
+            && tenant.owner_partner_id.as_deref() != Some(app.partner_id.as_str());
+        let is_admin = memberships.iter().any(|m| m.tenant == ctx && m.is_admin);
+        if private_elsewhere {
+            return Ok(refuse(ErrorCode::AccessDenied, "this app is private to another company's tenants"));
+        }
+        if !is_admin {
+            return Ok(refuse(ErrorCode::AccessDenied, "your tenant administrator has not approved this app"));
+        }
+        if req.prompt_none {
+            return Ok(refuse(ErrorCode::ConsentRequired, "a tenant administrator must approve this app"));
+        }
+        return Ok(Step::Approve(tenant));
+    }
+    let granted = state.store.consent(&session.user_id, &app.id).await?.unwrap_or_default();
+    let covered = req.scope.iter().all(|s| granted.split(' ').any(|g| g == s));
+    if req.prompt_consent || !covered {
+        if req.prompt_none {
+            return Ok(refuse(ErrorCode::ConsentRequired, "the user has not consented to this app"));
+        }
+        return Ok(Step::Consent(tenant));
+    }
+    Ok(Step::Issue(tenant))
+}
+
+/// Stores a pending request so any instance can continue it after the login page.
+pub async fn save_pending(state: &AppState, req: &AuthorizationRequest, app: &App) -> Result<PendingRequest, Error> {
+    let now = state.clock.now();
+    let pending = PendingRequest {
+        id: random_id(),
+        app_id: app.id.clone(),
+        params: serde_json::to_string(req).map_err(|e| Error::Internal(e.into()))?,
+        csrf: random_token(),
+        expires_at: now + PENDING_TTL,
+    };
+    state.store.insert_pending_request(&pending, now).await?;
+    Ok(pending)
+}
+
+/// Loads a pending request with its app.
+pub async fn load_pending(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<(PendingRequest, AuthorizationRequest, Arc<App>)>, Error> {
+    let Some(p) = state.store.pending_request(id, state.clock.now()).await? else { return Ok(None) };
+    let req: AuthorizationRequest = serde_json::from_str(&p.params).map_err(|e| Error::Internal(e.into()))?;
+    let app = state.registry.get_shared(&req.client_id).await?;
+    Ok(Some((p, req, app)))
+}
+
+/// Issues the authorization code, bound to the client, redirect URI, PKCE challenge and nonce.
+pub async fn issue_code(
+    state: &AppState,
+    req: &AuthorizationRequest,
+    app: &App,
+    session: &SessionRow,
+    tenant: &Tenant,
+) -> Result<String, Error> {
+    let now = state.clock.now();
+    let code = format!("{CODE_PREFIX}{}", random_token());
+    let row = CodeRow {
+        digest: sha256(code.as_bytes()).to_vec(),
+        grant_id: random_id(),
+        app_id: app.id.clone(),
+        user_id: session.user_id.clone(),
+        tenant_id: Some(tenant.id.clone()),
+        redirect_uri: req.redirect_uri.clone(),
+        scope: req.scope.join(" "),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        challenge_method: req.code_challenge_method.clone(),
+        auth_time: session.auth_time,
+        created_at: now,
+        expires_at: now + CODE_TTL,
+    };
+    state.store.insert_code(&row).await?;
+    let event = crate::store::audit::AuditEvent::new(
+        now,
+        &session.user_id,
+        "authorization.code_issued",
+        &app.client_id,
+        json!({ "tenant": tenant.ctx }),
+    );
+    state.store.record_audit(&event).await?;
+    Ok(code)
+}

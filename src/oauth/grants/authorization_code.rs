@@ -1,0 +1,73 @@
+//! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3): the code
+//! is taken in one conditional statement; a reused code revokes everything issued from it.
+
+use super::super::authorize::verifier_matches;
+use super::super::client_auth::AuthenticatedClient;
+use super::super::token::TokenResponse;
+use super::super::{Error, GrantType, OAuthError};
+use super::refresh_token::{issue_for_user, UserGrant};
+use crate::crypto::sha256;
+use crate::oauth::params::FormParams;
+use crate::store::signin::TakenCode;
+use crate::AppState;
+
+fn denied(why: &'static str) -> Error {
+    OAuthError::invalid_grant(why).into()
+}
+
+pub async fn exchange(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    form: &FormParams,
+) -> Result<TokenResponse, Error> {
+    let app = client.app();
+    if !app.allows_grant(GrantType::AuthorizationCode) {
+        return Err(OAuthError::unauthorized_client("this app may not use the authorization code grant").into());
+    }
+    let code = form.required("code")?;
+    let redirect_uri = form.required("redirect_uri")?;
+    let now = state.clock.now();
+    let row = match state.store.take_code(&sha256(code.as_bytes()), now).await? {
+        TakenCode::Fresh(row) => row,
+        TakenCode::Reused { grant_id } => {
+            state.store.revoke_grant(&grant_id, now).await?;
+            tracing::warn!(client_id = %app.client_id, "authorization code replayed; its grant is revoked");
+            return Err(denied("the authorization code was already used"));
+        }
+        TakenCode::Unknown => return Err(denied("the authorization code is not valid")),
+    };
+    if row.app_id != app.id {
+        return Err(denied("the authorization code was issued to another client"));
+    }
+    if row.expires_at <= now {
+        return Err(denied("the authorization code has expired"));
+    }
+    if row.redirect_uri != redirect_uri {
+        return Err(denied("redirect_uri does not match the authorization request"));
+    }
+    match (&row.code_challenge, form.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            if !verifier_matches(verifier, challenge, row.challenge_method.as_deref().unwrap_or("plain")) {
+                return Err(denied("code_verifier does not match the code_challenge"));
+            }
+        }
+        (Some(_), None) => return Err(denied("code_verifier is required for this code")),
+        (None, Some(_)) => return Err(denied("this code was issued without a code_challenge")),
+        (None, None) => {}
+    }
+    let scope: Vec<String> = row.scope.split_whitespace().map(str::to_string).collect();
+    issue_for_user(
+        state,
+        client,
+        UserGrant {
+            grant_id: &row.grant_id,
+            user_id: &row.user_id,
+            tenant_id: row.tenant_id.as_deref(),
+            scope,
+            nonce: row.nonce.as_deref(),
+            auth_time: row.auth_time,
+            refresh: None,
+        },
+    )
+    .await
+}

@@ -1,0 +1,234 @@
+//! `grant_type=refresh_token` (RFC 6749 §6, OAuth 2.0 Security BCP §4.14): rotation with reuse
+//! detection — replaying a rotated token revokes its whole grant — with a short grace period in
+//! which a retried refresh gets the same successor back. Long-lived mode (SuperID) does not
+//! rotate and ends with the tenant's authorization record.
+//!
+//! A successor token is derived as HMAC(old token, salt) with a random salt stored on the old
+//! row, so a retry within the grace period can be given the same successor without any
+//! refresh token being stored in a recoverable form.
+
+use aws_lc_rs::hmac;
+
+use super::super::client_auth::AuthenticatedClient;
+use super::super::token::TokenResponse;
+use super::super::tokens::{issue_access, AccessRequest};
+use super::super::{Error, GrantType, OAuthError};
+use crate::apps::RefreshMode;
+use crate::crypto::{b64url, random_id, random_token, sha256};
+use crate::oauth::params::{parse_scope, FormParams};
+use crate::store::signin::RefreshRow;
+use crate::tenants::User;
+use crate::AppState;
+
+pub const REFRESH_PREFIX: &str = "gatehouse_rt_";
+/// A retried refresh within this many seconds gets the same successor back.
+pub const GRACE: i64 = 10;
+/// Rotating refresh tokens expire after 30 days of disuse; long-lived ones never do.
+pub const ROTATING_TTL: i64 = 30 * 86_400;
+
+fn denied(why: &'static str) -> Error {
+    OAuthError::invalid_grant(why).into()
+}
+
+fn successor_of(token: &str, salt: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, token.as_bytes());
+    format!("{REFRESH_PREFIX}{}", b64url(hmac::sign(&key, salt.as_bytes()).as_ref()))
+}
+
+/// What a user grant issues tokens for (from a code, a refresh, or later grants).
+pub struct UserGrant<'a> {
+    pub grant_id: &'a str,
+    pub user_id: &'a str,
+    pub tenant_id: Option<&'a str>,
+    pub scope: Vec<String>,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    /// The refresh token to hand back instead of minting a new one.
+    pub refresh: Option<String>,
+}
+
+/// Access token, ID token (for `openid`) and refresh token for a user.
+pub async fn issue_for_user(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    g: UserGrant<'_>,
+) -> Result<TokenResponse, Error> {
+    let app = client.app();
+    let user =
+        state.store.user_by_id(g.user_id).await?.map(User::from).ok_or_else(|| denied("the user no longer exists"))?;
+    let tenant = match g.tenant_id {
+        Some(id) => state.store.tenant_by_id(id).await?.map(crate::tenants::Tenant::from),
+        None => None,
+    };
+    let is_admin = match &tenant {
+        Some(t) => state.directory.memberships(&user.id).await?.iter().any(|m| m.tenant == t.ctx && m.is_admin),
+        None => false,
+    };
+    let access = issue_access(
+        state,
+        AccessRequest {
+            app,
+            subject: user.id.clone(),
+            user_id: Some(user.id.clone()),
+            tenant_id: tenant.as_ref().map(|t| t.id.clone()),
+            tenant_ctx: tenant.as_ref().map(|t| t.ctx.clone()),
+            scope: g.scope.clone(),
+            audience: state.config.default_audience.clone(),
+        },
+    )
+    .await?;
+    state.store.record_grant_token(g.grant_id, &access.jti, access.expires_at).await?;
+    let id_token = if g.scope.iter().any(|s| s == "openid") {
+        Some(crate::oidc::id_token::sign(
+            state,
+            crate::oidc::id_token::IdTokenInput {
+                client_id: &app.client_id,
+                signing_alg: &app.signing_alg,
+                app_id: &app.id,
+                user: &user,
+                tenant: tenant.as_ref(),
+                is_admin,
+                scope: &g.scope,
+                nonce: g.nonce,
+                auth_time: g.auth_time,
+                access_token: &access.token,
+                ttl: access.expires_in,
+            },
+        )?)
+    } else {
+        None
+    };
+    let refresh = match g.refresh {
+        Some(existing) => Some(existing),
+        None if app.allows_grant(GrantType::RefreshToken) => {
+            let token = format!("{REFRESH_PREFIX}{}", random_token());
+            let now = state.clock.now();
+            let row = RefreshRow {
+                digest: sha256(token.as_bytes()).to_vec(),
+                grant_id: g.grant_id.to_string(),
+                app_id: app.id.clone(),
+                user_id: user.id.clone(),
+                tenant_id: tenant.as_ref().map(|t| t.id.clone()),
+                scope: g.scope.join(" "),
+                nonce: g.nonce.map(str::to_string),
+                auth_time: g.auth_time,
+                issued_at: now,
+                expires_at: (app.refresh_mode == RefreshMode::Rotating).then_some(now + ROTATING_TTL),
+                used_at: None,
+                successor: None,
+                revoked_at: None,
+            };
+            state.store.insert_refresh(&row).await?;
+            Some(token)
+        }
+        None => None,
+    };
+    let mut response = TokenResponse::bearer(access, g.scope);
+    response.refresh_token = refresh;
+    response.id_token = id_token;
+    Ok(response)
+}
+
+pub async fn exchange(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    form: &FormParams,
+) -> Result<TokenResponse, Error> {
+    let app = client.app();
+    if !app.allows_grant(GrantType::RefreshToken) {
+        return Err(OAuthError::unauthorized_client("this app may not use refresh tokens").into());
+    }
+    let token = form.required("refresh_token")?;
+    let now = state.clock.now();
+    let row = state
+        .store
+        .refresh_token(&sha256(token.as_bytes()))
+        .await?
+        .ok_or_else(|| denied("the refresh token is not valid"))?;
+    if row.app_id != app.id {
+        return Err(denied("the refresh token was issued to another client"));
+    }
+    if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
+        return Err(denied("the refresh token is no longer valid"));
+    }
+    if let Some(tenant_id) = &row.tenant_id {
+        if let Some(t) = state.store.tenant_by_id(tenant_id).await? {
+            if !state.directory.admits(app, &t.into()).await? {
+                return Err(denied("the tenant no longer admits this app"));
+            }
+        }
+    }
+    let original: Vec<String> = row.scope.split_whitespace().map(str::to_string).collect();
+    let scope = match form.get("scope") {
+        None => original.clone(),
+        Some(s) => {
+            let asked = parse_scope(s)?;
+            if asked.iter().any(|a| !original.contains(a)) {
+                return Err(OAuthError::invalid_scope("a refresh cannot widen the original scope").into());
+            }
+            asked
+        }
+    };
+    let grant = |refresh: Option<String>| UserGrant {
+        grant_id: &row.grant_id,
+        user_id: &row.user_id,
+        tenant_id: row.tenant_id.as_deref(),
+        scope: scope.clone(),
+        nonce: None,
+        auth_time: row.auth_time,
+        refresh,
+    };
+    if app.refresh_mode == RefreshMode::LongLived {
+        return issue_for_user(state, client, grant(Some(token.to_string()))).await;
+    }
+    if row.used_at.is_some() {
+        return retry_or_reuse(state, client, &row, token, now, grant).await;
+    }
+    let salt = random_id();
+    let successor = successor_of(token, &salt);
+    let next = RefreshRow {
+        digest: sha256(successor.as_bytes()).to_vec(),
+        issued_at: now,
+        expires_at: Some(now + ROTATING_TTL),
+        used_at: None,
+        successor: None,
+        revoked_at: None,
+        ..row.clone()
+    };
+    if !state.store.rotate_refresh(&row.digest, &next, &salt, now).await? {
+        // Another request rotated it first: treat this one as that request's retry.
+        let row =
+            state.store.refresh_token(&row.digest).await?.ok_or_else(|| denied("the refresh token is not valid"))?;
+        return retry_or_reuse(state, client, &row, token, now, grant).await;
+    }
+    issue_for_user(state, client, grant(Some(successor))).await
+}
+
+async fn retry_or_reuse<'a>(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    row: &RefreshRow,
+    token: &str,
+    now: i64,
+    grant: impl Fn(Option<String>) -> UserGrant<'a>,
+) -> Result<TokenResponse, Error> {
+    let within_grace = row.used_at.is_some_and(|u| now - u <= GRACE);
+    match (&row.successor, within_grace) {
+        (Some(salt), true) => issue_for_user(state, client, grant(Some(successor_of(token, salt)))).await,
+        _ => {
+            state.store.revoke_grant(&row.grant_id, now).await?;
+            tracing::warn!(client_id = %client.app().client_id, "rotated refresh token replayed; its grant is revoked");
+            Err(denied("the refresh token was already used"))
+        }
+    }
+}
+
+/// Ends a refresh token's whole grant (RFC 7009 §2.1), if it belongs to `app_id`.
+pub async fn revoke(state: &AppState, token: &str, app_id: &str) -> Result<bool, Error> {
+    let Some(row) = state.store.refresh_token(&sha256(token.as_bytes())).await? else { return Ok(false) };
+    if row.app_id != app_id {
+        return Ok(false);
+    }
+    state.store.revoke_grant(&row.grant_id, state.clock.now()).await?;
+    Ok(true)
+}

@@ -1,0 +1,295 @@
+//! SQL for browser sign-in: pending authorization requests, sessions, consents, authorization
+//! codes, refresh-token families, and failed-login counters. Every single-use step is one
+//! conditional statement.
+
+use super::row::DbRow;
+use super::Store;
+use crate::on_db;
+
+#[derive(Debug, Clone)]
+pub struct PendingRequest {
+    pub id: String,
+    pub app_id: String,
+    /// The validated request, as JSON.
+    pub params: String,
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub user_id: String,
+    pub tenant_id: Option<String>,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeRow {
+    pub digest: Vec<u8>,
+    pub grant_id: String,
+    pub app_id: String,
+    pub user_id: String,
+    pub tenant_id: Option<String>,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub challenge_method: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    pub digest: Vec<u8>,
+    pub grant_id: String,
+    pub app_id: String,
+    pub user_id: String,
+    pub tenant_id: Option<String>,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub issued_at: i64,
+    pub expires_at: Option<i64>,
+    pub used_at: Option<i64>,
+    pub successor: Option<String>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What taking a code returned.
+pub enum TakenCode {
+    /// The code was unused; it is now used, and this is its row.
+    Fresh(Box<CodeRow>),
+    /// The code exists but was used before: its grant must be revoked (RFC 6749 §4.1.2).
+    Reused {
+        grant_id: String,
+    },
+    Unknown,
+}
+
+fn code_row(r: &impl DbRow) -> sqlx::Result<CodeRow> {
+    Ok(CodeRow {
+        digest: r.bytes("digest")?,
+        grant_id: r.text("grant_id")?,
+        app_id: r.text("app_id")?,
+        user_id: r.text("user_id")?,
+        tenant_id: r.opt_text("tenant_id")?,
+        redirect_uri: r.text("redirect_uri")?,
+        scope: r.text("scope")?,
+        nonce: r.opt_text("nonce")?,
+        code_challenge: r.opt_text("code_challenge")?,
+        challenge_method: r.opt_text("challenge_method")?,
+        auth_time: r.int("auth_time")?,
+        created_at: r.int("created_at")?,
+        expires_at: r.int("expires_at")?,
+    })
+}
+
+fn refresh_row(r: &impl DbRow) -> sqlx::Result<RefreshRow> {
+    Ok(RefreshRow {
+        digest: r.bytes("digest")?,
+        grant_id: r.text("grant_id")?,
+        app_id: r.text("app_id")?,
+        user_id: r.text("user_id")?,
+        tenant_id: r.opt_text("tenant_id")?,
+        scope: r.text("scope")?,
+        nonce: r.opt_text("nonce")?,
+        auth_time: r.int("auth_time")?,
+        issued_at: r.int("issued_at")?,
+        expires_at: r.opt_int("expires_at")?,
+        used_at: r.opt_int("used_at")?,
+        successor: r.opt_text("successor")?,
+        revoked_at: r.opt_int("revoked_at")?,
+    })
+}
+
+const CODE_COLUMNS: &str = "digest, grant_id, app_id, user_id, tenant_id, redirect_uri, scope, nonce, code_challenge, \
+    challenge_method, auth_time, created_at, expires_at";
+const REFRESH_COLUMNS: &str =
+    "digest, grant_id, app_id, user_id, tenant_id, scope, nonce, auth_time, issued_at, expires_at, \
+    used_at, successor, revoked_at";
+
+impl Store {
+    pub async fn insert_pending_request(&self, p: &PendingRequest, now: i64) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query("INSERT INTO authorization_requests (id, app_id, params, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&p.id).bind(&p.app_id).bind(&p.params).bind(&p.csrf).bind(now).bind(p.expires_at)
+                .execute(pool).await.map(|_| ())
+        })
+    }
+
+    pub async fn pending_request(&self, id: &str, now: i64) -> sqlx::Result<Option<PendingRequest>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT id, app_id, params, csrf, expires_at FROM authorization_requests WHERE id = $1 AND expires_at > $2")
+                .bind(id).bind(now).fetch_optional(pool).await?
+                .map(|r| Ok(PendingRequest { id: r.text("id")?, app_id: r.text("app_id")?, params: r.text("params")?, csrf: r.text("csrf")?, expires_at: r.int("expires_at")? }))
+                .transpose()
+        })
+    }
+
+    /// Ends a pending request; true for the one caller that ended it.
+    pub async fn finish_pending_request(&self, id: &str) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query("DELETE FROM authorization_requests WHERE id = $1").bind(id).execute(pool).await?.rows_affected() == 1)
+        })
+    }
+
+    pub async fn insert_session(&self, digest: &[u8], s: &SessionRow, now: i64) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query("INSERT INTO sessions (digest, user_id, tenant_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(digest).bind(&s.user_id).bind(&s.tenant_id).bind(s.auth_time).bind(now).bind(s.expires_at)
+                .execute(pool).await.map(|_| ())
+        })
+    }
+
+    pub async fn session(&self, digest: &[u8], now: i64) -> sqlx::Result<Option<SessionRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT user_id, tenant_id, auth_time, expires_at FROM sessions WHERE digest = $1 AND expires_at > $2")
+                .bind(digest).bind(now).fetch_optional(pool).await?
+                .map(|r| Ok(SessionRow { user_id: r.text("user_id")?, tenant_id: r.opt_text("tenant_id")?, auth_time: r.int("auth_time")?, expires_at: r.int("expires_at")? }))
+                .transpose()
+        })
+    }
+
+    pub async fn set_session_tenant(&self, digest: &[u8], tenant_id: &str) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query("UPDATE sessions SET tenant_id = $2 WHERE digest = $1").bind(digest).bind(tenant_id).execute(pool).await.map(|_| ())
+        })
+    }
+
+    pub async fn delete_session(&self, digest: &[u8]) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => sqlx::query("DELETE FROM sessions WHERE digest = $1").bind(digest).execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn consent(&self, user_id: &str, app_id: &str) -> sqlx::Result<Option<String>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT scope FROM consents WHERE user_id = $1 AND app_id = $2").bind(user_id).bind(app_id)
+                .fetch_optional(pool).await?.map(|r| r.text("scope")).transpose()
+        })
+    }
+
+    pub async fn save_consent(&self, user_id: &str, app_id: &str, scope: &str, now: i64) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query("INSERT INTO consents (user_id, app_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
+                ON CONFLICT (user_id, app_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at")
+                .bind(user_id).bind(app_id).bind(scope).bind(now).execute(pool).await.map(|_| ())
+        })
+    }
+
+    pub async fn insert_code(&self, c: &CodeRow) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query(&format!("INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+                .bind(&c.digest).bind(&c.grant_id).bind(&c.app_id).bind(&c.user_id).bind(&c.tenant_id).bind(&c.redirect_uri)
+                .bind(&c.scope).bind(&c.nonce).bind(&c.code_challenge).bind(&c.challenge_method).bind(c.auth_time)
+                .bind(c.created_at).bind(c.expires_at)
+                .execute(pool).await.map(|_| ())
+        })
+    }
+
+    /// Marks a code used and returns it, in one conditional UPDATE: when two requests (on any
+    /// instances) race, exactly one gets `Fresh`.
+    pub async fn take_code(&self, digest: &[u8], now: i64) -> sqlx::Result<TakenCode> {
+        let sql = format!("UPDATE authorization_codes SET used_at = $2 WHERE digest = $1 AND used_at IS NULL RETURNING {CODE_COLUMNS}");
+        on_db!(&self.db, pool => {
+            if let Some(r) = sqlx::query(&sql).bind(digest).bind(now).fetch_optional(pool).await? {
+                return Ok(TakenCode::Fresh(Box::new(code_row(&r)?)));
+            }
+            match sqlx::query("SELECT grant_id FROM authorization_codes WHERE digest = $1").bind(digest).fetch_optional(pool).await? {
+                Some(r) => Ok(TakenCode::Reused { grant_id: r.text("grant_id")? }),
+                None => Ok(TakenCode::Unknown),
+            }
+        })
+    }
+
+    /// Records a JWT issued under a grant, so the grant's revocation can reach it.
+    pub async fn record_grant_token(&self, grant_id: &str, jti: &str, expires_at: i64) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query("INSERT INTO grant_tokens (grant_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(grant_id).bind(jti).bind(expires_at).execute(pool).await.map(|_| ())
+        })
+    }
+
+    /// Revokes everything issued under a grant: its refresh tokens, its opaque access tokens
+    /// (by jti), and its JWT access tokens (their jtis join the revoked list).
+    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
+                .bind(grant_id).bind(now).execute(&mut *tx).await?;
+            sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE jti IN (SELECT jti FROM grant_tokens WHERE grant_id = $1) AND revoked_at IS NULL")
+                .bind(grant_id).bind(now).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO revoked_jwts (jti, expires_at) SELECT jti, expires_at FROM grant_tokens WHERE grant_id = $1 ON CONFLICT DO NOTHING")
+                .bind(grant_id).execute(&mut *tx).await?;
+            tx.commit().await
+        })
+    }
+
+    pub async fn insert_refresh(&self, r: &RefreshRow) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+                .bind(&r.digest).bind(&r.grant_id).bind(&r.app_id).bind(&r.user_id).bind(&r.tenant_id).bind(&r.scope)
+                .bind(&r.nonce).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at).bind(r.used_at).bind(&r.successor).bind(r.revoked_at)
+                .execute(pool).await.map(|_| ())
+        })
+    }
+
+    pub async fn refresh_token(&self, digest: &[u8]) -> sqlx::Result<Option<RefreshRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query(&format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE digest = $1")).bind(digest)
+                .fetch_optional(pool).await?.as_ref().map(refresh_row).transpose()
+        })
+    }
+
+    /// Rotates a refresh token: marks it used and names its successor, only if it was unused.
+    /// One conditional UPDATE decides the winner of concurrent refreshes.
+    pub async fn rotate_refresh(
+        &self,
+        digest: &[u8],
+        successor: &RefreshRow,
+        successor_token_sealed: &str,
+        now: i64,
+    ) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let won = sqlx::query("UPDATE refresh_tokens SET used_at = $2, successor = $3 WHERE digest = $1 AND used_at IS NULL AND revoked_at IS NULL")
+                .bind(digest).bind(now).bind(successor_token_sealed).execute(&mut *tx).await?.rows_affected() == 1;
+            if !won {
+                return Ok(false);
+            }
+            let r = successor;
+            sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+                .bind(&r.digest).bind(&r.grant_id).bind(&r.app_id).bind(&r.user_id).bind(&r.tenant_id).bind(&r.scope)
+                .bind(&r.nonce).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at).bind(r.used_at).bind(&r.successor).bind(r.revoked_at)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Counts a failed login for `key` in a window of `window` seconds; returns the count.
+    pub async fn count_login_failure(&self, key: &str, now: i64, window: i64) -> sqlx::Result<i64> {
+        on_db!(&self.db, pool => {
+            let r = sqlx::query("INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $2) \
+                ON CONFLICT (key) DO UPDATE SET \
+                failures = CASE WHEN login_failures.window_start <= $2 - $3 THEN 1 ELSE login_failures.failures + 1 END, \
+                window_start = CASE WHEN login_failures.window_start <= $2 - $3 THEN $2 ELSE login_failures.window_start END \
+                RETURNING failures")
+                .bind(key).bind(now).bind(window).fetch_one(pool).await?;
+            r.int("failures")
+        })
+    }
+
+    pub async fn login_failures(&self, key: &str, now: i64, window: i64) -> sqlx::Result<i64> {
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query("SELECT failures FROM login_failures WHERE key = $1 AND window_start > $2 - $3")
+                .bind(key).bind(now).bind(window).fetch_optional(pool).await?
+                .map(|r| r.int("failures")).transpose()?.unwrap_or(0))
+        })
+    }
+
+    pub async fn clear_login_failures(&self, key: &str) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(pool).await.map(|_| ()))
+    }
+}

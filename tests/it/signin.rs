@@ -1,0 +1,367 @@
+//! The browser sign-in flow (authorization code + PKCE + OpenID Connect), with the
+//! openidconnect crate as the relying party and reqwest as the browser.
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, RedirectUrl, RefreshToken, Scope, TokenResponse,
+};
+use serde_json::Value;
+
+use crate::harness::{http, TestServer};
+use gatehouse::apps::{Access, NewApp, Template};
+use gatehouse::secret::Secret;
+
+pub const REDIRECT: &str = "https://app.example.com/cb";
+pub const PASSWORD: &str = "a long enough passphrase";
+
+pub struct World {
+    pub client_id: String,
+    pub secret: String,
+}
+
+/// A partner with a private web app, a tenant it owns, and an administrator of that tenant.
+pub async fn world(srv: &TestServer) -> World {
+    let partner = srv.partner().await;
+    let dir = &srv.state.directory;
+    dir.add_tenant("Cust1", "Customer One", None, Some(&partner), "test").await.unwrap();
+    dir.add_user("admin@example.com", Some("Ada Admin"), "Cust1", true, Secret::new(PASSWORD.into()), "test")
+        .await
+        .unwrap();
+    let created = srv
+        .state
+        .registry
+        .create(
+            NewApp {
+                partner_id: partner,
+                name: "Acme <CRM>".into(),
+                template: Template::Web,
+                redirect_uris: vec![REDIRECT.into()],
+                access: Access::Private,
+                technical_contact: None,
+                justification: None,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    World { client_id: created.app.client_id, secret: created.client_secret.unwrap().secret.expose().clone() }
+}
+
+/// A browser: follows our own redirects, keeps the session cookie, and answers each page.
+pub struct Browser {
+    pub cookie: Option<String>,
+}
+
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    Some(html[start..start + html[start..].find('"')?].to_string())
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Browser { cookie: None }
+    }
+
+    async fn get(&self, url: &str) -> reqwest::Response {
+        let mut req = http().get(url);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = http().post(url).form(form);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let res = req.send().await.unwrap();
+        if let Some(set) = res.headers().get("set-cookie") {
+            self.cookie = Some(set.to_str().unwrap().split(';').next().unwrap().to_string());
+        }
+        res
+    }
+
+    /// Goes through our pages until the app's redirect URI is reached; returns its query.
+    pub async fn sign_in(&mut self, srv: &TestServer, start: &str, email: &str) -> Vec<(String, String)> {
+        let mut res = self.get(start).await;
+        for _ in 0..10 {
+            if res.status().is_redirection() {
+                let location = res.headers()["location"].to_str().unwrap().to_string();
+                if location.starts_with(REDIRECT) {
+                    let query = location.split_once('?').map(|(_, q)| q).unwrap_or("");
+                    return form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+                }
+                res = self.get(&srv.url(&location)).await;
+                continue;
+            }
+            let html = res.text().await.unwrap();
+            let request = hidden(&html, "request").unwrap_or_else(|| panic!("no form on page: {html}"));
+            let csrf = hidden(&html, "csrf").unwrap();
+            let action = hidden(&html, "action").unwrap();
+            let mut form = vec![("request", request.as_str()), ("csrf", csrf.as_str()), ("action", action.as_str())];
+            match action.as_str() {
+                "login" => form.extend([("email", email), ("password", PASSWORD)]),
+                "approve" => form.push(("decision", "approve")),
+                "consent" => form.push(("decision", "allow")),
+                "tenant" => {}
+                other => panic!("unexpected step {other}"),
+            }
+            let tenant = hidden(&html, "tenant");
+            if let Some(t) = &tenant {
+                form.push(("tenant", t.as_str()));
+            }
+            res = self.post(&srv.url("/signin"), &form).await;
+        }
+        panic!("sign-in did not finish");
+    }
+}
+
+fn rp_http() -> openidconnect::reqwest::Client {
+    openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+both_backends!(
+    async fn a_user_signs_in_and_the_openidconnect_client_verifies_everything(srv) {
+        let w = world(&srv).await;
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(srv.base.clone()).unwrap(), &rp_http()).await.unwrap();
+        let client = CoreClient::from_provider_metadata(metadata, ClientId::new(w.client_id.clone()), Some(ClientSecret::new(w.secret.clone())))
+            .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, csrf, nonce) = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("webapi".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let mut browser = Browser::new();
+        let answer = browser.sign_in(&srv, url.as_str(), "admin@example.com").await;
+        let get = |k: &str| answer.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(get("state").as_deref(), Some(csrf.secret().as_str()));
+        assert_eq!(get("iss").as_deref(), Some(srv.base.as_str()), "RFC 9207");
+        let code = get("code").expect("a code");
+
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code.clone()))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&rp_http())
+            .await
+            .expect("code exchange");
+        let id_token = tokens.id_token().expect("an ID token");
+        let claims = id_token.claims(&client.id_token_verifier(), &nonce).expect("the ID token verifies");
+        assert_eq!(claims.email().map(|e| e.as_str()), Some("admin@example.com"));
+        let at_hash = AccessTokenHash::from_token(tokens.access_token(), id_token.signing_alg().unwrap(), id_token.signing_key(&client.id_token_verifier()).unwrap()).unwrap();
+        assert_eq!(claims.access_token_hash(), Some(&at_hash));
+        let raw: Value = serde_json::from_slice(&gatehouse::crypto::b64url_decode(id_token.to_string().split('.').nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!(raw["http://schemes.superoffice.net/identity/ctx"], "Cust1");
+        assert_eq!(raw["http://schemes.superoffice.net/identity/is_administrator"], "True");
+
+        let info: CoreUserInfoClaims = client.user_info(tokens.access_token().clone(), None).unwrap().request_async(&rp_http()).await.expect("userinfo");
+        assert_eq!(info.email().map(|e| e.as_str()), Some("admin@example.com"));
+
+        // The code is single-use: a replay fails and revokes what it issued.
+        let replay = client.exchange_code(AuthorizationCode::new(code)).unwrap().request_async(&rp_http()).await;
+        assert!(replay.is_err());
+        let introspected: Value = http().post(srv.url("/introspect")).basic_auth(&w.client_id, Some(&w.secret))
+            .form(&[("token", tokens.access_token().secret().as_str())]).send().await.unwrap().json().await.unwrap();
+        assert_eq!(introspected["active"], false, "a replayed code revokes its access token");
+        let refreshed = client.exchange_refresh_token(tokens.refresh_token().unwrap()).unwrap().request_async(&rp_http()).await;
+        assert!(refreshed.is_err(), "and its refresh token");
+
+        // A second sign-in reuses the session: no login page, no consent page.
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _, nonce) = client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        let res = browser.get(url.as_str()).await;
+        assert_eq!(res.status(), 303);
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.starts_with(REDIRECT), "{location}");
+        let code = form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes()).find(|(k, _)| k == "code").unwrap().1.into_owned();
+        let tokens = client.exchange_code(AuthorizationCode::new(code)).unwrap().set_pkce_verifier(verifier).request_async(&rp_http()).await.unwrap();
+        tokens.id_token().unwrap().claims(&client.id_token_verifier(), &nonce).unwrap();
+
+        // Refresh rotates; the old refresh token is then a replay that ends the family.
+        let first = tokens.refresh_token().unwrap().clone();
+        let second = client.exchange_refresh_token(&first).unwrap().request_async(&rp_http()).await.expect("refresh");
+        let second_refresh = second.refresh_token().unwrap().clone();
+        assert_ne!(second_refresh.secret(), first.secret());
+        // A retry inside the grace period gets the same successor.
+        let retry = client.exchange_refresh_token(&first).unwrap().request_async(&rp_http()).await.expect("retry within grace");
+        assert_eq!(retry.refresh_token().unwrap().secret(), second_refresh.secret());
+        srv.clock.advance(60);
+        assert!(client.exchange_refresh_token(&first).unwrap().request_async(&rp_http()).await.is_err(), "replay after grace");
+        assert!(client.exchange_refresh_token(&second_refresh).unwrap().request_async(&rp_http()).await.is_err(), "family revoked");
+        let _ = RefreshToken::new(String::new());
+    }
+);
+
+fn authorize_url(srv: &TestServer, w: &World, extra: &[(&str, &str)]) -> String {
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", w.client_id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid"),
+        ("state", "xyz"),
+        ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+        ("code_challenge_method", "S256"),
+    ];
+    for (k, v) in extra {
+        params.retain(|(n, _)| n != k);
+        if !v.is_empty() {
+            params.push((k, v));
+        }
+    }
+    format!(
+        "{}?{}",
+        srv.url("/authorize"),
+        form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish()
+    )
+}
+
+both_backends!(
+    async fn bad_authorization_requests_never_redirect_to_unverified_uris(srv) {
+        let w = world(&srv).await;
+        for bad in [
+            "https://APP.example.com/cb",
+            "https://app.example.com/cb/",
+            "https://app.example.com/cb?x=1",
+            "https://app.example.com/c%62",
+            "https://evil@app.example.com/cb",
+            "https://app.example.com/cb#frag",
+            "https://evil.example/cb",
+        ] {
+            let res = http().get(authorize_url(&srv, &w, &[("redirect_uri", bad)])).send().await.unwrap();
+            assert_eq!(res.status(), 400, "{bad}");
+            assert!(res.headers().get("location").is_none(), "{bad} must not be redirected to");
+            assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+        }
+        let res = http().get(authorize_url(&srv, &w, &[("client_id", "nope")])).send().await.unwrap();
+        assert_eq!((res.status().as_u16(), res.headers().get("location").is_none()), (400, true));
+        // Unknown client names are not echoed unescaped.
+        let res = http().get(authorize_url(&srv, &w, &[("client_id", "<script>alert(1)</script>")])).send().await.unwrap();
+        assert!(!res.text().await.unwrap().contains("<script>alert"));
+
+        let redirected = |res: &reqwest::Response| -> Vec<(String, String)> {
+            let location = res.headers()["location"].to_str().unwrap();
+            assert!(location.starts_with(REDIRECT), "{location}");
+            form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes()).into_owned().collect()
+        };
+        let error_of = |q: &[(String, String)]| q.iter().find(|(k, _)| k == "error").map(|(_, v)| v.clone()).unwrap_or_default();
+        for (extra, expected) in [
+            (vec![("response_type", "token")], "unsupported_response_type"),
+            (vec![("response_type", "")], "invalid_request"),
+            (vec![("code_challenge", "")], "invalid_request"),
+            (vec![("code_challenge_method", "plain")], "invalid_request"),
+            (vec![("scope", "openid admin")], "invalid_scope"),
+            (vec![("prompt", "none")], "login_required"),
+            (vec![("prompt", "none login")], "invalid_request"),
+            (vec![("request", "eyJhbGciOiJub25lIn0.e30.")], "invalid_request"),
+        ] {
+            let res = http().get(authorize_url(&srv, &w, &extra)).send().await.unwrap();
+            assert_eq!(res.status(), 303, "{extra:?}");
+            let q = redirected(&res);
+            assert_eq!(error_of(&q), expected, "{extra:?}: {q:?}");
+            assert!(q.iter().any(|(k, v)| k == "state" && v == "xyz"));
+            assert!(q.iter().any(|(k, v)| k == "iss" && v == &srv.base));
+        }
+        // Repeated parameters are refused (on our page: the redirect URI may be the repeated one).
+        let url = format!("{}&scope=openid", authorize_url(&srv, &w, &[]));
+        assert_eq!(http().get(url).send().await.unwrap().status(), 400);
+        // Oversized parameters: a 400, not a 500.
+        let huge = "x".repeat(4000);
+        let res = http().get(authorize_url(&srv, &w, &[("state", &huge)])).send().await.unwrap();
+        assert!(res.status().is_redirection() || res.status() == 400, "{}", res.status());
+    }
+);
+
+both_backends!(
+    async fn codes_are_bound_to_client_redirect_uri_and_verifier(srv) {
+        let w = world(&srv).await;
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let mut browser = Browser::new();
+        let code_for = |_: ()| authorize_url(&srv, &w, &[]);
+        let start = code_for(());
+        let answer = browser.sign_in(&srv, &start, "admin@example.com").await;
+        let code = answer.iter().find(|(k, _)| k == "code").unwrap().1.clone();
+        let token = |form: Vec<(&'static str, String)>| {
+            let srv_url = srv.url("/token");
+            let (id, secret) = (w.client_id.clone(), w.secret.clone());
+            async move {
+                let res = http().post(srv_url).basic_auth(id, Some(secret)).form(&form).send().await.unwrap();
+                let status = res.status().as_u16();
+                (status, res.json::<Value>().await.unwrap())
+            }
+        };
+        let base = |code: &str, verifier: &str| {
+            vec![("grant_type", "authorization_code".to_string()), ("code", code.to_string()), ("redirect_uri", REDIRECT.to_string()), ("code_verifier", verifier.to_string())]
+        };
+        let (status, body) = token(base(&code, "wrong-verifier-wrong-verifier-wrong-verifier-x")).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+        // The failed attempt used the code up.
+        let (status, _) = token(base(&code, verifier)).await;
+        assert_eq!(status, 400);
+
+        let answer = browser.sign_in(&srv, &code_for(()), "admin@example.com").await;
+        let code = answer.iter().find(|(k, _)| k == "code").unwrap().1.clone();
+        let mut form = base(&code, verifier);
+        form[2].1 = "https://app.example.com/other".into();
+        let (status, body) = token(form).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "redirect_uri mismatch");
+
+        let answer = browser.sign_in(&srv, &code_for(()), "admin@example.com").await;
+        let code = answer.iter().find(|(k, _)| k == "code").unwrap().1.clone();
+        srv.clock.advance(301);
+        let (status, body) = token(base(&code, verifier)).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "expired");
+
+        let answer = browser.sign_in(&srv, &code_for(()), "admin@example.com").await;
+        let code = answer.iter().find(|(k, _)| k == "code").unwrap().1.clone();
+        let (status, body) = token(base(&code, verifier)).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["id_token"].as_str().is_some() && body["refresh_token"].as_str().is_some());
+        let (status, body) = token(vec![("grant_type", "authorization_code".into()), ("code", "gatehouse_ac_unknown".into()), ("redirect_uri", REDIRECT.into())]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    }
+);
+
+both_backends!(
+    async fn login_forms_need_their_csrf_token_and_failed_logins_are_throttled(srv) {
+        let w = world(&srv).await;
+        let res = http().get(authorize_url(&srv, &w, &[])).send().await.unwrap();
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        let page = http().get(srv.url(&location)).send().await.unwrap().text().await.unwrap();
+        let request = hidden(&page, "request").unwrap();
+        let login = |csrf: String, password: &'static str| {
+            let url = srv.url("/signin");
+            let request = request.clone();
+            async move {
+                http().post(url).form(&[("request", request.as_str()), ("csrf", csrf.as_str()), ("action", "login"), ("email", "admin@example.com"), ("password", password)])
+                    .send().await.unwrap()
+            }
+        };
+        let res = login("forged".into(), PASSWORD).await;
+        assert_eq!(res.status(), 403);
+        assert!(res.headers().get("set-cookie").is_none(), "no session without the CSRF token");
+        let csrf = hidden(&page, "csrf").unwrap();
+        let res = login(csrf.clone(), "wrong password!").await;
+        assert_eq!(res.status(), 200);
+        assert!(res.text().await.unwrap().contains("not right"));
+        // Ten failures in the window, then even the right password is refused for a while.
+        gatehouse::on_db!(&srv.state.store.db, pool => {
+            sqlx::query("UPDATE login_failures SET failures = 10").execute(pool).await.unwrap();
+        });
+        let res = login(csrf, PASSWORD).await;
+        assert_eq!(res.status(), 429);
+        assert!(res.headers().get("retry-after").is_some());
+    }
+);
