@@ -156,6 +156,9 @@ enum AppCmd {
         signing_alg: Option<String>,
         #[arg(long, value_name = "SECONDS")]
         access_token_ttl: Option<i64>,
+        /// rotating (default) or long-lived (SuperID: no rotation, ends with the tenant's approval).
+        #[arg(long)]
+        refresh_mode: Option<String>,
     },
     /// A signing key of the app's own (published in JWKS), or its rotation.
     #[command(subcommand)]
@@ -531,11 +534,20 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
                 certs.iter().map(|c| format!("{}  {}  {}", c.id, c.kid, c.kty)).collect::<Vec<_>>().join("\n")
             })
         }
-        AppCmd::Set { client_id, token_format, signing_alg, access_token_ttl } => {
+        AppCmd::Set { client_id, token_format, signing_alg, access_token_ttl, refresh_mode } => {
             let format = token_format.as_deref().map(crate::apps::TokenFormat::parse).transpose()?;
+            let refresh_mode = refresh_mode.as_deref().map(crate::apps::RefreshMode::parse).transpose()?;
             let algs: Vec<&str> = state.config.signing_algs.iter().map(|a| a.as_str()).collect();
             let app = registry
-                .set_token_settings(&client_id, format, signing_alg.as_deref(), access_token_ttl, &algs, ACTOR)
+                .set_token_settings(
+                    &client_id,
+                    format,
+                    signing_alg.as_deref(),
+                    access_token_ttl,
+                    refresh_mode,
+                    &algs,
+                    ACTOR,
+                )
                 .await?;
             print(json, &app, || {
                 format!("{}: tokens are {} signed with {}", app.client_id, app.token_format.as_str(), app.signing_alg)

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::oauth::GrantType;
 use crate::secret::Secret;
 use crate::store::apps::{
-    AppRecord, AppRow, CertificateRow, EntitlementRow, NewAppRows, NewSecretRow, SecretRow, UriRow,
+    AppRecord, AppRow, CertificateRow, EntitlementRow, NewAppRows, NewSecretRow, SecretRow, TokenSettingsRow, UriRow,
 };
 use crate::store::audit::AuditEvent;
 use crate::store::{is_unique_violation, Store};
@@ -637,6 +637,7 @@ impl Registry {
         format: Option<TokenFormat>,
         signing_alg: Option<&str>,
         access_token_ttl: Option<i64>,
+        refresh_mode: Option<RefreshMode>,
         allowed_algs: &[&str],
         actor: &str,
     ) -> Result<App> {
@@ -658,11 +659,15 @@ impl Registry {
             actor,
             "app.token_settings_changed",
             client_id,
-            json!({ "token_format": format.map(|f| f.as_str()), "signing_alg": signing_alg, "access_token_ttl": access_token_ttl }),
+            json!({ "token_format": format.map(|f| f.as_str()), "signing_alg": signing_alg, "access_token_ttl": access_token_ttl, "refresh_mode": refresh_mode.map(|m| m.as_str()) }),
         );
-        self.store
-            .update_token_settings(&app.id, format.map(|f| f.as_str()), signing_alg, access_token_ttl, now, &event)
-            .await?;
+        let row = TokenSettingsRow {
+            token_format: format.map(|f| f.as_str()),
+            signing_alg,
+            access_token_ttl,
+            refresh_mode: refresh_mode.map(|m| m.as_str()),
+        };
+        self.store.update_token_settings(&app.id, &row, now, &event).await?;
         self.forget_authentications(client_id);
         self.get(client_id).await
     }

@@ -83,6 +83,14 @@ pub struct NewAppRows<'a> {
     pub secret: Option<&'a NewSecretRow>,
 }
 
+/// Token settings to change; `None` leaves one as it is.
+pub struct TokenSettingsRow<'a> {
+    pub token_format: Option<&'a str>,
+    pub signing_alg: Option<&'a str>,
+    pub access_token_ttl: Option<i64>,
+    pub refresh_mode: Option<&'a str>,
+}
+
 /// An active secret: id, digest, last use, expiry.
 pub type ActiveSecret = (String, Vec<u8>, Option<i64>, Option<i64>);
 
@@ -410,18 +418,16 @@ impl Store {
     pub async fn update_token_settings(
         &self,
         app_id: &str,
-        token_format: Option<&str>,
-        signing_alg: Option<&str>,
-        access_token_ttl: Option<i64>,
+        s: &TokenSettingsRow<'_>,
         now: i64,
         event: &AuditEvent,
     ) -> sqlx::Result<()> {
-        const SQL: &str =
-            "UPDATE apps SET token_format = COALESCE($2, token_format), signing_alg = COALESCE($3, signing_alg), \
-            access_token_ttl = COALESCE($4, access_token_ttl), updated_at = $5, revision = revision + 1 WHERE id = $1";
+        const SQL: &str = "UPDATE apps SET token_format = COALESCE($2, token_format), signing_alg = COALESCE($3, signing_alg), \
+            access_token_ttl = COALESCE($4, access_token_ttl), refresh_mode = COALESCE($6, refresh_mode), updated_at = $5, \
+            revision = revision + 1 WHERE id = $1";
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(SQL).bind(app_id).bind(token_format).bind(signing_alg).bind(access_token_ttl).bind(now)
+            sqlx::query(SQL).bind(app_id).bind(s.token_format).bind(s.signing_alg).bind(s.access_token_ttl).bind(now).bind(s.refresh_mode)
                 .execute(&mut *tx).await?;
             record!(&mut *tx, event)?;
             tx.commit().await

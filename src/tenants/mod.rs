@@ -73,6 +73,9 @@ impl From<UserRow> for User {
 pub struct Directory {
     store: Store,
     clock: Clock,
+    /// Argon2 runs at most this many at once (one per core), so a burst of logins queues
+    /// instead of exhausting memory (19 MiB each) and starving token requests.
+    hashing: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// A display name: 1–100 characters, no control characters.
@@ -115,7 +118,8 @@ pub fn normalise_email(email: &str) -> Result<String> {
 
 impl Directory {
     pub fn new(store: Store, clock: Clock) -> Self {
-        Directory { store, clock }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Directory { store, clock, hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)) }
     }
 
     pub async fn add_partner(&self, name: &str, actor: &str) -> Result<Partner> {
@@ -227,7 +231,10 @@ impl Directory {
             id: random_id(),
             email,
             name,
-            password_hash: password::hash(password).await?,
+            password_hash: {
+                let _permit = self.hashing.acquire().await.map_err(|e| Error::Internal(e.into()))?;
+                password::hash(password).await?
+            },
             platform_admin: false,
             created_at: now,
         };
@@ -264,7 +271,10 @@ impl Directory {
             Ok(e) => self.store.user_by_email(&e).await?,
             Err(_) => None,
         };
-        let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+        let ok = {
+            let _permit = self.hashing.acquire().await.map_err(|e| Error::Internal(e.into()))?;
+            password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?
+        };
         Ok(if ok { user.map(User::from) } else { None })
     }
 

@@ -365,3 +365,175 @@ both_backends!(
         assert!(res.headers().get("retry-after").is_some());
     }
 );
+
+/// Signs in through the pages and returns the code.
+async fn code_of(srv: &TestServer, browser: &mut Browser, w: &World, extra: &[(&str, &str)]) -> String {
+    let answer = browser.sign_in(srv, &authorize_url(srv, w, extra), "admin@example.com").await;
+    answer.iter().find(|(k, _)| k == "code").unwrap_or_else(|| panic!("no code: {answer:?}")).1.clone()
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+async fn redeem(base: &str, w: &World, code: &str) -> (u16, Value) {
+    let res = http()
+        .post(format!("{base}/token"))
+        .basic_auth(&w.client_id, Some(&w.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+both_backends!(
+    async fn sessions_cookies_response_modes_logout_and_userinfo(srv) {
+        let w = world(&srv).await;
+        let mut browser = Browser::new();
+        let code = code_of(&srv, &mut browser, &w, &[]).await;
+        // The session cookie: HttpOnly, SameSite=Lax (Secure only behind https).
+        let (status, tokens) = redeem(&srv.base, &w, &code).await;
+        assert_eq!(status, 200, "{tokens}");
+
+        // form_post and fragment deliver the same answer another way.
+        let res = browser.get(&authorize_url(&srv, &w, &[("response_mode", "form_post")])).await;
+        assert_eq!(res.status(), 200);
+        let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
+        let html = res.text().await.unwrap();
+        assert!(html.contains(&format!("action=\"{REDIRECT}\"")) && html.contains("name=\"code\"") && html.contains("name=\"iss\""));
+        assert!(csp.contains("script-src 'sha256-"), "{csp}");
+        let res = browser.get(&authorize_url(&srv, &w, &[("response_mode", "fragment")])).await;
+        assert!(res.headers()["location"].to_str().unwrap().starts_with(&format!("{REDIRECT}#code=")));
+
+        // userinfo: Bearer in the header or the body, never both; bad tokens are 401 with a challenge.
+        let access = tokens["access_token"].as_str().unwrap();
+        let info: Value = http().get(srv.url("/userinfo")).bearer_auth(access).send().await.unwrap().json().await.unwrap();
+        assert_eq!(info["http://schemes.superoffice.net/identity/ctx"], "Cust1");
+        let res = http().post(srv.url("/userinfo")).form(&[("access_token", access)]).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let res = http().get(srv.url("/userinfo")).bearer_auth("nope").send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert!(res.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+        let res = http().get(srv.url("/userinfo")).send().await.unwrap();
+        assert_eq!(res.status(), 401);
+
+        // Logout: only to a registered post-logout URI, with state; the session ends.
+        srv.state.registry.add_uri(&w.client_id, gatehouse::apps::UriKind::PostLogout, "https://app.example.com/bye", "test").await.unwrap();
+        let id_token = tokens["id_token"].as_str().unwrap();
+        let bad = format!("{}?id_token_hint={id_token}&post_logout_redirect_uri=https://evil.example/", srv.url("/logout"));
+        let res = browser.get(&bad).await;
+        assert_eq!(res.status(), 400);
+        assert!(res.headers().get("location").is_none());
+        let good = format!("{}?id_token_hint={id_token}&post_logout_redirect_uri=https://app.example.com/bye&state=s1", srv.url("/logout"));
+        let res = browser.get(&good).await;
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"], "https://app.example.com/bye?state=s1");
+        // The old cookie no longer signs anyone in.
+        let res = browser.get(&authorize_url(&srv, &w, &[("prompt", "none")])).await;
+        assert!(res.headers()["location"].to_str().unwrap().contains("error=login_required"));
+    }
+);
+
+both_backends!(
+    async fn tenant_choice_consent_denial_and_prompts(srv) {
+        let w = world(&srv).await;
+        let dir = &srv.state.directory;
+        // A second tenant of the same partner: the user must choose.
+        let partner = srv.state.registry.get(&w.client_id).await.unwrap().partner_id;
+        dir.add_tenant("Cust2", "Customer Two", None, Some(&partner), "test").await.unwrap();
+        dir.add_user("admin@example.com", None, "Cust2", true, Secret::new(PASSWORD.into()), "test").await.unwrap();
+        let mut browser = Browser::new();
+        let answer = browser.sign_in(&srv, &authorize_url(&srv, &w, &[("acr_values", "tenant:Cust2")]), "admin@example.com").await;
+        let code = answer.iter().find(|(k, _)| k == "code").unwrap().1.clone();
+        let (_, tokens) = redeem(&srv.base, &w, &code).await;
+        let claims: Value = serde_json::from_slice(&gatehouse::crypto::b64url_decode(tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!(claims["http://schemes.superoffice.net/identity/ctx"], "Cust2", "acr_values tenant:<ctx> picks the tenant");
+        assert!(srv.state.store.audit_trail("Cust2", 10).await.unwrap().iter().any(|e| e.action == "app.approved"), "the administrator approved on the page");
+
+        // prompt=consent shows the consent page again; denying it is access_denied.
+        let res = browser.get(&authorize_url(&srv, &w, &[("prompt", "consent")])).await;
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        let html = browser.get(&srv.url(&location)).await.text().await.unwrap();
+        let form = [("request", hidden(&html, "request").unwrap()), ("csrf", hidden(&html, "csrf").unwrap()), ("action", hidden(&html, "action").unwrap()), ("decision", "deny".into())];
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert!(form.iter().any(|(k, v)| *k == "action" && (*v == "consent" || *v == "tenant")), "{html}");
+        let res = browser.post(&srv.url("/signin"), &form).await;
+        if form.iter().any(|(_, v)| *v == "consent") {
+            assert!(res.headers()["location"].to_str().unwrap().contains("error=access_denied"));
+        }
+
+        // A user of a tenant that has not approved (and is no administrator) is refused.
+        dir.add_tenant("Cust3", "Customer Three", None, Some(&partner), "test").await.unwrap();
+        dir.add_user("bob@example.com", None, "Cust3", false, Secret::new(PASSWORD.into()), "test").await.unwrap();
+        let mut bob = Browser::new();
+        let answer = bob.sign_in(&srv, &authorize_url(&srv, &w, &[]), "bob@example.com").await;
+        assert!(answer.iter().any(|(k, v)| k == "error" && v == "access_denied"), "{answer:?}");
+    }
+);
+
+both_backends!(
+    async fn two_instances_share_sessions_codes_and_refresh_tokens(srv) {
+        let w = world(&srv).await;
+        let other = srv.another_instance().await;
+        let mut browser = Browser::new();
+        let code = code_of(&srv, &mut browser, &w, &[]).await;
+        // The code from instance A is redeemed at instance B; the tokens verify at A.
+        let (status, tokens) = redeem(&other.base, &w, &code).await;
+        assert_eq!(status, 200, "{tokens}");
+        assert!(srv.state.keys.verify_own(tokens["access_token"].as_str().unwrap(), "at+jwt").is_some());
+        assert_eq!(srv.state.keys.jwks(), other.state.keys.jwks());
+        // The session from A works at B.
+        let url = authorize_url(&srv, &w, &[]).replace(&srv.base, &other.base);
+        let res = browser.get(&url).await;
+        assert!(res.headers()["location"].to_str().unwrap().starts_with(&format!("{REDIRECT}?code=")));
+        // One code redeemed concurrently on both: exactly one success, no 5xx.
+        let code = code_of(&srv, &mut browser, &w, &[]).await;
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let base = if i % 2 == 0 { srv.base.clone() } else { other.base.clone() };
+            let (code, id, secret) = (code.clone(), w.client_id.clone(), w.secret.clone());
+            tasks.push(tokio::spawn(async move {
+                redeem(&base, &World { client_id: id, secret }, &code).await.0
+            }));
+        }
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert!(statuses.iter().all(|s| *s == 200 || *s == 400), "{statuses:?}");
+    }
+);
+
+both_backends!(
+    async fn long_lived_refresh_tokens_end_with_the_tenants_approval(srv) {
+        let w = world(&srv).await;
+        let algs = ["RS256"];
+        srv.state.registry.set_token_settings(&w.client_id, None, None, None, Some(gatehouse::apps::RefreshMode::LongLived), &algs, "test").await.unwrap();
+        let mut browser = Browser::new();
+        let code = code_of(&srv, &mut browser, &w, &[]).await;
+        let (_, tokens) = redeem(&srv.base, &w, &code).await;
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+        for _ in 0..2 {
+            let res = http().post(srv.url("/token")).basic_auth(&w.client_id, Some(&w.secret)).form(&form).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["refresh_token"], refresh.as_str(), "not rotated");
+        }
+        // Revoking the app's approval in the tenant ends the refresh token.
+        gatehouse::on_db!(&srv.state.store.db, pool => {
+            sqlx::query("UPDATE authorization_records SET status = 'revoked'").execute(pool).await.unwrap();
+        });
+        let res = http().post(srv.url("/token")).basic_auth(&w.client_id, Some(&w.secret)).form(&form).send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        // Revoking a refresh token (RFC 7009) ends its whole grant.
+        let res = http().post(srv.url("/revoke")).basic_auth(&w.client_id, Some(&w.secret)).form(&[("token", refresh.as_str())]).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+);

@@ -87,6 +87,20 @@ impl TestServer {
         Some(TestServer { base: format!("http://{addr}"), state, clock, database_url, dir, server, postgres_db })
     }
 
+    /// A second Gatehouse on the same database and keys, as behind a load balancer.
+    pub async fn another_instance(&self) -> Instance {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Same issuer: both instances are one deployment.
+        let config = test_config(&self.database_url, self.dir.path(), &self.base);
+        let state = AppState::open(config, self.clock.clone()).await.expect("second instance");
+        let app = gatehouse::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Instance { base: format!("http://{addr}"), state, server }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -99,6 +113,18 @@ impl TestServer {
     /// A partner to own apps in tests.
     pub async fn partner(&self) -> String {
         self.state.directory.add_partner("Test Partner AS", "test").await.unwrap().id
+    }
+}
+
+pub struct Instance {
+    pub base: String,
+    pub state: AppState,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.server.abort();
     }
 }
 
