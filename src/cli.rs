@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::apps::{Access, NewApp, Template, UriKind};
+use crate::apps::{Access, NewApp, Template, TokenSettings, UriKind};
 use crate::clock::Clock;
 use crate::config::{Config, LogFormat, Overrides};
 use crate::keys::Alg;
@@ -541,10 +541,7 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
             let app = registry
                 .set_token_settings(
                     &client_id,
-                    format,
-                    signing_alg.as_deref(),
-                    access_token_ttl,
-                    refresh_mode,
+                    TokenSettings { format, signing_alg: signing_alg.as_deref(), access_token_ttl, refresh_mode },
                     &algs,
                     ACTOR,
                 )

@@ -180,6 +180,15 @@ pub struct NewApp {
     pub justification: Option<String>,
 }
 
+/// Token settings to change; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenSettings<'a> {
+    pub format: Option<TokenFormat>,
+    pub signing_alg: Option<&'a str>,
+    pub access_token_ttl: Option<i64>,
+    pub refresh_mode: Option<RefreshMode>,
+}
+
 /// A client secret at the one moment it is visible.
 #[derive(Debug, Serialize)]
 pub struct IssuedSecret {
@@ -634,15 +643,12 @@ impl Registry {
     pub async fn set_token_settings(
         &self,
         client_id: &str,
-        format: Option<TokenFormat>,
-        signing_alg: Option<&str>,
-        access_token_ttl: Option<i64>,
-        refresh_mode: Option<RefreshMode>,
+        t: TokenSettings<'_>,
         allowed_algs: &[&str],
         actor: &str,
     ) -> Result<App> {
         let app = self.get(client_id).await?;
-        if let Some(alg) = signing_alg {
+        if let Some(alg) = t.signing_alg {
             if !allowed_algs.contains(&alg) {
                 return Err(Error::invalid(
                     "signing-alg",
@@ -650,23 +656,23 @@ impl Registry {
                 ));
             }
         }
-        if access_token_ttl.is_some_and(|t| !(60..=86_400).contains(&t)) {
+        if t.access_token_ttl.is_some_and(|ttl| !(60..=86_400).contains(&ttl)) {
             return Err(Error::invalid("access-token-ttl", "must be between 60 and 86400 seconds"));
         }
-        let now = self.clock.now();
-        let event = AuditEvent::new(
-            now,
-            actor,
-            "app.token_settings_changed",
-            client_id,
-            json!({ "token_format": format.map(|f| f.as_str()), "signing_alg": signing_alg, "access_token_ttl": access_token_ttl, "refresh_mode": refresh_mode.map(|m| m.as_str()) }),
-        );
         let row = TokenSettingsRow {
-            token_format: format.map(|f| f.as_str()),
-            signing_alg,
-            access_token_ttl,
-            refresh_mode: refresh_mode.map(|m| m.as_str()),
+            token_format: t.format.map(|f| f.as_str()),
+            signing_alg: t.signing_alg,
+            access_token_ttl: t.access_token_ttl,
+            refresh_mode: t.refresh_mode.map(|m| m.as_str()),
         };
+        let now = self.clock.now();
+        let detail = json!({
+            "token_format": row.token_format,
+            "signing_alg": row.signing_alg,
+            "access_token_ttl": row.access_token_ttl,
+            "refresh_mode": row.refresh_mode,
+        });
+        let event = AuditEvent::new(now, actor, "app.token_settings_changed", client_id, detail);
         self.store.update_token_settings(&app.id, &row, now, &event).await?;
         self.forget_authentications(client_id);
         self.get(client_id).await

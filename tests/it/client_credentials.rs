@@ -6,7 +6,7 @@ use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, Scop
 use serde_json::Value;
 
 use crate::harness::{http, TestServer};
-use gatehouse::apps::{Access, NewApp, Template, TokenFormat};
+use gatehouse::apps::{Access, NewApp, Template, TokenFormat, TokenSettings};
 
 pub struct TestApp {
     pub client_id: String,
@@ -189,8 +189,8 @@ both_backends!(
     async fn app_signing_algorithms_and_dedicated_keys_verify_against_jwks(srv) {
         let a = app(&srv, Template::ServerToServer).await;
         let reg = &srv.state.registry;
-        reg.set_token_settings(&a.client_id, None, Some("ES256"), Some(600), None, &["RS256", "ES256"], "test").await.unwrap();
-        let err = reg.set_token_settings(&a.client_id, None, Some("HS256"), None, None, &["RS256", "ES256"], "test").await.unwrap_err();
+        reg.set_token_settings(&a.client_id, TokenSettings { signing_alg: Some("ES256"), access_token_ttl: Some(600), ..Default::default() }, &["RS256", "ES256"], "test").await.unwrap();
+        let err = reg.set_token_settings(&a.client_id, TokenSettings { signing_alg: Some("HS256"), ..Default::default() }, &["RS256", "ES256"], "test").await.unwrap_err();
         assert!(err.to_string().contains("signing-alg"));
         let grant = [("grant_type", "client_credentials")];
         let (_, _, body) = post(&srv, "/token", Some((&a.client_id, &a.secret)), &grant).await;
@@ -222,7 +222,7 @@ both_backends!(
         let auth = Some((a.client_id.as_str(), a.secret.as_str()));
         let (_, _, body) = post(&srv, "/token", auth, &grant).await;
         let jwt = body["access_token"].as_str().unwrap().to_string();
-        srv.state.registry.set_token_settings(&a.client_id, Some(TokenFormat::Opaque), None, None, None, &["RS256"], "test").await.unwrap();
+        srv.state.registry.set_token_settings(&a.client_id, TokenSettings { format: Some(TokenFormat::Opaque), ..Default::default() }, &["RS256"], "test").await.unwrap();
         let (_, _, body) = post(&srv, "/token", auth, &grant).await;
         let opaque = body["access_token"].as_str().unwrap().to_string();
         assert!(opaque.starts_with("gatehouse_at_"));

@@ -514,7 +514,7 @@ both_backends!(
     async fn long_lived_refresh_tokens_end_with_the_tenants_approval(srv) {
         let w = world(&srv).await;
         let algs = ["RS256"];
-        srv.state.registry.set_token_settings(&w.client_id, None, None, None, Some(gatehouse::apps::RefreshMode::LongLived), &algs, "test").await.unwrap();
+        srv.state.registry.set_token_settings(&w.client_id, gatehouse::apps::TokenSettings { refresh_mode: Some(gatehouse::apps::RefreshMode::LongLived), ..Default::default() }, &algs, "test").await.unwrap();
         let mut browser = Browser::new();
         let code = code_of(&srv, &mut browser, &w, &[]).await;
         let (_, tokens) = redeem(&srv.base, &w, &code).await;
