@@ -6,6 +6,7 @@
 mod harness; // TestServer (real server, fresh database per test), both_backends!, fixtures
 
 mod assertions; // private_key_jwt and the JWT bearer grant: signed assertions, JWT credentials, every forgery
+mod browser; // the sign-in pages in headless Chromium over WebDriver, with screenshots
 mod cli; // the gatehouse binary: exit codes, one-line errors, --json output
 mod client_credentials; // client_credentials, secrets, token formats, introspection, revocation
 mod discovery; // discovery and JWKS read by the openidconnect crate; token signatures verify

@@ -1,0 +1,164 @@
+//! The sign-in pages in a real headless Chromium, driven over WebDriver (chromedriver): a user
+//! signs in, approves the app for the tenant, consents, and the app receives its code. Each
+//! page is saved as a screenshot under `target/browser-screenshots/`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::{http, TestServer};
+use crate::signin::{world, PASSWORD};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Driver {
+    child: Child,
+    base: String,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    /// None when Chromium is not installed here; with `CI` set it must be (.ci/run installs it).
+    async fn start() -> Option<Driver> {
+        if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+            assert!(std::env::var_os("CI").is_none(), "CI is set but chromium/chromedriver are not installed");
+            eprintln!("skipping: chromium and chromium-driver are not installed");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut ready = false;
+        for _ in 0..100 {
+            if http().get(format!("{base}/status")).send().await.is_ok() {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ready, "chromedriver did not start");
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                     "--window-size=900,900", format!("--user-data-dir={}", profile.path().display())]
+        }}}});
+        let res: Value = http().post(format!("{base}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let session =
+            res["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {res}")).to_string();
+        Some(Driver { child, base, session, _profile: profile })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let req = http().request(method.clone(), url);
+        let req = if method == reqwest::Method::GET { req } else { req.json(&body) };
+        let res = req.send().await.unwrap();
+        res.json::<Value>().await.unwrap()["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        let v = self.call(reqwest::Method::POST, "/url", json!({ "url": url })).await;
+        assert!(v.is_null(), "navigation failed: {v}");
+    }
+
+    async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", Value::Null).await.as_str().unwrap().to_string()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self.call(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css })).await;
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|id| id.as_str())
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_string()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let el = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{el}/value"), json!({ "text": text })).await;
+    }
+
+    async fn click(&self, css: &str) {
+        let el = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{el}/click"), json!({})).await;
+    }
+
+    async fn title(&self) -> String {
+        self.call(reqwest::Method::GET, "/title", Value::Null).await.as_str().unwrap_or("").to_string()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, png.as_str().unwrap()).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
+    }
+}
+
+/// Chromium is heavy on two cores: this runs on SQLite only (the flow is the same on both).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_approves_and_consents_in_chromium() {
+    let Some(driver) = Driver::start().await else { return };
+    let srv = TestServer::start(crate::harness::Backend::Sqlite).await.unwrap();
+    let w = world(&srv).await;
+    let callback = srv.url("/app-callback");
+    srv.state.registry.add_uri(&w.client_id, gatehouse::apps::UriKind::Redirect, &callback, "test").await.unwrap();
+    let url = format!(
+        "{}?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile&state=st1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        srv.url("/authorize"),
+        w.client_id,
+        form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
+    );
+    driver.goto(&url).await;
+    let title = driver.title().await;
+    assert_eq!(title, "Sign in · Gatehouse", "at {}", driver.url().await);
+    driver.screenshot("1-login").await;
+    driver.type_into("#email", "admin@example.com").await;
+    driver.type_into("#password", PASSWORD).await;
+    driver.click("button[type=submit]").await;
+    assert_eq!(driver.title().await, "Approve this app for your tenant · Gatehouse");
+    driver.screenshot("2-approve").await;
+    driver.click("button[value=approve]").await;
+    assert_eq!(driver.title().await, "Allow access? · Gatehouse");
+    driver.screenshot("3-consent").await;
+    driver.click("button[value=allow]").await;
+    let landed = driver.url().await;
+    driver.screenshot("4-back-at-the-app").await;
+    assert!(landed.starts_with(&callback), "{landed}");
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(landed.split_once('?').unwrap().1.as_bytes()).into_owned().collect();
+    assert!(query.iter().any(|(k, v)| k == "state" && v == "st1"));
+    let code = query.iter().find(|(k, _)| k == "code").unwrap().1.clone();
+    let res = http()
+        .post(srv.url("/token"))
+        .basic_auth(&w.client_id, Some(&w.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", callback.as_str()),
+            ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
