@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Sign-in benchmark: authorization-code round trips for a user who already has a session
+(GET /authorize -> code -> POST /token with an RS256 ID token) and refreshes (rotating), per
+second and in server CPU per round trip, on SQLite and PostgreSQL. Load comes from Python
+threads on loopback; every run is bounded by --duration.
+
+    python3 bench/signin.py --duration 10 --threads 8
+"""
+
+import argparse
+import hashlib
+import base64
+import http.client
+import os
+import re
+import sys
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402  (the load benchmark's server helpers)
+
+REDIRECT = "https://app.example.com/cb"
+PASSWORD = "a long enough passphrase"
+VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
+
+
+def hidden(html, name):
+    m = re.search(rf'name="{name}" value="([^"]*)"', html)
+    return m.group(1) if m else None
+
+
+class Client:
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.cookie = None
+
+    def request(self, method, path, body=None, headers=None):
+        headers = dict(headers or {})
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        self.conn.request(method, path, body=body, headers=headers)
+        res = self.conn.getresponse()
+        data = res.read().decode()
+        cookie = res.getheader("Set-Cookie")
+        if cookie:
+            self.cookie = cookie.split(";")[0]
+        return res.status, res.getheader("Location"), data
+
+
+def authorize_path(client_id):
+    q = urllib.parse.urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
+                                "scope": "openid profile", "state": "s", "code_challenge": CHALLENGE,
+                                "code_challenge_method": "S256"})
+    return "/authorize?" + q
+
+
+def code_from(location):
+    return urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
+
+
+def sign_in(c, client_id):
+    """Walks the pages once (login, approval, consent); returns the first code."""
+    status, location, _ = c.request("GET", authorize_path(client_id))
+    for _ in range(10):
+        if location and location.startswith(REDIRECT):
+            return code_from(location)
+        status, location, html = c.request("GET", location) if location else (status, location, html)
+        if status != 200:
+            continue
+        form = {k: hidden(html, k) for k in ("request", "csrf", "action")}
+        form.update({"login": {"email": "bench@example.com", "password": PASSWORD}, "approve": {"decision": "approve"},
+                     "consent": {"decision": "allow"}}.get(form["action"], {}))
+        status, location, html = c.request("POST", "/signin", urllib.parse.urlencode(form))
+    raise SystemExit("sign-in did not finish")
+
+
+def token(c, auth, form):
+    status, _, body = c.request("POST", "/token", urllib.parse.urlencode(form), {"Authorization": auth})
+    if status != 200:
+        raise RuntimeError(f"token {status}: {body}")
+    return body
+
+
+def bench(server, threads, duration):
+    server.start()
+    cli = server.cli
+    partner = cli("partner", "add", "--name", "Bench")["id"]
+    cli("tenant", "add", "--ctx", "Bench1", "--name", "Bench", "--partner", partner)
+    env = dict(server.env)
+    run.subprocess.run([run.BIN, "user", "add", "--email", "bench@example.com", "--tenant", "Bench1", "--admin",
+                        "--password-stdin"], input=PASSWORD + "\n", text=True, env=env, cwd=server.dir, check=True,
+                       capture_output=True)
+    app = cli("app", "create", "--partner", partner, "--template", "web", "--name", "Bench web", "--redirect-uri", REDIRECT)
+    client_id, secret = app["app"]["client_id"], app["client_secret"]["secret"]
+    auth = run.basic(client_id, secret)
+    results = {}
+
+    def code_loop(stop, counts, i):
+        c = Client(server.port)
+        sign_in(c, client_id)
+        while not stop.is_set():
+            _, location, _ = c.request("GET", authorize_path(client_id))
+            token(c, auth, {"grant_type": "authorization_code", "code": code_from(location), "redirect_uri": REDIRECT,
+                            "code_verifier": VERIFIER})
+            counts[i] += 1
+
+    def refresh_loop(stop, counts, i):
+        c = Client(server.port)
+        first = sign_in(c, client_id)
+        body = token(c, auth, {"grant_type": "authorization_code", "code": first, "redirect_uri": REDIRECT,
+                               "code_verifier": VERIFIER})
+        refresh = re.search(r'"refresh_token":"([^"]+)"', body).group(1)
+        while not stop.is_set():
+            body = token(c, auth, {"grant_type": "refresh_token", "refresh_token": refresh})
+            refresh = re.search(r'"refresh_token":"([^"]+)"', body).group(1)
+            counts[i] += 1
+
+    try:
+        for name, loop in [("code round trip", code_loop), ("refresh", refresh_loop)]:
+            stop, counts = threading.Event(), [0] * threads
+            workers = [threading.Thread(target=loop, args=(stop, counts, i)) for i in range(threads)]
+            for w in workers:
+                w.start()
+            time.sleep(1)  # every thread signed in
+            start_counts, start_cpu, t0 = sum(counts), run.cpu_ticks(server.proc.pid), time.time()
+            time.sleep(duration)
+            done, cpu_ms, elapsed = sum(counts) - start_counts, (run.cpu_ticks(server.proc.pid) - start_cpu) * 1000 / run.TICK, time.time() - t0
+            stop.set()
+            for w in workers:
+                w.join(timeout=30)
+            results[name] = (done / elapsed, cpu_ms / max(done, 1))
+            print(f"{server.name:20} {name:16} {done / elapsed:8.0f}/s  cpu {cpu_ms / max(done, 1):.3f} ms each", flush=True)
+        results["rss"] = run.peak_rss_mib(server.proc.pid)
+    finally:
+        server.stop()
+    return results
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--backends", default="sqlite,postgres")
+    args = ap.parse_args()
+    run.sh("cargo", "build", "--quiet", "--release", "--bin", "gatehouse", cwd=run.ROOT)
+    for backend in args.backends.split(","):
+        bench(run.Gatehouse(backend), args.threads, args.duration)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
