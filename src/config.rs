@@ -39,6 +39,10 @@ pub struct Config {
     pub access_token_ttl: i64,
     /// `text` or `json` (`log_format`, `GATEHOUSE_LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// SuperID `webapi_url` claim template; `{ctx}` becomes the tenant (`superid.webapi_url`).
+    pub webapi_url: Option<String>,
+    /// SuperID `netserver_url` claim template (`superid.netserver_url`).
+    pub netserver_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -80,6 +84,15 @@ pub struct RawConfig {
     pub keys: RawKeys,
     #[serde(default)]
     pub tokens: RawTokens,
+    #[serde(default)]
+    pub superid: RawSuperId,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSuperId {
+    pub webapi_url: Option<String>,
+    pub netserver_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +168,8 @@ impl Config {
         set(&mut raw.keys_dir, "GATEHOUSE_KEYS_DIR");
         set(&mut raw.log_format, "GATEHOUSE_LOG_FORMAT");
         set(&mut raw.keys.store, "GATEHOUSE_KEY_STORE");
+        set(&mut raw.superid.webapi_url, "GATEHOUSE_SUPERID_WEBAPI_URL");
+        set(&mut raw.superid.netserver_url, "GATEHOUSE_SUPERID_NETSERVER_URL");
         if let Some(v) = env("GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS") {
             raw.database.acquire_timeout_secs = Some(parse_num("GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS", &v)?);
         }
@@ -245,6 +260,15 @@ impl Config {
             }
             None => issuer.clone(),
         };
+        for (name, template) in
+            [("superid.webapi_url", &raw.superid.webapi_url), ("superid.netserver_url", &raw.superid.netserver_url)]
+        {
+            if let Some(t) = template {
+                Url::parse(&t.replace("{ctx}", "ctx")).map_err(|_| {
+                    bad(name, format!("'{t}' is not a URL template like https://{{ctx}}.example.com/api/"))
+                })?;
+            }
+        }
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -262,6 +286,8 @@ impl Config {
             default_audience,
             access_token_ttl,
             log_format,
+            webapi_url: raw.superid.webapi_url,
+            netserver_url: raw.superid.netserver_url,
         })
     }
 }
@@ -321,6 +347,20 @@ mod tests {
         assert_eq!(e.setting, "GATEHOUSE_KEY_ENCRYPTION_KEY");
         let e = load(&[("GATEHOUSE_DATABASE_URL", "mysql://x")]).unwrap_err();
         assert_eq!(e.setting, "database_url");
+    }
+
+    #[test]
+    fn superid_url_templates_are_checked() {
+        let dir = std::env::temp_dir().join(format!("gh-config-{}", crate::crypto::random_id()));
+        std::fs::write(
+            &dir,
+            "[superid]\nwebapi_url = \"https://{ctx}.example.com/api/\"\nnetserver_url = \"not a url\"\n",
+        )
+        .unwrap();
+        let o = Overrides { config_file: Some(dir.clone()), ..Default::default() };
+        let e = Config::load(&o, |_| None).unwrap_err();
+        std::fs::remove_file(dir).ok();
+        assert_eq!(e.setting, "superid.netserver_url");
     }
 
     #[test]

@@ -83,5 +83,9 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: B
         },
         None => (None, false),
     };
-    no_store_json(StatusCode::OK, &serde_json::Value::Object(user_claims(&user, tenant.as_ref(), is_admin, &scope)))
+    let mut claims = user_claims(&user, tenant.as_ref(), is_admin, &scope);
+    if let Some(t) = &tenant {
+        claims.extend(crate::oidc::id_token::tenant_urls(&state.config, t));
+    }
+    no_store_json(StatusCode::OK, &serde_json::Value::Object(claims))
 }

@@ -11,6 +11,17 @@ use crate::AppState;
 
 pub const SUPERID: &str = "http://schemes.superoffice.net/identity/";
 
+/// The SuperID URL claims of a tenant, from the configured templates.
+pub fn tenant_urls(config: &crate::config::Config, tenant: &Tenant) -> Map<String, Value> {
+    let mut c = Map::new();
+    for (claim, template) in [("webapi_url", &config.webapi_url), ("netserver_url", &config.netserver_url)] {
+        if let Some(t) = template {
+            c.insert(format!("{SUPERID}{claim}"), json!(t.replace("{ctx}", &tenant.ctx)));
+        }
+    }
+    c
+}
+
 /// The user claims a scope set releases (OIDC Core §5.4), plus the SuperID tenant claims.
 pub fn user_claims(user: &User, tenant: Option<&Tenant>, is_admin: bool, scope: &[String]) -> Map<String, Value> {
     let has = |s: &str| scope.iter().any(|x| x == s);
@@ -59,6 +70,9 @@ pub struct IdTokenInput<'a> {
 pub fn sign(state: &AppState, i: IdTokenInput<'_>) -> Result<String, Error> {
     let now = state.clock.now();
     let mut c = user_claims(i.user, i.tenant, i.is_admin, i.scope);
+    if let Some(t) = i.tenant {
+        c.extend(tenant_urls(&state.config, t));
+    }
     c.insert("iss".into(), json!(state.config.issuer));
     c.insert("aud".into(), json!(i.client_id));
     c.insert("azp".into(), json!(i.client_id));

@@ -162,6 +162,7 @@ both_backends!(
         let raw: Value = serde_json::from_slice(&gatehouse::crypto::b64url_decode(id_token.to_string().split('.').nth(1).unwrap()).unwrap()).unwrap();
         assert_eq!(raw["http://schemes.superoffice.net/identity/ctx"], "Cust1");
         assert_eq!(raw["http://schemes.superoffice.net/identity/is_administrator"], "True");
+        assert_eq!(raw["http://schemes.superoffice.net/identity/webapi_url"], "https://Cust1.example.com/api/");
 
         let info: CoreUserInfoClaims = client.user_info(tokens.access_token().clone(), None).unwrap().request_async(&rp_http()).await.expect("userinfo");
         assert_eq!(info.email().map(|e| e.as_str()), Some("admin@example.com"));

@@ -137,7 +137,10 @@ pub fn test_config(database_url: &str, dir: &std::path::Path, issuer: &str) -> C
         issuer: Some(issuer.to_string()),
         config_file: None,
     };
-    Config::load(&overrides, |_| None).unwrap()
+    Config::load(&overrides, |name| {
+        (name == "GATEHOUSE_SUPERID_WEBAPI_URL").then(|| "https://{ctx}.example.com/api/".to_string())
+    })
+    .unwrap()
 }
 
 pub struct CliOutput {
