@@ -163,6 +163,14 @@ enum AppCmd {
     /// A signing key of the app's own (published in JWKS), or its rotation.
     #[command(subcommand)]
     Key(AppKeyCmd),
+    /// Add an integration point (webapi, services88, webhook-agent, system-token, erp-sync-agent).
+    Entitlement {
+        client_id: String,
+        entitlement: String,
+        /// Why the app needs it (shown to the platform administrator for restricted ones).
+        #[arg(long)]
+        justification: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -255,6 +263,20 @@ enum TenantCmd {
     List,
     /// Approve an app for the whole tenant (as its administrator would on the approval page).
     Approve {
+        #[arg(long)]
+        ctx: String,
+        #[arg(long)]
+        client_id: String,
+    },
+    /// End an app's approval: its refresh tokens and system token in the tenant end too.
+    Revoke {
+        #[arg(long)]
+        ctx: String,
+        #[arg(long)]
+        client_id: String,
+    },
+    /// Refuse an app for the tenant.
+    Deny {
         #[arg(long)]
         ctx: String,
         #[arg(long)]
@@ -550,6 +572,11 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
                 format!("{}: tokens are {} signed with {}", app.client_id, app.token_format.as_str(), app.signing_alg)
             })
         }
+        AppCmd::Entitlement { client_id, entitlement, justification } => {
+            let e = crate::apps::Entitlement::parse(&entitlement)?;
+            let app = registry.add_entitlement(&client_id, e, justification.as_deref(), ACTOR).await?;
+            print(json, &app, || format!("{client_id}: {entitlement} added"))
+        }
         AppCmd::Key(AppKeyCmd::Enable { client_id, alg }) => {
             let app = registry.get(&client_id).await?;
             state.keys.enable_app_key(&app.id, Alg::parse(&alg)?).await?;
@@ -615,6 +642,16 @@ async fn tenant(config: Config, json: bool, cmd: TenantCmd) -> anyhow::Result<()
             print(json, &json!({ "tenant": ctx, "client_id": client_id, "status": "approved" }), || {
                 format!("{ctx} approved app {client_id}")
             })
+        }
+        TenantCmd::Revoke { ctx, client_id } => {
+            let app = state.registry.get(&client_id).await?;
+            state.directory.end_approval(&ctx, &app, crate::tenants::ApprovalEnd::Revoked, ACTOR).await?;
+            print(json, &json!({ "tenant": ctx, "client_id": client_id, "status": "revoked" }), || format!("{ctx} revoked app {client_id}"))
+        }
+        TenantCmd::Deny { ctx, client_id } => {
+            let app = state.registry.get(&client_id).await?;
+            state.directory.end_approval(&ctx, &app, crate::tenants::ApprovalEnd::Denied, ACTOR).await?;
+            print(json, &json!({ "tenant": ctx, "client_id": client_id, "status": "denied" }), || format!("{ctx} denied app {client_id}"))
         }
         TenantCmd::List => {
             let ts = state.directory.tenants().await?;

@@ -43,6 +43,13 @@ pub struct Config {
     pub webapi_url: Option<String>,
     /// SuperID `netserver_url` claim template (`superid.netserver_url`).
     pub netserver_url: Option<String>,
+    /// `iss` of system-user tokens (`superid.system_user_issuer`, default `SuperOffice AS`).
+    pub system_user_issuer: String,
+    /// How far a signed system token's timestamp may be from now, in seconds
+    /// (`superid.timestamp_window_secs`, default 300).
+    pub system_user_window: i64,
+    /// Lifetime of a system-user token in seconds (`superid.system_user_token_ttl_secs`, default 600).
+    pub system_user_ttl: i64,
 }
 
 #[derive(Clone)]
@@ -93,6 +100,9 @@ pub struct RawConfig {
 pub struct RawSuperId {
     pub webapi_url: Option<String>,
     pub netserver_url: Option<String>,
+    pub system_user_issuer: Option<String>,
+    pub timestamp_window_secs: Option<i64>,
+    pub system_user_token_ttl_secs: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -269,6 +279,14 @@ impl Config {
                 })?;
             }
         }
+        let system_user_window = raw.superid.timestamp_window_secs.unwrap_or(300);
+        if !(30..=3600).contains(&system_user_window) {
+            return Err(bad("superid.timestamp_window_secs", "must be between 30 and 3600 seconds"));
+        }
+        let system_user_ttl = raw.superid.system_user_token_ttl_secs.unwrap_or(600);
+        if !(60..=86_400).contains(&system_user_ttl) {
+            return Err(bad("superid.system_user_token_ttl_secs", "must be between 60 and 86400 seconds"));
+        }
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -288,6 +306,9 @@ impl Config {
             log_format,
             webapi_url: raw.superid.webapi_url,
             netserver_url: raw.superid.netserver_url,
+            system_user_issuer: raw.superid.system_user_issuer.unwrap_or_else(|| "SuperOffice AS".into()),
+            system_user_window,
+            system_user_ttl,
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod pages;
 pub mod paths;
 pub mod respond;
 pub mod revoke;
+pub mod system_user;
 pub mod token;
 pub mod userinfo;
 
@@ -47,6 +48,8 @@ pub fn app(state: AppState) -> Router {
         .route(paths::USERINFO, get(userinfo::userinfo).post(userinfo::userinfo))
         .route(paths::LOGOUT, get(logout::logout_get).post(logout::logout_post))
         .route(paths::REVOKE, post(revoke::revoke))
+        .route(paths::SYSTEM_USER, post(system_user::system_user))
+        .route(paths::SYSTEM_USER_LOWER, post(system_user::system_user))
         .route(paths::HEALTHZ, get(health::healthz))
         .route(paths::READYZ, get(health::readyz))
         .route(paths::METRICS, get(metrics::render))

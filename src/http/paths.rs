@@ -18,6 +18,8 @@ pub const SUPERID_DISCOVERY: &str = "/login/.well-known/openid-configuration";
 pub const SUPERID_JWKS: &str = "/login/.well-known/jwks";
 pub const SUPERID_TOKEN: &str = "/login/common/oauth/tokens";
 pub const SUPERID_AUTHORIZE: &str = "/login/common/oauth/authorize";
+pub const SYSTEM_USER: &str = "/Login/api/PartnerSystemUser/Authenticate";
+pub const SYSTEM_USER_LOWER: &str = "/login/api/PartnerSystemUser/Authenticate";
 
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";

@@ -11,6 +11,7 @@ pub mod introspect;
 pub mod jws;
 pub mod params;
 pub mod revoke;
+pub mod system_user;
 pub mod token;
 pub mod tokens;
 

@@ -65,6 +65,9 @@ pub struct IdTokenInput<'a> {
     pub auth_time: i64,
     pub access_token: &'a str,
     pub ttl: i64,
+    /// SuperID's system token: only for a tenant administrator signing in to an app with the
+    /// system-token entitlement.
+    pub system_token: Option<&'a str>,
 }
 
 pub fn sign(state: &AppState, i: IdTokenInput<'_>) -> Result<String, Error> {
@@ -81,6 +84,9 @@ pub fn sign(state: &AppState, i: IdTokenInput<'_>) -> Result<String, Error> {
     c.insert("auth_time".into(), json!(i.auth_time));
     c.insert("amr".into(), json!(["pwd"]));
     c.insert("at_hash".into(), json!(at_hash(i.access_token)));
+    if let Some(t) = i.system_token {
+        c.insert(format!("{SUPERID}system_token"), json!(t));
+    }
     if let Some(n) = i.nonce {
         c.insert("nonce".into(), json!(n));
     }

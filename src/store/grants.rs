@@ -41,16 +41,20 @@ impl Store {
         tenant_id: &str,
         approver: Option<&str>,
         entitlements: &str,
+        system_token: Option<&str>,
         now: i64,
         event: &AuditEvent,
     ) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO authorization_records (id, app_id, tenant_id, status, entitlements, approved_by, approved_at, updated_at) \
-                VALUES ($1, $2, $3, 'approved', $4, $5, $6, $6) \
+            // A renewed approval keeps the record's system token; a first one (or one after a
+            // revocation cleared it) gets the new one.
+            sqlx::query("INSERT INTO authorization_records (id, app_id, tenant_id, status, entitlements, approved_by, approved_at, updated_at, system_token) \
+                VALUES ($1, $2, $3, 'approved', $4, $5, $6, $6, $7) \
                 ON CONFLICT (app_id, tenant_id) DO UPDATE SET status = 'approved', entitlements = excluded.entitlements, \
-                approved_by = excluded.approved_by, approved_at = excluded.approved_at, updated_at = excluded.updated_at")
-                .bind(crate::crypto::random_id()).bind(app_id).bind(tenant_id).bind(entitlements).bind(approver).bind(now)
+                approved_by = excluded.approved_by, approved_at = excluded.approved_at, updated_at = excluded.updated_at, \
+                system_token = COALESCE(authorization_records.system_token, excluded.system_token)")
+                .bind(crate::crypto::random_id()).bind(app_id).bind(tenant_id).bind(entitlements).bind(approver).bind(now).bind(system_token)
                 .execute(&mut *tx).await?;
             record!(&mut *tx, event)?;
             tx.commit().await
@@ -121,6 +125,86 @@ impl Store {
         on_db!(&self.db, pool => {
             Ok(sqlx::query("SELECT 1 FROM memberships WHERE tenant_id = $1 AND user_id = $2")
                 .bind(tenant_id).bind(user_id).fetch_optional(pool).await?.is_some())
+        })
+    }
+}
+
+impl Store {
+    /// The status and system token of an app's authorization record in a tenant.
+    pub async fn authorization_record(&self, app_id: &str, tenant_id: &str) -> sqlx::Result<Option<(String, Option<String>)>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT status, system_token FROM authorization_records WHERE app_id = $1 AND tenant_id = $2")
+                .bind(app_id).bind(tenant_id).fetch_optional(pool).await?
+                .map(|r| Ok((r.text("status")?, r.opt_text("system_token")?))).transpose()
+        })
+    }
+
+    /// Gives an approved record a system token if it has none (the app gained the entitlement).
+    pub async fn ensure_system_token(&self, app_id: &str, tenant_id: &str, token: &str) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query("UPDATE authorization_records SET system_token = $3 WHERE app_id = $1 AND tenant_id = $2 AND system_token IS NULL")
+                .bind(app_id).bind(tenant_id).bind(token).execute(pool).await.map(|_| ())
+        })
+    }
+
+    /// Ends (revoked) or refuses (denied) an app in a tenant. A revocation also ends the app's
+    /// refresh tokens and system token there. Returns false when there was no record to change.
+    pub async fn set_authorization_status(&self, app_id: &str, tenant_id: &str, status: &str, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query("UPDATE authorization_records SET status = $3, system_token = NULL, updated_at = $4 WHERE app_id = $1 AND tenant_id = $2")
+                .bind(app_id).bind(tenant_id).bind(status).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
+            let inserted = if changed {
+                false
+            } else {
+                sqlx::query("INSERT INTO authorization_records (id, app_id, tenant_id, status, entitlements, updated_at) VALUES ($1, $2, $3, $4, '', $5)")
+                    .bind(crate::crypto::random_id()).bind(app_id).bind(tenant_id).bind(status).bind(now).execute(&mut *tx).await?;
+                true
+            };
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $3 WHERE app_id = $1 AND tenant_id = $2 AND revoked_at IS NULL")
+                .bind(app_id).bind(tenant_id).bind(now).execute(&mut *tx).await?;
+            record!(&mut *tx, event)?;
+            tx.commit().await?;
+            Ok(changed || inserted)
+        })
+    }
+
+    /// Adding certain entitlements to an app asks every approving tenant to approve again.
+    pub async fn require_reapproval(&self, app_id: &str, now: i64) -> sqlx::Result<u64> {
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query("UPDATE authorization_records SET status = 'needs-reapproval', updated_at = $2 WHERE app_id = $1 AND status = 'approved'")
+                .bind(app_id).bind(now).execute(pool).await?.rows_affected())
+        })
+    }
+
+    /// Records an accepted signed system token until `expires_at`. False: it was used before.
+    pub async fn claim_system_user_replay(&self, digest: &[u8], expires_at: i64) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query("INSERT INTO system_user_replays (digest, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(digest).bind(expires_at).execute(pool).await?.rows_affected() == 1)
+        })
+    }
+
+    /// The client ID whose active secret has this digest (SuperID's ApplicationToken).
+    pub async fn client_id_by_secret_digest(&self, digest: &[u8], now: i64) -> sqlx::Result<Option<String>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT a.client_id FROM app_secrets s JOIN apps a ON a.id = s.app_id \
+                WHERE s.digest = $1 AND s.revoked_at IS NULL AND (s.expires_at IS NULL OR s.expires_at > $2)")
+                .bind(digest).bind(now).fetch_optional(pool).await?.map(|r| r.text("client_id")).transpose()
+        })
+    }
+
+    pub async fn insert_entitlement(&self, app_id: &str, entitlement: &str, status: &str, justification: Option<&str>, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let added = sqlx::query("INSERT INTO app_entitlements (app_id, entitlement, status, justification) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                .bind(app_id).bind(entitlement).bind(status).bind(justification).execute(&mut *tx).await?.rows_affected() == 1;
+            if added {
+                sqlx::query("UPDATE apps SET updated_at = $2, revision = revision + 1 WHERE id = $1").bind(app_id).bind(now).execute(&mut *tx).await?;
+                record!(&mut *tx, event)?;
+            }
+            tx.commit().await?;
+            Ok(added)
         })
     }
 }

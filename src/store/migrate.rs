@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_keys_audit"),
     migration!(4, "0004_tokens"),
     migration!(5, "0005_sign_in"),
+    migration!(6, "0006_system_users"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -15,6 +15,25 @@ use crate::store::audit::AuditEvent;
 use crate::store::tenants::{PartnerRow, TenantRow, UserRow};
 use crate::store::{is_unique_violation, Store};
 
+/// System tokens start with this (SuperID's are opaque strings; ours are recognisable).
+pub const SYSTEM_TOKEN_PREFIX: &str = "gatehouse_st_";
+
+/// How an approval ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalEnd {
+    Revoked,
+    Denied,
+}
+
+impl ApprovalEnd {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ApprovalEnd::Revoked => "revoked",
+            ApprovalEnd::Denied => "denied",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Partner {
     pub id: String,
@@ -278,25 +297,31 @@ impl Directory {
         Ok(if ok { user.map(User::from) } else { None })
     }
 
-    /// A tenant administrator's (or the CLI's) approval of an app for the whole tenant.
-    pub async fn approve_app(
-        &self,
-        tenant_ctx: &str,
-        app: &crate::apps::App,
-        approver: Option<&str>,
-        actor: &str,
-    ) -> Result<()> {
+    /// A tenant administrator's (or the CLI's) approval of an app for the whole tenant. An app
+    /// with the system-token entitlement gets its system token for this tenant here.
+    pub async fn approve_app(&self, tenant_ctx: &str, app: &crate::apps::App, approver: Option<&str>, actor: &str) -> Result<()> {
         let tenant = self.tenant(tenant_ctx).await?;
         let now = self.clock.now();
         let entitlements: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
-        let event = AuditEvent::new(
-            now,
-            actor,
-            "app.approved",
-            tenant_ctx,
-            json!({ "client_id": app.client_id, "approver": approver }),
-        );
-        self.store.approve_app(&app.id, &tenant.id, approver, &entitlements.join(" "), now, &event).await?;
+        let wants_token = app.active_entitlements().any(|e| e == crate::apps::Entitlement::SystemToken);
+        let token = wants_token.then(|| format!("{}{}", SYSTEM_TOKEN_PREFIX, crate::crypto::random_token()));
+        let event =
+            AuditEvent::new(now, actor, "app.approved", tenant_ctx, json!({ "client_id": app.client_id, "approver": approver }));
+        self.store.approve_app(&app.id, &tenant.id, approver, &entitlements.join(" "), token.as_deref(), now, &event).await?;
+        Ok(())
+    }
+
+    /// Ends an app's approval in a tenant (`revoked`) or refuses it (`denied`): its refresh
+    /// tokens and system token there end too.
+    pub async fn end_approval(&self, tenant_ctx: &str, app: &crate::apps::App, status: ApprovalEnd, actor: &str) -> Result<()> {
+        let tenant = self.tenant(tenant_ctx).await?;
+        let now = self.clock.now();
+        let action = match status {
+            ApprovalEnd::Revoked => "app.revoked",
+            ApprovalEnd::Denied => "app.denied",
+        };
+        let event = AuditEvent::new(now, actor, action, tenant_ctx, json!({ "client_id": app.client_id }));
+        self.store.set_authorization_status(&app.id, &tenant.id, status.as_str(), now, &event).await?;
         Ok(())
     }
 

@@ -22,6 +22,22 @@ pub async fn exchange(
         return Err(OAuthError::unauthorized_client("this app may not use the client_credentials grant").into());
     }
     let scope = entitlement_scopes(app, form.get("scope"))?;
+    // An app may act in one tenant that approved it (the same record as SuperID's system
+    // user), named by `ctx`.
+    let tenant = match form.get("ctx") {
+        None => None,
+        Some(ctx) => {
+            let tenant = match state.directory.tenant(ctx).await {
+                Ok(t) => t,
+                Err(crate::error::Error::NotFound(_)) => return Err(OAuthError::invalid_grant("no such tenant").into()),
+                Err(e) => return Err(e.into()),
+            };
+            if !state.directory.admits(app, &tenant).await? {
+                return Err(OAuthError::invalid_grant("the tenant has not approved this app").into());
+            }
+            Some(tenant)
+        }
+    };
     let audience = audience(app, form.get("resource"), &state.config.default_audience)?;
     let access = issue_access(
         state,
@@ -29,8 +45,8 @@ pub async fn exchange(
             app,
             subject: app.client_id.clone(),
             user_id: None,
-            tenant_id: None,
-            tenant_ctx: None,
+            tenant_id: tenant.as_ref().map(|t| t.id.clone()),
+            tenant_ctx: tenant.as_ref().map(|t| t.ctx.clone()),
             scope: scope.clone(),
             audience,
         },

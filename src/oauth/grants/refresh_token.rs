@@ -78,6 +78,12 @@ pub async fn issue_for_user(
     )
     .await?;
     state.store.record_grant_token(g.grant_id, &access.jti, access.expires_at).await?;
+    let system_token = match &tenant {
+        Some(t) if is_admin && app.active_entitlements().any(|e| e == crate::apps::Entitlement::SystemToken) => {
+            state.store.authorization_record(&app.id, &t.id).await?.filter(|(status, _)| status == "approved").and_then(|(_, token)| token)
+        }
+        _ => None,
+    };
     let id_token = if g.scope.iter().any(|s| s == "openid") {
         Some(crate::oidc::id_token::sign(
             state,
@@ -93,6 +99,7 @@ pub async fn issue_for_user(
                 auth_time: g.auth_time,
                 access_token: &access.token,
                 ttl: access.expires_in,
+                system_token: system_token.as_deref(),
             },
         )?)
     } else {
