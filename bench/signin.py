@@ -35,20 +35,21 @@ def hidden(html, name):
 class Client:
     def __init__(self, port):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        self.cookie = None
+        self.cookies = {}
 
     def request(self, method, path, body=None, headers=None):
         headers = dict(headers or {})
-        if self.cookie:
-            headers["Cookie"] = self.cookie
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         self.conn.request(method, path, body=body, headers=headers)
         res = self.conn.getresponse()
         data = res.read().decode()
-        cookie = res.getheader("Set-Cookie")
-        if cookie:
-            self.cookie = cookie.split(";")[0]
+        for header, value in res.getheaders():
+            if header.lower() == "set-cookie":
+                name, _, val = value.split(";")[0].partition("=")
+                self.cookies[name] = val
         return res.status, res.getheader("Location"), data
 
 

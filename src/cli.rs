@@ -646,12 +646,16 @@ async fn tenant(config: Config, json: bool, cmd: TenantCmd) -> anyhow::Result<()
         TenantCmd::Revoke { ctx, client_id } => {
             let app = state.registry.get(&client_id).await?;
             state.directory.end_approval(&ctx, &app, crate::tenants::ApprovalEnd::Revoked, ACTOR).await?;
-            print(json, &json!({ "tenant": ctx, "client_id": client_id, "status": "revoked" }), || format!("{ctx} revoked app {client_id}"))
+            print(json, &json!({ "tenant": ctx, "client_id": client_id, "status": "revoked" }), || {
+                format!("{ctx} revoked app {client_id}")
+            })
         }
         TenantCmd::Deny { ctx, client_id } => {
             let app = state.registry.get(&client_id).await?;
             state.directory.end_approval(&ctx, &app, crate::tenants::ApprovalEnd::Denied, ACTOR).await?;
-            print(json, &json!({ "tenant": ctx, "client_id": client_id, "status": "denied" }), || format!("{ctx} denied app {client_id}"))
+            print(json, &json!({ "tenant": ctx, "client_id": client_id, "status": "denied" }), || {
+                format!("{ctx} denied app {client_id}")
+            })
         }
         TenantCmd::List => {
             let ts = state.directory.tenants().await?;

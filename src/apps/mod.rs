@@ -680,12 +680,28 @@ impl Registry {
 
     /// Adds an integration point. Restricted ones wait as pending; ones that change what the
     /// app can do in a tenant put every approving tenant into *needs re-approval*.
-    pub async fn add_entitlement(&self, client_id: &str, entitlement: Entitlement, justification: Option<&str>, actor: &str) -> Result<App> {
+    pub async fn add_entitlement(
+        &self,
+        client_id: &str,
+        entitlement: Entitlement,
+        justification: Option<&str>,
+        actor: &str,
+    ) -> Result<App> {
         let app = self.get(client_id).await?;
         let status = if entitlement.needs_approval() { EntitlementStatus::Pending } else { EntitlementStatus::Active };
         let now = self.clock.now();
-        let event = AuditEvent::new(now, actor, "app.entitlement_added", client_id, json!({ "entitlement": entitlement.as_str(), "status": status.as_str() }));
-        if !self.store.insert_entitlement(&app.id, entitlement.as_str(), status.as_str(), justification, now, &event).await? {
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "app.entitlement_added",
+            client_id,
+            json!({ "entitlement": entitlement.as_str(), "status": status.as_str() }),
+        );
+        if !self
+            .store
+            .insert_entitlement(&app.id, entitlement.as_str(), status.as_str(), justification, now, &event)
+            .await?
+        {
             return Err(Error::conflict(format!("the app already has '{}'", entitlement.as_str())));
         }
         if entitlement.needs_tenant_reapproval() {

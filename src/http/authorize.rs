@@ -18,6 +18,8 @@ use crate::store::signin::SessionRow;
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "gatehouse_session";
+/// Prefix of the cookie that binds a pending sign-in to the browser that started it.
+pub const FLOW_COOKIE: &str = "gatehouse_flow_";
 /// Browser sessions last eight hours.
 pub const SESSION_TTL: i64 = 8 * 3600;
 /// Failed logins counted per account and per client address within this window…
@@ -83,16 +85,27 @@ async fn advance(
                 Err(e) => internal(e),
             }
         }
-        _ => {
-            let id = match pending_id {
-                Some(id) => id.to_string(),
-                None => match flow::save_pending(state, req, app).await {
-                    Ok(p) => p.id,
-                    Err(e) => return internal(e),
-                },
-            };
-            Redirect::to(&format!("{}?request={id}", super::paths::SIGNIN)).into_response()
-        }
+        _ => match pending_id {
+            Some(id) => Redirect::to(&format!("{}?request={id}", super::paths::SIGNIN)).into_response(),
+            None => match flow::save_pending(state, req, app).await {
+                Ok((pending, browser)) => {
+                    let mut res =
+                        Redirect::to(&format!("{}?request={}", super::paths::SIGNIN, pending.id)).into_response();
+                    let cookie = format!(
+                        "{FLOW_COOKIE}{}={browser}; Path={}; HttpOnly; SameSite=Lax; Max-Age={}{}",
+                        pending.id,
+                        super::paths::SIGNIN,
+                        flow::PENDING_TTL,
+                        if state.config.issuer.starts_with("https://") { "; Secure" } else { "" }
+                    );
+                    if let Ok(v) = HeaderValue::from_str(&cookie) {
+                        res.headers_mut().append(header::SET_COOKIE, v);
+                    }
+                    res
+                }
+                Err(e) => return internal(e),
+            },
+        },
     }
 }
 
@@ -309,14 +322,20 @@ pub async fn signin_submit(
         }
         Err(e) => return internal(e),
     };
-    if !form.get("csrf").is_some_and(|c| crate::crypto::ct_eq(c.as_bytes(), pending.csrf.as_bytes())) {
+    let same_browser = cookie(&headers, &format!("{FLOW_COOKIE}{}", pending.id))
+        .is_some_and(|b| crate::crypto::ct_eq(&crate::crypto::sha256(b.as_bytes()), &pending.browser));
+    let csrf_ok = form.get("csrf").is_some_and(|c| crate::crypto::ct_eq(c.as_bytes(), pending.csrf.as_bytes()));
+    if !csrf_ok || !same_browser {
         return pages::error(
             StatusCode::FORBIDDEN,
             "The form has expired or did not come from this site. Please try again.",
         );
     }
     let next = format!("{}?request={}", super::paths::SIGNIN, pending.id);
-    let session = current_session(&state, &headers).await;
+    // prompt=login: a session older than this request does not count.
+    let started = pending.expires_at - flow::PENDING_TTL;
+    let session =
+        current_session(&state, &headers).await.filter(|(_, s)| !(areq.prompt_login && s.auth_time < started));
     match form.get("action") {
         Some("login") => {
             let email = form.get("email").unwrap_or("").trim().to_lowercase();
@@ -329,9 +348,11 @@ pub async fn signin_submit(
             let now = state.clock.now();
             let keys =
                 [format!("user:{email}"), format!("addr:{}", peer.0.map(|ip| ip.to_string()).unwrap_or_default())];
+            // Reserve the attempt first, so parallel guesses are counted too.
             let mut worst = 0;
             for k in &keys {
-                worst = worst.max(state.store.login_failures(k, now, FAILURE_WINDOW).await.unwrap_or(0));
+                let count = state.store.reserve_login_attempt(k, now, FAILURE_WINDOW).await.unwrap_or(REFUSE_AFTER + 1);
+                worst = worst.max(count - 1);
             }
             if worst >= REFUSE_AFTER {
                 let mut res = login_form(
@@ -352,9 +373,6 @@ pub async fn signin_submit(
                 Err(e) => return internal(e.into()),
             };
             let Some(user) = user else {
-                for k in &keys {
-                    let _ = state.store.count_login_failure(k, now, FAILURE_WINDOW).await;
-                }
                 let event = crate::store::audit::AuditEvent::new(
                     now,
                     "anonymous",
@@ -371,7 +389,13 @@ pub async fn signin_submit(
                     StatusCode::OK,
                 );
             };
+            // A success clears the account's counter and gives back this address's attempt.
             let _ = state.store.clear_login_failures(&keys[0]).await;
+            let _ = state.store.release_login_attempt(&keys[1]).await;
+            // A new login replaces any session this browser had (no session fixation).
+            if let Some((old, _)) = &session {
+                let _ = state.store.delete_session(old).await;
+            }
             let token = crate::crypto::random_token();
             let row =
                 SessionRow { user_id: user.id.clone(), tenant_id: None, auth_time: now, expires_at: now + SESSION_TTL };

@@ -135,14 +135,15 @@ pub async fn validate(
     if !app.allows_grant(super::GrantType::AuthorizationCode) {
         return Err(refuse(OAuthError::unauthorized_client("this app may not use the authorization code flow")));
     }
-    for unsupported in ["request", "request_uri"] {
-        if p.contains(unsupported) {
-            let code = if unsupported == "request" { "request_not_supported" } else { "request_uri_not_supported" };
-            return Err(refuse(OAuthError::new(
-                super::ErrorCode::InvalidRequest,
-                format!("{code}: request objects are not supported"),
-            )));
-        }
+    // OIDC Core §3.1.2.6: request objects are not supported, and say so by name.
+    if p.contains("request") {
+        return Err(refuse(OAuthError::new(
+            super::ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        )));
+    }
+    if p.contains("request_uri") {
+        return Err(refuse(OAuthError::new(super::ErrorCode::RequestUriNotSupported, "request_uri is not supported")));
     }
     if state_param.as_ref().is_some_and(|s| s.len() > MAX_OPAQUE_LEN)
         || p.get("nonce").is_some_and(|n| n.len() > MAX_OPAQUE_LEN)
@@ -157,8 +158,10 @@ pub async fn validate(
     }
     let (code_challenge, code_challenge_method) = pkce(&app, p).map_err(&refuse)?;
     let prompts: Vec<&str> = p.get("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
-    if let Some(bad) = prompts.iter().find(|s| !["none", "login", "consent", "select_account"].contains(s)) {
-        return Err(refuse(OAuthError::invalid_request(format!("prompt value '{bad}' is not supported"))));
+    if prompts.iter().any(|s| !["none", "login", "consent", "select_account"].contains(s)) {
+        return Err(refuse(OAuthError::invalid_request(
+            "prompt may only hold none, login, consent and select_account",
+        )));
     }
     if prompts.contains(&"none") && prompts.len() > 1 {
         return Err(refuse(OAuthError::invalid_request("prompt=none cannot be combined with other prompt values")));

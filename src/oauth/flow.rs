@@ -82,7 +82,7 @@ pub async fn next_step(
             return Ok(refuse(ErrorCode::AccessDenied, "the user belongs to no tenant"));
         }
         if req.prompt_none {
-            return Ok(refuse(ErrorCode::InteractionRequired, "the user must choose a tenant"));
+            return Ok(refuse(ErrorCode::AccountSelectionRequired, "the user must choose a tenant"));
         }
         let mut tenants = Vec::new();
         for m in &memberships {
@@ -117,18 +117,25 @@ pub async fn next_step(
     Ok(Step::Issue(tenant))
 }
 
-/// Stores a pending request so any instance can continue it after the login page.
-pub async fn save_pending(state: &AppState, req: &AuthorizationRequest, app: &App) -> Result<PendingRequest, Error> {
+/// Stores a pending request so any instance can continue it after the login page. Returns it
+/// with the browser-binding token to set as a cookie.
+pub async fn save_pending(
+    state: &AppState,
+    req: &AuthorizationRequest,
+    app: &App,
+) -> Result<(PendingRequest, String), Error> {
     let now = state.clock.now();
+    let browser = random_token();
     let pending = PendingRequest {
         id: random_id(),
         app_id: app.id.clone(),
         params: serde_json::to_string(req).map_err(|e| Error::Internal(e.into()))?,
         csrf: random_token(),
+        browser: sha256(browser.as_bytes()).to_vec(),
         expires_at: now + PENDING_TTL,
     };
     state.store.insert_pending_request(&pending, now).await?;
-    Ok(pending)
+    Ok((pending, browser))
 }
 
 /// Loads a pending request with its app.
@@ -138,7 +145,15 @@ pub async fn load_pending(
 ) -> Result<Option<(PendingRequest, AuthorizationRequest, Arc<App>)>, Error> {
     let Some(p) = state.store.pending_request(id, state.clock.now()).await? else { return Ok(None) };
     let req: AuthorizationRequest = serde_json::from_str(&p.params).map_err(|e| Error::Internal(e.into()))?;
-    let app = state.registry.get_shared(&req.client_id).await?;
+    let app = match state.registry.get_shared(&req.client_id).await {
+        Ok(app) => app,
+        Err(crate::error::Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    // The app may have changed while the user was on our pages.
+    if app.id != p.app_id || !app.redirect_uri_matches(&req.redirect_uri) {
+        return Ok(None);
+    }
     Ok(Some((p, req, app)))
 }
 

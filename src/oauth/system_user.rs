@@ -98,9 +98,21 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Ref
     if req.return_token_type.as_deref().is_some_and(|t| t != "JWT") {
         return Err(refuse(None, "ReturnTokenType must be JWT."));
     }
-    let signed = req.signed_system_token.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| refuse(None, "SignedSystemToken is required."))?;
-    let application_token = req.application_token.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| refuse(None, "ApplicationToken is required."))?;
-    let ctx = req.context_identifier.as_deref().filter(|s| !s.is_empty()).ok_or_else(|| refuse(None, "ContextIdentifier is required."))?;
+    let signed = req
+        .signed_system_token
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| refuse(None, "SignedSystemToken is required."))?;
+    let application_token = req
+        .application_token
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| refuse(None, "ApplicationToken is required."))?;
+    let ctx = req
+        .context_identifier
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| refuse(None, "ContextIdentifier is required."))?;
     let now = state.clock.now();
 
     // 1. The application token (a client secret) names an app.
@@ -110,7 +122,8 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Ref
         .await
         .map_err(unavailable)?
         .ok_or_else(|| refuse(None, "The ApplicationToken does not belong to any application."))?;
-    let app = state.registry.get_shared(&client_id).await.map_err(|_| refuse(None, "The application is not available."))?;
+    let app =
+        state.registry.get_shared(&client_id).await.map_err(|_| refuse(None, "The application is not available."))?;
     if !app.active_entitlements().any(|e| e == Entitlement::SystemToken) {
         return Err(refuse(None, "This application does not have the system-user integration point."));
     }
@@ -132,13 +145,20 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Ref
         "revoked" => return Err(refuse(Some(1), "the tenant administrator revoked this application.")),
         "expired" => return Err(refuse(Some(3), "the tenant's approval of this application has expired.")),
         "denied" => return Err(refuse(Some(4), "the tenant administrator denied this application.")),
-        "needs-reapproval" => return Err(refuse(Some(5), "the application changed; a tenant administrator must approve it again.")),
+        "needs-reapproval" => {
+            return Err(refuse(Some(5), "the application changed; a tenant administrator must approve it again."))
+        }
         _ => return Err(refuse(None, "The tenant has not approved this application.")),
     }
-    let system_token = system_token.ok_or_else(|| refuse(None, "The tenant's approval has no system token; approve the application again."))?;
+    let system_token = system_token
+        .ok_or_else(|| refuse(None, "The tenant's approval has no system token; approve the application again."))?;
     // 4. "<token>.<yyyyMMddHHmm>.<base64 signature>", split on the last two dots.
-    let (signed_part, signature) = signed.rsplit_once('.').ok_or_else(|| refuse(None, "SignedSystemToken must be '<system token>.<yyyyMMddHHmm>.<signature>'."))?;
-    let (token, timestamp) = signed_part.rsplit_once('.').ok_or_else(|| refuse(None, "SignedSystemToken must be '<system token>.<yyyyMMddHHmm>.<signature>'."))?;
+    let (signed_part, signature) = signed
+        .rsplit_once('.')
+        .ok_or_else(|| refuse(None, "SignedSystemToken must be '<system token>.<yyyyMMddHHmm>.<signature>'."))?;
+    let (token, timestamp) = signed_part
+        .rsplit_once('.')
+        .ok_or_else(|| refuse(None, "SignedSystemToken must be '<system token>.<yyyyMMddHHmm>.<signature>'."))?;
     // 5. The token is this record's system token.
     if !ct_eq(token.as_bytes(), system_token.as_bytes()) {
         return Err(refuse(None, "The system token does not belong to this application and tenant."));
@@ -147,7 +167,10 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Ref
     let at = parse_timestamp(timestamp).ok_or_else(|| refuse(Some(6), "the timestamp must be UTC yyyyMMddHHmm."))?;
     let window = state.config.system_user_window;
     if (now - at).abs() > window {
-        return Err(refuse(Some(6), format!("the timestamp is more than {} minutes from the server's time.", window / 60)));
+        return Err(refuse(
+            Some(6),
+            format!("the timestamp is more than {} minutes from the server's time.", window / 60),
+        ));
     }
     // 7. RSASSA-PKCS1-v1_5 SHA-256 by one of the app's usable certificates.
     let signature = b64_decode(signature).ok_or_else(|| refuse(Some(7), "the signature is not base64."))?;
@@ -179,8 +202,12 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Ref
         "http://schemes.superoffice.net/identity/company_name": tenant.name,
         "http://schemes.superoffice.net/identity/is_system_user": "True",
     });
-    let jwt = state.keys.sign(Alg::RS256, "JWT", &claims).map_err(|_| refuse(None, "The token could not be issued; try again."))?;
-    let event = AuditEvent::new(now, &app.client_id, "system_user.issued", &tenant.ctx, json!({ "client_id": app.client_id }));
+    let jwt = state
+        .keys
+        .sign(Alg::RS256, "JWT", &claims)
+        .map_err(|_| refuse(None, "The token could not be issued; try again."))?;
+    let event =
+        AuditEvent::new(now, &app.client_id, "system_user.issued", &tenant.ctx, json!({ "client_id": app.client_id }));
     let _ = state.store.record_audit(&event).await;
     Ok(jwt)
 }
@@ -199,7 +226,15 @@ mod tests {
         assert_eq!(parse_timestamp("197001010000"), Some(0));
         assert_eq!(parse_timestamp("202611221330"), Some(1_795_354_200));
         assert_eq!(parse_timestamp("202402290000").map(|t| t % 86_400), Some(0));
-        for bad in ["20261122133", "2026112213300", "202613011200", "202602300000", "202611222460", "2026-1122133", "abcdefghijkl"] {
+        for bad in [
+            "20261122133",
+            "2026112213300",
+            "202613011200",
+            "202602300000",
+            "202611222460",
+            "2026-1122133",
+            "abcdefghijkl",
+        ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
     }

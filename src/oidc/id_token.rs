@@ -48,9 +48,17 @@ pub fn user_claims(user: &User, tenant: Option<&Tenant>, is_admin: bool, scope: 
     c
 }
 
-/// `at_hash` (OIDC Core §3.1.3.6): the left half of the access token's SHA-256, base64url.
-pub fn at_hash(access_token: &str) -> String {
-    b64url(&sha256(access_token.as_bytes())[..16])
+/// `at_hash` (OIDC Core §3.1.3.6): the left half of the access token's hash, base64url. The
+/// hash follows the ID token's `alg`: SHA-256 for RS256/PS256/ES256, SHA-512 for EdDSA
+/// (Ed25519), per the OpenID errata.
+pub fn at_hash(access_token: &str, alg: Alg) -> String {
+    match alg {
+        Alg::EdDSA => {
+            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, access_token.as_bytes());
+            b64url(&d.as_ref()[..32])
+        }
+        _ => b64url(&sha256(access_token.as_bytes())[..16]),
+    }
 }
 
 pub struct IdTokenInput<'a> {
@@ -83,16 +91,19 @@ pub fn sign(state: &AppState, i: IdTokenInput<'_>) -> Result<String, Error> {
     c.insert("exp".into(), json!(now + i.ttl));
     c.insert("auth_time".into(), json!(i.auth_time));
     c.insert("amr".into(), json!(["pwd"]));
-    c.insert("at_hash".into(), json!(at_hash(i.access_token)));
+    let key = match state.keys.app_signer(i.app_id) {
+        Some(key) => key,
+        None => {
+            let alg = Alg::parse(i.signing_alg)?;
+            state.keys.signer(alg).ok_or_else(|| Error::Internal(anyhow::anyhow!("no current {} key", alg.as_str())))?
+        }
+    };
+    c.insert("at_hash".into(), json!(at_hash(i.access_token, key.alg)));
     if let Some(t) = i.system_token {
         c.insert(format!("{SUPERID}system_token"), json!(t));
     }
     if let Some(n) = i.nonce {
         c.insert("nonce".into(), json!(n));
     }
-    let claims = Value::Object(c);
-    match state.keys.app_signer(i.app_id) {
-        Some(key) => Ok(key.sign_jwt("JWT", &claims, state.keys.rng())?),
-        None => Ok(state.keys.sign(Alg::parse(i.signing_alg)?, "JWT", &claims)?),
-    }
+    Ok(key.sign_jwt("JWT", &Value::Object(c), state.keys.rng())?)
 }

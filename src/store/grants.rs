@@ -131,7 +131,11 @@ impl Store {
 
 impl Store {
     /// The status and system token of an app's authorization record in a tenant.
-    pub async fn authorization_record(&self, app_id: &str, tenant_id: &str) -> sqlx::Result<Option<(String, Option<String>)>> {
+    pub async fn authorization_record(
+        &self,
+        app_id: &str,
+        tenant_id: &str,
+    ) -> sqlx::Result<Option<(String, Option<String>)>> {
         on_db!(&self.db, pool => {
             sqlx::query("SELECT status, system_token FROM authorization_records WHERE app_id = $1 AND tenant_id = $2")
                 .bind(app_id).bind(tenant_id).fetch_optional(pool).await?
@@ -149,7 +153,14 @@ impl Store {
 
     /// Ends (revoked) or refuses (denied) an app in a tenant. A revocation also ends the app's
     /// refresh tokens and system token there. Returns false when there was no record to change.
-    pub async fn set_authorization_status(&self, app_id: &str, tenant_id: &str, status: &str, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+    pub async fn set_authorization_status(
+        &self,
+        app_id: &str,
+        tenant_id: &str,
+        status: &str,
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<bool> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let changed = sqlx::query("UPDATE authorization_records SET status = $3, system_token = NULL, updated_at = $4 WHERE app_id = $1 AND tenant_id = $2")
@@ -194,7 +205,15 @@ impl Store {
         })
     }
 
-    pub async fn insert_entitlement(&self, app_id: &str, entitlement: &str, status: &str, justification: Option<&str>, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+    pub async fn insert_entitlement(
+        &self,
+        app_id: &str,
+        entitlement: &str,
+        status: &str,
+        justification: Option<&str>,
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<bool> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let added = sqlx::query("INSERT INTO app_entitlements (app_id, entitlement, status, justification) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")

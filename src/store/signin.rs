@@ -13,6 +13,8 @@ pub struct PendingRequest {
     /// The validated request, as JSON.
     pub params: String,
     pub csrf: String,
+    /// Digest of the browser-binding cookie set when the request was saved.
+    pub browser: Vec<u8>,
     pub expires_at: i64,
 }
 
@@ -114,17 +116,24 @@ const REFRESH_COLUMNS: &str =
 impl Store {
     pub async fn insert_pending_request(&self, p: &PendingRequest, now: i64) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
-            sqlx::query("INSERT INTO authorization_requests (id, app_id, params, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(&p.id).bind(&p.app_id).bind(&p.params).bind(&p.csrf).bind(now).bind(p.expires_at)
+            sqlx::query("INSERT INTO authorization_requests (id, app_id, params, csrf, created_at, expires_at, browser) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(&p.id).bind(&p.app_id).bind(&p.params).bind(&p.csrf).bind(now).bind(p.expires_at).bind(&p.browser)
                 .execute(pool).await.map(|_| ())
         })
     }
 
     pub async fn pending_request(&self, id: &str, now: i64) -> sqlx::Result<Option<PendingRequest>> {
         on_db!(&self.db, pool => {
-            sqlx::query("SELECT id, app_id, params, csrf, expires_at FROM authorization_requests WHERE id = $1 AND expires_at > $2")
+            sqlx::query("SELECT id, app_id, params, csrf, browser, expires_at FROM authorization_requests WHERE id = $1 AND expires_at > $2")
                 .bind(id).bind(now).fetch_optional(pool).await?
-                .map(|r| Ok(PendingRequest { id: r.text("id")?, app_id: r.text("app_id")?, params: r.text("params")?, csrf: r.text("csrf")?, expires_at: r.int("expires_at")? }))
+                .map(|r| Ok(PendingRequest {
+                    id: r.text("id")?,
+                    app_id: r.text("app_id")?,
+                    params: r.text("params")?,
+                    csrf: r.text("csrf")?,
+                    browser: r.opt_bytes("browser")?.unwrap_or_default(),
+                    expires_at: r.int("expires_at")?,
+                }))
                 .transpose()
         })
     }
@@ -190,15 +199,19 @@ impl Store {
 
     /// Marks a code used and returns it, in one conditional UPDATE: when two requests (on any
     /// instances) race, exactly one gets `Fresh`.
-    pub async fn take_code(&self, digest: &[u8], now: i64) -> sqlx::Result<TakenCode> {
-        let sql = format!("UPDATE authorization_codes SET used_at = $2 WHERE digest = $1 AND used_at IS NULL RETURNING {CODE_COLUMNS}");
+    pub async fn take_code(&self, digest: &[u8], app_id: &str, now: i64) -> sqlx::Result<TakenCode> {
+        // Only the client the code was issued to can use it up, so another client presenting
+        // a stolen code neither burns it nor revokes its grant.
+        let sql = format!(
+            "UPDATE authorization_codes SET used_at = $2 WHERE digest = $1 AND app_id = $3 AND used_at IS NULL RETURNING {CODE_COLUMNS}"
+        );
         on_db!(&self.db, pool => {
-            if let Some(r) = sqlx::query(&sql).bind(digest).bind(now).fetch_optional(pool).await? {
+            if let Some(r) = sqlx::query(&sql).bind(digest).bind(now).bind(app_id).fetch_optional(pool).await? {
                 return Ok(TakenCode::Fresh(Box::new(code_row(&r)?)));
             }
-            match sqlx::query("SELECT grant_id FROM authorization_codes WHERE digest = $1").bind(digest).fetch_optional(pool).await? {
-                Some(r) => Ok(TakenCode::Reused { grant_id: r.text("grant_id")? }),
-                None => Ok(TakenCode::Unknown),
+            match sqlx::query("SELECT grant_id, app_id FROM authorization_codes WHERE digest = $1").bind(digest).fetch_optional(pool).await? {
+                Some(r) if r.text("app_id")? == app_id => Ok(TakenCode::Reused { grant_id: r.text("grant_id")? }),
+                _ => Ok(TakenCode::Unknown),
             }
         })
     }
@@ -216,6 +229,8 @@ impl Store {
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO revoked_grants (grant_id, revoked_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(grant_id).bind(now).execute(&mut *tx).await?;
             sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
                 .bind(grant_id).bind(now).execute(&mut *tx).await?;
             sqlx::query("UPDATE access_tokens SET revoked_at = $2 WHERE jti IN (SELECT jti FROM grant_tokens WHERE grant_id = $1) AND revoked_at IS NULL")
@@ -223,6 +238,26 @@ impl Store {
             sqlx::query("INSERT INTO revoked_jwts (jti, expires_at) SELECT jti, expires_at FROM grant_tokens WHERE grant_id = $1 ON CONFLICT DO NOTHING")
                 .bind(grant_id).execute(&mut *tx).await?;
             tx.commit().await
+        })
+    }
+
+    pub async fn is_grant_revoked(&self, grant_id: &str) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query("SELECT 1 FROM revoked_grants WHERE grant_id = $1").bind(grant_id).fetch_optional(pool).await?.is_some())
+        })
+    }
+
+    /// Adds one to a login-attempt counter and returns the count in the window (attempts are
+    /// reserved before the password is checked, so parallel guesses count too).
+    pub async fn reserve_login_attempt(&self, key: &str, now: i64, window: i64) -> sqlx::Result<i64> {
+        self.count_login_failure(key, now, window).await
+    }
+
+    /// Gives back a reserved attempt that turned out to be a success.
+    pub async fn release_login_attempt(&self, key: &str) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query("UPDATE login_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+                .bind(key).execute(pool).await.map(|_| ())
         })
     }
 

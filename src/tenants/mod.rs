@@ -299,21 +299,40 @@ impl Directory {
 
     /// A tenant administrator's (or the CLI's) approval of an app for the whole tenant. An app
     /// with the system-token entitlement gets its system token for this tenant here.
-    pub async fn approve_app(&self, tenant_ctx: &str, app: &crate::apps::App, approver: Option<&str>, actor: &str) -> Result<()> {
+    pub async fn approve_app(
+        &self,
+        tenant_ctx: &str,
+        app: &crate::apps::App,
+        approver: Option<&str>,
+        actor: &str,
+    ) -> Result<()> {
         let tenant = self.tenant(tenant_ctx).await?;
         let now = self.clock.now();
         let entitlements: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
         let wants_token = app.active_entitlements().any(|e| e == crate::apps::Entitlement::SystemToken);
         let token = wants_token.then(|| format!("{}{}", SYSTEM_TOKEN_PREFIX, crate::crypto::random_token()));
-        let event =
-            AuditEvent::new(now, actor, "app.approved", tenant_ctx, json!({ "client_id": app.client_id, "approver": approver }));
-        self.store.approve_app(&app.id, &tenant.id, approver, &entitlements.join(" "), token.as_deref(), now, &event).await?;
+        let event = AuditEvent::new(
+            now,
+            actor,
+            "app.approved",
+            tenant_ctx,
+            json!({ "client_id": app.client_id, "approver": approver }),
+        );
+        self.store
+            .approve_app(&app.id, &tenant.id, approver, &entitlements.join(" "), token.as_deref(), now, &event)
+            .await?;
         Ok(())
     }
 
     /// Ends an app's approval in a tenant (`revoked`) or refuses it (`denied`): its refresh
     /// tokens and system token there end too.
-    pub async fn end_approval(&self, tenant_ctx: &str, app: &crate::apps::App, status: ApprovalEnd, actor: &str) -> Result<()> {
+    pub async fn end_approval(
+        &self,
+        tenant_ctx: &str,
+        app: &crate::apps::App,
+        status: ApprovalEnd,
+        actor: &str,
+    ) -> Result<()> {
         let tenant = self.tenant(tenant_ctx).await?;
         let now = self.clock.now();
         let action = match status {

@@ -105,6 +105,20 @@ impl Driver {
         self.call(reqwest::Method::GET, "/title", Value::Null).await.as_str().unwrap_or("").to_string()
     }
 
+    /// Waits (bounded) for a page with this title: a click returns before the next page has
+    /// always finished loading on a busy machine.
+    async fn expect_title(&self, expected: &str) {
+        let mut last = String::new();
+        for _ in 0..100 {
+            last = self.title().await;
+            if last == expected {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("expected the page '{expected}', still on '{last}' at {}", self.url().await);
+    }
+
     async fn screenshot(&self, name: &str) {
         let png = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
         let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, png.as_str().unwrap()).unwrap();
@@ -129,19 +143,25 @@ async fn a_person_signs_in_approves_and_consents_in_chromium() {
         form_urlencoded::byte_serialize(callback.as_bytes()).collect::<String>()
     );
     driver.goto(&url).await;
-    let title = driver.title().await;
-    assert_eq!(title, "Sign in · Gatehouse", "at {}", driver.url().await);
+    driver.expect_title("Sign in · Gatehouse").await;
     driver.screenshot("1-login").await;
     driver.type_into("#email", "admin@example.com").await;
     driver.type_into("#password", PASSWORD).await;
     driver.click("button[type=submit]").await;
-    assert_eq!(driver.title().await, "Approve this app for your tenant · Gatehouse");
+    driver.expect_title("Approve this app for your tenant · Gatehouse").await;
     driver.screenshot("2-approve").await;
     driver.click("button[value=approve]").await;
-    assert_eq!(driver.title().await, "Allow access? · Gatehouse");
+    driver.expect_title("Allow access? · Gatehouse").await;
     driver.screenshot("3-consent").await;
     driver.click("button[value=allow]").await;
-    let landed = driver.url().await;
+    let mut landed = driver.url().await;
+    for _ in 0..100 {
+        if landed.starts_with(&callback) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        landed = driver.url().await;
+    }
     driver.screenshot("4-back-at-the-app").await;
     assert!(landed.starts_with(&callback), "{landed}");
     let query: Vec<(String, String)> =

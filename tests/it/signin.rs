@@ -48,9 +48,9 @@ pub async fn world(srv: &TestServer) -> World {
     World { client_id: created.app.client_id, secret: created.client_secret.unwrap().secret.expose().clone() }
 }
 
-/// A browser: follows our own redirects, keeps the session cookie, and answers each page.
+/// A browser: follows our own redirects, keeps its cookies, and answers each page.
 pub struct Browser {
-    pub cookie: Option<String>,
+    pub cookies: Vec<(String, String)>,
 }
 
 fn hidden(html: &str, name: &str) -> Option<String> {
@@ -61,26 +61,33 @@ fn hidden(html: &str, name: &str) -> Option<String> {
 
 impl Browser {
     pub fn new() -> Self {
-        Browser { cookie: None }
+        Browser { cookies: Vec::new() }
     }
 
-    async fn get(&self, url: &str) -> reqwest::Response {
-        let mut req = http().get(url);
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn keep_cookies(&mut self, res: &reqwest::Response) {
+        for set in res.headers().get_all("set-cookie") {
+            let first = set.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = first.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_string(), value.to_string()));
+            }
         }
-        req.send().await.unwrap()
+    }
+
+    async fn get(&mut self, url: &str) -> reqwest::Response {
+        let res = http().get(url).header("cookie", self.cookie_header()).send().await.unwrap();
+        self.keep_cookies(&res);
+        res
     }
 
     async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        let mut req = http().post(url).form(form);
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", c);
-        }
-        let res = req.send().await.unwrap();
-        if let Some(set) = res.headers().get("set-cookie") {
-            self.cookie = Some(set.to_str().unwrap().split(';').next().unwrap().to_string());
-        }
+        let res = http().post(url).form(form).header("cookie", self.cookie_header()).send().await.unwrap();
+        self.keep_cookies(&res);
         res
     }
 
@@ -266,7 +273,8 @@ both_backends!(
             (vec![("scope", "openid admin")], "invalid_scope"),
             (vec![("prompt", "none")], "login_required"),
             (vec![("prompt", "none login")], "invalid_request"),
-            (vec![("request", "eyJhbGciOiJub25lIn0.e30.")], "invalid_request"),
+            (vec![("request", "eyJhbGciOiJub25lIn0.e30.")], "request_not_supported"),
+            (vec![("request_uri", "https://evil.example/r")], "request_uri_not_supported"),
         ] {
             let res = http().get(authorize_url(&srv, &w, &extra)).send().await.unwrap();
             assert_eq!(res.status(), 303, "{extra:?}");
@@ -340,20 +348,30 @@ both_backends!(
         let w = world(&srv).await;
         let res = http().get(authorize_url(&srv, &w, &[])).send().await.unwrap();
         let location = res.headers()["location"].to_str().unwrap().to_string();
+        let flow_cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        assert!(flow_cookie.starts_with("gatehouse_flow_"));
         let page = http().get(srv.url(&location)).send().await.unwrap().text().await.unwrap();
         let request = hidden(&page, "request").unwrap();
-        let login = |csrf: String, password: &'static str| {
+        let login = |csrf: String, password: &'static str, cookie: Option<String>| {
             let url = srv.url("/signin");
             let request = request.clone();
             async move {
-                http().post(url).form(&[("request", request.as_str()), ("csrf", csrf.as_str()), ("action", "login"), ("email", "admin@example.com"), ("password", password)])
-                    .send().await.unwrap()
+                let mut req = http().post(url).form(&[("request", request.as_str()), ("csrf", csrf.as_str()), ("action", "login"), ("email", "admin@example.com"), ("password", password)]);
+                if let Some(c) = cookie {
+                    req = req.header("cookie", c);
+                }
+                req.send().await.unwrap()
             }
         };
-        let res = login("forged".into(), PASSWORD).await;
+        let res = login("forged".into(), PASSWORD, Some(flow_cookie.clone())).await;
         assert_eq!(res.status(), 403);
         assert!(res.headers().get("set-cookie").is_none(), "no session without the CSRF token");
         let csrf = hidden(&page, "csrf").unwrap();
+        // The right CSRF token from another browser (no flow cookie): login CSRF is refused.
+        let res = login(csrf.clone(), PASSWORD, None).await;
+        assert_eq!(res.status(), 403);
+        assert!(res.headers().get("set-cookie").is_none());
+        let login = |csrf: String, password: &'static str| login(csrf, password, Some(flow_cookie.clone()));
         let res = login(csrf.clone(), "wrong password!").await;
         assert_eq!(res.status(), 200);
         assert!(res.text().await.unwrap().contains("not right"));

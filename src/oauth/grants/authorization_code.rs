@@ -27,7 +27,7 @@ pub async fn exchange(
     let code = form.required("code")?;
     let redirect_uri = form.required("redirect_uri")?;
     let now = state.clock.now();
-    let row = match state.store.take_code(&sha256(code.as_bytes()), now).await? {
+    let row = match state.store.take_code(&sha256(code.as_bytes()), &app.id, now).await? {
         TakenCode::Fresh(row) => row,
         TakenCode::Reused { grant_id } => {
             state.store.revoke_grant(&grant_id, now).await?;

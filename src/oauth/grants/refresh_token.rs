@@ -79,9 +79,12 @@ pub async fn issue_for_user(
     .await?;
     state.store.record_grant_token(g.grant_id, &access.jti, access.expires_at).await?;
     let system_token = match &tenant {
-        Some(t) if is_admin && app.active_entitlements().any(|e| e == crate::apps::Entitlement::SystemToken) => {
-            state.store.authorization_record(&app.id, &t.id).await?.filter(|(status, _)| status == "approved").and_then(|(_, token)| token)
-        }
+        Some(t) if is_admin && app.active_entitlements().any(|e| e == crate::apps::Entitlement::SystemToken) => state
+            .store
+            .authorization_record(&app.id, &t.id)
+            .await?
+            .filter(|(status, _)| status == "approved")
+            .and_then(|(_, token)| token),
         _ => None,
     };
     let id_token = if g.scope.iter().any(|s| s == "openid") {
@@ -130,6 +133,12 @@ pub async fn issue_for_user(
         }
         None => None,
     };
+    // A replay that arrived while these were being issued revoked the grant before they were
+    // stored; revoke again so they are dead too. The answer is still this redemption's (one
+    // success per code, RFC 6749 §4.1.2), but its tokens no longer work.
+    if state.store.is_grant_revoked(g.grant_id).await? {
+        state.store.revoke_grant(g.grant_id, state.clock.now()).await?;
+    }
     let mut response = TokenResponse::bearer(access, g.scope);
     response.refresh_token = refresh;
     response.id_token = id_token;
@@ -159,10 +168,9 @@ pub async fn exchange(
         return Err(denied("the refresh token is no longer valid"));
     }
     if let Some(tenant_id) = &row.tenant_id {
-        if let Some(t) = state.store.tenant_by_id(tenant_id).await? {
-            if !state.directory.admits(app, &t.into()).await? {
-                return Err(denied("the tenant no longer admits this app"));
-            }
+        let tenant = state.store.tenant_by_id(tenant_id).await?.ok_or_else(|| denied("the tenant no longer exists"))?;
+        if !state.directory.admits(app, &tenant.into()).await? {
+            return Err(denied("the tenant no longer admits this app"));
         }
     }
     let original: Vec<String> = row.scope.split_whitespace().map(str::to_string).collect();
