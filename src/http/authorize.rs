@@ -103,7 +103,7 @@ async fn advance(
                     }
                     res
                 }
-                Err(e) => return internal(e),
+                Err(e) => internal(e),
             },
         },
     }

@@ -5,6 +5,14 @@ use super::row::DbRow;
 use super::Store;
 use crate::on_db;
 
+/// A tenant's approval of an app as stored.
+pub struct Approval<'a> {
+    pub approver: Option<&'a str>,
+    /// Active entitlements at approval, space-separated.
+    pub entitlements: &'a str,
+    pub system_token: Option<&'a str>,
+}
+
 #[derive(Debug, Clone)]
 pub struct CredentialRow {
     pub id: String,
@@ -39,9 +47,7 @@ impl Store {
         &self,
         app_id: &str,
         tenant_id: &str,
-        approver: Option<&str>,
-        entitlements: &str,
-        system_token: Option<&str>,
+        a: &Approval<'_>,
         now: i64,
         event: &AuditEvent,
     ) -> sqlx::Result<()> {
@@ -54,7 +60,7 @@ impl Store {
                 ON CONFLICT (app_id, tenant_id) DO UPDATE SET status = 'approved', entitlements = excluded.entitlements, \
                 approved_by = excluded.approved_by, approved_at = excluded.approved_at, updated_at = excluded.updated_at, \
                 system_token = COALESCE(authorization_records.system_token, excluded.system_token)")
-                .bind(crate::crypto::random_id()).bind(app_id).bind(tenant_id).bind(entitlements).bind(approver).bind(now).bind(system_token)
+                .bind(crate::crypto::random_id()).bind(app_id).bind(tenant_id).bind(a.entitlements).bind(a.approver).bind(now).bind(a.system_token)
                 .execute(&mut *tx).await?;
             record!(&mut *tx, event)?;
             tx.commit().await

@@ -318,9 +318,10 @@ impl Directory {
             tenant_ctx,
             json!({ "client_id": app.client_id, "approver": approver }),
         );
-        self.store
-            .approve_app(&app.id, &tenant.id, approver, &entitlements.join(" "), token.as_deref(), now, &event)
-            .await?;
+        let joined = entitlements.join(" ");
+        let approval =
+            crate::store::grants::Approval { approver, entitlements: &joined, system_token: token.as_deref() };
+        self.store.approve_app(&app.id, &tenant.id, &approval, now, &event).await?;
         Ok(())
     }
 
