@@ -14,4 +14,5 @@ mod health; // /healthz, /readyz, /metrics, and the error shape of unknown route
 mod keys; // rotation: next published before it signs, retired stays published
 mod registry; // apps from templates, secrets, certificates, redirect URIs, nothing half-written
 mod signin; // authorization code + PKCE + OIDC with the openidconnect crate; pages, CSRF, throttling
+mod system_user; // SuperID system users: the whole story, and every wrong signed token
 mod tenants; // tenants, users, memberships, partners

@@ -1,0 +1,259 @@
+//! SuperID's system-user story end to end: a server-to-server app with a generated
+//! certificate; a tenant administrator signs in and approves; the app reads the system token
+//! from the ID token, signs it the way SuperOffice's samples do (key from RSA XML), exchanges
+//! it, and validates the JWT against JWKS. Then every way to get it wrong.
+
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeyPairComponents, PublicKeyComponents};
+use aws_lc_rs::signature::RSA_PKCS1_SHA256;
+use openidconnect::core::{CoreJwsSigningAlgorithm, CoreProviderMetadata};
+use openidconnect::{IssuerUrl, JsonWebKey};
+use serde_json::{json, Value};
+
+use crate::harness::{http, TestServer};
+use crate::signin::{Browser, PASSWORD, REDIRECT};
+use gatehouse::apps::{Access, NewApp, Template};
+use gatehouse::secret::Secret;
+
+struct Story {
+    client_id: String,
+    secret: String,
+    rsa_xml: String,
+    system_token: String,
+}
+
+fn xml_field(xml: &str, tag: &str) -> Vec<u8> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open).unwrap() + open.len();
+    let end = start + xml[start..].find('<').unwrap();
+    let bytes = gatehouse::crypto::b64_decode(&xml[start..end]).unwrap();
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    bytes[first..].to_vec()
+}
+
+/// Signs `"<token>.<yyyyMMddHHmm>"` with RSASSA-PKCS1-v1_5 SHA-256 and a key read from .NET
+/// RSA XML, as SuperOffice's samples do, and appends `"." + base64(signature)`.
+fn sign(rsa_xml: &str, token: &str, timestamp: &str) -> String {
+    let f = |t| xml_field(rsa_xml, t);
+    let components = KeyPairComponents {
+        public_key: PublicKeyComponents { n: f("Modulus"), e: f("Exponent") },
+        d: f("D"),
+        p: f("P"),
+        q: f("Q"),
+        dP: f("DP"),
+        dQ: f("DQ"),
+        qInv: f("InverseQ"),
+    };
+    let key = RsaKeyPair::from_components(&components).unwrap();
+    let message = format!("{token}.{timestamp}");
+    let mut sig = vec![0u8; key.public_modulus_len()];
+    key.sign(&RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), message.as_bytes(), &mut sig).unwrap();
+    format!("{message}.{}", gatehouse::crypto::b64(&sig))
+}
+
+fn stamp(unix: i64) -> String {
+    // yyyyMMddHHmm from Unix seconds (civil-from-days).
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}{:02}{:02}", secs / 3600, secs % 3600 / 60)
+}
+
+async fn story(srv: &TestServer) -> Story {
+    let partner = srv.partner().await;
+    let dir = &srv.state.directory;
+    dir.add_tenant("CustS", "Customer S", None, Some(&partner), "test").await.unwrap();
+    dir.add_user("admin@example.com", None, "CustS", true, Secret::new(PASSWORD.into()), "test").await.unwrap();
+    let created = srv
+        .state
+        .registry
+        .create(
+            NewApp {
+                partner_id: partner,
+                name: "ERP connector".into(),
+                template: Template::ServerToServer,
+                redirect_uris: vec![REDIRECT.into()],
+                access: Access::Public,
+                technical_contact: None,
+                justification: None,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let client_id = created.app.client_id.clone();
+    let secret = created.client_secret.unwrap().secret.expose().clone();
+    let (_, private) = srv.state.registry.generate_certificate(&client_id, None, "test").await.unwrap();
+    // The administrator signs in to the app and approves it on the page.
+    let url = format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        srv.url("/authorize"),
+        form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let answer = Browser::new().sign_in(srv, &url, "admin@example.com").await;
+    let code = answer.iter().find(|(k, _)| k == "code").unwrap().1.clone();
+    let tokens: Value = http()
+        .post(srv.url("/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap_or_else(|| panic!("{tokens}"));
+    let claims: Value =
+        serde_json::from_slice(&gatehouse::crypto::b64url_decode(id_token.split('.').nth(1).unwrap()).unwrap())
+            .unwrap();
+    let system_token = claims["http://schemes.superoffice.net/identity/system_token"]
+        .as_str()
+        .expect("the administrator's ID token carries the system token")
+        .to_string();
+    Story { client_id, secret, rsa_xml: private.rsa_xml.expose().clone(), system_token }
+}
+
+async fn exchange(srv: &TestServer, body: Value) -> Value {
+    let res = http().post(srv.url("/Login/api/PartnerSystemUser/Authenticate")).json(&body).send().await.unwrap();
+    assert!(res.status() == 200 || res.status() == 400 || res.status() == 413, "{}", res.status());
+    res.json().await.unwrap()
+}
+
+fn request(s: &Story, signed: &str) -> Value {
+    json!({ "SignedSystemToken": signed, "ApplicationToken": s.secret, "ContextIdentifier": "CustS", "ReturnTokenType": "JWT" })
+}
+
+both_backends!(
+    async fn a_partner_app_becomes_a_system_user_and_the_jwt_verifies(srv) {
+        let s = story(&srv).await;
+        let signed = sign(&s.rsa_xml, &s.system_token, &stamp(srv.clock.now()));
+        let answer = exchange(&srv, request(&s, &signed)).await;
+        assert_eq!(answer["IsSuccessful"], true, "{answer}");
+        assert_eq!(answer["ErrorMessage"], "");
+        let jwt = answer["Token"].as_str().unwrap();
+        // Validate with the openidconnect crate's JWK against our published JWKS.
+        let rp = openidconnect::reqwest::ClientBuilder::new().build().unwrap();
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(srv.base.clone()).unwrap(), &rp).await.unwrap();
+        let (input, sig) = jwt.rsplit_once('.').unwrap();
+        let header: Value = serde_json::from_slice(&gatehouse::crypto::b64url_decode(input.split('.').next().unwrap()).unwrap()).unwrap();
+        let key = metadata.jwks().keys().iter().find(|k| k.key_id().map(|i| i.as_str()) == header["kid"].as_str()).unwrap();
+        key.verify_signature(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, input.as_bytes(), &gatehouse::crypto::b64url_decode(sig).unwrap()).unwrap();
+        let claims: Value = serde_json::from_slice(&gatehouse::crypto::b64url_decode(input.split('.').nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!(claims["iss"], "SuperOffice AS");
+        let serial = srv.state.directory.tenant("CustS").await.unwrap().serial;
+        assert_eq!(claims["aud"], format!("spn:{serial}"));
+        assert_eq!(claims["http://schemes.superoffice.net/identity/ctx"], "CustS");
+        assert_eq!(claims["client_id"], s.client_id.as_str());
+        // The same signed string twice: refused.
+        let again = exchange(&srv, request(&s, &signed)).await;
+        assert_eq!(again["IsSuccessful"], false);
+        assert!(again["ErrorMessage"].as_str().unwrap().contains("already used"));
+        // The lower-case alias works too.
+        let signed = sign(&s.rsa_xml, &s.system_token, &stamp(srv.clock.now() - 60));
+        let res: Value = http().post(srv.url("/login/api/PartnerSystemUser/Authenticate")).json(&request(&s, &signed)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(res["IsSuccessful"], true, "{res}");
+        // The same approval backs client_credentials in that tenant.
+        let res: Value = http().post(srv.url("/token")).basic_auth(&s.client_id, Some(&s.secret))
+            .form(&[("grant_type", "client_credentials"), ("ctx", "CustS")]).send().await.unwrap().json().await.unwrap();
+        let at: Value = serde_json::from_slice(&gatehouse::crypto::b64url_decode(res["access_token"].as_str().unwrap().split('.').nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!(at["http://schemes.superoffice.net/identity/ctx"], "CustS");
+    }
+);
+
+both_backends!(
+    async fn every_wrong_signed_system_token_gets_its_code_and_nothing_else(srv) {
+        let s = story(&srv).await;
+        let now = srv.clock.now();
+        let good = |ts: i64| sign(&s.rsa_xml, &s.system_token, &stamp(ts));
+        let (_, other_key) = gatehouse::apps::certificate::generate_rsa().unwrap();
+        let by_other_key = sign(other_key.rsa_xml.expose(), &s.system_token, &stamp(now));
+        let mut cases: Vec<(&str, Value, &str)> = vec![
+            ("wrong signature", request(&s, &by_other_key), "Error 7"),
+            ("6 minutes old", request(&s, &good(now - 360)), "Error 6"),
+            ("6 minutes ahead", request(&s, &good(now + 360)), "Error 6"),
+            ("not 12 digits", request(&s, &format!("{}.2026112213.c2ln", s.system_token)), "Error 6"),
+            ("not a date", request(&s, &format!("{}.202613451299.c2ln", s.system_token)), "Error 6"),
+            ("fewer than two dots", request(&s, "justonetoken.c2ln"), "'<system token>.<yyyyMMddHHmm>.<signature>'"),
+            ("non-base64 signature", request(&s, &format!("{}.{}.***", s.system_token, stamp(now))), "Error 7"),
+            ("another token", request(&s, &sign(&s.rsa_xml, "gatehouse_st_someone-else", &stamp(now))), "does not belong"),
+        ];
+        let mut unknown_tenant = request(&s, &good(now));
+        unknown_tenant["ContextIdentifier"] = json!("NoSuchCust");
+        cases.push(("unknown ContextIdentifier", unknown_tenant, "does not exist"));
+        let mut wrong_app = request(&s, &good(now));
+        wrong_app["ApplicationToken"] = json!("gatehouse_cs_not-a-secret");
+        cases.push(("wrong ApplicationToken", wrong_app, "does not belong to any application"));
+        let mut wrong_type = request(&s, &good(now));
+        wrong_type["ReturnTokenType"] = json!("SAML");
+        cases.push(("ReturnTokenType other than JWT", wrong_type, "must be JWT"));
+        let replays_before = count(&srv, "system_user_replays").await;
+        for (case, body, expected) in cases {
+            let answer = exchange(&srv, body).await;
+            assert_eq!(answer["IsSuccessful"], false, "{case}");
+            assert!(answer["Token"].is_null(), "{case}");
+            let message = answer["ErrorMessage"].as_str().unwrap();
+            assert!(message.contains(expected), "{case}: {message}");
+        }
+        assert_eq!(count(&srv, "system_user_replays").await, replays_before, "refusals write no replay record");
+        // Not JSON, and a body over 64 KiB.
+        let res = http().post(srv.url("/Login/api/PartnerSystemUser/Authenticate")).body("not json").send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.json::<Value>().await.unwrap()["IsSuccessful"], false);
+        let res = http().post(srv.url("/Login/api/PartnerSystemUser/Authenticate")).body(vec![b'x'; 70 * 1024]).send().await.unwrap();
+        assert_eq!(res.status(), 413);
+        // A revoked certificate no longer verifies.
+        let cert = srv.state.registry.certificates(&s.client_id).await.unwrap()[0].id.clone();
+        srv.state.registry.revoke_certificate(&s.client_id, &cert, "test").await.unwrap();
+        let answer = exchange(&srv, request(&s, &good(now))).await;
+        assert!(answer["ErrorMessage"].as_str().unwrap().contains("Error 7"), "{answer}");
+        // Record states: needs re-approval (5), denied (4), revoked (1).
+        let app = srv.state.registry.get(&s.client_id).await.unwrap();
+        gatehouse::on_db!(&srv.state.store.db, pool => {
+            sqlx::query("UPDATE authorization_records SET status = 'needs-reapproval'").execute(pool).await.unwrap();
+        });
+        assert!(exchange(&srv, request(&s, &good(now))).await["ErrorMessage"].as_str().unwrap().contains("Error 5"));
+        srv.state.directory.end_approval("CustS", &app, gatehouse::tenants::ApprovalEnd::Denied, "test").await.unwrap();
+        assert!(exchange(&srv, request(&s, &good(now))).await["ErrorMessage"].as_str().unwrap().contains("Error 4"));
+        srv.state.directory.end_approval("CustS", &app, gatehouse::tenants::ApprovalEnd::Revoked, "test").await.unwrap();
+        assert!(exchange(&srv, request(&s, &good(now))).await["ErrorMessage"].as_str().unwrap().contains("Error 1"));
+        assert!(srv.state.store.audit_trail("CustS", 50).await.unwrap().iter().any(|e| e.action == "system_user.refused"));
+    }
+);
+
+async fn count(srv: &TestServer, table: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    gatehouse::on_db!(&srv.state.store.db, pool => sqlx::query_scalar::<_, i64>(&sql).fetch_one(pool).await.unwrap())
+}
+
+both_backends!(
+    async fn adding_a_tenant_facing_entitlement_asks_tenants_to_approve_again(srv) {
+        let s = story(&srv).await;
+        let reg = &srv.state.registry;
+        // A web app gains the system-token claim: approving tenants must approve again.
+        let app = reg.get(&s.client_id).await.unwrap();
+        let tenant = srv.state.directory.tenant("CustS").await.unwrap();
+        assert_eq!(srv.state.store.authorization_record(&app.id, &tenant.id).await.unwrap().unwrap().0, "approved");
+        let err = reg.add_entitlement(&s.client_id, gatehouse::apps::Entitlement::SystemToken, None, "test").await.unwrap_err();
+        assert!(matches!(err, gatehouse::error::Error::Conflict(_)), "already there");
+        gatehouse::on_db!(&srv.state.store.db, pool => {
+            sqlx::query("DELETE FROM app_entitlements WHERE entitlement = 'webhook-agent'").execute(pool).await.unwrap();
+        });
+        reg.add_entitlement(&s.client_id, gatehouse::apps::Entitlement::WebhookAgent, None, "test").await.unwrap();
+        assert_eq!(srv.state.store.authorization_record(&app.id, &tenant.id).await.unwrap().unwrap().0, "needs-reapproval");
+        let signed = sign(&s.rsa_xml, &s.system_token, &stamp(srv.clock.now()));
+        let answer = exchange(&srv, request(&s, &signed)).await;
+        assert!(answer["ErrorMessage"].as_str().unwrap().contains("Error 5"), "{answer}");
+    }
+);
