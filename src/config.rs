@@ -37,6 +37,11 @@ pub struct Config {
     pub default_audience: String,
     /// Default access-token lifetime in seconds (`tokens.access_token_ttl_secs`, default 3600).
     pub access_token_ttl: i64,
+    /// Authorization-code lifetime in seconds (`tokens.code_ttl_secs`, default 300).
+    pub code_ttl: i64,
+    /// Seconds in which a retried refresh gets the same successor back
+    /// (`tokens.refresh_grace_secs`, default 10; 0 turns the grace period off).
+    pub refresh_grace: i64,
     /// `text` or `json` (`log_format`, `GATEHOUSE_LOG_FORMAT`).
     pub log_format: LogFormat,
     /// SuperID `webapi_url` claim template; `{ctx}` becomes the tenant (`superid.webapi_url`).
@@ -126,6 +131,8 @@ pub struct RawKeys {
 pub struct RawTokens {
     pub access_token_ttl_secs: Option<i64>,
     pub default_audience: Option<String>,
+    pub code_ttl_secs: Option<i64>,
+    pub refresh_grace_secs: Option<i64>,
 }
 
 /// Values given on the command line; they win over file and environment.
@@ -279,6 +286,17 @@ impl Config {
                 })?;
             }
         }
+        let code_ttl = raw.tokens.code_ttl_secs.unwrap_or(300);
+        if !(30..=600).contains(&code_ttl) {
+            return Err(bad(
+                "tokens.code_ttl_secs",
+                "must be between 30 and 600 seconds (RFC 6749 §4.1.2: at most 10 minutes)",
+            ));
+        }
+        let refresh_grace = raw.tokens.refresh_grace_secs.unwrap_or(10);
+        if !(0..=120).contains(&refresh_grace) {
+            return Err(bad("tokens.refresh_grace_secs", "must be between 0 and 120 seconds"));
+        }
         let system_user_window = raw.superid.timestamp_window_secs.unwrap_or(300);
         if !(30..=3600).contains(&system_user_window) {
             return Err(bad("superid.timestamp_window_secs", "must be between 30 and 3600 seconds"));
@@ -303,6 +321,8 @@ impl Config {
             signing_algs,
             default_audience,
             access_token_ttl,
+            code_ttl,
+            refresh_grace,
             log_format,
             webapi_url: raw.superid.webapi_url,
             netserver_url: raw.superid.netserver_url,

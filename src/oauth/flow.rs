@@ -16,8 +16,6 @@ use crate::AppState;
 
 /// How long a pending request (login page open) lives.
 pub const PENDING_TTL: i64 = 15 * 60;
-/// How long an authorization code lives (RFC 6749 §4.1.2 recommends at most 10 minutes).
-pub const CODE_TTL: i64 = 5 * 60;
 /// Authorization codes start with this.
 pub const CODE_PREFIX: &str = "gatehouse_ac_";
 
@@ -180,7 +178,7 @@ pub async fn issue_code(
         challenge_method: req.code_challenge_method.clone(),
         auth_time: session.auth_time,
         created_at: now,
-        expires_at: now + CODE_TTL,
+        expires_at: now + state.config.code_ttl,
     };
     state.store.insert_code(&row).await?;
     let event = crate::store::audit::AuditEvent::new(

@@ -327,6 +327,19 @@ both_backends!(
         let (status, body) = token(form).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "redirect_uri mismatch");
 
+        // A code presented by another client is invalid for it, and not burnt for its owner.
+        let answer = browser.sign_in(&srv, &code_for(()), "admin@example.com").await;
+        let code = answer.iter().find(|(k, _)| k == "code").unwrap().1.clone();
+        let partner = srv.state.registry.get(&w.client_id).await.unwrap().partner_id;
+        let other = srv.state.registry.create(NewApp { partner_id: partner, name: "Other".into(), template: Template::Web, redirect_uris: vec![REDIRECT.into()], access: Access::Private, technical_contact: None, justification: None }, "test").await.unwrap();
+        let res = http().post(srv.url("/token")).basic_auth(&other.app.client_id, Some(other.client_secret.unwrap().secret.expose()))
+            .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT), ("code_verifier", verifier)]).send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
+        // Without the verifier the owner is refused too (the code is then used up).
+        let (status, body) = token(vec![("grant_type", "authorization_code".into()), ("code", code.clone()), ("redirect_uri", REDIRECT.into())]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "missing verifier");
+
         let answer = browser.sign_in(&srv, &code_for(()), "admin@example.com").await;
         let code = answer.iter().find(|(k, _)| k == "code").unwrap().1.clone();
         srv.clock.advance(301);

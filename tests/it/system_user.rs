@@ -213,6 +213,16 @@ both_backends!(
         assert_eq!(res.json::<Value>().await.unwrap()["IsSuccessful"], false);
         let res = http().post(srv.url("/Login/api/PartnerSystemUser/Authenticate")).body(vec![b'x'; 70 * 1024]).send().await.unwrap();
         assert_eq!(res.status(), 413);
+        // An expired certificate no longer verifies.
+        let cert_id = srv.state.registry.certificates(&s.client_id).await.unwrap()[0].id.clone();
+        gatehouse::on_db!(&srv.state.store.db, pool => {
+            sqlx::query("UPDATE app_certificates SET expires_at = $1 WHERE id = $2").bind(now - 1).bind(&cert_id).execute(pool).await.unwrap();
+        });
+        let answer = exchange(&srv, request(&s, &good(now))).await;
+        assert!(answer["ErrorMessage"].as_str().unwrap().contains("Error 7"), "expired certificate: {answer}");
+        gatehouse::on_db!(&srv.state.store.db, pool => {
+            sqlx::query("UPDATE app_certificates SET expires_at = NULL").execute(pool).await.unwrap();
+        });
         // A revoked certificate no longer verifies.
         let cert = srv.state.registry.certificates(&s.client_id).await.unwrap()[0].id.clone();
         srv.state.registry.revoke_certificate(&s.client_id, &cert, "test").await.unwrap();

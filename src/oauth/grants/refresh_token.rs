@@ -21,8 +21,6 @@ use crate::tenants::User;
 use crate::AppState;
 
 pub const REFRESH_PREFIX: &str = "gatehouse_rt_";
-/// A retried refresh within this many seconds gets the same successor back.
-pub const GRACE: i64 = 10;
 /// Rotating refresh tokens expire after 30 days of disuse; long-lived ones never do.
 pub const ROTATING_TTL: i64 = 30 * 86_400;
 
@@ -227,7 +225,7 @@ async fn retry_or_reuse<'a>(
     now: i64,
     grant: impl Fn(Option<String>) -> UserGrant<'a>,
 ) -> Result<TokenResponse, Error> {
-    let within_grace = row.used_at.is_some_and(|u| now - u <= GRACE);
+    let within_grace = row.used_at.is_some_and(|u| now - u <= state.config.refresh_grace);
     match (&row.successor, within_grace) {
         (Some(salt), true) => issue_for_user(state, client, grant(Some(successor_of(token, salt)))).await,
         _ => {
