@@ -216,6 +216,7 @@ both_backends!(
         let jwt = issued.jwt.expose().clone();
         let (status, body) = bearer(&srv, &a, &jwt).await;
         assert_eq!(status, 200, "{body}");
+        assert!(body.get("refresh_token").is_none(), "server-to-server apps do not allow refresh tokens by default");
         // Reusable (it is a credential, not a one-time assertion), and it outlives key rotation.
         srv.state.keys.rotate(gatehouse::keys::Alg::RS256, "test").await.unwrap();
         srv.clock.advance(srv.state.config.retired_key_ttl + 10);

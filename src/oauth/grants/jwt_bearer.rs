@@ -62,7 +62,21 @@ pub async fn exchange(
         },
     )
     .await?;
-    Ok(TokenResponse::bearer(access, scope))
+    // A refresh token where the app allows refresh tokens (RFC 7523 leaves it to the server).
+    let refresh = if app.allows_grant(GrantType::RefreshToken) {
+        let grant_id = crate::crypto::random_id();
+        state.store.record_grant_token(&grant_id, &access.jti, access.expires_at).await?;
+        let now = state.clock.now();
+        Some(
+            super::refresh_token::new_refresh(state, app, &grant_id, &user.id, Some(&tenant.id), &scope, None, now)
+                .await?,
+        )
+    } else {
+        None
+    };
+    let mut response = TokenResponse::bearer(access, scope);
+    response.refresh_token = refresh;
+    Ok(response)
 }
 
 /// An assertion the app signed for a user (RFC 7523 §3).

@@ -108,27 +108,19 @@ pub async fn issue_for_user(
     };
     let refresh = match g.refresh {
         Some(existing) => Some(existing),
-        None if app.allows_grant(GrantType::RefreshToken) => {
-            let token = format!("{REFRESH_PREFIX}{}", random_token());
-            let now = state.clock.now();
-            let row = RefreshRow {
-                digest: sha256(token.as_bytes()).to_vec(),
-                grant_id: g.grant_id.to_string(),
-                app_id: app.id.clone(),
-                user_id: user.id.clone(),
-                tenant_id: tenant.as_ref().map(|t| t.id.clone()),
-                scope: g.scope.join(" "),
-                nonce: g.nonce.map(str::to_string),
-                auth_time: g.auth_time,
-                issued_at: now,
-                expires_at: (app.refresh_mode == RefreshMode::Rotating).then_some(now + ROTATING_TTL),
-                used_at: None,
-                successor: None,
-                revoked_at: None,
-            };
-            state.store.insert_refresh(&row).await?;
-            Some(token)
-        }
+        None if app.allows_grant(GrantType::RefreshToken) => Some(
+            new_refresh(
+                state,
+                app,
+                g.grant_id,
+                &user.id,
+                tenant.as_ref().map(|t| t.id.as_str()),
+                &g.scope,
+                g.nonce,
+                g.auth_time,
+            )
+            .await?,
+        ),
         None => None,
     };
     // A replay that arrived while these were being issued revoked the grant before they were
@@ -141,6 +133,39 @@ pub async fn issue_for_user(
     response.refresh_token = refresh;
     response.id_token = id_token;
     Ok(response)
+}
+
+/// Stores a new refresh token of a grant and returns it.
+#[allow(clippy::too_many_arguments)]
+pub async fn new_refresh(
+    state: &AppState,
+    app: &crate::apps::App,
+    grant_id: &str,
+    user_id: &str,
+    tenant_id: Option<&str>,
+    scope: &[String],
+    nonce: Option<&str>,
+    auth_time: i64,
+) -> Result<String, Error> {
+    let token = format!("{REFRESH_PREFIX}{}", random_token());
+    let now = state.clock.now();
+    let row = RefreshRow {
+        digest: sha256(token.as_bytes()).to_vec(),
+        grant_id: grant_id.to_string(),
+        app_id: app.id.clone(),
+        user_id: user_id.to_string(),
+        tenant_id: tenant_id.map(str::to_string),
+        scope: scope.join(" "),
+        nonce: nonce.map(str::to_string),
+        auth_time,
+        issued_at: now,
+        expires_at: (app.refresh_mode == RefreshMode::Rotating).then_some(now + ROTATING_TTL),
+        used_at: None,
+        successor: None,
+        revoked_at: None,
+    };
+    state.store.insert_refresh(&row).await?;
+    Ok(token)
 }
 
 pub async fn exchange(
