@@ -68,6 +68,18 @@ impl AuthenticatedClient {
     pub fn is_confidential(&self) -> bool {
         self.method != AuthMethod::None
     }
+
+    /// `unauthorized_client` unless the app may use `grant` (and, for grants that act without
+    /// a user's browser, unless it is a confidential client).
+    pub fn require_grant(&self, grant: super::GrantType, confidential_only: bool) -> Result<(), OAuthError> {
+        if confidential_only && !self.is_confidential() {
+            return Err(OAuthError::unauthorized_client(format!("public clients cannot use {}", grant.as_str())));
+        }
+        if !self.app.allows_grant(grant) {
+            return Err(OAuthError::unauthorized_client(format!("this app may not use {}", grant.as_str())));
+        }
+        Ok(())
+    }
 }
 
 fn failed() -> OAuthError {

@@ -113,20 +113,6 @@ impl Store {
         })
     }
 
-    pub async fn user_by_id(&self, id: &str) -> sqlx::Result<Option<super::tenants::UserRow>> {
-        on_db!(&self.db, pool => {
-            sqlx::query("SELECT id, email, name, password_hash, platform_admin, created_at FROM users WHERE id = $1").bind(id)
-                .fetch_optional(pool).await?.map(|r| Ok(super::tenants::UserRow {
-                    id: r.text("id")?,
-                    email: r.text("email")?,
-                    name: r.text("name")?,
-                    password_hash: r.text("password_hash")?,
-                    platform_admin: r.flag("platform_admin")?,
-                    created_at: r.int("created_at")?,
-                })).transpose()
-        })
-    }
-
     pub async fn is_member(&self, tenant_id: &str, user_id: &str) -> sqlx::Result<bool> {
         on_db!(&self.db, pool => {
             Ok(sqlx::query("SELECT 1 FROM memberships WHERE tenant_id = $1 AND user_id = $2")

@@ -194,6 +194,13 @@ impl Store {
         })
     }
 
+    pub async fn user_by_id(&self, id: &str) -> sqlx::Result<Option<UserRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")).bind(id)
+                .fetch_optional(pool).await?.as_ref().map(user_row).transpose()
+        })
+    }
+
     pub async fn user_by_email(&self, email: &str) -> sqlx::Result<Option<UserRow>> {
         on_db!(&self.db, pool => {
             sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1")).bind(email)

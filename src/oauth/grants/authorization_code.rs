@@ -21,9 +21,7 @@ pub async fn exchange(
     form: &FormParams,
 ) -> Result<TokenResponse, Error> {
     let app = client.app();
-    if !app.allows_grant(GrantType::AuthorizationCode) {
-        return Err(OAuthError::unauthorized_client("this app may not use the authorization code grant").into());
-    }
+    client.require_grant(GrantType::AuthorizationCode, false)?;
     let code = form.required("code")?;
     let redirect_uri = form.required("redirect_uri")?;
     let now = state.clock.now();

@@ -15,12 +15,7 @@ pub async fn exchange(
     form: &FormParams,
 ) -> Result<TokenResponse, Error> {
     let app = client.app();
-    if !client.is_confidential() {
-        return Err(OAuthError::unauthorized_client("public clients cannot use client_credentials").into());
-    }
-    if !app.allows_grant(GrantType::ClientCredentials) {
-        return Err(OAuthError::unauthorized_client("this app may not use the client_credentials grant").into());
-    }
+    client.require_grant(GrantType::ClientCredentials, true)?;
     let scope = entitlement_scopes(app, form.get("scope"))?;
     // An app may act in one tenant that approved it (the same record as SuperID's system
     // user), named by `ctx`.

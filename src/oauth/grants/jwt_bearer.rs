@@ -31,12 +31,7 @@ pub async fn exchange(
     form: &FormParams,
 ) -> Result<TokenResponse, Error> {
     let app = client.app();
-    if !client.is_confidential() {
-        return Err(OAuthError::unauthorized_client("public clients cannot use the JWT bearer grant").into());
-    }
-    if !app.allows_grant(GrantType::JwtBearer) {
-        return Err(OAuthError::unauthorized_client("this app may not use the JWT bearer grant").into());
-    }
+    client.require_grant(GrantType::JwtBearer, true)?;
     let assertion = form.required("assertion")?;
     let jws = Jws::parse(assertion).map_err(|why| Error::from(OAuthError::invalid_grant(why)))?;
     let (user, tenant) = if jws.str_claim("iss") == Some(state.config.issuer.as_str()) {

@@ -174,9 +174,7 @@ pub async fn exchange(
     form: &FormParams,
 ) -> Result<TokenResponse, Error> {
     let app = client.app();
-    if !app.allows_grant(GrantType::RefreshToken) {
-        return Err(OAuthError::unauthorized_client("this app may not use refresh tokens").into());
-    }
+    client.require_grant(GrantType::RefreshToken, false)?;
     let token = form.required("refresh_token")?;
     let now = state.clock.now();
     let row = state
