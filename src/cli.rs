@@ -59,6 +59,24 @@ enum Command {
     /// JWT credentials users create for their apps (the JWT bearer grant).
     #[command(subcommand)]
     Credential(CredentialCmd),
+    /// Dynamic client registration.
+    #[command(subcommand)]
+    Registration(RegistrationCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum RegistrationCmd {
+    /// Print an initial access token for `POST /register` (usable until it expires).
+    #[command(subcommand)]
+    Token(RegistrationTokenCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum RegistrationTokenCmd {
+    Create {
+        #[arg(long, default_value_t = 24)]
+        expires_in_hours: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -387,6 +405,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user(config, json, cmd).await,
         Command::Keys(cmd) => keys(config, json, cmd).await,
         Command::Credential(cmd) => credential(config, json, cmd).await,
+        Command::Registration(RegistrationCmd::Token(RegistrationTokenCmd::Create { expires_in_hours })) => {
+            if !(1..=24 * 365).contains(&expires_in_hours) {
+                anyhow::bail!("--expires-in-hours must be between 1 and 8760");
+            }
+            let state = open(config).await?;
+            let (token, expires_at) = crate::oidc::registration::create_initial_token(&state, expires_in_hours).await?;
+            print(json, &json!({ "token": token, "expires_at": expires_at }), || token.clone())
+        }
     }
 }
 

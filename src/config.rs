@@ -48,6 +48,9 @@ pub struct Config {
     pub webapi_url: Option<String>,
     /// SuperID `netserver_url` claim template (`superid.netserver_url`).
     pub netserver_url: Option<String>,
+    /// Dynamic client registration: `token` (an initial access token is required, the
+    /// default), `open`, or `off` (`registration.mode`, `GATEHOUSE_REGISTRATION`).
+    pub registration: RegistrationMode,
     /// `iss` of system-user tokens (`superid.system_user_issuer`, default `SuperOffice AS`).
     pub system_user_issuer: String,
     /// How far a signed system token's timestamp may be from now, in seconds
@@ -76,6 +79,13 @@ impl std::fmt::Debug for KeyStore {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationMode {
+    Token,
+    Open,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
@@ -98,6 +108,14 @@ pub struct RawConfig {
     pub tokens: RawTokens,
     #[serde(default)]
     pub superid: RawSuperId,
+    #[serde(default)]
+    pub registration: RawRegistration,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistration {
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +203,7 @@ impl Config {
         set(&mut raw.keys_dir, "GATEHOUSE_KEYS_DIR");
         set(&mut raw.log_format, "GATEHOUSE_LOG_FORMAT");
         set(&mut raw.keys.store, "GATEHOUSE_KEY_STORE");
+        set(&mut raw.registration.mode, "GATEHOUSE_REGISTRATION");
         set(&mut raw.superid.webapi_url, "GATEHOUSE_SUPERID_WEBAPI_URL");
         set(&mut raw.superid.netserver_url, "GATEHOUSE_SUPERID_NETSERVER_URL");
         if let Some(v) = env("GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS") {
@@ -305,6 +324,12 @@ impl Config {
         if !(60..=86_400).contains(&system_user_ttl) {
             return Err(bad("superid.system_user_token_ttl_secs", "must be between 60 and 86400 seconds"));
         }
+        let registration = match raw.registration.mode.as_deref().unwrap_or("token") {
+            "token" => RegistrationMode::Token,
+            "open" => RegistrationMode::Open,
+            "off" => RegistrationMode::Off,
+            other => return Err(bad("registration.mode", format!("'{other}' is not one of: token, open, off"))),
+        };
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -326,6 +351,7 @@ impl Config {
             log_format,
             webapi_url: raw.superid.webapi_url,
             netserver_url: raw.superid.netserver_url,
+            registration,
             system_user_issuer: raw.superid.system_user_issuer.unwrap_or_else(|| "SuperOffice AS".into()),
             system_user_window,
             system_user_ttl,

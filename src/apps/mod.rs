@@ -189,6 +189,15 @@ pub struct TokenSettings<'a> {
     pub refresh_mode: Option<RefreshMode>,
 }
 
+/// Defaults of a template that a dynamic registration replaces.
+#[derive(Debug, Clone, Default)]
+pub struct AppOverrides {
+    pub grant_types: Option<Vec<GrantType>>,
+    pub client_type: Option<ClientType>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub signing_alg: Option<String>,
+}
+
 /// A client secret at the one moment it is visible.
 #[derive(Debug, Serialize)]
 pub struct IssuedSecret {
@@ -284,10 +293,18 @@ impl Registry {
     /// Creates an app from a template. Every input is checked before anything is written, and
     /// the app, its URIs, entitlements, first secret and audit event commit together.
     pub async fn create(&self, new: NewApp, actor: &str) -> Result<CreatedApp> {
+        self.create_with(new, &AppOverrides::default(), actor).await
+    }
+
+    /// Creates an app from a template with some defaults replaced (dynamic registration).
+    pub async fn create_with(&self, new: NewApp, overrides: &AppOverrides, actor: &str) -> Result<CreatedApp> {
         let name = check_name("name", &new.name)?;
         let defaults = new.template.defaults();
         let native = defaults.loopback_any_port;
         check_uri_list(UriKind::Redirect, &new.redirect_uris, native)?;
+        check_uri_list(UriKind::PostLogout, &overrides.post_logout_redirect_uris, native)?;
+        let client_type = overrides.client_type.unwrap_or(defaults.client_type);
+        let grant_types = overrides.grant_types.clone().unwrap_or_else(|| defaults.grant_types.to_vec());
         if self.store.partner(&new.partner_id).await?.is_none() {
             return Err(Error::not_found(format!("partner '{}'", new.partner_id)));
         }
@@ -301,15 +318,15 @@ impl Registry {
             kind: AppKind::Standard.as_str().into(),
             custom_tenant_id: None,
             access: new.access.as_str().into(),
-            client_type: defaults.client_type.as_str().into(),
-            grant_types: defaults.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
+            client_type: client_type.as_str().into(),
+            grant_types: grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
             loopback_any_port: native,
             require_pkce: true,
             allow_plain_pkce: false,
             token_format: TokenFormat::Jwt.as_str().into(),
             access_token_ttl: None,
             refresh_mode: RefreshMode::Rotating.as_str().into(),
-            signing_alg: "RS256".into(),
+            signing_alg: overrides.signing_alg.clone().unwrap_or_else(|| "RS256".into()),
             technical_contact: new.technical_contact,
             created_at: now,
             updated_at: now,
@@ -319,6 +336,12 @@ impl Registry {
             .redirect_uris
             .iter()
             .map(|u| UriRow { kind: UriKind::Redirect.as_str().into(), uri: u.clone() })
+            .chain(
+                overrides
+                    .post_logout_redirect_uris
+                    .iter()
+                    .map(|u| UriRow { kind: UriKind::PostLogout.as_str().into(), uri: u.clone() }),
+            )
             .collect();
         let entitlements: Vec<EntitlementRow> = defaults
             .entitlements
@@ -331,7 +354,7 @@ impl Registry {
                 justification: if e.needs_approval() { new.justification.clone() } else { None },
             })
             .collect();
-        let issued = (defaults.client_type == ClientType::Confidential).then(client_secret::generate);
+        let issued = (client_type == ClientType::Confidential).then(client_secret::generate);
         let secret_row = issued.as_ref().map(|s| NewSecretRow {
             id: random_id(),
             digest: s.digest.to_vec(),

@@ -52,6 +52,10 @@ pub fn document(config: &Config) -> anyhow::Result<Vec<u8>> {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
     });
+    let mut doc = doc;
+    if config.registration != crate::config::RegistrationMode::Off {
+        doc["registration_endpoint"] = json!(url(paths::REGISTER));
+    }
     Ok(serde_json::to_vec(&doc)?)
 }
 

@@ -11,6 +11,7 @@ pub mod logout;
 pub mod metrics;
 pub mod pages;
 pub mod paths;
+pub mod register;
 pub mod respond;
 pub mod revoke;
 pub mod system_user;
@@ -50,6 +51,8 @@ pub fn app(state: AppState) -> Router {
         .route(paths::REVOKE, post(revoke::revoke))
         .route(paths::SYSTEM_USER, post(system_user::system_user))
         .route(paths::SYSTEM_USER_LOWER, post(system_user::system_user))
+        .route(paths::REGISTER, post(register::register))
+        .route(paths::REGISTER_CLIENT, get(register::read).put(register::update).delete(register::delete))
         .route(paths::HEALTHZ, get(health::healthz))
         .route(paths::READYZ, get(health::readyz))
         .route(paths::METRICS, get(metrics::render))

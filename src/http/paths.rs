@@ -11,6 +11,8 @@ pub const TOKEN: &str = "/token";
 pub const INTROSPECT: &str = "/introspect";
 pub const REVOKE: &str = "/revoke";
 pub const USERINFO: &str = "/userinfo";
+pub const REGISTER: &str = "/register";
+pub const REGISTER_CLIENT: &str = "/register/{client_id}";
 pub const LOGOUT: &str = "/logout";
 
 /// SuperID-compatible aliases (DESIGN §2).

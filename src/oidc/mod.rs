@@ -2,3 +2,4 @@
 //! userinfo.
 
 pub mod id_token;
+pub mod registration;

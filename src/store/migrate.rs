@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_tokens"),
     migration!(5, "0005_sign_in"),
     migration!(6, "0006_system_users"),
+    migration!(7, "0007_registration"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

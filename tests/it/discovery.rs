@@ -54,7 +54,7 @@ both_backends!(
         assert_eq!(doc["introspection_endpoint"], srv.url("/introspect"));
         assert_eq!(doc["revocation_endpoint"], srv.url("/revoke"));
         assert_eq!(doc["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]));
-        assert!(doc.get("registration_endpoint").is_none());
+        assert_eq!(doc["registration_endpoint"], srv.url("/register"));
     }
 );
 
