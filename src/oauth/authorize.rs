@@ -13,6 +13,9 @@ use crate::AppState;
 /// OIDC scopes Gatehouse understands besides the app's entitlement scopes.
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
+/// Standard OIDC scopes whose claims Gatehouse does not hold.
+pub const IGNORED_OIDC_SCOPES: &[&str] = &["address", "phone"];
+
 /// Longest value we accept for `state` and `nonce`.
 const MAX_OPAQUE_LEN: usize = 512;
 
@@ -150,7 +153,10 @@ pub async fn validate(
     {
         return Err(refuse(OAuthError::invalid_request("state and nonce must be at most 512 characters")));
     }
-    let scope = parse_scope(p.get("scope").unwrap_or("")).map_err(&refuse)?;
+    let mut scope = parse_scope(p.get("scope").unwrap_or("")).map_err(&refuse)?;
+    // Standard OIDC scopes for claims we do not hold are left out of the grant rather than
+    // refused (RFC 6749 §3.3 lets the server grant less; OIDC Core §5.4 calls them requests).
+    scope.retain(|s| !IGNORED_OIDC_SCOPES.contains(&s.as_str()));
     let entitlements: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
     if let Some(bad) = scope.iter().find(|s| !OIDC_SCOPES.contains(&s.as_str()) && !entitlements.contains(&s.as_str()))
     {

@@ -569,3 +569,15 @@ both_backends!(
         assert_eq!(res.status(), 200);
     }
 );
+
+both_backends!(
+    async fn address_and_phone_scopes_are_left_out_not_refused(srv) {
+        let w = world(&srv).await;
+        let mut browser = Browser::new();
+        let answer = browser.sign_in(&srv, &authorize_url(&srv, &w, &[("scope", "openid address phone")]), "admin@example.com").await;
+        let code = answer.iter().find(|(k, _)| k == "code").unwrap_or_else(|| panic!("{answer:?}")).1.clone();
+        let (status, tokens) = redeem(&srv.base, &w, &code).await;
+        assert_eq!(status, 200, "{tokens}");
+        assert_eq!(tokens["scope"], "openid");
+    }
+);
