@@ -96,6 +96,7 @@ pub async fn issue_access(state: &AppState, req: AccessRequest<'_>) -> Result<Is
                 issued_at: now,
                 expires_at: now + ttl,
                 revoked_at: None,
+                tenant_ctx: None,
             };
             state.token_writer.write(row).await.map_err(|e| match e {
                 WriteError::Unavailable => Error::OAuth(OAuthError::temporarily_unavailable()),
@@ -146,10 +147,7 @@ pub async fn lookup_active(state: &AppState, token: &str) -> Result<Option<Known
             audience: row.audience,
             issued_at: row.issued_at,
             expires_at: row.expires_at,
-            tenant_ctx: match &row.tenant_id {
-                Some(id) => state.store.tenant_by_id(id).await?.map(|t| t.ctx),
-                None => None,
-            },
+            tenant_ctx: row.tenant_ctx,
             kind: TokenKind::Opaque(digest),
         }));
     }

@@ -247,12 +247,6 @@ impl Store {
         })
     }
 
-    /// Adds one to a login-attempt counter and returns the count in the window (attempts are
-    /// reserved before the password is checked, so parallel guesses count too).
-    pub async fn reserve_login_attempt(&self, key: &str, now: i64, window: i64) -> sqlx::Result<i64> {
-        self.count_login_failure(key, now, window).await
-    }
-
     /// Gives back a reserved attempt that turned out to be a success.
     pub async fn release_login_attempt(&self, key: &str) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
@@ -303,8 +297,9 @@ impl Store {
         })
     }
 
-    /// Counts a failed login for `key` in a window of `window` seconds; returns the count.
-    pub async fn count_login_failure(&self, key: &str, now: i64, window: i64) -> sqlx::Result<i64> {
+    /// Adds one to a login-attempt counter and returns the count in the window (attempts are
+    /// reserved before the password is checked, so parallel guesses count too).
+    pub async fn reserve_login_attempt(&self, key: &str, now: i64, window: i64) -> sqlx::Result<i64> {
         on_db!(&self.db, pool => {
             let r = sqlx::query("INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $2) \
                 ON CONFLICT (key) DO UPDATE SET \
@@ -313,14 +308,6 @@ impl Store {
                 RETURNING failures")
                 .bind(key).bind(now).bind(window).fetch_one(pool).await?;
             r.int("failures")
-        })
-    }
-
-    pub async fn login_failures(&self, key: &str, now: i64, window: i64) -> sqlx::Result<i64> {
-        on_db!(&self.db, pool => {
-            Ok(sqlx::query("SELECT failures FROM login_failures WHERE key = $1 AND window_start > $2 - $3")
-                .bind(key).bind(now).bind(window).fetch_optional(pool).await?
-                .map(|r| r.int("failures")).transpose()?.unwrap_or(0))
         })
     }
 

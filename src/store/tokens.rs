@@ -19,6 +19,8 @@ pub struct AccessTokenRow {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The tenant's `ctx`, read with the row (not stored; ignored on insert).
+    pub tenant_ctx: Option<String>,
 }
 
 const INSERT_TOKEN_COLUMNS: &str =
@@ -76,7 +78,8 @@ impl Store {
 
     pub async fn access_token_by_digest(&self, digest: &[u8]) -> sqlx::Result<Option<AccessTokenRow>> {
         const SQL: &str = "SELECT t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, t.tenant_id, t.scope, t.audience, \
-            t.issued_at, t.expires_at, t.revoked_at FROM access_tokens t JOIN apps a ON a.id = t.app_id WHERE t.digest = $1";
+            t.issued_at, t.expires_at, t.revoked_at, n.ctx AS tenant_ctx FROM access_tokens t JOIN apps a ON a.id = t.app_id \
+            LEFT JOIN tenants n ON n.id = t.tenant_id WHERE t.digest = $1";
         on_db!(&self.db, pool => {
             sqlx::query(SQL).bind(digest).fetch_optional(pool).await?.map(|r| Ok(AccessTokenRow {
                 jti: r.text("jti")?,
@@ -91,6 +94,7 @@ impl Store {
                 issued_at: r.int("issued_at")?,
                 expires_at: r.int("expires_at")?,
                 revoked_at: r.opt_int("revoked_at")?,
+                tenant_ctx: r.opt_text("tenant_ctx")?,
             })).transpose()
         })
     }

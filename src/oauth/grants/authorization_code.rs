@@ -4,16 +4,13 @@
 use super::super::authorize::verifier_matches;
 use super::super::client_auth::AuthenticatedClient;
 use super::super::token::TokenResponse;
-use super::super::{Error, GrantType, OAuthError};
+use super::super::{Error, GrantType};
+use super::denied;
 use super::refresh_token::{issue_for_user, UserGrant};
 use crate::crypto::sha256;
 use crate::oauth::params::FormParams;
 use crate::store::signin::TakenCode;
 use crate::AppState;
-
-fn denied(why: &'static str) -> Error {
-    OAuthError::invalid_grant(why).into()
-}
 
 pub async fn exchange(
     state: &AppState,

@@ -12,18 +12,13 @@ use super::super::jws::Jws;
 use super::super::token::TokenResponse;
 use super::super::tokens::{issue_access, AccessRequest};
 use super::super::{Error, GrantType, OAuthError};
+use super::denied;
 use super::{audience, entitlement_scopes};
 use crate::crypto::sha256;
 use crate::oauth::params::FormParams;
+use crate::oauth::tokens::CTX_CLAIM;
 use crate::tenants::{Tenant, User};
 use crate::AppState;
-
-/// The SuperID claim that names a tenant.
-pub const CTX_CLAIM: &str = "http://schemes.superoffice.net/identity/ctx";
-
-fn denied(why: &'static str) -> Error {
-    OAuthError::invalid_grant(why).into()
-}
 
 pub async fn exchange(
     state: &AppState,

@@ -6,8 +6,13 @@ pub mod jwt_bearer;
 pub mod refresh_token;
 
 use super::params::parse_scope;
-use super::OAuthError;
+use super::{Error, OAuthError};
 use crate::apps::{App, UriKind};
+
+/// `invalid_grant` with a reason: the answer to every bad code, token or assertion.
+fn denied(why: &'static str) -> Error {
+    OAuthError::invalid_grant(why).into()
+}
 
 /// The scopes granted for a request: the requested ones if all are active entitlements of the
 /// app, else `invalid_scope`; all active entitlements when none are requested.

@@ -13,6 +13,7 @@ use super::super::client_auth::AuthenticatedClient;
 use super::super::token::TokenResponse;
 use super::super::tokens::{issue_access, AccessRequest};
 use super::super::{Error, GrantType, OAuthError};
+use super::denied;
 use crate::apps::RefreshMode;
 use crate::crypto::{b64url, random_id, random_token, sha256};
 use crate::oauth::params::{parse_scope, FormParams};
@@ -23,10 +24,6 @@ use crate::AppState;
 pub const REFRESH_PREFIX: &str = "gatehouse_rt_";
 /// Rotating refresh tokens expire after 30 days of disuse; long-lived ones never do.
 pub const ROTATING_TTL: i64 = 30 * 86_400;
-
-fn denied(why: &'static str) -> Error {
-    OAuthError::invalid_grant(why).into()
-}
 
 fn successor_of(token: &str, salt: &str) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, token.as_bytes());
