@@ -34,3 +34,30 @@ impl Clock {
         }
     }
 }
+
+/// `YYYY-MM-DD HH:MM UTC` for pages and listings.
+pub fn utc_minute(t: UnixTime) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_minutes() {
+        assert_eq!(super::utc_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::utc_minute(951_782_400 + 3_660), "2000-02-29 01:01 UTC");
+        assert_eq!(super::utc_minute(1_795_305_600), "2026-11-22 00:00 UTC");
+    }
+}

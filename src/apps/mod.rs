@@ -196,6 +196,12 @@ pub struct AppOverrides {
     pub client_type: Option<ClientType>,
     pub post_logout_redirect_uris: Vec<String>,
     pub signing_alg: Option<String>,
+    /// The integration points chosen in the portal wizard instead of the template's.
+    pub entitlements: Option<Vec<Entitlement>>,
+    /// A custom app, made for this one tenant (its id).
+    pub custom_tenant_id: Option<String>,
+    /// The portal wizard's submission key: the same key never creates a second app.
+    pub creation_key: Option<String>,
 }
 
 /// A client secret at the one moment it is visible.
@@ -315,8 +321,10 @@ impl Registry {
             partner_id: new.partner_id,
             name,
             template: new.template.as_str().into(),
-            kind: AppKind::Standard.as_str().into(),
-            custom_tenant_id: None,
+            kind: if overrides.custom_tenant_id.is_some() { AppKind::Custom } else { AppKind::Standard }
+                .as_str()
+                .into(),
+            custom_tenant_id: overrides.custom_tenant_id.clone(),
             access: new.access.as_str().into(),
             client_type: client_type.as_str().into(),
             grant_types: grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
@@ -343,8 +351,8 @@ impl Registry {
                     .map(|u| UriRow { kind: UriKind::PostLogout.as_str().into(), uri: u.clone() }),
             )
             .collect();
-        let entitlements: Vec<EntitlementRow> = defaults
-            .entitlements
+        let chosen = overrides.entitlements.as_deref().unwrap_or(defaults.entitlements);
+        let entitlements: Vec<EntitlementRow> = chosen
             .iter()
             .map(|e| EntitlementRow {
                 entitlement: e.as_str().into(),
@@ -368,12 +376,20 @@ impl Registry {
             &app.client_id,
             json!({ "template": app.template, "name": app.name }),
         );
-        self.store
-            .insert_app(
-                NewAppRows { app: &app, uris: &uris, entitlements: &entitlements, secret: secret_row.as_ref() },
-                &event,
-            )
-            .await?;
+        let rows = NewAppRows {
+            app: &app,
+            uris: &uris,
+            entitlements: &entitlements,
+            secret: secret_row.as_ref(),
+            creation_key: overrides.creation_key.as_deref(),
+        };
+        self.store.insert_app(rows, &event).await.map_err(|e| {
+            if is_unique_violation(&e) && overrides.creation_key.is_some() {
+                Error::conflict("this app was already created")
+            } else {
+                e.into()
+            }
+        })?;
         let app = self.get(&app.client_id).await?;
         let client_secret =
             issued.zip(secret_row).map(|(s, row)| IssuedSecret { id: row.id, secret: s.value, expires_at: None });
@@ -728,6 +744,57 @@ impl Registry {
             return Err(Error::conflict(format!("the app already has '{}'", entitlement.as_str())));
         }
         if entitlement.needs_tenant_reapproval() {
+            self.store.require_reapproval(&app.id, now).await?;
+        }
+        self.forget_authentications(client_id);
+        self.get(client_id).await
+    }
+
+    /// Private (the partner's own tenants) or public (any tenant that approves it).
+    pub async fn set_access(&self, client_id: &str, access: Access, actor: &str) -> Result<App> {
+        let app = self.get(client_id).await?;
+        let now = self.clock.now();
+        let event = AuditEvent::new(now, actor, "app.access_changed", client_id, json!({ "access": access.as_str() }));
+        self.store.set_app_access(&app.id, access.as_str(), now, &event).await?;
+        self.forget_authentications(client_id);
+        self.get(client_id).await
+    }
+
+    /// Deletes the app with its secrets, certificates, tokens and authorization records.
+    pub async fn delete(&self, client_id: &str, actor: &str) -> Result<()> {
+        let app = self.get(client_id).await?;
+        let event = AuditEvent::new(self.clock.now(), actor, "app.deleted", client_id, json!({ "name": app.name }));
+        self.store.delete_app(&app.id, &event).await?;
+        self.forget_authentications(client_id);
+        Ok(())
+    }
+
+    /// A platform administrator's decision on a pending restricted entitlement.
+    pub async fn decide_entitlement(
+        &self,
+        client_id: &str,
+        entitlement: Entitlement,
+        approve: bool,
+        decided_by: &str,
+    ) -> Result<App> {
+        let app = self.get(client_id).await?;
+        let status = if approve { EntitlementStatus::Active } else { EntitlementStatus::Rejected };
+        let now = self.clock.now();
+        let event = AuditEvent::new(
+            now,
+            decided_by,
+            if approve { "app.entitlement_approved" } else { "app.entitlement_rejected" },
+            client_id,
+            json!({ "entitlement": entitlement.as_str() }),
+        );
+        if !self
+            .store
+            .decide_entitlement(&app.id, entitlement.as_str(), status.as_str(), decided_by, now, &event)
+            .await?
+        {
+            return Err(Error::conflict(format!("'{}' is not waiting for a decision", entitlement.as_str())));
+        }
+        if approve && entitlement.needs_tenant_reapproval() {
             self.store.require_reapproval(&app.id, now).await?;
         }
         self.forget_authentications(client_id);

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::extract::{ClientAddr, OAuthRequest};
 use super::pages::{self, esc};
+use super::session::{self, cookie, Login};
 use crate::oauth::authorize::{self, AuthorizationRequest, RedirectTarget, Refusal, ResponseMode};
 use crate::oauth::flow::{self, Step};
 use crate::oauth::params::FormParams;
@@ -17,17 +18,8 @@ use crate::secret::Secret;
 use crate::store::signin::SessionRow;
 use crate::AppState;
 
-pub const SESSION_COOKIE: &str = "gatehouse_session";
 /// Prefix of the cookie that binds a pending sign-in to the browser that started it.
 pub const FLOW_COOKIE: &str = "gatehouse_flow_";
-/// Browser sessions last eight hours.
-pub const SESSION_TTL: i64 = 8 * 3600;
-/// Failed logins counted per account and per client address within this window…
-const FAILURE_WINDOW: i64 = 15 * 60;
-/// …slow the next attempt down after this many…
-const SLOW_AFTER: i64 = 3;
-/// …and are refused (429) after this many.
-const REFUSE_AFTER: i64 = 10;
 
 pub async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
     match FormParams::parse(uri.query().unwrap_or("").as_bytes()) {
@@ -91,16 +83,9 @@ async fn advance(
                 Ok((pending, browser)) => {
                     let mut res =
                         Redirect::to(&format!("{}?request={}", super::paths::SIGNIN, pending.id)).into_response();
-                    let cookie = format!(
-                        "{FLOW_COOKIE}{}={browser}; Path={}; HttpOnly; SameSite=Lax; Max-Age={}{}",
-                        pending.id,
-                        super::paths::SIGNIN,
-                        flow::PENDING_TTL,
-                        if state.config.issuer.starts_with("https://") { "; Secure" } else { "" }
-                    );
-                    if let Ok(v) = HeaderValue::from_str(&cookie) {
-                        res.headers_mut().append(header::SET_COOKIE, v);
-                    }
+                    let name = format!("{FLOW_COOKIE}{}", pending.id);
+                    let cookie = session::set_cookie(state, &name, &browser, super::paths::SIGNIN, flow::PENDING_TTL);
+                    res.headers_mut().append(header::SET_COOKIE, cookie);
                     res
                 }
                 Err(e) => internal(e),
@@ -167,25 +152,7 @@ fn error_response(state: &AppState, to: &RedirectTarget, error: &OAuthError) -> 
 
 /// The session named by the cookie, if it is live.
 pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Option<(Vec<u8>, SessionRow)> {
-    let token = cookie(headers, SESSION_COOKIE)?;
-    let digest = crate::crypto::sha256(token.as_bytes()).to_vec();
-    let session = state.store.session(&digest, state.clock.now()).await.ok()??;
-    Some((digest, session))
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|pair| {
-        let (k, v) = pair.trim().split_once('=')?;
-        (k == name).then(|| v.to_string())
-    })
-}
-
-fn session_cookie(state: &AppState, token: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.config.issuer.starts_with("https://") { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
+    session::current(state, headers).await.map(|s| (s.digest, s.row))
 }
 
 #[derive(Deserialize)]
@@ -345,73 +312,36 @@ pub async fn signin_submit(
                 esc(&pending.id),
                 esc(&pending.csrf)
             );
-            let now = state.clock.now();
-            let keys =
-                [format!("user:{email}"), format!("addr:{}", peer.0.map(|ip| ip.to_string()).unwrap_or_default())];
-            // Reserve the attempt first, so parallel guesses are counted too.
-            let mut worst = 0;
-            for k in &keys {
-                let count = state.store.reserve_login_attempt(k, now, FAILURE_WINDOW).await.unwrap_or(REFUSE_AFTER + 1);
-                worst = worst.max(count - 1);
-            }
-            if worst >= REFUSE_AFTER {
-                let mut res = login_form(
-                    &app.name,
-                    &hidden,
-                    &email,
-                    Some("Too many failed sign-ins. Wait a few minutes and try again."),
-                    StatusCode::TOO_MANY_REQUESTS,
-                );
-                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(FAILURE_WINDOW as u32));
-                return res;
-            }
-            if worst >= SLOW_AFTER {
-                tokio::time::sleep(std::time::Duration::from_secs((worst - SLOW_AFTER + 1).min(5) as u64)).await;
-            }
-            let user = match state.directory.verify_password(&email, password).await {
-                Ok(u) => u,
+            let user = match session::check_password(&state, peer.0, &email, password, &app.client_id).await {
+                Ok(Login::Ok(user)) => user,
+                Ok(Login::Wrong) => {
+                    return login_form(
+                        &app.name,
+                        &hidden,
+                        &email,
+                        Some("The email or password is not right."),
+                        StatusCode::OK,
+                    )
+                }
+                Ok(Login::Throttled) => {
+                    let mut res = login_form(
+                        &app.name,
+                        &hidden,
+                        &email,
+                        Some("Too many failed sign-ins. Wait a few minutes and try again."),
+                        StatusCode::TOO_MANY_REQUESTS,
+                    );
+                    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(session::FAILURE_WINDOW as u32));
+                    return res;
+                }
                 Err(e) => return internal(e.into()),
             };
-            let Some(user) = user else {
-                let event = crate::store::audit::AuditEvent::new(
-                    now,
-                    "anonymous",
-                    "login.failed",
-                    &app.client_id,
-                    serde_json::json!({}),
-                );
-                let _ = state.store.record_audit(&event).await;
-                return login_form(
-                    &app.name,
-                    &hidden,
-                    &email,
-                    Some("The email or password is not right."),
-                    StatusCode::OK,
-                );
+            let cookie = match session::start(&state, &user, session.as_ref().map(|(d, _)| d.as_slice())).await {
+                Ok(c) => c,
+                Err(e) => return internal(e.into()),
             };
-            // A success clears the account's counter and gives back this address's attempt.
-            let _ = state.store.clear_login_failures(&keys[0]).await;
-            let _ = state.store.release_login_attempt(&keys[1]).await;
-            // A new login replaces any session this browser had (no session fixation).
-            if let Some((old, _)) = &session {
-                let _ = state.store.delete_session(old).await;
-            }
-            let token = crate::crypto::random_token();
-            let row =
-                SessionRow { user_id: user.id.clone(), tenant_id: None, auth_time: now, expires_at: now + SESSION_TTL };
-            if let Err(e) = state.store.insert_session(&crate::crypto::sha256(token.as_bytes()), &row, now).await {
-                return internal(e.into());
-            }
-            let event = crate::store::audit::AuditEvent::new(
-                now,
-                &user.id,
-                "login.succeeded",
-                &app.client_id,
-                serde_json::json!({}),
-            );
-            let _ = state.store.record_audit(&event).await;
             let mut res = Redirect::to(&next).into_response();
-            res.headers_mut().insert(header::SET_COOKIE, session_cookie(&state, &token, SESSION_TTL));
+            res.headers_mut().insert(header::SET_COOKIE, cookie);
             res
         }
         Some(action) => {

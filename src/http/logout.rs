@@ -6,9 +6,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::authorize::{current_session, SESSION_COOKIE};
+use super::authorize::current_session;
 use super::extract::OAuthRequest;
 use super::pages;
+use super::session::SESSION_COOKIE;
 use crate::oauth::params::FormParams;
 use crate::AppState;
 

@@ -11,9 +11,11 @@ pub mod logout;
 pub mod metrics;
 pub mod pages;
 pub mod paths;
+pub mod portal;
 pub mod register;
 pub mod respond;
 pub mod revoke;
+pub mod session;
 pub mod system_user;
 pub mod token;
 pub mod userinfo;
@@ -53,6 +55,14 @@ pub fn app(state: AppState) -> Router {
         .route(paths::SYSTEM_USER_LOWER, post(system_user::system_user))
         .route(paths::REGISTER, post(register::register))
         .route(paths::REGISTER_CLIENT, get(register::read).put(register::update).delete(register::delete))
+        .route(paths::PORTAL, get(portal::home))
+        .route(paths::PORTAL_LOGIN, get(portal::login_get).post(portal::login_post))
+        .route(paths::PORTAL_LOGOUT, post(portal::logout))
+        .route(paths::PORTAL_NEW_APP, get(portal::wizard::start).post(portal::wizard::submit))
+        .route(paths::PORTAL_APP, get(portal::app_page::show))
+        .route(paths::PORTAL_APP_ACTION, get(portal::app_page::confirm_delete).post(portal::app_page::act))
+        .route(paths::PORTAL_ADMIN, get(portal::admin::platform).post(portal::admin::platform_decide))
+        .route(paths::ADMIN_TENANT, get(portal::admin::tenant).post(portal::admin::tenant_decide))
         .route(paths::HEALTHZ, get(health::healthz))
         .route(paths::READYZ, get(health::readyz))
         .route(paths::METRICS, get(metrics::render))

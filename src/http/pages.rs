@@ -21,10 +21,16 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#1b1b1f}\
-h1{font-size:1.4rem}label{display:block;margin:.8rem 0 .2rem}input[type=email],input[type=password]{width:100%;padding:.5rem;font-size:1rem}\
-button{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}.error{color:#a4000f;font-weight:600}ul{padding-left:1.2rem}\
-.choice{margin:.4rem 0}.muted{color:#555;font-size:.9rem}";
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1f}main{max-width:28rem;margin:3rem auto;padding:0 1rem}\
+main.wide{max-width:60rem;margin-top:1.5rem}h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ccd;padding-bottom:.2rem}\
+label{display:block;margin:.8rem 0 .2rem}input[type=email],input[type=password],input[type=text],input[type=url],input[type=number],select,textarea{width:100%;max-width:40rem;padding:.45rem;font-size:1rem;box-sizing:border-box}\
+textarea{font-family:ui-monospace,monospace;font-size:.85rem}button{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}table button{margin:0;padding:.2rem .6rem;font-size:.9rem}\
+.error{color:#a4000f;font-weight:600}.field-error{color:#a4000f;margin:.2rem 0}ul{padding-left:1.2rem}.choice{margin:.4rem 0}.choice label{display:inline}.muted{color:#555;font-size:.9rem}\
+nav{background:#1f2d4d;padding:.6rem 1rem}nav a,nav button{color:#fff;margin-right:1rem;background:none;border:0;font-size:1rem;padding:0;cursor:pointer;text-decoration:underline}nav form{display:inline}\
+table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #dde;vertical-align:top}\
+code,.secret{font-family:ui-monospace,monospace;word-break:break-all}.secret{user-select:all;background:#f3f3f7;padding:.4rem;display:block}\
+.notice{background:#fff6d6;border:1px solid #e6c200;padding:.6rem}.ok{background:#e5f6e8;border:1px solid #3a9a4d;padding:.6rem}.inline{display:inline}\
+:focus-visible{outline:3px solid #2b6cff;outline-offset:2px}";
 
 /// The `form_post` auto-submit script; the CSP allows exactly this script by its hash.
 pub const AUTO_SUBMIT: &str = "document.forms[0].submit();";
@@ -45,9 +51,34 @@ fn security_headers(res: &mut Response, script_hash: Option<&str>) {
 
 /// A full page. `body` must already be escaped HTML.
 pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    layout(status, title, "", "", body)
+}
+
+/// The copy buttons of pages that show a value once; the value itself is selectable text, so
+/// the page works without scripts too.
+pub const COPY_SCRIPT: &str = "document.querySelectorAll('button[data-copy]').forEach(function(b){b.addEventListener('click',function(){var e=document.getElementById(b.getAttribute('data-copy'));e.select();if(navigator.clipboard){navigator.clipboard.writeText(e.value);}b.textContent='Copied';});});";
+
+/// A portal page: wide, with the navigation bar. `nav` and `body` must already be escaped.
+pub fn portal(status: StatusCode, title: &str, nav: &str, body: &str) -> Response {
+    layout(status, title, nav, " class=\"wide\"", body)
+}
+
+/// A portal page that shows a value once, with working copy buttons.
+pub fn portal_with_copy(status: StatusCode, title: &str, nav: &str, body: &str) -> Response {
+    let body = format!("{body}<script>{COPY_SCRIPT}</script>");
+    let mut res = portal(status, title, nav, &body);
+    let hash = crate::crypto::b64(&crate::crypto::sha256(COPY_SCRIPT.as_bytes()));
+    let csp = format!("default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    res
+}
+
+fn layout(status: StatusCode, title: &str, nav: &str, main_attrs: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{} · Gatehouse</title><style>{STYLE}</style></head><body><main><h1>{}</h1>{body}</main></body></html>",
+         <title>{} · Gatehouse</title><style>{STYLE}</style></head><body>{nav}<main{main_attrs}><h1>{}</h1>{body}</main></body></html>",
         esc(title),
         esc(title)
     );

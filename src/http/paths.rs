@@ -26,3 +26,16 @@ pub const SYSTEM_USER_LOWER: &str = "/login/api/PartnerSystemUser/Authenticate";
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 pub const METRICS: &str = "/metrics";
+
+/// The Developer Portal and the administration pages.
+pub const PORTAL: &str = "/portal";
+pub const PORTAL_LOGIN: &str = "/portal/login";
+pub const PORTAL_LOGOUT: &str = "/portal/logout";
+pub const PORTAL_APPS: &str = "/portal/apps";
+pub const PORTAL_NEW_APP: &str = "/portal/apps/new";
+pub const PORTAL_APP: &str = "/portal/apps/{client_id}";
+pub const PORTAL_APP_ACTION: &str = "/portal/apps/{client_id}/{action}";
+/// The platform administrator's page (restricted entitlements).
+pub const PORTAL_ADMIN: &str = "/portal/admin";
+/// A tenant administrator's page (apps approved for the tenant).
+pub const ADMIN_TENANT: &str = "/admin/tenant";

@@ -97,6 +97,10 @@ pub async fn next_step(
             return Ok(refuse(ErrorCode::AccessDenied, "this app is private to another company's tenants"));
         }
         if !is_admin {
+            // The tenant's administrators see the app among those that asked for the tenant.
+            if let Err(e) = state.store.record_app_request(&app.id, &tenant.id, now).await {
+                tracing::warn!(error = %e, "recording an app request failed");
+            }
             return Ok(refuse(ErrorCode::AccessDenied, "your tenant administrator has not approved this app"));
         }
         if req.prompt_none {

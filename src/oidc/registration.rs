@@ -160,6 +160,7 @@ fn plan(state: &AppState, meta: &Map<String, Value>) -> Result<Plan, OAuthError>
             client_type: Some(if method == AuthMethod::None { ClientType::Public } else { ClientType::Confidential }),
             post_logout_redirect_uris: post_logout,
             signing_alg,
+            ..AppOverrides::default()
         },
         jwks,
         metadata,
@@ -289,7 +290,9 @@ pub async fn update(
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3).
 pub async fn delete(state: &AppState, client_id: &str, token: Option<&str>) -> Result<(), Error> {
     let (app_id, _) = authorized(state, client_id, token).await?;
-    state.store.delete_app(&app_id).await?;
+    let event =
+        crate::store::audit::AuditEvent::new(state.clock.now(), "registration", "app.deleted", client_id, json!({}));
+    state.store.delete_app(&app_id, &event).await?;
     Ok(())
 }
 

@@ -81,6 +81,8 @@ pub struct NewAppRows<'a> {
     pub uris: &'a [UriRow],
     pub entitlements: &'a [EntitlementRow],
     pub secret: Option<&'a NewSecretRow>,
+    /// The portal wizard's submission key: a second insert with the same key fails.
+    pub creation_key: Option<&'a str>,
 }
 
 /// Token settings to change; `None` leaves one as it is.
@@ -193,6 +195,10 @@ impl Store {
                 sqlx::query(INSERT_SECRET)
                     .bind(&s.id).bind(&a.id).bind(&s.digest).bind(&s.hint).bind(a.created_at).bind(s.expires_at)
                     .execute(&mut *tx).await?;
+            }
+            if let Some(key) = rows.creation_key {
+                sqlx::query("INSERT INTO app_creations (creation_key, app_id, created_at) VALUES ($1, $2, $3)")
+                    .bind(key).bind(&a.id).bind(a.created_at).execute(&mut *tx).await?;
             }
             record!(&mut *tx, event)?;
             tx.commit().await

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_sign_in"),
     migration!(6, "0006_system_users"),
     migration!(7, "0007_registration"),
+    migration!(8, "0008_portal"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

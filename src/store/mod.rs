@@ -16,6 +16,7 @@ pub mod batch;
 pub mod grants;
 pub mod keys;
 mod migrate;
+pub mod portal;
 pub mod registration;
 mod row;
 pub mod signin;

@@ -56,7 +56,7 @@ impl Store {
     }
 
     /// Deletes an app and everything that hangs off it (RFC 7592 §2.3).
-    pub async fn delete_app(&self, app_id: &str) -> sqlx::Result<()> {
+    pub async fn delete_app(&self, app_id: &str, event: &super::audit::AuditEvent) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             for sql in [
@@ -70,6 +70,7 @@ impl Store {
             ] {
                 sqlx::query(sql).bind(app_id).execute(&mut *tx).await?;
             }
+            super::audit::record!(&mut *tx, event)?;
             tx.commit().await
         })
     }

@@ -12,6 +12,7 @@ mod client_credentials; // client_credentials, secrets, token formats, introspec
 mod discovery; // discovery and JWKS read by the openidconnect crate; token signatures verify
 mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
 mod keys; // rotation: next published before it signs, retired stays published
+mod portal; // the Developer Portal and administration pages over HTTP: wizard, app page, bad input
 mod registration; // dynamic client registration and management (RFC 7591 / 7592)
 mod registry; // apps from templates, secrets, certificates, redirect URIs, nothing half-written
 mod signin; // authorization code + PKCE + OIDC with the openidconnect crate; pages, CSRF, throttling
