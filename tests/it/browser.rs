@@ -13,7 +13,7 @@ use crate::signin::{world, PASSWORD};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     base: String,
     session: String,
@@ -29,7 +29,7 @@ impl Drop for Driver {
 
 impl Driver {
     /// None when Chromium is not installed here; with `CI` set it must be (.ci/run installs it).
-    async fn start() -> Option<Driver> {
+    pub(crate) async fn start() -> Option<Driver> {
         if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
             assert!(std::env::var_os("CI").is_none(), "CI is set but chromium/chromedriver are not installed");
             eprintln!("skipping: chromium and chromium-driver are not installed");
@@ -73,16 +73,16 @@ impl Driver {
         res.json::<Value>().await.unwrap()["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         let v = self.call(reqwest::Method::POST, "/url", json!({ "url": url })).await;
         assert!(v.is_null(), "navigation failed: {v}");
     }
 
-    async fn url(&self) -> String {
+    pub(crate) async fn url(&self) -> String {
         self.call(reqwest::Method::GET, "/url", Value::Null).await.as_str().unwrap().to_string()
     }
 
-    async fn find(&self, css: &str) -> String {
+    pub(crate) async fn find(&self, css: &str) -> String {
         let v = self.call(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css })).await;
         v.as_object()
             .and_then(|o| o.values().next())
@@ -91,23 +91,42 @@ impl Driver {
             .to_string()
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let el = self.find(css).await;
         self.call(reqwest::Method::POST, &format!("/element/{el}/value"), json!({ "text": text })).await;
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let el = self.find(css).await;
         self.call(reqwest::Method::POST, &format!("/element/{el}/click"), json!({})).await;
     }
 
-    async fn title(&self) -> String {
+    pub(crate) async fn clear(&self, css: &str) {
+        let el = self.find(css).await;
+        self.call(reqwest::Method::POST, &format!("/element/{el}/clear"), json!({})).await;
+    }
+
+    /// The current value of a form field (what the person sees in it).
+    pub(crate) async fn value(&self, css: &str) -> String {
+        let el = self.find(css).await;
+        self.call(reqwest::Method::GET, &format!("/element/{el}/property/value"), Value::Null)
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub(crate) async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", Value::Null).await.as_str().unwrap_or("").to_string()
+    }
+
+    pub(crate) async fn title(&self) -> String {
         self.call(reqwest::Method::GET, "/title", Value::Null).await.as_str().unwrap_or("").to_string()
     }
 
     /// Waits (bounded) for a page with this title: a click returns before the next page has
     /// always finished loading on a busy machine.
-    async fn expect_title(&self, expected: &str) {
+    pub(crate) async fn expect_title(&self, expected: &str) {
         let mut last = String::new();
         for _ in 0..100 {
             last = self.title().await;
@@ -119,7 +138,7 @@ impl Driver {
         panic!("expected the page '{expected}', still on '{last}' at {}", self.url().await);
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
         let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, png.as_str().unwrap()).unwrap();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");

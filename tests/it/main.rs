@@ -13,6 +13,7 @@ mod discovery; // discovery and JWKS read by the openidconnect crate; token sign
 mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
 mod keys; // rotation: next published before it signs, retired stays published
 mod portal; // the Developer Portal and administration pages over HTTP: wizard, app page, bad input
+mod portal_browser; // the portal in headless Chromium: every wizard path, secrets, certificates, approvals
 mod registration; // dynamic client registration and management (RFC 7591 / 7592)
 mod registry; // apps from templates, secrets, certificates, redirect URIs, nothing half-written
 mod signin; // authorization code + PKCE + OIDC with the openidconnect crate; pages, CSRF, throttling

@@ -144,7 +144,11 @@ pub fn forged(viewer: &Viewer) -> Response {
 
 /// A request whose `Origin` names another site is refused before anything else is looked at.
 pub fn cross_site(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return false };
+    // Our pages send `Referrer-Policy: no-referrer`, under which browsers send `Origin: null`
+    // even from our own forms; then the CSRF token alone decides.
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null") else {
+        return false;
+    };
     let ours = url::Url::parse(&state.config.issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
     origin != ours
 }
