@@ -438,6 +438,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "gatehouse is serving; discovery at {}/.well-known/openid-configuration",
         state.config.issuer
     );
+    if state.directory.partners().await.map(|p| p.is_empty()).unwrap_or(false) {
+        tracing::info!(
+            "no partner yet; to sign in to the Developer Portal at {}/portal the first time: \
+             `gatehouse tenant add --ctx <ctx> --name <name>`, \
+             `gatehouse user add --email <you> --tenant <ctx> --admin --password-stdin`, \
+             `gatehouse partner add --name <company>`, `gatehouse partner member --partner <id> --email <you>`",
+            state.config.issuer
+        );
+    }
     crate::http::serve(state, listener).await
 }
 
