@@ -364,6 +364,19 @@ both_backends!(
         assert!(page.html.contains("The secret was revoked"));
         assert!(!page.html.contains(&second), "a secret is never shown again");
 
+        // An integration point added later: a restricted one needs a justification.
+        let csrf = p.csrf.clone();
+        let refused = p.post(&format!("/portal/apps/{client_id}/entitlement-add"), &[("csrf", &csrf), ("entitlement", "erp-sync-agent")]).await;
+        assert_eq!(refused.status, 400);
+        assert!(refused.html.contains("id=\"entitlement-error\""));
+        let csrf = p.csrf.clone();
+        let added = p
+            .post(&format!("/portal/apps/{client_id}/entitlement-add"), &[("csrf", &csrf), ("entitlement", "erp-sync-agent"), ("justification", "Quotes")])
+            .await;
+        assert_eq!(added.status, 303);
+        let ent = reg.get(&client_id).await.unwrap().entitlements.into_iter().find(|e| e.entitlement.as_str() == "erp-sync-agent").unwrap();
+        assert_eq!(ent.status, EntitlementStatus::Pending);
+
         // Access, token settings and deletion.
         let csrf = p.csrf.clone();
         p.post(&format!("/portal/apps/{client_id}/access"), &[("csrf", &csrf), ("access", "public")]).await;

@@ -35,6 +35,7 @@ fn done_message(code: &str) -> Option<&'static str> {
         "cert-revoked" => "The certificate was revoked.",
         "access" => "Access was changed.",
         "token" => "Token settings were saved.",
+        "entitlement" => "The integration point was added.",
         _ => return None,
     })
 }
@@ -227,6 +228,27 @@ pub async fn act(
             Ok(()) => return back("cert-revoked"),
             Err(e) => ("cert", e),
         },
+        "entitlement-add" => match crate::apps::Entitlement::parse(&form.text("entitlement")) {
+            Err(e) => ("entitlement", e),
+            Ok(ent) => {
+                let why = form.text("justification");
+                let why = (!why.is_empty()).then_some(why.as_str());
+                if ent.needs_approval() && why.is_none() {
+                    (
+                        "entitlement",
+                        Error::invalid(
+                            "justification",
+                            "say why the app needs it; the platform administrator reads this",
+                        ),
+                    )
+                } else {
+                    match state.registry.add_entitlement(&app.client_id, ent, why, actor).await {
+                        Ok(_) => return back("entitlement"),
+                        Err(e) => ("entitlement", e),
+                    }
+                }
+            }
+        },
         "access" => match Access::parse(&form.text("access")) {
             Err(e) => ("access", e),
             Ok(access) => match state.registry.set_access(&app.client_id, access, actor).await {
@@ -390,6 +412,27 @@ async fn render(
         esc(contact.as_deref().unwrap_or("—")),
         when(Some(app.created_at))
     ));
+    let missing: String = crate::apps::Entitlement::ALL
+        .iter()
+        .filter(|e| !app.entitlements.iter().any(|have| have.entitlement == **e))
+        .map(|e| {
+            format!(
+                "<option value=\"{0}\">{0}{1}</option>",
+                e.as_str(),
+                if e.needs_approval() { " (needs approval)" } else { "" }
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"{}\">{csrf}<label for=\"entitlement\">Add an integration point</label><select id=\"entitlement\" name=\"entitlement\"{}>{missing}</select>\
+             <label for=\"ent-justification\">Why the app needs it (required for those that need approval)</label><input id=\"ent-justification\" name=\"justification\" type=\"text\">{}\
+             <p class=\"muted\">Adding the system user or webhook integration point asks every tenant that approved the app to approve it again.</p><button type=\"submit\">Add</button></form>",
+            action("entitlement-add"),
+            described("entitlement", err("entitlement")),
+            field_error("entitlement", err("entitlement"))
+        ));
+    }
     for (kind, title, hint) in [
         (UriKind::Redirect, "Redirect URLs", "Matched exactly; https, or http for localhost only."),
         (UriKind::PostLogout, "Post-logout redirect URLs", "Where users may be sent after signing out."),
