@@ -101,6 +101,21 @@ impl Driver {
         self.call(reqwest::Method::POST, &format!("/element/{el}/click"), json!({})).await;
     }
 
+    /// Clicks and waits (bounded) until the page it was on is gone: a next page with the same
+    /// title would otherwise be read before it has loaded.
+    pub(crate) async fn click_and_wait(&self, css: &str) {
+        let body = self.find("body").await;
+        self.click(css).await;
+        for _ in 0..100 {
+            let v = self.call(reqwest::Method::GET, &format!("/element/{body}/name"), Value::Null).await;
+            if v.get("error").is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("clicking {css} did not leave the page");
+    }
+
     pub(crate) async fn clear(&self, css: &str) {
         let el = self.find(css).await;
         self.call(reqwest::Method::POST, &format!("/element/{el}/clear"), json!({})).await;

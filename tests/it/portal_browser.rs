@@ -29,7 +29,7 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
     driver.screenshot("portal-1-login").await;
     driver.type_into("#email", "dev@example.com").await;
     driver.type_into("#password", PASSWORD).await;
-    driver.click("button[type=submit]").await;
+    driver.click_and_wait("button[type=submit]").await;
     expect(&driver, "Your apps").await;
 
     let mut web_client_id = String::new();
@@ -41,11 +41,11 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
             driver.screenshot("portal-2-wizard-template").await;
         }
         driver.click(&format!("#template-{}", t.as_str())).await;
-        driver.click("button[value=next]").await;
+        driver.click_and_wait("button[value=next]").await;
         expect(&driver, "New app: name").await;
         let name = format!("Acme {}", t.as_str());
         driver.type_into("#name", &name).await;
-        driver.click("button[value=next]").await;
+        driver.click_and_wait("button[value=next]").await;
         expect(&driver, "New app: redirect urls").await;
         let redirect = match t {
             Template::Native => {
@@ -59,11 +59,11 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
             Template::Web => {
                 driver.type_into("#redirect_uri_0", "https://app.example.com/callback").await;
                 // "Add another URL" keeps what was typed and adds a field.
-                driver.click("button[value=add]").await;
+                driver.click_and_wait("button[value=add]").await;
                 expect(&driver, "New app: redirect urls").await;
                 assert_eq!(driver.value("#redirect_uri_0").await, "https://app.example.com/callback");
                 driver.type_into("#redirect_uri_1", "https://app.example.com/other#fragment").await;
-                driver.click("button[value=next]").await;
+                driver.click_and_wait("button[value=next]").await;
                 expect(&driver, "New app: redirect urls").await;
                 assert!(driver.source().await.contains("fragment"), "the error is shown");
                 driver.screenshot("portal-3-wizard-bad-url").await;
@@ -72,17 +72,17 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
             }
             _ => None,
         };
-        driver.click("button[value=next]").await;
+        driver.click_and_wait("button[value=next]").await;
         expect(&driver, "New app: integration points").await;
         if shots {
             driver.screenshot("portal-4-wizard-integration-points").await;
         }
         driver.type_into("#justification", "We sync orders with the SOAP API.").await;
-        driver.click("button[value=next]").await;
+        driver.click_and_wait("button[value=next]").await;
         expect(&driver, "New app: technical contact").await;
-        driver.click("button[value=next]").await;
+        driver.click_and_wait("button[value=next]").await;
         expect(&driver, "New app: review").await;
-        driver.click("button[value=next]").await;
+        driver.click_and_wait("button[value=next]").await;
         expect(&driver, "Your app is ready").await;
         driver.screenshot(&format!("portal-5-created-{}", t.as_str())).await;
         let client_id = driver.value("#client-id").await;
@@ -106,14 +106,14 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
     driver.goto(&app_url).await;
     expect(&driver, "Acme web").await;
     driver.screenshot("portal-6-app-page").await;
-    driver.click("form[action$='/secret-new'] button[type=submit]").await;
+    driver.click_and_wait("form[action$='/secret-new'] button[type=submit]").await;
     expect(&driver, "New client secret").await;
     let second = driver.value("#client-secret").await;
     assert!(reg.verify_secret(&web_client_id, &second).await.unwrap());
     // The secret the wizard showed is the one that does not end like the new one.
     let first = reg.secrets(&web_client_id).await.unwrap().into_iter().find(|s| !second.ends_with(&s.hint)).unwrap();
     driver.goto(&app_url).await;
-    driver.click(&format!("form[action$='/secret-revoke'] input[value='{}'] ~ button", first.id)).await;
+    driver.click_and_wait(&format!("form[action$='/secret-revoke'] input[value='{}'] ~ button", first.id)).await;
     expect(&driver, "Acme web").await;
     let secrets = reg.secrets(&web_client_id).await.unwrap();
     assert_eq!(secrets.iter().filter(|s| s.active).count(), 1, "the old secret is revoked");
@@ -123,7 +123,7 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/certs");
     for file in ["app-cert.pem", "ec-p256-public.pem"] {
         driver.type_into("#cert-file", fixtures.join(file).to_str().unwrap()).await;
-        driver.click("form[enctype] button[type=submit]").await;
+        driver.click_and_wait("form[enctype] button[type=submit]").await;
         expect(&driver, "Acme web").await;
         assert!(driver.source().await.contains("The certificate was added."), "{file}");
     }
@@ -140,7 +140,7 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
     );
     for pasted in [jwk.to_string(), xml] {
         driver.type_into("#cert-pasted", &pasted).await;
-        driver.click("form[enctype] button[type=submit]").await;
+        driver.click_and_wait("form[enctype] button[type=submit]").await;
         expect(&driver, "Acme web").await;
         assert!(driver.source().await.contains("The certificate was added."));
     }
@@ -148,7 +148,7 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
     driver
         .type_into("#cert-pasted", "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n")
         .await;
-    driver.click("form[enctype] button[type=submit]").await;
+    driver.click_and_wait("form[enctype] button[type=submit]").await;
     expect(&driver, "Acme web").await;
     let source = driver.source().await;
     assert!(source.contains("id=\"cert-error\""), "the error is beside the upload form");
@@ -157,7 +157,7 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
 
     // A bad redirect URL on the app page.
     driver.type_into("#uri-redirect", "http://app.example.com/insecure").await;
-    driver.click("form[action$='/uri-add'] input[value=redirect] ~ button").await;
+    driver.click_and_wait("form[action$='/uri-add'] input[value=redirect] ~ button").await;
     expect(&driver, "Acme web").await;
     assert!(driver.source().await.contains("id=\"uri-redirect-error\""));
     assert_eq!(reg.get(&web_client_id).await.unwrap().redirect_uris, vec!["https://app.example.com/callback"]);
@@ -169,10 +169,10 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
     driver.goto(&srv.url("/admin/tenant")).await;
     expect(&driver, "Apps in Customer One (Cust1)").await;
     driver.screenshot("portal-8-tenant-admin").await;
-    driver.click("button[value=approve]").await;
+    driver.click_and_wait("button[value=approve]").await;
     expect(&driver, "Apps in Customer One (Cust1)").await;
     assert!(srv.state.directory.admits(&app, &tenant).await.unwrap());
-    driver.click("button[value=revoke]").await;
+    driver.click_and_wait("button[value=revoke]").await;
     expect(&driver, "Apps in Customer One (Cust1)").await;
     assert_eq!(srv.state.store.authorization_status(&app.id, &tenant.id).await.unwrap().as_deref(), Some("revoked"));
     driver.screenshot("portal-9-tenant-admin-revoked").await;
