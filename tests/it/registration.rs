@@ -107,8 +107,13 @@ both_backends!(
             assert!(res["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{why}");
         }
         let res = http().post(srv.url("/register")).bearer_auth(&token).header("content-type", "application/json")
-            .body(vec![b' '; 1024 * 1024]).send().await.unwrap();
-        assert_eq!(res.status(), 413);
+            .body(vec![b' '; 1024 * 1024]).send().await;
+        // The server answers 413 as soon as the declared length is over the limit and may close
+        // the connection before the client has written the rest: a broken pipe is that refusal.
+        match res {
+            Ok(res) => assert_eq!(res.status(), 413),
+            Err(e) => assert!(e.is_request() && !e.is_connect(), "{e}"),
+        }
         assert_eq!(dynamic_apps(&srv).await, before, "nothing was stored");
         // Good ones of other shapes: a native public client and a server-to-server client.
         let (status, native) = register(&srv, Some(&token), &json!({ "application_type": "native", "redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none" })).await;
