@@ -35,11 +35,16 @@ code,.secret{font-family:ui-monospace,monospace;word-break:break-all}.secret{use
 /// The `form_post` auto-submit script; the CSP allows exactly this script by its hash.
 pub const AUTO_SUBMIT: &str = "document.forms[0].submit();";
 
-fn security_headers(res: &mut Response, script_hash: Option<&str>) {
-    let csp = match script_hash {
-        Some(h) => format!("default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{h}'; form-action *; frame-ancestors 'none'; base-uri 'none'"),
-        None => "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'".to_string(),
-    };
+/// The CSP and framing headers of every page. `script` is the one inline script the page may
+/// run (allowed by its hash); `form_action` is where its forms may post (`*` for `form_post`,
+/// whose target is the client).
+fn security_headers(res: &mut Response, script: Option<&str>, form_action: &str) {
+    let script_src = script
+        .map(|s| format!(" script-src 'sha256-{}';", crate::crypto::b64(&crate::crypto::sha256(s.as_bytes()))))
+        .unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline';{script_src} form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
@@ -67,11 +72,7 @@ pub fn portal(status: StatusCode, title: &str, nav: &str, body: &str) -> Respons
 pub fn portal_with_copy(status: StatusCode, title: &str, nav: &str, body: &str) -> Response {
     let body = format!("{body}<script>{COPY_SCRIPT}</script>");
     let mut res = portal(status, title, nav, &body);
-    let hash = crate::crypto::b64(&crate::crypto::sha256(COPY_SCRIPT.as_bytes()));
-    let csp = format!("default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
-    }
+    security_headers(&mut res, Some(COPY_SCRIPT), "'self'");
     res
 }
 
@@ -83,7 +84,7 @@ fn layout(status: StatusCode, title: &str, nav: &str, main_attrs: &str, body: &s
         esc(title)
     );
     let mut res = (status, html).into_response();
-    security_headers(&mut res, None);
+    security_headers(&mut res, None, "'self'");
     res
 }
 
@@ -101,8 +102,7 @@ pub fn form_post(action: &str, fields: &[(&str, &str)]) -> Response {
         esc(action)
     );
     let mut res = (StatusCode::OK, html).into_response();
-    let hash = crate::crypto::b64(&crate::crypto::sha256(AUTO_SUBMIT.as_bytes()));
-    security_headers(&mut res, Some(&hash));
+    security_headers(&mut res, Some(AUTO_SUBMIT), "*");
     res
 }
 
