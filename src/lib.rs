@@ -9,6 +9,7 @@ pub mod clock; // the one source of "now" (a test clock in tests)
 pub mod config; // Config: file → environment → flags, validated once at start
 pub mod crypto; // random values, digests, base64, constant-time comparison
 pub mod error; // the domain error every non-protocol operation returns
+pub mod failpoint; // crash points the faults suite arms by environment variable
 pub mod http; // axum router, discovery, JWKS, health and metrics endpoints
 pub mod keys; // server signing keys: generate, rotate, sign, publish as JWKS
 pub mod oauth; // RFC 6749 and extensions: requests, grants, client authentication, tokens

@@ -153,8 +153,14 @@ impl PublicKey {
     }
 
     /// Checks the key is well formed and strong enough, using aws-lc's own key validation.
+    /// RSA integers lose any leading zero octets (a JWK or .NET XML upload may carry them), as
+    /// RFC 7518 §2 writes them, so one key has one `kid` whatever format it came in.
     fn checked(self) -> Result<PublicKey, Error> {
-        match &self {
+        let key = match self {
+            PublicKey::Rsa { n, e } => PublicKey::Rsa { n: strip_zeros(&n).to_vec(), e: strip_zeros(&e).to_vec() },
+            other => other,
+        };
+        match &key {
             PublicKey::Rsa { n, e } => {
                 let bits = significant_bits(n);
                 if bits < MIN_RSA_BITS {
@@ -184,7 +190,7 @@ impl PublicKey {
                     .map_err(|_| invalid("the Ed25519 public key must be 32 valid bytes"))?;
             }
         }
-        Ok(self)
+        Ok(key)
     }
 }
 

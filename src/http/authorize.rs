@@ -96,10 +96,13 @@ async fn advance(
 
 fn internal(e: crate::oauth::Error) -> Response {
     match e {
-        crate::oauth::Error::Unavailable(_) => pages::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The service is temporarily unavailable. Please try again shortly.",
-        ),
+        crate::oauth::Error::Unavailable(cause) => {
+            crate::store::log_unavailable(&cause);
+            pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service is temporarily unavailable. Please try again shortly.",
+            )
+        }
         other => {
             tracing::error!(error = %other, "sign-in step failed");
             pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Please try again.")

@@ -81,8 +81,9 @@ fn basic_credentials(req: &Request) -> Result<Option<BasicCredentials>, Rejectio
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    // Form-decodes the whole part: a raw '&' would otherwise end it early ("id&x" read as "id").
     let unescape = |s: &str| -> Option<String> {
-        form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+        form_urlencoded::parse(format!("v={}", s.replace('&', "%26")).as_bytes()).next().map(|(_, v)| v.into_owned())
     };
     let client_id = unescape(id).filter(|s| !s.is_empty()).ok_or_else(malformed)?;
     let secret = unescape(secret).ok_or_else(malformed)?;
@@ -98,5 +99,44 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(ClientAddr(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use axum::response::IntoResponse;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+
+    use super::basic_credentials;
+
+    fn basic(raw: &str) -> Request {
+        let value = format!("Basic {}", STANDARD.encode(raw));
+        Request::builder().header(header::AUTHORIZATION, value).body(Body::empty()).unwrap()
+    }
+
+    /// The (client id, secret) read from `Basic base64(raw)`.
+    fn read(raw: &str) -> (String, String) {
+        match basic_credentials(&basic(raw)) {
+            Ok(Some(c)) => (c.client_id, c.secret.expose().clone()),
+            _ => panic!("{raw:?} was not read"),
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded_whole() {
+        assert_eq!(read("my%20app:s3cr%2Bt+x"), ("my app".into(), "s3cr+t x".into()));
+        assert_eq!(read("id:a%26b=c"), ("id".into(), "a&b=c".into()));
+        assert_eq!(read("%:x"), ("%".into(), "x".into()));
+        // Found by the `form_params` fuzz target: a raw '&' ended the part early, so this id was
+        // read as "]" (and a secret followed by '&' and anything at all still matched).
+        assert_eq!(read("]&\u{0}1\u{0}\u{0}\u{0}:"), ("]&\u{0}1\u{0}\u{0}\u{0}".into(), String::new()));
+        assert_eq!(read("id:secret&more"), ("id".into(), "secret&more".into()));
+        for malformed in [":secret", "no-colon"] {
+            let Err(r) = basic_credentials(&basic(malformed)) else { panic!("{malformed} was read") };
+            assert_eq!(r.into_response().status(), StatusCode::UNAUTHORIZED);
+        }
     }
 }

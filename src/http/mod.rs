@@ -68,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::METRICS, get(metrics::render))
         .fallback(respond::not_found)
         .method_not_allowed_fallback(respond::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), deadline))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -83,6 +84,30 @@ pub fn app(state: AppState) -> Router {
             ),
         )
         .with_state(state)
+}
+
+/// Bounds every request by the database acquire timeout (plus a second for the work around
+/// it), answering 503 `temporarily_unavailable` when it is spent. Each query is bounded on its
+/// own, but a request that meets a dead database at every query would otherwise wait that
+/// long several times over. The password pages get five seconds more: their failure throttle
+/// deliberately slows answers down.
+async fn deadline(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let slowed = matches!(req.uri().path(), paths::SIGNIN | paths::PORTAL_LOGIN);
+    let limit = state.config.db_acquire_timeout + Duration::from_secs(if slowed { 6 } else { 1 });
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            crate::store::log_unavailable(&format_args!("a request ran past its {} s deadline", limit.as_secs()));
+            respond::oauth_error(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                &crate::oauth::OAuthError::temporarily_unavailable(),
+            )
+        }
+    }
 }
 
 /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.

@@ -37,7 +37,9 @@ fn answer(result: Result<(StatusCode, Option<Value>), Error>) -> Response {
 }
 
 /// The body as a JSON object, or the RFC's error.
-fn object(body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Map<String, Value>, Box<Response>> {
+pub fn object(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Map<String, Value>, Box<Response>> {
     let body = body.map_err(|_| {
         oauth_error(
             StatusCode::PAYLOAD_TOO_LARGE,

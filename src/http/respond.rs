@@ -36,7 +36,7 @@ pub fn domain_error(e: &Error) -> Response {
         Error::NotFound(_) => oauth_error(StatusCode::NOT_FOUND, &OAuthError::new(ErrorCode::NotFound, e.to_string())),
         Error::Conflict(_) => oauth_error(StatusCode::CONFLICT, &OAuthError::invalid_request(e.to_string())),
         Error::Unavailable(cause) => {
-            tracing::warn!(error = %cause, "database unavailable");
+            crate::store::log_unavailable(cause);
             oauth_error(StatusCode::SERVICE_UNAVAILABLE, &OAuthError::temporarily_unavailable())
         }
         Error::Internal(cause) => {
@@ -96,7 +96,7 @@ pub fn protocol_error(e: crate::oauth::Error) -> Response {
             res
         }
         Error::Unavailable(cause) => {
-            tracing::warn!(error = %cause, "database unavailable");
+            crate::store::log_unavailable(&cause);
             oauth_error(StatusCode::SERVICE_UNAVAILABLE, &OAuthError::temporarily_unavailable())
         }
         Error::Internal(cause) => {

@@ -255,6 +255,7 @@ impl Keys {
     async fn rotate_for(&self, owner: Option<&str>, alg: Alg, actor: &str) -> Result<KeyInfo> {
         let now = self.clock.now();
         let new_next = self.new_key_row(owner, alg, "next").await?;
+        crate::failpoint::crash_if_set("keys.rotate.after_next_made");
         let subject = owner.unwrap_or(alg.as_str());
         let event = AuditEvent::new(
             now,

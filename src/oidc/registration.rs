@@ -27,14 +27,14 @@ fn bad_redirect(why: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
 }
 
 /// Validated metadata, ready to become an app.
-struct Plan {
-    name: String,
-    template: Template,
-    redirect_uris: Vec<String>,
-    overrides: AppOverrides,
-    jwks: Vec<String>,
+pub struct Plan {
+    pub name: String,
+    pub template: Template,
+    pub redirect_uris: Vec<String>,
+    pub overrides: AppOverrides,
+    pub jwks: Vec<String>,
     /// What the client registered, echoed back (RFC 7591 §3.2.1).
-    metadata: Map<String, Value>,
+    pub metadata: Map<String, Value>,
 }
 
 fn strings(meta: &Map<String, Value>, field: &'static str) -> Result<Option<Vec<String>>, OAuthError> {
@@ -61,7 +61,8 @@ fn string<'a>(meta: &'a Map<String, Value>, field: &'static str) -> Result<Optio
     }
 }
 
-fn plan(state: &AppState, meta: &Map<String, Value>) -> Result<Plan, OAuthError> {
+/// Checks registration metadata completely, touching nothing but the configuration.
+pub fn plan(state: &AppState, meta: &Map<String, Value>) -> Result<Plan, OAuthError> {
     let native = match string(meta, "application_type")? {
         None | Some("web") => false,
         Some("native") => true,

@@ -38,6 +38,7 @@ impl TokenWriter {
                 let (rows, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
                 let result = store.insert_access_tokens(&rows).await.map_err(|e| {
                     if is_unavailable(&e) {
+                        super::log_unavailable(&e);
                         WriteError::Unavailable
                     } else {
                         tracing::error!(error = %e, rows = rows.len(), "storing opaque tokens failed");

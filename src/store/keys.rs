@@ -99,6 +99,7 @@ impl Store {
                 .bind(&new_next.app_id).bind(new_next.created_at).bind(None::<i64>)
                 .execute(&mut *tx).await?;
             record!(&mut *tx, event)?;
+            crate::failpoint::crash_if_set("keys.rotate.before_commit");
             tx.commit().await?;
             Ok(true)
         })

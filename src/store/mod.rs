@@ -49,11 +49,13 @@ pub struct Store {
     pub db: Db,
 }
 
-/// How long SQLite waits for another writer before giving up with SQLITE_BUSY.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 impl Store {
     /// Opens the pool named by `url` (creating the SQLite file and its folder if needed).
+    ///
+    /// `acquire_timeout` bounds every wait on the database, not only the wait for a pooled
+    /// connection: SQLite's busy timeout (another writer holds the lock) and PostgreSQL's
+    /// `statement_timeout` (a lock or a hung query) use it too, so a stuck database turns into
+    /// a 503 at the configured limit instead of a request that never ends.
     pub async fn connect(url: &str, acquire_timeout: Duration, max_connections: u32) -> anyhow::Result<Store> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
@@ -62,7 +64,7 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 // Every 2xx that changed security state must survive a power cut, not only a crash.
                 .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .busy_timeout(acquire_timeout)
                 .foreign_keys(true);
             if let Some(parent) = options.get_filename().parent() {
                 if !parent.as_os_str().is_empty() {
@@ -78,7 +80,9 @@ impl Store {
                 .with_context(|| "cannot open the SQLite database")?;
             Ok(Store { db: Db::Sqlite(pool) })
         } else {
-            let options = PgConnectOptions::from_str(url).with_context(|| "database_url: not a valid postgres URL")?;
+            let options = PgConnectOptions::from_str(url)
+                .with_context(|| "database_url: not a valid postgres URL")?
+                .options([("statement_timeout", format!("{}ms", acquire_timeout.as_millis()))]);
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(acquire_timeout)
@@ -116,15 +120,42 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
         sqlx::Error::Database(db) => {
-            // SQLite: SQLITE_BUSY (5) / SQLITE_LOCKED (6) after the busy timeout.
-            // PostgreSQL: class 08 (connection), 57P (shutdown), 53 (resources).
             let code = db.code().unwrap_or_default();
-            matches!(code.as_ref(), "5" | "6" | "517" | "262")
-                || code.starts_with("08")
-                || code.starts_with("57P")
-                || code.starts_with("53")
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // Primary codes (the low byte of an extended code): SQLITE_BUSY after the busy
+                // timeout, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL (disk full), SQLITE_CANTOPEN.
+                let primary = code.parse::<i32>().unwrap_or(0) & 0xff;
+                matches!(primary, 5 | 6 | 10 | 13 | 14)
+            } else {
+                // PostgreSQL: class 08 (connection), 57P (shutdown), 57014 (statement_timeout),
+                // 53 (insufficient resources, such as a full disk), 55P03 (lock_timeout).
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code.starts_with("53")
+                    || code == "57014"
+                    || code == "55P03"
+            }
         }
         _ => false,
+    }
+}
+
+/// Logs "database unavailable" at most once per interval, with how many more failures the
+/// interval saw: an outage must not turn every refused request into a log line.
+pub fn log_unavailable(cause: &dyn std::fmt::Display) {
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+    const INTERVAL_SECS: i64 = 10;
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    // Wall time, not the injectable clock: this paces log output, it decides nothing.
+    let now = crate::clock::Clock::System.now();
+    let last = LAST.load(Ordering::Relaxed);
+    let due = last == i64::MIN || now.saturating_sub(last) >= INTERVAL_SECS || now < last;
+    if due && LAST.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::warn!(error = %cause, suppressed, "database unavailable; answering 503");
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -9,6 +9,7 @@ mod assertions; // private_key_jwt and the JWT bearer grant: signed assertions, 
 mod browser; // the sign-in pages in headless Chromium over WebDriver, with screenshots
 mod cli; // the gatehouse binary: exit codes, one-line errors, --json output
 mod client_credentials; // client_credentials, secrets, token formats, introspection, revocation
+mod clock_steps; // the server clock stepping back 5 minutes and forward 2 hours
 mod discovery; // discovery and JWKS read by the openidconnect crate; token signatures verify
 mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
 mod keys; // rotation: next published before it signs, retired stays published

@@ -399,14 +399,14 @@ both_backends!(
 );
 
 /// Signs in through the pages and returns the code.
-async fn code_of(srv: &TestServer, browser: &mut Browser, w: &World, extra: &[(&str, &str)]) -> String {
+pub(crate) async fn code_of(srv: &TestServer, browser: &mut Browser, w: &World, extra: &[(&str, &str)]) -> String {
     let answer = browser.sign_in(srv, &authorize_url(srv, w, extra), "admin@example.com").await;
     answer.iter().find(|(k, _)| k == "code").unwrap_or_else(|| panic!("no code: {answer:?}")).1.clone()
 }
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
-async fn redeem(base: &str, w: &World, code: &str) -> (u16, Value) {
+pub(crate) async fn redeem(base: &str, w: &World, code: &str) -> (u16, Value) {
     let res = http()
         .post(format!("{base}/token"))
         .basic_auth(&w.client_id, Some(&w.secret))

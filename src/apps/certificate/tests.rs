@@ -101,3 +101,28 @@ fn a_generated_key_pair_signs_what_its_stored_public_key_verifies() {
     assert!(message(parse(xml.as_bytes())).contains("private key"));
     assert!(!format!("{:?}", private.pem).contains("PRIVATE"));
 }
+
+/// Found by the `certificate` fuzz target: an RSA XML upload whose `<Exponent>` had a leading
+/// zero octet (`AHH///8=`) was stored with it, so the same key got another `kid` than its PEM.
+#[test]
+fn leading_zero_octets_do_not_change_an_rsa_key_or_its_kid() {
+    let pem = parse(SPKI_PEM.as_bytes()).unwrap().key;
+    let PublicKey::Rsa { n, e } = &pem else { panic!("not RSA") };
+    let padded = |b: &[u8]| [&[0u8, 0][..], b].concat();
+    let xml = format!(
+        "<RSAKeyValue><Modulus>{}</Modulus><Exponent>{}</Exponent></RSAKeyValue>",
+        crate::crypto::b64(&padded(n)),
+        crate::crypto::b64(&padded(e))
+    );
+    let jwk = serde_json::json!({"kty": "RSA", "n": b64url(&padded(n)), "e": b64url(&padded(e))}).to_string();
+    for upload in [xml.as_bytes(), jwk.as_bytes()] {
+        let key = parse(upload).unwrap().key;
+        assert_eq!(key, pem);
+        assert_eq!(key.thumbprint(), pem.thumbprint());
+    }
+    // The exponent of the fuzzer's input: 0x71ffffff, sent as five octets.
+    let xml =
+        format!("<RSAKeyValue><Modulus>{}</Modulus><Exponent>AHH///8=</Exponent></RSAKeyValue>", crate::crypto::b64(n));
+    let PublicKey::Rsa { e, .. } = parse(xml.as_bytes()).unwrap().key else { panic!("not RSA") };
+    assert_eq!(e, [0x71, 0xff, 0xff, 0xff]);
+}

@@ -160,10 +160,13 @@ pub fn domain_error(e: &crate::error::Error) -> Response {
         Error::Invalid { .. } => pages::error(StatusCode::BAD_REQUEST, &e.to_string()),
         Error::NotFound(_) => pages::error(StatusCode::NOT_FOUND, &format!("Not found: {e}.")),
         Error::Conflict(_) => pages::error(StatusCode::CONFLICT, &e.to_string()),
-        Error::Unavailable(_) => pages::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The service is temporarily unavailable. Please try again shortly.",
-        ),
+        Error::Unavailable(cause) => {
+            crate::store::log_unavailable(cause);
+            pages::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service is temporarily unavailable. Please try again shortly.",
+            )
+        }
         Error::Internal(cause) => {
             tracing::error!(error = %cause, "portal request failed");
             pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Please try again.")

@@ -245,7 +245,9 @@ async fn retry_or_reuse<'a>(
     now: i64,
     grant: impl Fn(Option<String>) -> UserGrant<'a>,
 ) -> Result<TokenResponse, Error> {
-    let within_grace = row.used_at.is_some_and(|u| now - u <= state.config.refresh_grace);
+    // A grace of 0 means none at all, not "within the same second".
+    let grace = state.config.refresh_grace;
+    let within_grace = grace > 0 && row.used_at.is_some_and(|u| now - u <= grace);
     match (&row.successor, within_grace) {
         (Some(salt), true) => issue_for_user(state, client, grant(Some(successor_of(token, salt)))).await,
         _ => {
