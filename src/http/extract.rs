@@ -105,7 +105,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
 #[cfg(test)]
 mod tests {
     use axum::body::Body;
-    use axum::http::{header, Request, StatusCode};
+    use axum::extract::Request;
+    use axum::http::{header, StatusCode};
     use axum::response::IntoResponse;
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
