@@ -245,9 +245,10 @@ async fn retry_or_reuse<'a>(
     now: i64,
     grant: impl Fn(Option<String>) -> UserGrant<'a>,
 ) -> Result<TokenResponse, Error> {
-    // A grace of 0 means none at all, not "within the same second".
+    // A grace of 0 means none at all, not "within the same second". A use stamped after `now`
+    // (the clock stepped back since) is not known to be recent, so it counts as a replay.
     let grace = state.config.refresh_grace;
-    let within_grace = grace > 0 && row.used_at.is_some_and(|u| now - u <= grace);
+    let within_grace = grace > 0 && row.used_at.is_some_and(|u| (0..=grace).contains(&(now - u)));
     match (&row.successor, within_grace) {
         (Some(salt), true) => issue_for_user(state, client, grant(Some(successor_of(token, salt)))).await,
         _ => {
