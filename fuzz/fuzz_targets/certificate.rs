@@ -14,7 +14,7 @@
 
 #![no_main]
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use gatehouse::apps::certificate::{self, MAX_UPLOAD_BYTES, MIN_RSA_BITS};
 use gatehouse::apps::{KeyFormat, PublicKey};
 use gatehouse::crypto::{b64, b64url};
@@ -89,7 +89,17 @@ fn check_key(key: &PublicKey) {
     }
 }
 
-fuzz_target!(|input: Input<'_>| {
+// The first byte picks the kind of input: even, the rest is the upload (seeds are written
+// this way); odd, the rest is wrapped as PEM, RSA XML or a JWK.
+fuzz_target!(|data: &[u8]| {
+    let input = match data.split_first() {
+        Some((mode, rest)) if mode % 2 == 0 => Input::Raw(rest),
+        Some((_, rest)) => match Input::arbitrary_take_rest(Unstructured::new(rest)) {
+            Ok(i) => i,
+            Err(_) => return,
+        },
+        None => return,
+    };
     let (bytes, label) = upload(&input);
     let Ok(parsed) = certificate::parse(&bytes) else { return };
     assert!(bytes.len() <= MAX_UPLOAD_BYTES);

@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use axum::body::Body;
 use axum::extract::FromRequest;
 use axum::http::{header, HeaderValue, Request};
@@ -150,7 +150,35 @@ fn check_extractor(input: &Input<'_>) {
     }
 }
 
-fuzz_target!(|input: Input<'_>| {
+// The first byte picks the kind of input: even, the rest is text lines `body`, `query`,
+// `Authorization` header value (`Basic …` is decoded and sent again), `scope`, with the
+// SuperID alias if bit 1 is set and the content type from the bits above (seeds are written
+// this way); odd, the rest builds them.
+fuzz_target!(|data: &[u8]| {
+    let Some((mode, rest)) = data.split_first() else { return };
+    if mode % 2 == 0 {
+        let mut parts = rest.splitn(4, |b| *b == b'\n');
+        let body = parts.next().unwrap_or_default();
+        let query = String::from_utf8_lossy(parts.next().unwrap_or_default());
+        let authorization = parts.next().unwrap_or_default();
+        let scope = String::from_utf8_lossy(parts.next().unwrap_or_default());
+        // A `Basic` value is sent as the id and secret it carries, so its decoding is checked.
+        let decoded = authorization
+            .strip_prefix(b"Basic ")
+            .and_then(|b| STANDARD.decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        let basic = match decoded.as_deref().and_then(|d| d.split_once(':')) {
+            Some((id, secret)) => Basic::Encoded { id, secret },
+            None if authorization.is_empty() => Basic::None,
+            None => Basic::Raw(authorization),
+        };
+        check(&Input { body, query: &query, superid_alias: mode & 2 != 0, content_type: mode >> 2, basic, scope: &scope });
+    } else if let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(rest)) {
+        check(&input);
+    }
+});
+
+fn check(input: &Input<'_>) {
     // The body alone.
     let expected = pairs(input.body);
     match FormParams::parse(input.body) {
@@ -174,5 +202,5 @@ fuzz_target!(|input: Input<'_>| {
         }
     }
     check_scope(input.scope);
-    check_extractor(&input);
-});
+    check_extractor(input);
+}

@@ -10,7 +10,7 @@
 
 #![no_main]
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use gatehouse::apps::redirect_uri::{matches, validate, validate_origin, MAX_URI_LEN};
 use gatehouse::apps::{Access, App, AppKind, ClientType, RefreshMode, Template, TokenFormat};
 use libfuzzer_sys::fuzz_target;
@@ -153,8 +153,27 @@ fn app(redirect_uris: Vec<String>, native: bool) -> App {
     }
 }
 
-fuzz_target!(|input: Input<'_>| {
-    let Some(requested) = requested(&input) else { return };
+// The first byte picks the kind of input: even, the rest is lines of text, the requested URI
+// then the registered ones, for a native app if bit 1 is set (seeds are written this way);
+// odd, the rest builds the lists and derives the requested URI from a registered one.
+fuzz_target!(|data: &[u8]| {
+    let Some((mode, rest)) = data.split_first() else { return };
+    let text = String::from_utf8_lossy(rest);
+    let input = if mode % 2 == 0 {
+        let mut lines = text.split('\n');
+        let requested = Requested::Raw(lines.next().unwrap_or(""));
+        Input { registered: lines.collect(), requested, native: mode & 2 != 0 }
+    } else {
+        match Input::arbitrary_take_rest(Unstructured::new(rest)) {
+            Ok(i) => i,
+            Err(_) => return,
+        }
+    };
+    check(&input);
+});
+
+fn check(input: &Input<'_>) {
+    let Some(requested) = requested(input) else { return };
     for r in &input.registered {
         check_valid(r, input.native);
         check_match(r, &requested, input.native);
@@ -168,4 +187,4 @@ fuzz_target!(|input: Input<'_>| {
     let app = app(input.registered.iter().map(|s| s.to_string()).collect(), input.native);
     let expected = input.registered.iter().any(|r| matches(r, &requested, input.native));
     assert_eq!(app.redirect_uri_matches(&requested), expected);
-});
+}

@@ -20,7 +20,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use gatehouse::apps::certificate;
 use gatehouse::apps::PublicKey;
 use gatehouse::clock::utc_minute;
@@ -34,11 +34,12 @@ enum Stamp<'a> {
     Raw(&'a str),
 }
 
+/// Signed by the app's key, then maybe changed in one byte.
 #[derive(Arbitrary, Debug)]
-enum Input<'a> {
-    Raw(&'a str),
-    /// Signed by the app's key, then maybe changed in one byte.
-    Signed { token: &'a str, stamp: Stamp<'a>, tamper: Option<(u16, u8)> },
+struct Signed<'a> {
+    tamper: Option<(u16, u8)>,
+    stamp: Stamp<'a>,
+    token: &'a str,
 }
 
 struct App {
@@ -99,31 +100,45 @@ fn read(signed: &str) -> Option<bool> {
     Some(app().registered.verify("RS256", signed_part.as_bytes(), &signature))
 }
 
-fuzz_target!(|input: Input<'_>| match input {
-    Input::Raw(s) => {
-        check_timestamp(s);
-        assert_ne!(read(s), Some(true), "a made-up signed system token verified: {s:?}");
-    }
-    Input::Signed { token, stamp, tamper } => {
-        let stamp = match stamp {
-            Stamp::Minute { y, m, d, h, min } => format!("{:04}{m:02}{d:02}{h:02}{min:02}", y % 10_000),
-            Stamp::Raw(s) => s.to_string(),
-        };
-        let message = format!("{token}.{stamp}");
-        let signature = app().key.sign("RS256", message.as_bytes());
-        let mut signed = format!("{message}.{}", b64(&signature)).into_bytes();
-        let mut tampered = false;
-        if let Some((at, byte)) = tamper {
-            let at = at as usize % signed.len();
-            tampered = signed[at] != byte;
-            signed[at] = byte;
+fn raw(s: &str) {
+    check_timestamp(s);
+    assert_ne!(read(s), Some(true), "a made-up signed system token verified: {s:?}");
+}
+
+fn signed(Signed { token, stamp, tamper }: Signed<'_>) {
+    let stamp = match stamp {
+        // Mostly real minutes, with each field able to go one past its range.
+        Stamp::Minute { y, m, d, h, min } => {
+            format!("{:04}{:02}{:02}{:02}{:02}", y % 10_000, m % 14, d % 33, h % 25, min % 61)
         }
-        let Ok(signed) = String::from_utf8(signed) else { return };
-        let verified = read(&signed);
-        if tampered {
-            assert_ne!(verified, Some(true), "a changed signed system token verified: {signed:?}");
-        } else if !stamp.contains('.') {
-            assert_eq!(verified, Some(true), "a signed system token did not verify: {signed:?}");
+        Stamp::Raw(s) => s.to_string(),
+    };
+    let message = format!("{token}.{stamp}");
+    let signature = app().key.sign("RS256", message.as_bytes());
+    let mut signed = format!("{message}.{}", b64(&signature)).into_bytes();
+    let mut tampered = false;
+    if let Some((at, byte)) = tamper {
+        let at = at as usize % signed.len();
+        tampered = signed[at] != byte;
+        signed[at] = byte;
+    }
+    let Ok(signed) = String::from_utf8(signed) else { return };
+    let verified = read(&signed);
+    if tampered {
+        assert_ne!(verified, Some(true), "a changed signed system token verified: {signed:?}");
+    } else if !stamp.contains('.') {
+        assert_eq!(verified, Some(true), "a signed system token did not verify: {signed:?}");
+    }
+}
+
+// The first byte picks the kind of input: even, the rest is the signed string (seeds are
+// written this way); odd, the rest is a token and timestamp that the app's key signs.
+fuzz_target!(|data: &[u8]| match data.split_first() {
+    Some((mode, rest)) if mode % 2 == 0 => raw(&String::from_utf8_lossy(rest)),
+    Some((_, rest)) => {
+        if let Ok(s) = Signed::arbitrary_take_rest(Unstructured::new(rest)) {
+            signed(s)
         }
     }
+    None => {}
 });
