@@ -52,7 +52,9 @@ fn upload(input: &Input<'_>) -> (Vec<u8>, Option<&'static str>) {
             );
             (xml.into_bytes(), None)
         }
-        Input::RsaJwk { n, e } => (json!({"kty": "RSA", "n": b64url(n), "e": b64url(e)}).to_string().into_bytes(), None),
+        Input::RsaJwk { n, e } => {
+            (json!({"kty": "RSA", "n": b64url(n), "e": b64url(e)}).to_string().into_bytes(), None)
+        }
         Input::EcJwk { p384, x, y } => {
             let crv = if *p384 { "P-384" } else { "P-256" };
             (json!({"kty": "EC", "crv": crv, "x": b64url(x), "y": b64url(y)}).to_string().into_bytes(), None)

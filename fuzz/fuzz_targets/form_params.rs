@@ -30,7 +30,10 @@ const MAX_PARAMS: usize = 64;
 enum Basic<'a> {
     None,
     /// `Basic base64(id ":" secret)`: the credentials as a client would send them.
-    Encoded { id: &'a str, secret: &'a str },
+    Encoded {
+        id: &'a str,
+        secret: &'a str,
+    },
     /// Any header value at all.
     Raw(&'a [u8]),
 }
@@ -47,7 +50,10 @@ struct Input<'a> {
 
 /// The parameters with a value, as an independent reading of the bytes.
 fn pairs(encoded: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(encoded).filter(|(_, v)| !v.is_empty()).map(|(n, v)| (n.into_owned(), v.into_owned())).collect()
+    form_urlencoded::parse(encoded)
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect()
 }
 
 fn acceptable(pairs: &[(String, String)]) -> bool {
@@ -104,7 +110,8 @@ fn check_extractor(input: &Input<'_>) {
     let (basic_id, basic_secret) = match &input.basic {
         Basic::None => (None, None),
         Basic::Encoded { id, secret } => {
-            builder = builder.header(header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))));
+            builder =
+                builder.header(header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))));
             (Some(*id), Some(*secret))
         }
         Basic::Raw(raw) => match HeaderValue::from_bytes(raw) {
@@ -172,7 +179,14 @@ fuzz_target!(|data: &[u8]| {
             None if authorization.is_empty() => Basic::None,
             None => Basic::Raw(authorization),
         };
-        check(&Input { body, query: &query, superid_alias: mode & 2 != 0, content_type: mode >> 2, basic, scope: &scope });
+        check(&Input {
+            body,
+            query: &query,
+            superid_alias: mode & 2 != 0,
+            content_type: mode >> 2,
+            basic,
+            scope: &scope,
+        });
     } else if let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(rest)) {
         check(&input);
     }

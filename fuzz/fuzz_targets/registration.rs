@@ -142,7 +142,8 @@ fn build(b: &Built<'_>) -> Map<String, Value> {
 fn check(state: &AppState, meta: &Map<String, Value>) {
     let Ok(p) = plan(state, meta) else { return };
     check_plan(state, &p);
-    let again = plan(state, &p.metadata).unwrap_or_else(|e| panic!("the echoed metadata is refused: {}", e.description));
+    let again =
+        plan(state, &p.metadata).unwrap_or_else(|e| panic!("the echoed metadata is refused: {}", e.description));
     assert_eq!(again.metadata, p.metadata, "normalising is not idempotent");
     assert_eq!(again.redirect_uris, p.redirect_uris);
     assert_eq!(again.jwks, p.jwks);
