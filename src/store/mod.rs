@@ -128,12 +128,12 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
                 matches!(primary, 5 | 6 | 10 | 13 | 14)
             } else {
                 // PostgreSQL: class 08 (connection), 57P (shutdown), 57014 (statement_timeout),
-                // 53 (insufficient resources, such as a full disk), 55P03 (lock_timeout).
+                // 53 (insufficient resources, such as a full disk), 55P03 (lock_timeout), and
+                // 40001 / 40P01 (serialization failure, deadlock victim): all worth a retry.
                 code.starts_with("08")
                     || code.starts_with("57P")
                     || code.starts_with("53")
-                    || code == "57014"
-                    || code == "55P03"
+                    || matches!(code.as_ref(), "57014" | "55P03" | "40001" | "40P01")
             }
         }
         _ => false,
