@@ -198,6 +198,33 @@ def fresh_postgres(name):
     return PG_URL.rsplit("/", 1)[0] + "/" + name
 
 
+def sqlite_env(name, **extra):
+    """A migrated SQLite database under WORK/name; (database URL, environment)."""
+    os.makedirs(f"{WORK}/{name}", exist_ok=True)
+    url = f"sqlite://{WORK}/{name}/gatehouse.db"
+    env = base_env(url, f"{WORK}/{name}/keys", **extra)
+    cli(env, "migrate")
+    return url, env
+
+
+def postgres_env(name, **extra):
+    """A fresh, migrated PostgreSQL database; (database URL, environment)."""
+    url = fresh_postgres(name)
+    env = base_env(url, f"{WORK}/{name}/keys", **extra)
+    cli(env, "migrate")
+    return url, env
+
+
+def opaque_s2s(env, tag):
+    """A partner with a server-to-server app that issues opaque tokens; (client_id, secret)."""
+    partner = cli(env, "partner", "add", "--name", tag)["id"]
+    app = cli(env, "app", "create", "--partner", partner, "--template", "server-to-server", "--name", f"{tag} Sync")
+    client = (app["app"]["client_id"], app["client_secret"]["secret"])
+    CREATED.add(client[1])
+    cli(env, "app", "set", client[0], "--token-format", "opaque")
+    return client
+
+
 def web_world(env, tag):
     """A partner, a tenant it owns with an administrator, and a private web app; (client_id, secret)."""
     partner = cli(env, "partner", "add", "--name", f"{tag} Partner")["id"]

@@ -8,8 +8,7 @@ import subprocess
 import threading
 import time
 
-from common import (CREATED, PG_URL, WORK, Server, base_env, cli, fresh_postgres, percentile, psql, request,
-                    scenario, timed)
+from common import CREATED, Server, opaque_s2s, percentile, postgres_env, psql, request, scenario, timed
 
 ACQUIRE = 2  # GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS for these scenarios: the limit every 503 must meet
 CLUSTER = subprocess.run("ls /etc/postgresql | head -n1", shell=True, capture_output=True, text=True).stdout.strip()
@@ -25,14 +24,8 @@ def pg_ready():
 
 
 def setup(name):
-    db = fresh_postgres(name)
-    env = base_env(db, f"{WORK}/{name}/keys", GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS=str(ACQUIRE))
-    cli(env, "migrate")
-    partner = cli(env, "partner", "add", "--name", name)["id"]
-    app = cli(env, "app", "create", "--partner", partner, "--template", "server-to-server", "--name", f"{name} Sync")
-    client = (app["app"]["client_id"], app["client_secret"]["secret"])
-    CREATED.add(client[1])
-    cli(env, "app", "set", client[0], "--token-format", "opaque")
+    db, env = postgres_env(name, GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS=str(ACQUIRE))
+    client = opaque_s2s(env, name)
     server = Server(env, name)
     server.start()
     status, body = request("POST", f"{server.url}/token", form={"grant_type": "client_credentials"}, auth=client)
@@ -85,8 +78,10 @@ class Load:
             t.join()
 
 
-def judge(load, down, up):
-    """Checks the records against an outage from `down` to `up` (monotonic seconds)."""
+def judge(load, down, up, back=None):
+    """Checks the records against an outage from `down` to `up` (monotonic seconds); healing
+    is timed from `back`, when the database answered again (default `up`)."""
+    back = up if back is None else back
     problems = []
     # `up` is when the runner saw the database back; it may serve a few hundred milliseconds
     # earlier (a lock is released at COMMIT, before psql exits), so the last half second is not
@@ -110,8 +105,8 @@ def judge(load, down, up):
     others = [r for r in load.records if r[3] not in (200, 503)]
     if others:
         problems.append(f"other statuses {sorted({r[3] for r in others})}")
-    failures_after = [r for r in load.records if r[1] >= up and r[3] != 200]
-    healed = max((r[2] for r in failures_after), default=up) - up
+    failures_after = [r for r in load.records if r[1] >= back and r[3] != 200]
+    healed = max((r[2] for r in failures_after), default=back) - back
     if healed > 10:
         problems.append(f"errors until {healed:.1f} s after the database returned")
     # Every acknowledged token is in the database (no 2xx for an uncommitted write).
@@ -154,7 +149,7 @@ def f2():
                     time.sleep(0.1)
                 up = time.monotonic()
                 time.sleep(12)
-            problems, figures = judge(load, down, up_began)
+            problems, figures = judge(load, down, up_began, up)
             lines.append(f"{mode}: {figures}")
             all_problems += problems
     finally:

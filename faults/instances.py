@@ -16,8 +16,8 @@ import urllib.parse
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from common import (BIN, CREATED, WORK, Browser, Server, b64url, base_env, cli, config_file, error_of,
-                    fresh_postgres, free_port, psql, race, redeem, refresh, request, scenario, sign_jwt, web_world)
+from common import (BIN, CREATED, Browser, Server, b64url, cli, config_file, error_of, free_port, postgres_env, psql,
+                    race, redeem, refresh, request, scenario, sign_jwt, sqlite_env, web_world)
 
 NO_GRACE = "[tokens]\nrefresh_grace_secs = 0\n"
 
@@ -146,9 +146,7 @@ def cross_instance(a, b, world, issuer):
 
 @scenario("F3 two instances on one PostgreSQL racing single-use artefacts")
 def f3():
-    db = fresh_postgres("gatehouse_faults_f3")
-    env = base_env(db, f"{WORK}/f3/keys")
-    cli(env, "migrate")
+    db, env = postgres_env("gatehouse_faults_f3")
     world = World(env, db, "F3")
     issuer = f"http://127.0.0.1:{free_port()}"
     config = config_file("f3", NO_GRACE)
@@ -164,10 +162,7 @@ def f3():
 
 @scenario("F7 client assertions from a skewed clock (30 s allowed)")
 def f7():
-    os.makedirs(f"{WORK}/f7", exist_ok=True)
-    url = f"sqlite://{WORK}/f7/gatehouse.db"
-    env = base_env(url, f"{WORK}/f7/keys")
-    cli(env, "migrate")
+    url, env = sqlite_env("f7")
     world = World(env, url, "F7")
     server = Server(env, "f7")
     server.start()
@@ -235,9 +230,7 @@ def next_keys(database_url, alg="RS256"):
 
 @scenario("F6 key rotation under traffic on two instances, and a crash in the middle of a rotation")
 def f6():
-    db = fresh_postgres("gatehouse_faults_f6")
-    env = base_env(db, f"{WORK}/f6/keys")
-    cli(env, "migrate")
+    db, env = postgres_env("gatehouse_faults_f6")
     world = World(env, db, "F6")
     issuer = f"http://127.0.0.1:{free_port()}"
     a, b = Server(env, "f6-a", issuer=issuer), Server(env, "f6-b", issuer=issuer)
@@ -317,10 +310,7 @@ def f6():
 
 @scenario("F8 restart between the consent page and its submission")
 def f8():
-    os.makedirs(f"{WORK}/f8", exist_ok=True)
-    url = f"sqlite://{WORK}/f8/gatehouse.db"
-    env = base_env(url, f"{WORK}/f8/keys")
-    cli(env, "migrate")
+    _, env = sqlite_env("f8")
     server = Server(env, "f8")
     server.start()
     outcomes = []

@@ -9,21 +9,15 @@ import threading
 import time
 import urllib.parse
 
-from common import (CREATED, WORK, Server, base_env, cli, config_file, error_of, redeem, refresh, request,
-                    scenario, web_world, Browser, REDIRECT)
+from common import (CREATED, WORK, Browser, Server, base_env, cli, config_file, error_of, opaque_s2s, redeem,
+                    refresh, request, scenario, sqlite_env, web_world)
 import instances
 
 
 @scenario("F1 kill -9 on SQLite under mixed load")
 def f1():
-    os.makedirs(f"{WORK}/f1", exist_ok=True)
-    env = base_env(f"sqlite://{WORK}/f1/gatehouse.db", f"{WORK}/f1/keys")
-    cli(env, "migrate")
-    partner = cli(env, "partner", "add", "--name", "F1")["id"]
-    app = cli(env, "app", "create", "--partner", partner, "--template", "server-to-server", "--name", "F1 Sync")
-    s2s = (app["app"]["client_id"], app["client_secret"]["secret"])
-    CREATED.add(s2s[1])
-    cli(env, "app", "set", s2s[0], "--token-format", "opaque")
+    _, env = sqlite_env("f1")
+    s2s = opaque_s2s(env, "F1")
     _, web = web_world(env, "F1")
     initial = cli(env, "registration", "token", "create")["token"]
     CREATED.add(initial)
@@ -141,10 +135,7 @@ def f1():
 
 @scenario("F4 100 concurrent writers on SQLite, then a second instance on the same file")
 def f4():
-    os.makedirs(f"{WORK}/f4", exist_ok=True)
-    url = f"sqlite://{WORK}/f4/gatehouse.db"
-    env = base_env(url, f"{WORK}/f4/keys")
-    cli(env, "migrate")
+    url, env = sqlite_env("f4")
     world = instances.World(env, url, "F4")
     cli(env, "app", "set", world.s2s[0], "--token-format", "opaque")
     initial = cli(env, "registration", "token", "create")["token"]
@@ -210,11 +201,7 @@ def disk_full(folder):
     url = f"sqlite://{folder}/gatehouse.db"
     env = base_env(url, f"{WORK}/f5-keys")
     cli(env, "migrate")
-    partner = cli(env, "partner", "add", "--name", "F5")["id"]
-    app = cli(env, "app", "create", "--partner", partner, "--template", "server-to-server", "--name", "F5 Sync")
-    client = (app["app"]["client_id"], app["client_secret"]["secret"])
-    CREATED.add(client[1])
-    cli(env, "app", "set", client[0], "--token-format", "opaque")
+    client = opaque_s2s(env, "F5")
     server = Server(env, "f5")
     server.start()
     status, body = request("POST", f"{server.url}/token", form={"grant_type": "client_credentials"}, auth=client)

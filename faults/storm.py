@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from common import CREATED, LOGS, WORK, Browser, Server, base_env, cli, percentile, scenario, web_world
+from common import CREATED, LOGS, Browser, Server, cli, percentile, scenario, sqlite_env, web_world
 
 STORM_SECONDS = 30
 STORMERS = 200
@@ -16,9 +16,7 @@ STORMERS = 200
 
 @scenario(f"F10 {STORMERS} concurrent wrong-password logins for {STORM_SECONDS} s; JWKS and client_credentials measured")
 def f10_storm():
-    os.makedirs(f"{WORK}/f10", exist_ok=True)
-    env = base_env(f"sqlite://{WORK}/f10/gatehouse.db", f"{WORK}/f10/keys")
-    cli(env, "migrate")
+    _, env = sqlite_env("f10")
     partner, web = web_world(env, "F10")
     app = cli(env, "app", "create", "--partner", partner, "--template", "server-to-server", "--name", "F10 Sync")
     s2s = (app["app"]["client_id"], app["client_secret"]["secret"])
