@@ -30,6 +30,16 @@ impl IntoResponse for Rejection {
     }
 }
 
+/// The request's media type is `application/x-www-form-urlencoded` (parameters such as
+/// `charset` allowed, case-insensitive).
+pub fn is_urlencoded(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
 fn reject(status: StatusCode, err: OAuthError) -> Rejection {
     Rejection(Box::new(oauth_error(status, &err)))
 }
@@ -38,12 +48,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
     type Rejection = Rejection;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let form_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        let form_type = is_urlencoded(req.headers());
         if !form_type {
             return Err(reject(
                 StatusCode::BAD_REQUEST,

@@ -79,14 +79,7 @@ impl Portal {
     }
 
     async fn read(&mut self, res: reqwest::Response) -> Page {
-        for set in res.headers().get_all("set-cookie") {
-            let first = set.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = first.split_once('=').unwrap();
-            self.cookies.retain(|(n, _)| n != name);
-            if !value.is_empty() {
-                self.cookies.push((name.to_string(), value.to_string()));
-            }
-        }
+        crate::signin::keep_cookies(&mut self.cookies, &res);
         let status = res.status().as_u16();
         let html = res.text().await.unwrap();
         if let Some(c) = value_of(&html, "csrf") {

@@ -53,6 +53,18 @@ pub struct Browser {
     pub cookies: Vec<(String, String)>,
 }
 
+/// Applies a response's `Set-Cookie` headers to a cookie jar (an empty value deletes).
+pub(crate) fn keep_cookies(jar: &mut Vec<(String, String)>, res: &reqwest::Response) {
+    for set in res.headers().get_all("set-cookie") {
+        let first = set.to_str().unwrap().split(';').next().unwrap();
+        let (name, value) = first.split_once('=').unwrap();
+        jar.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            jar.push((name.to_string(), value.to_string()));
+        }
+    }
+}
+
 fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
@@ -69,14 +81,7 @@ impl Browser {
     }
 
     fn keep_cookies(&mut self, res: &reqwest::Response) {
-        for set in res.headers().get_all("set-cookie") {
-            let first = set.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = first.split_once('=').unwrap();
-            self.cookies.retain(|(n, _)| n != name);
-            if !value.is_empty() {
-                self.cookies.push((name.to_string(), value.to_string()));
-            }
-        }
+        keep_cookies(&mut self.cookies, res);
     }
 
     async fn get(&mut self, url: &str) -> reqwest::Response {

@@ -189,10 +189,9 @@ pub async fn act(
         },
         "cert-upload" => {
             let upload = file.unwrap_or_else(|| form.text("pasted").into_bytes());
-            match days(&form, "cert_expires_in_days") {
+            match cert_expiry(&state, &form) {
                 Err(e) => ("cert", e),
-                Ok(expires) => {
-                    let expires_at = expires.map(|d| state.clock.now() + d * 86_400);
+                Ok(expires_at) => {
                     match state.registry.add_certificate(&app.client_id, &upload, expires_at, actor).await {
                         Ok(_) => return back("cert-added"),
                         Err(e) => ("cert", e),
@@ -200,13 +199,11 @@ pub async fn act(
                 }
             }
         }
-        "cert-generate" => match days(&form, "cert_expires_in_days") {
+        "cert-generate" => match cert_expiry(&state, &form) {
             Err(e) => ("cert", e),
-            Ok(expires) => {
-                let expires_at = expires.map(|d| state.clock.now() + d * 86_400);
-                match state.registry.generate_certificate(&app.client_id, expires_at, actor).await {
-                    Ok((cert, private)) => {
-                        let body = format!(
+            Ok(expires_at) => match state.registry.generate_certificate(&app.client_id, expires_at, actor).await {
+                Ok((cert, private)) => {
+                    let body = format!(
                             "<p class=\"notice\" role=\"alert\"><strong>Save the private key now.</strong> It is shown only this once and we do not keep it. Store it where your app can read it and nobody else can.</p>\
                              <p>Key ID: <code>{}</code></p>\
                              <label for=\"private-pem\">Private key (PEM, PKCS#8)</label><textarea id=\"private-pem\" class=\"secret\" rows=\"8\" readonly>{}</textarea>\
@@ -218,11 +215,10 @@ pub async fn act(
                             esc(private.rsa_xml.expose()),
                             esc(&app_url(&app.client_id))
                         );
-                        return pages::portal_with_copy(StatusCode::CREATED, "Your new key pair", &viewer.nav(), &body);
-                    }
-                    Err(e) => ("cert", e),
+                    return pages::portal_with_copy(StatusCode::CREATED, "Your new key pair", &viewer.nav(), &body);
                 }
-            }
+                Err(e) => ("cert", e),
+            },
         },
         "cert-revoke" => match state.registry.revoke_certificate(&app.client_id, &form.text("cert_id"), actor).await {
             Ok(()) => return back("cert-revoked"),
@@ -328,6 +324,11 @@ fn days(form: &Form, name: &'static str) -> Result<Option<i64>, Error> {
         Ok(d) if (1..=3650).contains(&d) => Ok(Some(d)),
         _ => Err(Error::invalid(name, "must be a whole number of days between 1 and 3650, or empty for no expiry")),
     }
+}
+
+/// When a certificate uploaded or generated now expires (`cert_expires_in_days`).
+fn cert_expiry(state: &AppState, form: &Form) -> Result<Option<i64>, Error> {
+    Ok(days(form, "cert_expires_in_days")?.map(|d| state.clock.now() + d * 86_400))
 }
 
 async fn token_settings(state: &AppState, app: &App, form: &Form, actor: &str) -> Result<(), Error> {

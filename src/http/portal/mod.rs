@@ -118,11 +118,7 @@ impl<S: Send + Sync> FromRequest<S> for Form {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let urlencoded = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let urlencoded = super::extract::is_urlencoded(req.headers());
         if !urlencoded {
             return Err(pages::error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "The form was not sent as a web form."));
         }
