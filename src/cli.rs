@@ -177,6 +177,12 @@ enum AppCmd {
         /// rotating (default) or long-lived (SuperID: no rotation, ends with the tenant's approval).
         #[arg(long)]
         refresh_mode: Option<String>,
+        /// Opt in to a grace period (0-120 s) in which a rotated-out refresh token may be retried
+        /// and gets the same successor back. The default, 0, is strict one-time use: any reuse
+        /// revokes the whole grant. A grace period tolerates lost responses, at the cost of
+        /// letting a stolen token be used once more within it without alarm.
+        #[arg(long, value_name = "SECONDS")]
+        refresh_grace: Option<i64>,
     },
     /// A signing key of the app's own (published in JWKS), or its rotation.
     #[command(subcommand)]
@@ -438,6 +444,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "gatehouse is serving; discovery at {}/.well-known/openid-configuration",
         state.config.issuer
     );
+    if state.config.allow_http_loopback_redirects {
+        tracing::warn!(
+            "registration.allow_http_loopback_redirects is on: web clients may register plain-http \
+             redirect URIs on localhost and loopback addresses; turn it off outside development"
+        );
+    }
+    if state.config.outbound_allow_private {
+        tracing::warn!(
+            "outbound.allow_private_networks is on: registered URLs (jwks_uri) may point at loopback \
+             and private addresses; turn it off outside development and tests"
+        );
+    }
     if state.directory.partners().await.map(|p| p.is_empty()).unwrap_or(false) {
         tracing::info!(
             "no partner yet; to sign in to the Developer Portal at {}/portal the first time: \
@@ -591,14 +609,23 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
                 certs.iter().map(|c| format!("{}  {}  {}", c.id, c.kid, c.kty)).collect::<Vec<_>>().join("\n")
             })
         }
-        AppCmd::Set { client_id, token_format, signing_alg, access_token_ttl, refresh_mode } => {
+        AppCmd::Set { client_id, token_format, signing_alg, access_token_ttl, refresh_mode, refresh_grace } => {
+            if refresh_grace.is_some_and(|g| g < 0) {
+                return Err(crate::error::Error::invalid("refresh-grace", "must be between 0 and 120 seconds").into());
+            }
             let format = token_format.as_deref().map(crate::apps::TokenFormat::parse).transpose()?;
             let refresh_mode = refresh_mode.as_deref().map(crate::apps::RefreshMode::parse).transpose()?;
             let algs: Vec<&str> = state.config.signing_algs.iter().map(|a| a.as_str()).collect();
             let app = registry
                 .set_token_settings(
                     &client_id,
-                    TokenSettings { format, signing_alg: signing_alg.as_deref(), access_token_ttl, refresh_mode },
+                    TokenSettings {
+                        format,
+                        signing_alg: signing_alg.as_deref(),
+                        access_token_ttl,
+                        refresh_mode,
+                        refresh_grace_secs: refresh_grace,
+                    },
                     &algs,
                     ACTOR,
                 )

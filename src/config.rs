@@ -40,7 +40,7 @@ pub struct Config {
     /// Authorization-code lifetime in seconds (`tokens.code_ttl_secs`, default 300).
     pub code_ttl: i64,
     /// Seconds in which a retried refresh gets the same successor back
-    /// (`tokens.refresh_grace_secs`, default 10; 0 turns the grace period off).
+    /// (`tokens.refresh_grace_secs`, default 0: strict one-time use; apps may opt in per app).
     pub refresh_grace: i64,
     /// `text` or `json` (`log_format`, `GATEHOUSE_LOG_FORMAT`).
     pub log_format: LogFormat,
@@ -51,6 +51,15 @@ pub struct Config {
     /// Dynamic client registration: `token` (an initial access token is required, the
     /// default), `open`, or `off` (`registration.mode`, `GATEHOUSE_REGISTRATION`).
     pub registration: RegistrationMode,
+    /// Accept `http://` redirect URIs on loopback hosts (localhost, 127.0.0.1, [::1]) for web
+    /// clients registered dynamically even when the issuer is https, as hosted providers do for
+    /// development (`registration.allow_http_loopback_redirects`,
+    /// `GATEHOUSE_ALLOW_HTTP_LOOPBACK_REDIRECTS`; off by default, warned about at start).
+    pub allow_http_loopback_redirects: bool,
+    /// Let the outbound client (`jwks_uri`) reach loopback and private addresses over plain http
+    /// (`outbound.allow_private_networks`, `GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS`; off by
+    /// default: only public https URLs are fetched).
+    pub outbound_allow_private: bool,
     /// `iss` of system-user tokens (`superid.system_user_issuer`, default `SuperOffice AS`).
     pub system_user_issuer: String,
     /// How far a signed system token's timestamp may be from now, in seconds
@@ -110,12 +119,21 @@ pub struct RawConfig {
     pub superid: RawSuperId,
     #[serde(default)]
     pub registration: RawRegistration,
+    #[serde(default)]
+    pub outbound: RawOutbound,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegistration {
     pub mode: Option<String>,
+    pub allow_http_loopback_redirects: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutbound {
+    pub allow_private_networks: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -206,6 +224,13 @@ impl Config {
         set(&mut raw.registration.mode, "GATEHOUSE_REGISTRATION");
         set(&mut raw.superid.webapi_url, "GATEHOUSE_SUPERID_WEBAPI_URL");
         set(&mut raw.superid.netserver_url, "GATEHOUSE_SUPERID_NETSERVER_URL");
+        if let Some(v) = env("GATEHOUSE_ALLOW_HTTP_LOOPBACK_REDIRECTS") {
+            raw.registration.allow_http_loopback_redirects =
+                Some(parse_bool("GATEHOUSE_ALLOW_HTTP_LOOPBACK_REDIRECTS", &v)?);
+        }
+        if let Some(v) = env("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS") {
+            raw.outbound.allow_private_networks = Some(parse_bool("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", &v)?);
+        }
         if let Some(v) = env("GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS") {
             raw.database.acquire_timeout_secs = Some(parse_num("GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS", &v)?);
         }
@@ -312,7 +337,7 @@ impl Config {
                 "must be between 30 and 600 seconds (RFC 6749 §4.1.2: at most 10 minutes)",
             ));
         }
-        let refresh_grace = raw.tokens.refresh_grace_secs.unwrap_or(10);
+        let refresh_grace = raw.tokens.refresh_grace_secs.unwrap_or(0);
         if !(0..=120).contains(&refresh_grace) {
             return Err(bad("tokens.refresh_grace_secs", "must be between 0 and 120 seconds"));
         }
@@ -352,10 +377,20 @@ impl Config {
             webapi_url: raw.superid.webapi_url,
             netserver_url: raw.superid.netserver_url,
             registration,
+            allow_http_loopback_redirects: raw.registration.allow_http_loopback_redirects.unwrap_or(false),
+            outbound_allow_private: raw.outbound.allow_private_networks.unwrap_or(false),
             system_user_issuer: raw.superid.system_user_issuer.unwrap_or_else(|| "SuperOffice AS".into()),
             system_user_window,
             system_user_ttl,
         })
+    }
+}
+
+fn parse_bool(setting: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(bad(setting, format!("'{v}' is not true or false"))),
     }
 }
 
@@ -379,12 +414,24 @@ pub fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
     if issuer.ends_with('/') {
         return Err(bad("issuer", "must not end with '/' (clients compare the issuer byte for byte)"));
     }
+    // Every route, discovery included, is at the root of the host; with a path, the metadata
+    // would not be where RFC 8414 §3 and OIDC Discovery §4 tell clients to look.
+    if url.path() != "/" {
+        return Err(bad("issuer", "must not have a path: Gatehouse serves at the root of its host"));
+    }
     Ok(issuer.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc8414_3_an_issuer_with_a_path_is_refused_because_metadata_is_served_at_the_root() {
+        let e = load(&[("GATEHOUSE_ISSUER", "https://id.example.com/tenant")]).unwrap_err();
+        assert_eq!(e.setting, "issuer");
+        assert!(load(&[("GATEHOUSE_ISSUER", "https://id.example.com")]).is_ok());
+    }
 
     fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

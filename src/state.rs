@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
+use crate::apps::client_keys::RemoteKeys;
 use crate::apps::Registry;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::metrics::Metrics;
 use crate::keys::Keys;
+use crate::outbound::Outbound;
 use crate::store::batch::TokenWriter;
 use crate::store::Store;
 use crate::tenants::Directory;
@@ -24,6 +26,8 @@ pub struct AppState {
     pub discovery: Arc<Vec<u8>>,
     /// Stores opaque access tokens with group commit.
     pub token_writer: TokenWriter,
+    /// Clients' keys fetched from their `jwks_uri`, cached per instance.
+    pub remote_keys: Arc<RemoteKeys>,
 }
 
 impl AppState {
@@ -40,6 +44,7 @@ impl AppState {
         )
         .await?;
         let discovery = Arc::new(crate::http::discovery::document(&config)?);
+        let remote_keys = Arc::new(RemoteKeys::new(Outbound::new(config.outbound_allow_private)?));
         Ok(AppState {
             registry: Registry::new(store.clone(), clock.clone()),
             directory: Directory::new(store.clone(), clock.clone()),
@@ -50,6 +55,7 @@ impl AppState {
             clock,
             store,
             discovery,
+            remote_keys,
         })
     }
 }

@@ -54,6 +54,8 @@ pub struct ParsedCertificate {
     pub format: KeyFormat,
     /// An X.509 certificate's notAfter, in Unix seconds.
     pub not_after: Option<i64>,
+    /// The `kid` a JWK upload carried: clients sign with it in their JWS headers, so it is kept.
+    pub kid: Option<String>,
 }
 
 /// The private half of a key pair we generated for an app: shown once, never stored.
@@ -229,14 +231,30 @@ pub fn parse(input: &[u8]) -> Result<ParsedCertificate, Error> {
     let parsed = match text {
         Some(t) if t.starts_with("-----BEGIN") => parse_pem(t)?,
         Some(t) if t.starts_with('{') => {
-            ParsedCertificate { key: parse_jwk(t)?, format: KeyFormat::Jwk, not_after: None }
+            ParsedCertificate { key: parse_jwk(t)?, format: KeyFormat::Jwk, not_after: None, kid: jwk_kid(t)? }
         }
         Some(t) if t.starts_with('<') => {
-            ParsedCertificate { key: parse_rsa_xml(t)?, format: KeyFormat::RsaXml, not_after: None }
+            ParsedCertificate { key: parse_rsa_xml(t)?, format: KeyFormat::RsaXml, not_after: None, kid: None }
         }
         _ => parse_der(input)?,
     };
     Ok(ParsedCertificate { key: parsed.key.checked()?, ..parsed })
+}
+
+/// Longest client-chosen `kid` we keep; real ones are UUIDs, thumbprints or short names.
+pub const MAX_KID_LEN: usize = 128;
+
+fn jwk_kid(text: &str) -> Result<Option<String>, Error> {
+    let jwk: serde_json::Value = serde_json::from_str(text).map_err(|_| invalid("the JWK is not JSON"))?;
+    match jwk.get("kid") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(k))
+            if !k.is_empty() && k.len() <= MAX_KID_LEN && k.chars().all(|c| !c.is_control()) =>
+        {
+            Ok(Some(k.clone()))
+        }
+        Some(_) => Err(invalid(format!("the JWK's 'kid' must be a string of 1 to {MAX_KID_LEN} printable characters"))),
+    }
 }
 
 fn parse_pem(text: &str) -> Result<ParsedCertificate, Error> {
@@ -244,14 +262,17 @@ fn parse_pem(text: &str) -> Result<ParsedCertificate, Error> {
         der::pem::decode_vec(text.as_bytes()).map_err(|e| invalid(format!("the PEM block is malformed ({e})")))?;
     match label {
         "CERTIFICATE" => parse_x509(&der),
-        "PUBLIC KEY" => {
-            Ok(ParsedCertificate { key: parse_spki(&der)?, format: KeyFormat::PemPublicKey, not_after: None })
-        }
+        "PUBLIC KEY" => Ok(ParsedCertificate {
+            key: parse_spki(&der)?,
+            format: KeyFormat::PemPublicKey,
+            not_after: None,
+            kid: None,
+        }),
         "RSA PUBLIC KEY" => {
             let k =
                 pkcs1::RsaPublicKey::from_der(&der).map_err(|_| invalid("the RSA PUBLIC KEY block is malformed"))?;
             let key = PublicKey::Rsa { n: k.modulus.as_bytes().to_vec(), e: k.public_exponent.as_bytes().to_vec() };
-            Ok(ParsedCertificate { key, format: KeyFormat::PemPublicKey, not_after: None })
+            Ok(ParsedCertificate { key, format: KeyFormat::PemPublicKey, not_after: None, kid: None })
         }
         l if l.contains("PRIVATE KEY") => Err(private_key_refused()),
         other => Err(invalid(format!(
@@ -266,11 +287,11 @@ fn private_key_refused() -> Error {
 
 fn parse_der(der: &[u8]) -> Result<ParsedCertificate, Error> {
     parse_x509(der).or_else(|_| {
-        parse_spki(der).map(|key| ParsedCertificate { key, format: KeyFormat::PemPublicKey, not_after: None }).map_err(
-            |_| {
+        parse_spki(der)
+            .map(|key| ParsedCertificate { key, format: KeyFormat::PemPublicKey, not_after: None, kid: None })
+            .map_err(|_| {
                 invalid("not a recognised format: expected PEM, DER (X.509 or public key), a JWK, or <RSAKeyValue> XML")
-            },
-        )
+            })
     })
 }
 
@@ -283,7 +304,7 @@ fn parse_x509(der: &[u8]) -> Result<ParsedCertificate, Error> {
         .to_der()
         .map_err(|_| invalid("the certificate's key is malformed"))?;
     let not_after = cert.tbs_certificate.validity.not_after.to_unix_duration().as_secs() as i64;
-    Ok(ParsedCertificate { key: parse_spki(&spki)?, format: KeyFormat::X509, not_after: Some(not_after) })
+    Ok(ParsedCertificate { key: parse_spki(&spki)?, format: KeyFormat::X509, not_after: Some(not_after), kid: None })
 }
 
 fn parse_spki(der: &[u8]) -> Result<PublicKey, Error> {

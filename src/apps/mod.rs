@@ -2,6 +2,7 @@
 //! redirect / post-logout / CORS lists, entitlements, and certificates.
 
 pub mod certificate;
+pub mod client_keys;
 pub mod client_secret;
 pub mod redirect_uri;
 pub mod template;
@@ -31,6 +32,8 @@ pub use template::{Access, AppKind, ClientType, Entitlement, EntitlementStatus, 
 pub const MAX_URIS: usize = 50;
 /// Most usable (unexpired, unrevoked) certificates an app may hold.
 pub const MAX_CERTIFICATES: usize = 10;
+/// Longest refresh grace period an app may opt into (a retried refresh after a lost response).
+pub const MAX_REFRESH_GRACE: i64 = 120;
 
 template::string_enum!(
     /// The exact lists an app keeps; `resource` holds the RFC 8707 resource indicators it may
@@ -63,6 +66,11 @@ pub struct App {
     pub token_format: TokenFormat,
     pub access_token_ttl: Option<i64>,
     pub refresh_mode: RefreshMode,
+    /// Seconds in which a rotated-out refresh token may be retried and get the same successor
+    /// (an explicit opt-in; `None` is the server's default, strict one-time use unless set).
+    pub refresh_grace_secs: Option<i64>,
+    /// Where the client publishes its public keys, fetched and cached (RFC 7591 §2).
+    pub jwks_uri: Option<String>,
     pub signing_alg: String,
     pub technical_contact: Option<String>,
     pub redirect_uris: Vec<String>,
@@ -153,6 +161,8 @@ impl App {
             require_pkce: a.require_pkce,
             allow_plain_pkce: a.allow_plain_pkce,
             access_token_ttl: a.access_token_ttl,
+            refresh_grace_secs: a.refresh_grace_secs,
+            jwks_uri: a.jwks_uri,
             signing_alg: a.signing_alg,
             technical_contact: a.technical_contact,
             created_at: a.created_at,
@@ -187,12 +197,16 @@ pub struct TokenSettings<'a> {
     pub signing_alg: Option<&'a str>,
     pub access_token_ttl: Option<i64>,
     pub refresh_mode: Option<RefreshMode>,
+    /// The refresh grace period in seconds (0 to 120); a negative value clears it.
+    pub refresh_grace_secs: Option<i64>,
 }
 
 /// Defaults of a template that a dynamic registration replaces.
 #[derive(Debug, Clone, Default)]
 pub struct AppOverrides {
     pub grant_types: Option<Vec<GrantType>>,
+    /// Where the client publishes its keys (dynamic registration, RFC 7591 §2).
+    pub jwks_uri: Option<String>,
     pub client_type: Option<ClientType>,
     pub post_logout_redirect_uris: Vec<String>,
     pub signing_alg: Option<String>,
@@ -239,7 +253,10 @@ pub struct SecretInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct Certificate {
     pub id: String,
+    /// The key's RFC 7638 thumbprint; JWS headers may name the key by it.
     pub kid: String,
+    /// The `kid` the client gave the key; JWS headers may name the key by it too.
+    pub client_kid: Option<String>,
     pub kty: String,
     pub jwk: serde_json::Value,
     pub format: String,
@@ -254,6 +271,7 @@ impl From<CertificateRow> for Certificate {
             jwk: serde_json::from_str(&c.jwk).unwrap_or_default(),
             id: c.id,
             kid: c.kid,
+            client_kid: c.client_kid,
             kty: c.kty,
             format: c.source_format,
             created_at: c.created_at,
@@ -336,6 +354,8 @@ impl Registry {
             refresh_mode: RefreshMode::Rotating.as_str().into(),
             signing_alg: overrides.signing_alg.clone().unwrap_or_else(|| "RS256".into()),
             technical_contact: new.technical_contact,
+            jwks_uri: overrides.jwks_uri.clone(),
+            refresh_grace_secs: None,
             created_at: now,
             updated_at: now,
             revision: 0,
@@ -594,7 +614,8 @@ impl Registry {
         if expires_at.is_some_and(|e| e <= self.clock.now()) {
             return Err(Error::invalid("certificate", "has already expired"));
         }
-        self.store_certificate(&app, &parsed.key, parsed.format, expires_at, "certificate.added", actor).await
+        self.store_certificate(&app, &parsed.key, parsed.kid, parsed.format, expires_at, "certificate.added", actor)
+            .await
     }
 
     /// Generates an RSA key pair for the app: the public half is stored, the private half is
@@ -610,7 +631,7 @@ impl Registry {
         let (key, private) =
             tokio::task::spawn_blocking(certificate::generate_rsa).await.map_err(|e| Error::Internal(e.into()))??;
         let cert = self
-            .store_certificate(&app, &key, KeyFormat::Generated, expires_at, "certificate.generated", actor)
+            .store_certificate(&app, &key, None, KeyFormat::Generated, expires_at, "certificate.generated", actor)
             .await?;
         Ok((cert, private))
     }
@@ -630,10 +651,12 @@ impl Registry {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn store_certificate(
         &self,
         app: &App,
         key: &PublicKey,
+        client_kid: Option<String>,
         format: KeyFormat,
         expires_at: Option<i64>,
         action: &'static str,
@@ -643,6 +666,7 @@ impl Registry {
         let row = CertificateRow {
             id: random_id(),
             kid: key.thumbprint(),
+            client_kid,
             kty: key.kty().into(),
             jwk: key.to_jwk().to_string(),
             source_format: format.as_str().into(),
@@ -650,11 +674,19 @@ impl Registry {
             expires_at,
             revoked_at: None,
         };
-        let event =
-            AuditEvent::new(now, actor, action, &app.client_id, json!({ "certificate_id": row.id, "kid": row.kid }));
+        let event = AuditEvent::new(
+            now,
+            actor,
+            action,
+            &app.client_id,
+            json!({ "certificate_id": row.id, "kid": row.kid, "client_kid": row.client_kid }),
+        );
         self.store.insert_certificate(&app.id, &row, &event).await.map_err(|e| {
             if is_unique_violation(&e) {
-                Error::conflict(format!("the app already has this key (kid {})", row.kid))
+                Error::conflict(format!(
+                    "the app already has this key, or another usable key with kid '{}'",
+                    row.client_kid.as_deref().unwrap_or(&row.kid)
+                ))
             } else {
                 e.into()
             }
@@ -698,11 +730,15 @@ impl Registry {
         if t.access_token_ttl.is_some_and(|ttl| !(60..=86_400).contains(&ttl)) {
             return Err(Error::invalid("access-token-ttl", "must be between 60 and 86400 seconds"));
         }
+        if t.refresh_grace_secs.is_some_and(|g| g > MAX_REFRESH_GRACE) {
+            return Err(Error::invalid("refresh-grace", format!("must be between 0 and {MAX_REFRESH_GRACE} seconds")));
+        }
         let row = TokenSettingsRow {
             token_format: t.format.map(|f| f.as_str()),
             signing_alg: t.signing_alg,
             access_token_ttl: t.access_token_ttl,
             refresh_mode: t.refresh_mode.map(|m| m.as_str()),
+            refresh_grace_secs: t.refresh_grace_secs,
         };
         let now = self.clock.now();
         let detail = json!({
@@ -710,6 +746,7 @@ impl Registry {
             "signing_alg": row.signing_alg,
             "access_token_ttl": row.access_token_ttl,
             "refresh_mode": row.refresh_mode,
+            "refresh_grace_secs": row.refresh_grace_secs,
         });
         let event = AuditEvent::new(now, actor, "app.token_settings_changed", client_id, detail);
         self.store.update_token_settings(&app.id, &row, now, &event).await?;

@@ -22,18 +22,23 @@ use crate::AppState;
 pub const FLOW_COOKIE: &str = "gatehouse_flow_";
 
 pub async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
-    match FormParams::parse(uri.query().unwrap_or("").as_bytes()) {
-        Ok(params) => authorize(&state, &headers, params).await,
-        Err(e) => pages::error(StatusCode::BAD_REQUEST, &e.description),
+    authorize(&state, &headers, uri.query().unwrap_or("").as_bytes()).await
+}
+
+/// OIDC Core §3.1.2.1: the same request as a form post.
+pub async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if !super::extract::is_urlencoded(&headers) {
+        return pages::error(StatusCode::BAD_REQUEST, "The request must be sent as a form.");
     }
+    authorize(&state, &headers, &body).await
 }
 
-pub async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, req: OAuthRequest) -> Response {
-    authorize(&state, &headers, req.form).await
-}
-
-async fn authorize(state: &AppState, headers: &HeaderMap, params: FormParams) -> Response {
-    let (req, app) = match authorize::validate(state, &params).await {
+async fn authorize(state: &AppState, headers: &HeaderMap, encoded: &[u8]) -> Response {
+    let (params, repeated) = match FormParams::parse_lenient(encoded) {
+        Ok(parsed) => parsed,
+        Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e.description),
+    };
+    let (req, app) = match authorize::validate(state, &params, &repeated).await {
         Ok(ok) => ok,
         Err(Refusal::Page(why)) => return pages::error(StatusCode::BAD_REQUEST, &why),
         Err(Refusal::Redirect { to, error }) => return error_response(state, &to, &error),
@@ -53,7 +58,7 @@ async fn advance(
 ) -> Response {
     let step = match flow::next_step(state, req, app, session).await {
         Ok(step) => step,
-        Err(e) => return internal(e),
+        Err(e) => return internal_to_app(state, req, e),
     };
     match step {
         Step::Refuse(error) => {
@@ -74,7 +79,7 @@ async fn advance(
             }
             match flow::issue_code(state, req, app, session, &tenant).await {
                 Ok(code) => success_response(state, &req.target(), &code),
-                Err(e) => internal(e),
+                Err(e) => internal_to_app(state, req, e),
             }
         }
         _ => match pending_id {
@@ -88,10 +93,26 @@ async fn advance(
                     res.headers_mut().append(header::SET_COOKIE, cookie);
                     res
                 }
-                Err(e) => internal(e),
+                Err(e) => internal_to_app(state, req, e),
             },
         },
     }
+}
+
+/// A failure on our side once the redirect URI is verified goes back to the app as
+/// `server_error` or `temporarily_unavailable` (RFC 6749 §4.1.2.1), so it can tell its user.
+fn internal_to_app(state: &AppState, req: &AuthorizationRequest, e: crate::oauth::Error) -> Response {
+    let error = match e {
+        crate::oauth::Error::Unavailable(cause) => {
+            crate::store::log_unavailable(&cause);
+            OAuthError::temporarily_unavailable()
+        }
+        other => {
+            tracing::error!(error = %other, "sign-in step failed");
+            OAuthError::server_error()
+        }
+    };
+    error_response(state, &req.target(), &error)
 }
 
 fn internal(e: crate::oauth::Error) -> Response {
@@ -175,13 +196,8 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
         }
         Err(e) => return internal(e),
     };
-    let session = current_session(&state, &headers).await.map(|(_, s)| s);
-    let session =
-        if req.prompt_login && session.as_ref().is_some_and(|s| s.auth_time < pending.expires_at - flow::PENDING_TTL) {
-            None
-        } else {
-            session
-        };
+    // prompt=login stays set until the person signs in on this request's page (`load_pending`).
+    let session = current_session(&state, &headers).await.map(|(_, s)| s).filter(|_| !req.prompt_login);
     let step = match flow::next_step(&state, &req, &app, session.as_ref()).await {
         Ok(step) => step,
         Err(e) => return internal(e),
@@ -192,7 +208,14 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
         esc(&pending.csrf)
     );
     match step {
-        Step::Login => login_form(&app.name, &hidden, req.login_hint.as_deref().unwrap_or(""), None, StatusCode::OK),
+        Step::Login => login_form(
+            &app.name,
+            &hidden,
+            req.login_hint.as_deref().unwrap_or(""),
+            None,
+            StatusCode::OK,
+            &req.redirect_uri,
+        ),
         Step::SelectTenant(tenants) => {
             let choices: String = tenants
                 .iter()
@@ -207,13 +230,14 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
                     )
                 })
                 .collect();
-            pages::page(
+            pages::signin_page(
                 StatusCode::OK,
                 "Choose a tenant",
                 &format!("<form method=\"post\" action=\"{}\">{hidden}<input type=\"hidden\" name=\"action\" value=\"tenant\"><fieldset><legend>Sign in to {} as a user of</legend>{choices}</fieldset><button type=\"submit\">Continue</button></form>", super::paths::SIGNIN, esc(&app.name)),
+                &req.redirect_uri,
             )
         }
-        Step::Approve(tenant) => pages::page(
+        Step::Approve(tenant) => pages::signin_page(
             StatusCode::OK,
             "Approve this app for your tenant",
             &format!(
@@ -225,10 +249,11 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
                 esc(&app.active_entitlements().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")),
                 super::paths::SIGNIN
             ),
+            &req.redirect_uri,
         ),
         Step::Consent(_) => {
             let items: String = req.scope.iter().map(|s| format!("<li>{}</li>", esc(scope_label(s)))).collect();
-            pages::page(
+            pages::signin_page(
                 StatusCode::OK,
                 "Allow access?",
                 &format!(
@@ -238,6 +263,7 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
                     esc(&app.name),
                     super::paths::SIGNIN
                 ),
+                &req.redirect_uri,
             )
         }
         // The request can finish without the user: send them back through /authorize.
@@ -255,9 +281,16 @@ fn scope_label(scope: &str) -> &str {
     }
 }
 
-fn login_form(app_name: &str, hidden: &str, email: &str, error: Option<&str>, status: StatusCode) -> Response {
+fn login_form(
+    app_name: &str,
+    hidden: &str,
+    email: &str,
+    error: Option<&str>,
+    status: StatusCode,
+    redirect_uri: &str,
+) -> Response {
     let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
-    pages::page(
+    pages::signin_page(
         status,
         "Sign in",
         &format!(
@@ -269,6 +302,7 @@ fn login_form(app_name: &str, hidden: &str, email: &str, error: Option<&str>, st
             super::paths::SIGNIN,
             esc(email)
         ),
+        redirect_uri,
     )
 }
 
@@ -302,10 +336,10 @@ pub async fn signin_submit(
         );
     }
     let next = format!("{}?request={}", super::paths::SIGNIN, pending.id);
-    // prompt=login: a session older than this request does not count.
-    let started = pending.expires_at - flow::PENDING_TTL;
-    let session =
-        current_session(&state, &headers).await.filter(|(_, s)| !(areq.prompt_login && s.auth_time < started));
+    // prompt=login: until the person signs in on this request's page, no session counts (the
+    // one the browser has is still replaced by the login).
+    let current = current_session(&state, &headers).await;
+    let session = current.clone().filter(|_| !areq.prompt_login);
     match form.get("action") {
         Some("login") => {
             let email = form.get("email").unwrap_or("").trim().to_lowercase();
@@ -324,6 +358,7 @@ pub async fn signin_submit(
                         &email,
                         Some("The email or password is not right."),
                         StatusCode::OK,
+                        &areq.redirect_uri,
                     )
                 }
                 Ok(Login::Throttled) => {
@@ -333,16 +368,20 @@ pub async fn signin_submit(
                         &email,
                         Some("Too many failed sign-ins. Wait a few minutes and try again."),
                         StatusCode::TOO_MANY_REQUESTS,
+                        &areq.redirect_uri,
                     );
                     res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(session::FAILURE_WINDOW as u32));
                     return res;
                 }
                 Err(e) => return internal(e.into()),
             };
-            let cookie = match session::start(&state, &user, session.as_ref().map(|(d, _)| d.as_slice())).await {
+            let cookie = match session::start(&state, &user, current.as_ref().map(|(d, _)| d.as_slice())).await {
                 Ok(c) => c,
                 Err(e) => return internal(e.into()),
             };
+            if let Err(e) = state.store.mark_pending_signed_in(&pending.id, state.clock.now()).await {
+                return internal(e.into());
+            }
             let mut res = Redirect::to(&next).into_response();
             res.headers_mut().insert(header::SET_COOKIE, cookie);
             res

@@ -35,6 +35,9 @@ pub fn document(config: &Config) -> anyhow::Result<Vec<u8>> {
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "introspection_endpoint_auth_methods_supported": confidential_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
+        // RFC 8414 §2: MUST be present when private_key_jwt is listed for these endpoints.
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "fragment", "form_post"],
         "userinfo_endpoint": url(paths::USERINFO),

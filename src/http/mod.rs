@@ -2,6 +2,7 @@
 //! lives here in one place.
 
 pub mod authorize;
+pub mod cors;
 pub mod discovery;
 pub mod extract;
 pub mod health;
@@ -70,6 +71,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(respond::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), deadline))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

@@ -59,6 +59,31 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     layout(status, title, "", "", body)
 }
 
+/// A page of a pending sign-in. Its forms post to us, but the navigation they start may end
+/// with a redirect to the app, and Chromium applies `form-action` to every redirect of a form
+/// submission: the app's redirect URI must be allowed too, or the last step never arrives.
+pub fn signin_page(status: StatusCode, title: &str, body: &str, redirect_uri: &str) -> Response {
+    let mut res = page(status, title, body);
+    let form_action = match csp_source(redirect_uri) {
+        Some(source) => format!("'self' {source}"),
+        None => "'self'".to_string(),
+    };
+    security_headers(&mut res, None, &form_action);
+    res
+}
+
+/// The CSP source expression that allows navigating to `uri`: its origin for http(s), its
+/// scheme for a native app's private-use scheme (RFC 8252 §7.1). None for anything a CSP
+/// header could not carry safely.
+pub fn csp_source(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    let source = match url.scheme() {
+        "http" | "https" => url.origin().ascii_serialization(),
+        scheme => format!("{scheme}:"),
+    };
+    source.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'\'' | b'"')).then_some(source)
+}
+
 /// The copy buttons of pages that show a value once; the value itself is selectable text, so
 /// the page works without scripts too.
 pub const COPY_SCRIPT: &str = "document.querySelectorAll('button[data-copy]').forEach(function(b){b.addEventListener('click',function(){var e=document.getElementById(b.getAttribute('data-copy'));e.select();if(navigator.clipboard){navigator.clipboard.writeText(e.value);}b.textContent='Copied';});});";
@@ -115,6 +140,14 @@ pub fn error(status: StatusCode, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_apps_redirect_target_becomes_one_csp_source() {
+        assert_eq!(csp_source("http://127.0.0.1:9000/cb?x=1").as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(csp_source("https://app.example.com/cb").as_deref(), Some("https://app.example.com"));
+        assert_eq!(csp_source("com.example.app:/cb").as_deref(), Some("com.example.app:"));
+        assert_eq!(csp_source("not a uri"), None);
+    }
 
     #[test]
     fn everything_that_could_open_markup_is_escaped() {

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::cors::CorsClient;
 use super::extract::OAuthRequest;
 use super::respond::{no_store_json, protocol_error};
 use crate::oauth::{client_auth, token, Error, OAuthError};
@@ -13,13 +14,15 @@ use serde_json::json;
 
 pub async fn token(State(state): State<AppState>, req: OAuthRequest) -> Response {
     let client_hint = client_hint(&req);
+    let mut authenticated = None;
     let result = async {
         let grant = token::grant_type(&req.form)?;
         let client = client_auth::authenticate(&state, req.basic, &req.form).await?;
+        authenticated = Some(client.app().client_id.clone());
         token::exchange(&state, grant, &client, &req.form).await
     }
     .await;
-    match result {
+    let mut res = match result {
         Ok(tokens) => no_store_json(StatusCode::OK, &tokens),
         Err(e) => {
             if let Error::OAuth(refusal) = &e {
@@ -27,7 +30,11 @@ pub async fn token(State(state): State<AppState>, req: OAuthRequest) -> Response
             }
             protocol_error(e)
         }
+    };
+    if let Some(client_id) = authenticated {
+        res.extensions_mut().insert(CorsClient(client_id));
     }
+    res
 }
 
 /// The client a request claims to be, for the audit trail. Only something shaped like a

@@ -87,5 +87,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: B
     if let Some(t) = &tenant {
         claims.extend(crate::oidc::id_token::tenant_urls(&state.config, t));
     }
-    no_store_json(StatusCode::OK, &serde_json::Value::Object(claims))
+    let mut res = no_store_json(StatusCode::OK, &serde_json::Value::Object(claims));
+    res.extensions_mut().insert(super::cors::CorsClient(known.client_id.clone()));
+    res
 }

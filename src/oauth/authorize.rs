@@ -92,10 +92,17 @@ impl AuthorizationRequest {
     }
 }
 
+/// Validates an authorization request. `repeated` names the parameters sent more than once:
+/// a repeated `client_id` or `redirect_uri` is never redirected to; any other repetition is
+/// `invalid_request` sent back to the verified redirect URI (RFC 6749 §3.1, §4.1.2.1).
 pub async fn validate(
     state: &AppState,
     p: &FormParams,
+    repeated: &[String],
 ) -> Result<(AuthorizationRequest, std::sync::Arc<App>), Refusal> {
+    if repeated.iter().any(|r| r == "client_id" || r == "redirect_uri") {
+        return Err(Refusal::Page("The request repeats client_id or redirect_uri.".into()));
+    }
     let client_id = p
         .get("client_id")
         .ok_or_else(|| Refusal::Page("The request does not name an app (client_id is missing).".into()))?;
@@ -112,16 +119,30 @@ pub async fn validate(
     if !app.redirect_uri_matches(redirect_uri) {
         return Err(Refusal::Page("The redirect URI in the request is not registered for this app.".into()));
     }
-    // From here on, errors go back to the app.
-    let response_mode = match p.get("response_mode") {
+    // From here on, errors go back to the app (a repeated state or response_mode is not used).
+    let is_repeated = |name: &str| repeated.iter().any(|r| r == name);
+    let response_mode = match p.get("response_mode").filter(|_| !is_repeated("response_mode")) {
         None | Some("query") => ResponseMode::Query,
         Some("fragment") => ResponseMode::Fragment,
         Some("form_post") => ResponseMode::FormPost,
         Some(_) => ResponseMode::Query,
     };
-    let state_param = p.get("state").map(str::to_string);
+    let state_param = p.get("state").filter(|_| !is_repeated("state")).map(str::to_string);
     let to = RedirectTarget { redirect_uri: redirect_uri.to_string(), response_mode, state: state_param.clone() };
     let refuse = |error: OAuthError| Refusal::Redirect { to: to.clone(), error };
+    if let Some(name) = repeated.first() {
+        return Err(refuse(OAuthError::invalid_request(format!(
+            "parameter '{}' is repeated",
+            super::params::printable(name)
+        ))));
+    }
+    // OIDC Core §3.1.2.6: passing registration metadata in the request is not supported.
+    if p.contains("registration") {
+        return Err(refuse(OAuthError::new(
+            super::ErrorCode::RegistrationNotSupported,
+            "the registration parameter is not supported; use dynamic registration",
+        )));
+    }
     if p.get("response_mode").is_some_and(|m| !ResponseMode::ALL.iter().any(|r| r.as_str() == m)) {
         return Err(refuse(OAuthError::invalid_request("response_mode must be query, fragment or form_post")));
     }
@@ -193,7 +214,8 @@ pub async fn validate(
         code_challenge,
         code_challenge_method,
         prompt_none: prompts.contains(&"none"),
-        prompt_login: prompts.contains(&"login"),
+        // OIDC Core §3.1.2.1: max_age=0 is prompt=login.
+        prompt_login: prompts.contains(&"login") || max_age == Some(0),
         prompt_consent: prompts.contains(&"consent"),
         prompt_select_account: prompts.contains(&"select_account"),
         max_age,

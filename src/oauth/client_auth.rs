@@ -9,7 +9,8 @@ use serde_json::Value;
 use super::jws::Jws;
 use super::params::FormParams;
 use super::{Error, OAuthError};
-use crate::apps::{App, ClientType, PublicKey};
+use crate::apps::client_keys::ClientKey;
+use crate::apps::{App, ClientType};
 use crate::secret::Secret;
 use crate::AppState;
 
@@ -69,11 +70,15 @@ impl AuthenticatedClient {
         self.method != AuthMethod::None
     }
 
-    /// `unauthorized_client` unless the app may use `grant` (and, for grants that act without
-    /// a user's browser, unless it is a confidential client).
+    /// `unauthorized_client` unless the app may use `grant`. Grants that act without a user's
+    /// browser need client authentication (RFC 6749 §4.4.2), and a public client sent none:
+    /// that is `invalid_client` (§5.2, "no client authentication included").
     pub fn require_grant(&self, grant: super::GrantType, confidential_only: bool) -> Result<(), OAuthError> {
         if confidential_only && !self.is_confidential() {
-            return Err(OAuthError::unauthorized_client(format!("public clients cannot use {}", grant.as_str())));
+            return Err(OAuthError::invalid_client(format!(
+                "{} requires client authentication; public clients cannot use it",
+                grant.as_str()
+            )));
         }
         if !self.app.allows_grant(grant) {
             return Err(OAuthError::unauthorized_client(format!("this app may not use {}", grant.as_str())));
@@ -230,19 +235,22 @@ pub fn check_assertion_claims(
     Ok(exp)
 }
 
-/// Verifies a JWS with the app's usable certificates only.
+/// Verifies a JWS with the app's own keys only: its usable certificates and the keys at its
+/// registered `jwks_uri`.
 pub async fn verify_with_app_certificates(state: &AppState, app: &App, jws: &Jws<'_>) -> Result<(), Error> {
-    let rows = state.store.usable_certificates(&app.id, state.clock.now()).await?;
-    let keys: Vec<(String, PublicKey)> = rows
-        .iter()
-        .filter_map(|c| {
-            serde_json::from_str::<Value>(&c.jwk)
-                .ok()
-                .and_then(|j| PublicKey::from_jwk(&j).ok())
-                .map(|k| (c.kid.clone(), k))
-        })
-        .collect();
-    jws.verify_with(keys.iter().map(|(kid, k)| (kid.as_str(), k))).map_err(|why| {
+    let now = state.clock.now();
+    let rows = state.store.usable_certificates(&app.id, now).await?;
+    let mut keys: Vec<ClientKey> = rows.iter().filter_map(ClientKey::from_certificate).collect();
+    if app.jwks_uri.is_some() {
+        match state.remote_keys.keys(app, now, jws.kid.as_deref()).await {
+            Ok(remote) => keys.extend(remote.iter().cloned()),
+            Err(e) if keys.is_empty() => {
+                return Err(OAuthError::invalid_client(format!("the client's jwks_uri {e}")).into());
+            }
+            Err(_) => {}
+        }
+    }
+    jws.verify_with(keys.iter()).map_err(|why| {
         tracing::info!(client_id = %app.client_id, reason = why, "assertion signature rejected");
         Error::from(OAuthError::invalid_client(why))
     })?;

@@ -23,6 +23,7 @@ pub enum ErrorCode {
     AccountSelectionRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    RegistrationNotSupported,
     InvalidRedirectUri,
     InvalidClientMetadata,
     /// RFC 8707 §2: the requested resource is not one the client may ask for.
@@ -52,6 +53,7 @@ impl ErrorCode {
             ErrorCode::AccountSelectionRequired => "account_selection_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::RegistrationNotSupported => "registration_not_supported",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
             ErrorCode::InvalidTarget => "invalid_target",
@@ -78,8 +80,25 @@ fn code_str<S: serde::Serializer>(code: &ErrorCode, s: S) -> Result<S::Ok, S::Er
 }
 
 impl OAuthError {
+    /// The description keeps only the characters RFC 6749 §5.2 allows in `error_description`
+    /// (%x20-21 / %x23-5B / %x5D-7E); anything else becomes a space.
     pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
-        OAuthError { code, description: description.into() }
+        let description = description.into();
+        let allowed = |c: char| matches!(c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E);
+        let description = if description.chars().all(allowed) {
+            description
+        } else {
+            let mut clean = String::with_capacity(description.len());
+            for c in description.chars() {
+                match c {
+                    '§' => clean.push_str("section "),
+                    c if allowed(c) => clean.push(c),
+                    _ => clean.push(' '),
+                }
+            }
+            Cow::Owned(clean)
+        };
+        OAuthError { code, description }
     }
 
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {

@@ -135,6 +135,7 @@ pub async fn save_pending(
         csrf: random_token(),
         browser: sha256(browser.as_bytes()).to_vec(),
         expires_at: now + PENDING_TTL,
+        signed_in_at: None,
     };
     state.store.insert_pending_request(&pending, now).await?;
     Ok((pending, browser))
@@ -146,7 +147,13 @@ pub async fn load_pending(
     id: &str,
 ) -> Result<Option<(PendingRequest, AuthorizationRequest, Arc<App>)>, Error> {
     let Some(p) = state.store.pending_request(id, state.clock.now()).await? else { return Ok(None) };
-    let req: AuthorizationRequest = serde_json::from_str(&p.params).map_err(|e| Error::Internal(e.into()))?;
+    let mut req: AuthorizationRequest = serde_json::from_str(&p.params).map_err(|e| Error::Internal(e.into()))?;
+    // A login on this request's own login page satisfies its prompt=login and max_age, however
+    // many seconds the next page takes; until then, neither lets an older session through.
+    if p.signed_in_at.is_some() {
+        req.prompt_login = false;
+        req.max_age = None;
+    }
     let app = match state.registry.get_shared(&req.client_id).await {
         Ok(app) => app,
         Err(crate::error::Error::NotFound(_)) => return Ok(None),

@@ -1,9 +1,11 @@
 //! Token introspection (RFC 7662). A caller learns about a token only if the token was issued
 //! to it or names it as audience; every other token, valid or not, is `{"active": false}`.
+//! Access and refresh tokens are both introspected: `token_type_hint` is only a hint (§2.1).
 
 use serde::Serialize;
 
 use super::client_auth::AuthenticatedClient;
+use super::grants::refresh_token::REFRESH_PREFIX;
 use super::params::FormParams;
 use super::tokens::lookup_active;
 use super::{Error, OAuthError};
@@ -41,6 +43,9 @@ pub async fn introspect(
         return Err(OAuthError::invalid_client("introspection requires client authentication").into());
     }
     let token = form.required("token")?;
+    if token.starts_with(REFRESH_PREFIX) {
+        return refresh_token(state, caller, token).await;
+    }
     let Some(t) = lookup_active(state, token).await? else { return Ok(Introspection::default()) };
     let me = caller.app().client_id.as_str();
     if t.client_id != me && t.audience != me {
@@ -57,5 +62,35 @@ pub async fn introspect(
         aud: Some(t.audience),
         iss: Some(state.config.issuer.clone()),
         jti: Some(t.jti),
+    })
+}
+
+/// A refresh token is active while it is unused (or long-lived), unrevoked and unexpired, and
+/// only its own client may see it.
+async fn refresh_token(state: &AppState, caller: &AuthenticatedClient, token: &str) -> Result<Introspection, Error> {
+    let Some(row) = state.store.refresh_token(&crate::crypto::sha256(token.as_bytes())).await? else {
+        return Ok(Introspection::default());
+    };
+    let now = state.clock.now();
+    let active = row.app_id == caller.app().id
+        && row.revoked_at.is_none()
+        && row.expires_at.is_none_or(|e| e > now)
+        && (row.used_at.is_none() || caller.app().refresh_mode == crate::apps::RefreshMode::LongLived)
+        && !state.store.is_grant_revoked(&row.grant_id).await?;
+    if !active {
+        return Ok(Introspection::default());
+    }
+    Ok(Introspection {
+        active: true,
+        scope: Some(row.scope),
+        client_id: Some(caller.app().client_id.clone()),
+        // RFC 7662 §2.2's token_type is an access-token type (RFC 6749 §5.1): none here.
+        token_type: None,
+        exp: row.expires_at,
+        iat: Some(row.issued_at),
+        sub: Some(row.user_id),
+        aud: None,
+        iss: Some(state.config.issuer.clone()),
+        jti: None,
     })
 }

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::apps::PublicKey;
+use crate::apps::client_keys::ClientKey;
 use crate::crypto::b64url_decode;
 
 /// Longest JWT we read; a client assertion is well under 2 KiB.
@@ -54,23 +54,21 @@ impl<'a> Jws<'a> {
         Ok(Jws { alg, kid, claims, signing_input, signature })
     }
 
-    /// Verifies with the first of `keys` whose `kid` matches (when the JWT names one) and whose
-    /// type allows `alg`. Returns the kid that verified.
-    pub fn verify_with<'k>(
-        &self,
-        keys: impl IntoIterator<Item = (&'k str, &'k PublicKey)>,
-    ) -> Result<&'k str, &'static str> {
+    /// Verifies with the first of `keys` whose name matches the JWS `kid` (its thumbprint or
+    /// the kid the client gave it; any key when the header names none) and whose type allows
+    /// `alg`. Returns the thumbprint of the key that verified.
+    pub fn verify_with<'k>(&self, keys: impl IntoIterator<Item = &'k ClientKey>) -> Result<&'k str, &'static str> {
         let mut candidates = 0;
-        for (kid, key) in keys {
-            if self.kid.as_deref().is_some_and(|wanted| wanted != kid) {
+        for k in keys {
+            if self.kid.as_deref().is_some_and(|wanted| wanted != k.thumbprint && Some(wanted) != k.kid.as_deref()) {
                 continue;
             }
-            if !key.allows_alg(&self.alg) {
+            if !k.key.allows_alg(&self.alg) {
                 continue;
             }
             candidates += 1;
-            if key.verify(&self.alg, self.signing_input.as_bytes(), &self.signature) {
-                return Ok(kid);
+            if k.key.verify(&self.alg, self.signing_input.as_bytes(), &self.signature) {
+                return Ok(&k.thumbprint);
             }
         }
         Err(if candidates == 0 {

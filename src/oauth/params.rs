@@ -40,6 +40,30 @@ impl FormParams {
         Ok(())
     }
 
+    /// Parses like `parse` but keeps the first value of a repeated name and reports the names
+    /// that repeated: at the authorization endpoint a repetition is only known to be the
+    /// client's error once the client and its redirect URI are verified (RFC 6749 §4.1.2.1).
+    pub fn parse_lenient(encoded: &[u8]) -> Result<(Self, Vec<String>), OAuthError> {
+        let mut params = FormParams::default();
+        let mut repeated: Vec<String> = Vec::new();
+        for (name, value) in form_urlencoded::parse(encoded) {
+            if value.is_empty() {
+                continue;
+            }
+            if params.pairs.iter().any(|(n, _)| *n == name) {
+                if !repeated.iter().any(|r| *r == name) {
+                    repeated.push(name.into_owned());
+                }
+                continue;
+            }
+            if params.pairs.len() == MAX_PARAMS {
+                return Err(OAuthError::invalid_request("too many parameters"));
+            }
+            params.pairs.push((name.into_owned(), value.into_owned()));
+        }
+        Ok((params, repeated))
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
@@ -53,9 +77,10 @@ impl FormParams {
     }
 }
 
-/// A parameter name safe to put in an error description: short and printable.
-fn printable(name: &str) -> Cow<'_, str> {
-    if name.len() <= 40 && name.chars().all(|c| c.is_ascii_graphic()) {
+/// A parameter name safe to put in an error description: short, printable, and within the
+/// characters RFC 6749 §5.2 allows there.
+pub fn printable(name: &str) -> Cow<'_, str> {
+    if name.len() <= 40 && name.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
         Cow::Borrowed(name)
     } else {
         Cow::Borrowed("(unprintable)")
@@ -67,7 +92,7 @@ pub fn parse_scope(scope: &str) -> Result<Vec<String>, OAuthError> {
     let mut out: Vec<String> = Vec::new();
     for token in scope.split(' ').filter(|t| !t.is_empty()) {
         if !token.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)) {
-            return Err(OAuthError::invalid_scope("the scope contains characters RFC 6749 §3.3 does not allow"));
+            return Err(OAuthError::invalid_scope("the scope contains characters RFC 6749 section 3.3 does not allow"));
         }
         if !out.iter().any(|t| t == token) {
             out.push(token.to_string());

@@ -1,23 +1,35 @@
-//! Token revocation (RFC 7009). Unknown, invalid or foreign tokens get the same empty 200 as a
-//! successful revocation (§2.2), so the endpoint cannot be used to probe tokens.
+//! Token revocation (RFC 7009). Unknown and invalid tokens get the same empty 200 as a
+//! successful revocation (§2.2). A token issued to another client is refused (§2.1) with
+//! `invalid_request` when the caller authenticated; a public caller, which proves nothing,
+//! gets the silent 200, so the endpoint cannot be used to probe other clients' tokens.
 
 use super::client_auth::AuthenticatedClient;
+use super::grants::refresh_token::Revoked;
 use super::params::FormParams;
 use super::tokens::{lookup_active, TokenKind};
-use super::Error;
+use super::{Error, OAuthError};
 use crate::AppState;
 
 pub async fn revoke(state: &AppState, caller: &AuthenticatedClient, form: &FormParams) -> Result<(), Error> {
     let token = form.required("token")?;
+    let foreign = || {
+        tracing::info!(client_id = %caller.app().client_id, "revocation of another client's token refused");
+        if caller.is_confidential() {
+            Err(OAuthError::invalid_request("the token was not issued to this client").into())
+        } else {
+            Ok(())
+        }
+    };
     if token.starts_with(super::grants::refresh_token::REFRESH_PREFIX) {
         // Revoking a refresh token ends its whole grant (RFC 7009 §2.1).
-        super::grants::refresh_token::revoke(state, token, &caller.app().id).await?;
-        return Ok(());
+        return match super::grants::refresh_token::revoke(state, token, &caller.app().id).await? {
+            Revoked::Foreign => foreign(),
+            Revoked::Done | Revoked::Unknown => Ok(()),
+        };
     }
     let Some(t) = lookup_active(state, token).await? else { return Ok(()) };
     if t.client_id != caller.app().client_id {
-        tracing::info!(client_id = %caller.app().client_id, "revocation of another client's token ignored");
-        return Ok(());
+        return foreign();
     }
     match t.kind {
         TokenKind::Opaque(digest) => {

@@ -26,6 +26,28 @@ fn bad_redirect(why: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidRedirectUri, why)
 }
 
+/// Client metadata we act on or keep as information (RFC 7591 §2, OIDC Registration §2); the
+/// rest is ignored.
+const UNDERSTOOD: &[&str] = &[
+    "redirect_uris",
+    "token_endpoint_auth_method",
+    "grant_types",
+    "response_types",
+    "client_name",
+    "client_uri",
+    "logo_uri",
+    "tos_uri",
+    "policy_uri",
+    "contacts",
+    "software_id",
+    "software_version",
+    "jwks",
+    "jwks_uri",
+    "application_type",
+    "id_token_signed_response_alg",
+    "post_logout_redirect_uris",
+];
+
 /// Validated metadata, ready to become an app.
 pub struct Plan {
     pub name: String,
@@ -97,9 +119,15 @@ pub fn plan(state: &AppState, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
             "token_endpoint_auth_method none cannot be used with client_credentials or the JWT bearer grant",
         ));
     }
-    if meta.contains_key("jwks_uri") {
-        return Err(bad_metadata("jwks_uri is not supported; send the keys as jwks"));
-    }
+    let jwks_uri = match string(meta, "jwks_uri")? {
+        None => None,
+        Some(_) if meta.get("jwks").is_some_and(|j| !j.is_null()) => {
+            return Err(bad_metadata("jwks and jwks_uri must not both be present (RFC 7591 §2)"));
+        }
+        Some(uri) => Some(
+            state.remote_keys.outbound().check_url(uri).map_err(|e| bad_metadata(format!("jwks_uri {e}")))?.to_string(),
+        ),
+    };
     let jwks: Vec<String> = match meta.get("jwks") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Object(set)) => match set.get("keys") {
@@ -114,14 +142,15 @@ pub fn plan(state: &AppState, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
         },
         Some(_) => return Err(bad_metadata("jwks must be a JWK Set object")),
     };
-    if method == AuthMethod::PrivateKeyJwt && jwks.is_empty() {
-        return Err(bad_metadata("private_key_jwt needs the client's public keys in jwks"));
+    if method == AuthMethod::PrivateKeyJwt && jwks.is_empty() && jwks_uri.is_none() {
+        return Err(bad_metadata("private_key_jwt needs the client's public keys, in jwks or at jwks_uri"));
     }
+
     let redirect_uris = strings(meta, "redirect_uris")?.unwrap_or_default();
     if wants_code && redirect_uris.is_empty() {
         return Err(bad_redirect("redirect_uris is required for the authorization_code grant"));
     }
-    let production = state.config.issuer.starts_with("https://");
+    let production = state.config.issuer.starts_with("https://") && !state.config.allow_http_loopback_redirects;
     for uri in &redirect_uris {
         check_redirect(uri, native, production)
             .map_err(|why| bad_redirect(format!("redirect_uris: '{}' {why}", printable(uri))))?;
@@ -145,7 +174,9 @@ pub fn plan(state: &AppState, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
     } else {
         Template::Web
     };
-    let mut metadata = meta.clone();
+    // RFC 7591 §2: metadata we do not understand is ignored, so it is not echoed as registered.
+    let mut metadata: Map<String, Value> =
+        meta.iter().filter(|(k, _)| UNDERSTOOD.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
     metadata.insert("application_type".into(), json!(if native { "native" } else { "web" }));
     metadata.insert("grant_types".into(), json!(grants.iter().map(|g| g.as_str()).collect::<Vec<_>>()));
     metadata.insert("response_types".into(), json!(response_types));
@@ -161,6 +192,7 @@ pub fn plan(state: &AppState, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
             client_type: Some(if method == AuthMethod::None { ClientType::Public } else { ClientType::Confidential }),
             post_logout_redirect_uris: post_logout,
             signing_alg,
+            jwks_uri,
             ..AppOverrides::default()
         },
         jwks,
@@ -264,7 +296,7 @@ pub async fn update(
         return Err(OAuthError::invalid_request("the body's client_id must be the client being updated").into());
     }
     let plan = plan(state, meta)?;
-    for fixed in ["grant_types", "token_endpoint_auth_method", "application_type"] {
+    for fixed in ["grant_types", "token_endpoint_auth_method", "application_type", "jwks_uri"] {
         if plan.metadata.get(fixed) != registered.get(fixed) {
             return Err(bad_metadata(format!("{fixed} cannot change; register a new client instead")).into());
         }

@@ -26,6 +26,10 @@ pub struct AppRow {
     pub refresh_mode: String,
     pub signing_alg: String,
     pub technical_contact: Option<String>,
+    /// Where the client publishes its public keys (RFC 7591 §2), instead of registering them.
+    pub jwks_uri: Option<String>,
+    /// Seconds in which a rotated-out refresh token may be retried (`None`: the server's default).
+    pub refresh_grace_secs: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
     /// Bumped by every change to the app or its lists; `None` on insert means 0.
@@ -69,6 +73,8 @@ pub struct CertificateRow {
     pub kid: String,
     pub kty: String,
     pub jwk: String,
+    /// The `kid` the client gave the key (RFC 7517 §4.5), if any; `kid` is its RFC 7638 thumbprint.
+    pub client_kid: Option<String>,
     pub source_format: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
@@ -91,6 +97,8 @@ pub struct TokenSettingsRow<'a> {
     pub signing_alg: Option<&'a str>,
     pub access_token_ttl: Option<i64>,
     pub refresh_mode: Option<&'a str>,
+    /// A negative value clears the app's own grace period (back to the server default).
+    pub refresh_grace_secs: Option<i64>,
 }
 
 /// An active secret: id, digest, last use, expiry.
@@ -105,7 +113,7 @@ pub struct AppRecord {
 
 const APP_COLUMNS: &str = "id, client_id, partner_id, name, template, kind, custom_tenant_id, access, client_type, \
     grant_types, loopback_any_port, require_pkce, allow_plain_pkce, token_format, access_token_ttl, refresh_mode, \
-    signing_alg, technical_contact, created_at, updated_at, revision";
+    signing_alg, technical_contact, created_at, updated_at, revision, jwks_uri, refresh_grace_secs";
 
 fn app_row(r: &impl DbRow) -> sqlx::Result<AppRow> {
     Ok(AppRow {
@@ -130,6 +138,8 @@ fn app_row(r: &impl DbRow) -> sqlx::Result<AppRow> {
         created_at: r.int("created_at")?,
         updated_at: r.int("updated_at")?,
         revision: r.int("revision")?,
+        jwks_uri: r.opt_text("jwks_uri")?,
+        refresh_grace_secs: r.opt_int("refresh_grace_secs")?,
     })
 }
 
@@ -150,6 +160,7 @@ fn certificate_row(r: &impl DbRow) -> sqlx::Result<CertificateRow> {
         kid: r.text("kid")?,
         kty: r.text("kty")?,
         jwk: r.text("jwk")?,
+        client_kid: r.opt_text("client_kid")?,
         source_format: r.text("source_format")?,
         created_at: r.int("created_at")?,
         expires_at: r.opt_int("expires_at")?,
@@ -170,7 +181,7 @@ impl Store {
     pub async fn insert_app(&self, rows: NewAppRows<'_>, event: &AuditEvent) -> sqlx::Result<()> {
         let a = rows.app;
         let insert_app = format!(
-            "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+            "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         );
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
@@ -180,6 +191,7 @@ impl Store {
                 .bind(&a.grant_types).bind(a.loopback_any_port).bind(a.require_pkce).bind(a.allow_plain_pkce)
                 .bind(&a.token_format).bind(a.access_token_ttl).bind(&a.refresh_mode).bind(&a.signing_alg)
                 .bind(&a.technical_contact).bind(a.created_at).bind(a.updated_at).bind(a.revision)
+                .bind(&a.jwks_uri).bind(a.refresh_grace_secs)
                 .execute(&mut *tx).await?;
             for u in rows.uris {
                 sqlx::query("INSERT INTO app_uris (app_id, kind, uri, created_at) VALUES ($1, $2, $3, $4)")
@@ -329,9 +341,9 @@ impl Store {
     pub async fn insert_certificate(&self, app_id: &str, c: &CertificateRow, event: &AuditEvent) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO app_certificates (id, app_id, kid, kty, jwk, source_format, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            sqlx::query("INSERT INTO app_certificates (id, app_id, kid, kty, jwk, source_format, created_at, expires_at, client_kid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
                 .bind(&c.id).bind(app_id).bind(&c.kid).bind(&c.kty).bind(&c.jwk).bind(&c.source_format)
-                .bind(c.created_at).bind(c.expires_at)
+                .bind(c.created_at).bind(c.expires_at).bind(&c.client_kid)
                 .execute(&mut *tx).await?;
             record!(&mut *tx, event)?;
             tx.commit().await
@@ -359,7 +371,7 @@ impl Store {
 
     pub async fn certificates(&self, app_id: &str) -> sqlx::Result<Vec<CertificateRow>> {
         on_db!(&self.db, pool => {
-            sqlx::query("SELECT id, kid, kty, jwk, source_format, created_at, expires_at, revoked_at FROM app_certificates WHERE app_id = $1 ORDER BY created_at, id")
+            sqlx::query("SELECT id, kid, client_kid, kty, jwk, source_format, created_at, expires_at, revoked_at FROM app_certificates WHERE app_id = $1 ORDER BY created_at, id")
                 .bind(app_id).fetch_all(pool).await?.iter().map(certificate_row).collect()
         })
     }
@@ -411,7 +423,7 @@ impl Store {
 impl Store {
     /// Certificates that may verify a signature at `now`: not revoked, not expired.
     pub async fn usable_certificates(&self, app_id: &str, now: i64) -> sqlx::Result<Vec<CertificateRow>> {
-        const SQL: &str = "SELECT id, kid, kty, jwk, source_format, created_at, expires_at, revoked_at FROM app_certificates \
+        const SQL: &str = "SELECT id, kid, client_kid, kty, jwk, source_format, created_at, expires_at, revoked_at FROM app_certificates \
             WHERE app_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at, id";
         on_db!(&self.db, pool => {
             sqlx::query(SQL).bind(app_id).bind(now).fetch_all(pool).await?.iter().map(certificate_row).collect()
@@ -430,13 +442,23 @@ impl Store {
     ) -> sqlx::Result<()> {
         const SQL: &str = "UPDATE apps SET token_format = COALESCE($2, token_format), signing_alg = COALESCE($3, signing_alg), \
             access_token_ttl = COALESCE($4, access_token_ttl), refresh_mode = COALESCE($6, refresh_mode), updated_at = $5, \
+            refresh_grace_secs = CASE WHEN $7 < 0 THEN NULL ELSE COALESCE($7, refresh_grace_secs) END, \
             revision = revision + 1 WHERE id = $1";
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(SQL).bind(app_id).bind(s.token_format).bind(s.signing_alg).bind(s.access_token_ttl).bind(now).bind(s.refresh_mode)
-                .execute(&mut *tx).await?;
+                .bind(s.refresh_grace_secs).execute(&mut *tx).await?;
             record!(&mut *tx, event)?;
             tx.commit().await
         })
+    }
+}
+
+impl Store {
+    /// Has any app registered this CORS origin? Preflights (which name no client) and errors
+    /// of requests whose client is unknown are answered for such origins only.
+    pub async fn is_registered_origin(&self, origin: &str) -> sqlx::Result<bool> {
+        const SQL: &str = "SELECT 1 FROM app_uris WHERE kind = 'cors' AND uri = $1 LIMIT 1";
+        on_db!(&self.db, pool => Ok(sqlx::query(SQL).bind(origin).fetch_optional(pool).await?.is_some()))
     }
 }

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_system_users"),
     migration!(7, "0007_registration"),
     migration!(8, "0008_portal"),
+    migration!(9, "0009_client_keys"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

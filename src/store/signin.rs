@@ -16,6 +16,8 @@ pub struct PendingRequest {
     /// Digest of the browser-binding cookie set when the request was saved.
     pub browser: Vec<u8>,
     pub expires_at: i64,
+    /// When the person signed in on this request's login page, if they did.
+    pub signed_in_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -124,7 +126,7 @@ impl Store {
 
     pub async fn pending_request(&self, id: &str, now: i64) -> sqlx::Result<Option<PendingRequest>> {
         on_db!(&self.db, pool => {
-            sqlx::query("SELECT id, app_id, params, csrf, browser, expires_at FROM authorization_requests WHERE id = $1 AND expires_at > $2")
+            sqlx::query("SELECT id, app_id, params, csrf, browser, expires_at, signed_in_at FROM authorization_requests WHERE id = $1 AND expires_at > $2")
                 .bind(id).bind(now).fetch_optional(pool).await?
                 .map(|r| Ok(PendingRequest {
                     id: r.text("id")?,
@@ -133,8 +135,17 @@ impl Store {
                     csrf: r.text("csrf")?,
                     browser: r.opt_bytes("browser")?.unwrap_or_default(),
                     expires_at: r.int("expires_at")?,
+                    signed_in_at: r.opt_int("signed_in_at")?,
                 }))
                 .transpose()
+        })
+    }
+
+    /// Records that the person signed in on this pending request's login page.
+    pub async fn mark_pending_signed_in(&self, id: &str, now: i64) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query("UPDATE authorization_requests SET signed_in_at = $2 WHERE id = $1").bind(id).bind(now)
+                .execute(pool).await.map(|_| ())
         })
     }
 

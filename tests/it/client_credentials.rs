@@ -236,9 +236,9 @@ both_backends!(
             // Another app learns nothing about it.
             let (_, _, body) = post(&srv, "/introspect", Some((&other.client_id, &other.secret)), &[("token", token)]).await;
             assert_eq!(body, serde_json::json!({"active": false}));
-            // Nor can it revoke it.
-            let (status, _, _) = post(&srv, "/revoke", Some((&other.client_id, &other.secret)), &[("token", token)]).await;
-            assert_eq!(status, 200);
+            // Nor can it revoke it: RFC 7009 §2.1, the request is refused.
+            let (status, _, body) = post(&srv, "/revoke", Some((&other.client_id, &other.secret)), &[("token", token)]).await;
+            assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
             let (_, _, body) = post(&srv, "/introspect", auth, &[("token", token)]).await;
             assert_eq!(body["active"], true);
             // Its own client can.

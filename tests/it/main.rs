@@ -9,12 +9,15 @@ mod assertions; // private_key_jwt and the JWT bearer grant: signed assertions, 
 mod browser; // the sign-in pages in headless Chromium over WebDriver, with screenshots
 mod cli; // the gatehouse binary: exit codes, one-line errors, --json output
 mod client_credentials; // client_credentials, secrets, token formats, introspection, revocation
+mod client_keys; // clients' own kids, keys at a registered jwks_uri fetched from the RP's listener
 mod clock_steps; // the server clock stepping back 5 minutes and forward 2 hours
+mod cors; // CORS on the wire: public documents for any origin, client endpoints for registered origins
 mod discovery; // discovery and JWKS read by the openidconnect crate; token signatures verify
 mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
 mod keys; // rotation: next published before it signs, retired stays published
 mod portal; // the Developer Portal and administration pages over HTTP: wizard, app page, bad input
 mod portal_browser; // the portal in headless Chromium: every wizard path, secrets, certificates, approvals
+mod refresh; // strict one-time refresh by default, the per-app grace opt-in, refresh-token introspection
 mod registration; // dynamic client registration and management (RFC 7591 / 7592)
 mod registry; // apps from templates, secrets, certificates, redirect URIs, nothing half-written
 mod signin; // authorization code + PKCE + OIDC with the openidconnect crate; pages, CSRF, throttling

@@ -99,7 +99,8 @@ both_backends!(
             (json!({ "redirect_uris": ["https://rp.example.com/cb"], "token_endpoint_auth_method": "private_key_jwt" }), "invalid_client_metadata", "no keys"),
             (json!({ "redirect_uris": ["https://rp.example.com/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [private_jwk] } }), "invalid_client_metadata", "private JWK"),
             (json!({ "redirect_uris": ["https://rp.example.com/cb"], "grant_types": ["client_credentials"], "response_types": ["code"] }), "invalid_client_metadata", "response/grant mismatch"),
-            (json!({ "redirect_uris": ["https://rp.example.com/cb"], "jwks_uri": "https://rp.example.com/jwks" }), "invalid_client_metadata", "jwks_uri"),
+            (json!({ "redirect_uris": ["https://rp.example.com/cb"], "jwks_uri": "https://rp.example.com/jwks", "jwks": { "keys": [] } }), "invalid_client_metadata", "jwks and jwks_uri (RFC 7591 section 2)"),
+            (json!({ "redirect_uris": ["http://127.0.0.1:8000/cb#fragment"] }), "invalid_redirect_uri", "loopback with a fragment (RFC 7591 section 3.2.2)"),
             (json!(["not", "an", "object"]), "invalid_client_metadata", "not an object"),
         ] {
             let (status, res) = register(&srv, Some(&token), &body).await;

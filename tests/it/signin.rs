@@ -208,11 +208,9 @@ both_backends!(
         let second = client.exchange_refresh_token(&first).unwrap().request_async(&rp_http()).await.expect("refresh");
         let second_refresh = second.refresh_token().unwrap().clone();
         assert_ne!(second_refresh.secret(), first.secret());
-        // A retry inside the grace period gets the same successor.
-        let retry = client.exchange_refresh_token(&first).unwrap().request_async(&rp_http()).await.expect("retry within grace");
-        assert_eq!(retry.refresh_token().unwrap().secret(), second_refresh.secret());
-        srv.clock.advance(60);
-        assert!(client.exchange_refresh_token(&first).unwrap().request_async(&rp_http()).await.is_err(), "replay after grace");
+        // Strict one-time use by default (RFC 9700 §4.14.2): the rotated-out token is refused
+        // at once, and its reuse ends the whole family.
+        assert!(client.exchange_refresh_token(&first).unwrap().request_async(&rp_http()).await.is_err(), "reuse refused");
         assert!(client.exchange_refresh_token(&second_refresh).unwrap().request_async(&rp_http()).await.is_err(), "family revoked");
         let _ = RefreshToken::new(String::new());
     }
@@ -288,9 +286,20 @@ both_backends!(
             assert!(q.iter().any(|(k, v)| k == "state" && v == "xyz"));
             assert!(q.iter().any(|(k, v)| k == "iss" && v == &srv.base));
         }
-        // Repeated parameters are refused (on our page: the redirect URI may be the repeated one).
+        // RFC 6749 §3.1, §4.1.2.1: a repeated parameter is invalid_request, sent back to the
+        // verified redirect URI; a repeated client_id or redirect_uri is never redirected to.
         let url = format!("{}&scope=openid", authorize_url(&srv, &w, &[]));
-        assert_eq!(http().get(url).send().await.unwrap().status(), 400);
+        let res = http().get(url).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        let q = redirected(&res);
+        assert_eq!(error_of(&q), "invalid_request", "{q:?}");
+        assert!(q.iter().any(|(k, v)| k == "state" && v == "xyz"));
+        for repeated in ["redirect_uri=https%3A%2F%2Fevil.example%2Fcb", &format!("client_id={}", w.client_id)] {
+            let url = format!("{}&{repeated}", authorize_url(&srv, &w, &[]));
+            let res = http().get(url).send().await.unwrap();
+            assert_eq!(res.status(), 400, "{repeated}");
+            assert!(res.headers().get("location").is_none());
+        }
         // Oversized parameters: a 400, not a 500.
         let huge = "x".repeat(4000);
         let res = http().get(authorize_url(&srv, &w, &[("state", &huge)])).send().await.unwrap();

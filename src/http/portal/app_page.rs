@@ -347,6 +347,7 @@ async fn token_settings(state: &AppState, app: &App, form: &Form, actor: &str) -
         signing_alg: Some(&alg),
         access_token_ttl: ttl,
         refresh_mode: Some(refresh_mode),
+        refresh_grace_secs: None,
     };
     state.registry.set_token_settings(&app.client_id, settings, &algs, actor).await.map(|_| ())
 }

@@ -1,6 +1,6 @@
 //! `grant_type=refresh_token` (RFC 6749 §6, OAuth 2.0 Security BCP §4.14): rotation with reuse
-//! detection — replaying a rotated token revokes its whole grant — with a short grace period in
-//! which a retried refresh gets the same successor back. Long-lived mode (SuperID) does not
+//! detection — replaying a rotated token revokes its whole grant — and, for apps that opt in, a
+//! short grace period in which a retried refresh gets the same successor back. Long-lived mode (SuperID) does not
 //! rotate and ends with the tenant's authorization record.
 //!
 //! A successor token is derived as HMAC(old token, salt) with a random salt stored on the old
@@ -247,7 +247,8 @@ async fn retry_or_reuse<'a>(
 ) -> Result<TokenResponse, Error> {
     // A grace of 0 means none at all, not "within the same second". A use stamped after `now`
     // (the clock stepped back since) is not known to be recent, so it counts as a replay.
-    let grace = state.config.refresh_grace;
+    // Strict one-time use is the default; a grace period is the app's explicit opt-in.
+    let grace = client.app().refresh_grace_secs.unwrap_or(state.config.refresh_grace);
     let within_grace = grace > 0 && row.used_at.is_some_and(|u| (0..=grace).contains(&(now - u)));
     match (&row.successor, within_grace) {
         (Some(salt), true) => issue_for_user(state, client, grant(Some(successor_of(token, salt)))).await,
@@ -259,12 +260,21 @@ async fn retry_or_reuse<'a>(
     }
 }
 
+/// What revoking a refresh token did.
+pub enum Revoked {
+    Done,
+    /// No such token: nothing to do (RFC 7009 §2.2).
+    Unknown,
+    /// It belongs to another client: nothing was done.
+    Foreign,
+}
+
 /// Ends a refresh token's whole grant (RFC 7009 §2.1), if it belongs to `app_id`.
-pub async fn revoke(state: &AppState, token: &str, app_id: &str) -> Result<bool, Error> {
-    let Some(row) = state.store.refresh_token(&sha256(token.as_bytes())).await? else { return Ok(false) };
+pub async fn revoke(state: &AppState, token: &str, app_id: &str) -> Result<Revoked, Error> {
+    let Some(row) = state.store.refresh_token(&sha256(token.as_bytes())).await? else { return Ok(Revoked::Unknown) };
     if row.app_id != app_id {
-        return Ok(false);
+        return Ok(Revoked::Foreign);
     }
     state.store.revoke_grant(&row.grant_id, state.clock.now()).await?;
-    Ok(true)
+    Ok(Revoked::Done)
 }

@@ -61,6 +61,13 @@ pub fn postgres_base_url() -> Option<String> {
 impl TestServer {
     /// Starts a server; None only for PostgreSQL when no test database is configured.
     pub async fn start(backend: Backend) -> Option<TestServer> {
+        Self::start_with(backend, &[("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")]).await
+    }
+
+    /// Starts a server with these environment settings (tests start with the outbound client
+    /// allowed on loopback, where their relying parties listen).
+    pub async fn start_with(backend: Backend, env: &[(&str, &str)]) -> Option<TestServer> {
+        gatehouse::outbound::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let (database_url, postgres_db) = match backend {
             Backend::Sqlite => (format!("sqlite://{}", dir.path().join("gatehouse.db").display()), None),
@@ -77,7 +84,7 @@ impl TestServer {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let config = test_config(&database_url, dir.path(), &format!("http://{addr}"));
+        let config = test_config_with(&database_url, dir.path(), &format!("http://{addr}"), env);
         let clock = Clock::manual(Clock::System.now());
         let state = AppState::open(config, clock.clone()).await.expect("server state");
         let app = gatehouse::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -129,6 +136,10 @@ impl Drop for Instance {
 }
 
 pub fn test_config(database_url: &str, dir: &std::path::Path, issuer: &str) -> Config {
+    test_config_with(database_url, dir, issuer, &[("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")])
+}
+
+pub fn test_config_with(database_url: &str, dir: &std::path::Path, issuer: &str, env: &[(&str, &str)]) -> Config {
     let keys_dir = dir.join("keys").display().to_string();
     let overrides = Overrides {
         database_url: Some(database_url.to_string()),
@@ -138,7 +149,10 @@ pub fn test_config(database_url: &str, dir: &std::path::Path, issuer: &str) -> C
         config_file: None,
     };
     Config::load(&overrides, |name| {
-        (name == "GATEHOUSE_SUPERID_WEBAPI_URL").then(|| "https://{ctx}.example.com/api/".to_string())
+        if name == "GATEHOUSE_SUPERID_WEBAPI_URL" {
+            return Some("https://{ctx}.example.com/api/".to_string());
+        }
+        env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
     })
     .unwrap()
 }
@@ -206,6 +220,7 @@ impl Drop for TestServer {
 
 /// A reqwest client that never follows redirects (tests look at each response).
 pub fn http() -> reqwest::Client {
+    gatehouse::outbound::install_crypto_provider();
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
