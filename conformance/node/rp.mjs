@@ -1,137 +1,374 @@
-// panva's openid-client (a certified relying-party library) against Gatehouse, through
-// discovery and dynamic registration only. Prints one line per check.
-// Usage: node rp.mjs ISSUER INITIAL_ACCESS_TOKEN EMAIL PASSWORD
+// panva's openid-client 6 (a certified relying-party library) against Gatehouse, through
+// discovery and dynamic registration only. The relying party lives on another origin: this
+// script runs its own callback listener on 127.0.0.1 on a free port (not the server's), and a
+// real headless Chromium (playwright-core driving Debian's /usr/bin/chromium, nothing is
+// downloaded) walks the pages a person sees. Prints one line per check.
+//
+// Usage: node rp.mjs ISSUER INITIAL_ACCESS_TOKEN ADMIN_EMAIL ADMIN_PASSWORD
+//   ADMIN_EMAIL administers a tenant that has not approved this script's (new) client.
+// Environment (set by conformance/run):
+//   CONF_MEMBER_EMAIL, CONF_MEMBER_PASSWORD  a plain member (not administrator) of the
+//                                            administrator's tenant
+//   CONF_MULTI_EMAIL, CONF_MULTI_PASSWORD    a member of two tenants, administrator of
+//   CONF_MULTI_TENANT                        CONF_MULTI_TENANT, the one the browser picks
+//   CHROMIUM                                 the browser (default /usr/bin/chromium)
+import http from 'node:http';
 import * as client from 'openid-client';
+import { chromium } from 'playwright-core';
 
-const [issuer, initialAccessToken, email, password] = process.argv.slice(2);
-const REDIRECT = 'https://rp.example.test/cb';
+const [issuer, initialAccessToken, adminEmail, adminPassword] = process.argv.slice(2);
+const env = process.env;
+const admin = { email: adminEmail, password: adminPassword };
+const member = { email: env.CONF_MEMBER_EMAIL, password: env.CONF_MEMBER_PASSWORD };
+const multi = { email: env.CONF_MULTI_EMAIL, password: env.CONF_MULTI_PASSWORD, tenant: env.CONF_MULTI_TENANT };
+const CTX_CLAIM = 'http://schemes.superoffice.net/identity/ctx';
 const insecure = { execute: [client.allowInsecureRequests] };
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+const now = () => Math.floor(Date.now() / 1000);
+
+// Nothing may hang a CI run: the whole script is bounded too.
+setTimeout(() => { console.log('FAIL node: the script did not finish within 10 minutes'); process.exit(1); }, 600_000).unref();
+
 let passed = 0, failed = 0;
 const check = async (name, fn) => {
   try { await fn(); passed++; console.log(`ok   node: ${name}`); }
-  catch (e) { failed++; console.log(`FAIL node: ${name}: ${e?.message ?? e}`); }
+  catch (e) { failed++; console.log(`FAIL node: ${name}: ${(e?.error ? `${e.error}: ` : '') + (e?.message ?? e)}`.replace(/\s+/g, ' ')); }
 };
 const assert = (cond, msg) => { if (!cond) throw new Error(msg); };
+/** A promise that must be refused with this OAuth error code (the library's parsed error). */
+const refused = async (promise, code) => {
+  try { await promise; } catch (e) { assert(e.error === code, `expected ${code}, got ${e.error ?? e.message}`); return; }
+  throw new Error(`accepted, expected ${code}`);
+};
 
-// A minimal browser: manual redirects, a cookie jar, and answers to Gatehouse's forms.
-const jar = new Map();
-async function go(url, init = {}) {
-  const headers = { ...(init.headers || {}), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
-  const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-  for (const c of res.headers.getSetCookie()) {
-    const [pair] = c.split(';'); const i = pair.indexOf('=');
-    const [k, v] = [pair.slice(0, i), pair.slice(i + 1)];
-    if (v) jar.set(k, v); else jar.delete(k);
-  }
-  return res;
-}
-const hidden = (html, name) => (html.match(new RegExp(`name="${name}" value="([^"]*)"`)) || [])[1];
-async function signIn(url) {
-  let res = await go(url);
-  for (let i = 0; i < 10; i++) {
-    const loc = res.headers.get('location');
-    if (loc && loc.startsWith(REDIRECT)) return new URL(loc);
-    if (loc) { res = await go(new URL(loc, issuer)); continue; }
-    const html = await res.text();
-    const action = hidden(html, 'action');
-    if (!action) throw new Error(`no form (status ${res.status})`);
-    const form = new URLSearchParams({ request: hidden(html, 'request'), csrf: hidden(html, 'csrf'), action });
-    if (action === 'login') { form.set('email', email); form.set('password', password); }
-    if (action === 'approve') form.set('decision', 'approve');
-    if (action === 'consent') form.set('decision', 'allow');
-    if (action === 'tenant') form.set('tenant', hidden(html, 'tenant'));
-    res = await go(new URL('/signin', issuer), { method: 'POST', body: form, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-  }
-  throw new Error('sign-in did not finish');
+// ---------------------------------------------------------------------------------------------
+// The relying party's own HTTP listener: another origin than the server. It records what
+// reaches it (a query, a form_post body, or nothing but the path for a fragment response).
+const hits = [];
+const rp = http.createServer((req, res) => {
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', chunk => { if (body.length < 65536) body += chunk; });
+  req.on('end', () => {
+    const u = new URL(req.url, 'http://rp.invalid');
+    hits.push({ method: req.method, path: u.pathname, search: u.search, body });
+    const title = u.pathname === '/bye' ? 'Signed out · RP' : 'Callback · RP';
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(`<!doctype html><html><head><title>${title}</title></head><body><p>${req.method} ${u.pathname}</p></body></html>`);
+  });
+});
+await new Promise((ok, bad) => { rp.once('error', bad); rp.listen(0, '127.0.0.1', ok); });
+const RP = `http://127.0.0.1:${rp.address().port}`;
+const REDIRECT = `${RP}/cb`, POST_LOGOUT = `${RP}/bye`;
+
+// ---------------------------------------------------------------------------------------------
+// The browser: one Chromium for the whole script; a browser context is one person.
+const PAGES = {
+  'Sign in · Gatehouse': 'login',
+  'Choose a tenant · Gatehouse': 'tenant',
+  'Approve this app for your tenant · Gatehouse': 'approve',
+  'Allow access? · Gatehouse': 'consent',
+};
+const ERROR_PAGE = 'Something is not right · Gatehouse';
+let browser;
+
+async function fresh(fn) {
+  const context = await browser.newContext();
+  try { return await fn(context); } finally { await context.close().catch(() => {}); }
 }
 
-let config, tokens, serviceConfig;
-await check('discovery and JWKS shape', async () => {
-  const discovered = await client.discovery(new URL(issuer), 'unused', undefined, undefined, insecure);
-  const md = discovered.serverMetadata();
-  assert(md.issuer === issuer, 'issuer');
-  assert(md.code_challenge_methods_supported.includes('S256'), 'S256');
-  const jwks = await (await fetch(md.jwks_uri)).json();
-  assert(jwks.keys.length > 0 && jwks.keys.every(k => k.kid && !k.d), 'public keys with kids');
-});
-await check('dynamic registration', async () => {
-  config = await client.dynamicClientRegistration(new URL(issuer), {
-    redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'],
-    post_logout_redirect_uris: ['https://rp.example.test/bye'], client_name: 'openid-client conformance',
-  }, undefined, { initialAccessToken, ...insecure });
-  assert(config.clientMetadata().client_id, 'client_id');
-});
-const pkce = { verifier: client.randomPKCECodeVerifier() };
-pkce.challenge = await client.calculatePKCECodeChallenge(pkce.verifier);
-const state = client.randomState(), nonce = client.randomNonce();
-let callback;
-await check('code + PKCE with nonce and state; ID token validated by the library', async () => {
-  const url = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid profile email', code_challenge: pkce.challenge, code_challenge_method: 'S256', state, nonce });
-  callback = await signIn(url);
-  tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: pkce.verifier, expectedState: state, expectedNonce: nonce });
-  assert(tokens.claims().sub, 'sub');
-});
-await check('code replay is invalid_grant', async () => {
-  try { await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: pkce.verifier, expectedState: state, expectedNonce: nonce }); }
-  catch (e) { assert(e.error === 'invalid_grant', e.error); return; }
-  throw new Error('replay accepted');
-});
-await check('userinfo', async () => {
-  const fresh = await (async () => {
-    const v = client.randomPKCECodeVerifier(); const c = await client.calculatePKCECodeChallenge(v);
-    const s = client.randomState(), n = client.randomNonce();
-    const cb = await signIn(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid email', code_challenge: c, code_challenge_method: 'S256', state: s, nonce: n }));
-    return client.authorizationCodeGrant(config, cb, { pkceCodeVerifier: v, expectedState: s, expectedNonce: n });
-  })();
-  tokens = fresh;
-  const info = await client.fetchUserInfo(config, fresh.access_token, fresh.claims().sub);
-  assert(info.email === email, `email ${info.email}`);
-});
-await check('refresh', async () => {
-  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
-  assert(refreshed.access_token && refreshed.refresh_token !== tokens.refresh_token, 'rotated');
-  tokens = refreshed;
-});
-await check('PKCE mismatch is invalid_grant', async () => {
-  const v = client.randomPKCECodeVerifier(); const c = await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier());
-  const s = client.randomState(), n = client.randomNonce();
-  const cb = await signIn(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: c, code_challenge_method: 'S256', state: s, nonce: n }));
-  try { await client.authorizationCodeGrant(config, cb, { pkceCodeVerifier: v, expectedState: s, expectedNonce: n }); }
-  catch (e) { assert(e.error === 'invalid_grant', e.error); return; }
-  throw new Error('mismatched verifier accepted');
-});
-await check('wrong redirect URI is never redirected to', async () => {
-  const url = client.buildAuthorizationUrl(config, { redirect_uri: 'https://evil.example.test/cb', scope: 'openid', code_challenge: pkce.challenge, code_challenge_method: 'S256' });
-  const res = await fetch(url, { redirect: 'manual' });
-  assert(res.status === 400 && !res.headers.get('location'), `status ${res.status}`);
-});
-await check('client credentials', async () => {
-  serviceConfig = await client.dynamicClientRegistration(new URL(issuer), { grant_types: ['client_credentials'], response_types: [], client_name: 'openid-client service' }, undefined, { initialAccessToken, ...insecure });
-  const cc = await client.clientCredentialsGrant(serviceConfig, { scope: 'webapi' });
-  assert(cc.access_token && !cc.refresh_token, 'access token only');
-});
-await check('introspection', async () => {
-  const r = await client.tokenIntrospection(config, tokens.access_token);
-  assert(r.active === true && r.client_id === config.clientMetadata().client_id, JSON.stringify(r));
-});
-await check('revocation', async () => {
-  await client.tokenRevocation(config, tokens.access_token);
-  const r = await client.tokenIntrospection(config, tokens.access_token);
-  assert(r.active === false, 'still active');
-});
-await check('wrong secret is 401 invalid_client', async () => {
-  const res = await fetch(new URL('/token', issuer), { method: 'POST', headers: { authorization: 'Basic ' + Buffer.from(`${config.clientMetadata().client_id}:wrong`).toString('base64'), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&refresh_token=x' });
-  assert(res.status === 401 && (await res.json()).error === 'invalid_client', `status ${res.status}`);
-});
-await check('unsupported grant is unsupported_grant_type', async () => {
-  try { await client.genericGrantRequest(config, 'password', { username: 'a', password: 'b' }); }
-  catch (e) { assert(e.error === 'unsupported_grant_type', e.error); return; }
-  throw new Error('accepted');
-});
-await check('RP-initiated logout', async () => {
-  const url = client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token, post_logout_redirect_uri: 'https://rp.example.test/bye', state: 'bye1' });
-  const res = await go(url);
-  assert(res.status === 303 && res.headers.get('location') === 'https://rp.example.test/bye?state=bye1', `${res.status} ${res.headers.get('location')}`);
-});
+async function pageOf(context) {
+  const page = context.pages()[0] ?? await context.newPage();
+  page.setDefaultTimeout(15_000);
+  page.setDefaultNavigationTimeout(20_000);
+  return page;
+}
+
+/** Waits (bounded) until the document `body` belonged to is gone: the click navigated. */
+async function leaves(body, what, csp) {
+  const until = Date.now() + 15_000;
+  while (Date.now() < until) {
+    if (!(await body.evaluate(b => b.isConnected).catch(() => false))) return;
+    await sleep(100);
+  }
+  throw new Error(`${what} did not leave the page${csp.length ? ` (console: ${csp.join(' | ')})` : ''}`);
+}
+
+/**
+ * Opens `url` and answers Gatehouse's pages as `person` would until the browser lands on the
+ * RP's `path`. `allow` lists the pages that may appear (any other is a failure); `tenant` is the
+ * ctx to pick on the tenant page. Returns the pages seen, the RP listener's record and the
+ * browser's URL there (which keeps a fragment the listener never sees).
+ */
+async function walk(context, url, { person, tenant, allow = [], path = '/cb', timeout = 45_000 } = {}) {
+  const page = await pageOf(context);
+  const csp = [];
+  const onConsole = m => { if (/Content.Security.Policy|form-action/i.test(m.text())) csp.push(m.text()); };
+  page.on('console', onConsole);
+  const from = hits.length, seen = [];
+  const deadline = Date.now() + timeout;
+  let title = '', gotoError = '';
+  try {
+    // 'commit': a form_post page submits itself before its own load event.
+    await page.goto(String(url), { waitUntil: 'commit' }).catch(e => { gotoError = e.message.split('\n')[0]; });
+    while (Date.now() < deadline) {
+      const hit = hits.slice(from).find(h => h.path === path);
+      const at = page.url();
+      if (hit && at.startsWith(RP + path)) return { pages: seen, hit, url: at };
+      title = await page.title().catch(() => '');
+      if (title === ERROR_PAGE) {
+        const why = await page.textContent('.error', { timeout: 2000 }).catch(() => '');
+        throw new Error(`Gatehouse error page after [${seen}]: ${why} (at ${at})`);
+      }
+      const step = PAGES[title];
+      if (!step) { await sleep(100); continue; }
+      assert(allow.includes(step), `unexpected page "${title}" after [${seen}]`);
+      assert(seen.length < 8, `too many pages: [${seen}]`);
+      seen.push(step);
+      const body = await page.$('body');
+      if (step === 'login') {
+        const error = await page.$('.error');
+        if (error) throw new Error(`the login page says: ${await error.textContent()}`);
+        await page.fill('#email', person.email);
+        await page.fill('#password', person.password);
+        await page.click('button[type=submit]');
+      } else if (step === 'tenant') {
+        await page.check(`input[name=tenant][value="${tenant}"]`);
+        await page.click('button[type=submit]');
+      } else if (step === 'approve') {
+        await page.click('button[value=approve]');
+      } else {
+        await page.click('button[value=allow]');
+      }
+      await leaves(body, `answering "${title}"`, csp);
+      await body.dispose().catch(() => {});
+    }
+    throw new Error(`the browser did not reach ${RP}${path} within ${timeout / 1000}s; pages [${seen}], `
+      + `last "${title}" at ${page.url()}${gotoError ? `; ${gotoError}` : ''}${csp.length ? `; console: ${csp.join(' | ')}` : ''}`);
+  } finally {
+    page.off('console', onConsole);
+  }
+}
+
+const samePages = (r, want) => assert(r.pages.join(',') === want.join(','), `pages [${r.pages}], expected [${want}]`);
+
+/** The authorization response as the RP received it (query, fragment or form_post body). */
+function responseOf(r) {
+  if (r.hit.method === 'POST') return new URLSearchParams(r.hit.body);
+  const fragment = new URL(r.url).hash.slice(1);
+  return new URLSearchParams(fragment || r.hit.search);
+}
+
+/** What openid-client consumes: the callback URL, or for form_post the POST request itself. */
+function forLibrary(r) {
+  if (r.hit.method === 'POST') {
+    return new Request(REDIRECT, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: r.hit.body });
+  }
+  const url = new URL(REDIRECT);
+  url.search = responseOf(r).toString(); // a fragment response, as the RP's page would post it back
+  return url;
+}
+
+let config;
+/** One authorization request in the browser; `redeem` hands the response to the library. */
+async function authorize(context, { mode, prompt, maxAge, scope = 'openid profile email', otherVerifier = false, ...walkOpts } = {}) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState(), nonce = client.randomNonce();
+  const params = {
+    redirect_uri: REDIRECT, scope, state, nonce, code_challenge_method: 'S256',
+    code_challenge: await client.calculatePKCECodeChallenge(otherVerifier ? client.randomPKCECodeVerifier() : verifier),
+  };
+  if (mode) params.response_mode = mode;
+  if (prompt) params.prompt = prompt;
+  if (maxAge !== undefined) params.max_age = String(maxAge);
+  const r = await walk(context, client.buildAuthorizationUrl(config, params), walkOpts);
+  r.params = responseOf(r);
+  r.state = state;
+  r.redeem = () => client.authorizationCodeGrant(config, forLibrary(r), {
+    pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, ...(maxAge !== undefined ? { maxAge } : {}),
+  });
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+let adminContext, first, formPost, live, latest, rotated, serviceConfig;
+try {
+  await check('headless Chromium starts', async () => {
+    browser = await chromium.launch({
+      executablePath: env.CHROMIUM || '/usr/bin/chromium',
+      timeout: 60_000,
+      args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+        '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+    });
+    adminContext = await browser.newContext();
+  });
+  await check('discovery validated by openid-client; JWKS shape', async () => {
+    const discovered = await client.discovery(new URL(issuer), 'unused', undefined, undefined, insecure);
+    const md = discovered.serverMetadata();
+    assert(md.issuer === issuer, 'issuer');
+    assert(md.code_challenge_methods_supported.includes('S256'), 'S256');
+    for (const mode of ['query', 'fragment', 'form_post']) assert(md.response_modes_supported?.includes(mode), `response mode ${mode}`);
+    const jwks = await (await fetch(md.jwks_uri, { signal: AbortSignal.timeout(20_000) })).json();
+    assert(jwks.keys.length > 0 && jwks.keys.every(k => k.kid && !k.d), 'public keys with kids');
+  });
+  await check(`dynamic registration of ${REDIRECT} (another origin than the server)`, async () => {
+    config = await client.dynamicClientRegistration(new URL(issuer), {
+      redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+      post_logout_redirect_uris: [POST_LOGOUT], client_name: 'openid-client conformance',
+    }, undefined, { initialAccessToken, ...insecure });
+    assert(config.clientMetadata().client_id, 'client_id');
+  });
+  // Before any administrator has signed in: the tenant has not approved this new client.
+  await check('a plain member of a tenant that has not approved the app gets access_denied at the RP', async () => {
+    assert(member.email && member.password, 'CONF_MEMBER_EMAIL / CONF_MEMBER_PASSWORD are not set');
+    await fresh(async context => {
+      const r = await authorize(context, { person: member, allow: ['login'] });
+      samePages(r, ['login']);
+      assert(r.params.get('error') === 'access_denied', `RP got ${r.hit.method} ${r.hit.search}`);
+      await refused(r.redeem(), 'access_denied');
+    });
+  });
+  await check('first sign-in in Chromium: login, approval, consent, then the code at the cross-origin RP (query); ID token validated', async () => {
+    first = await authorize(adminContext, { person: admin, allow: ['login', 'approve', 'consent'] });
+    samePages(first, ['login', 'approve', 'consent']);
+    assert(first.hit.method === 'GET' && new URLSearchParams(first.hit.search).get('code'), `RP got ${first.hit.method} ${first.hit.search}`);
+    assert(first.params.get('iss') === issuer, `iss ${first.params.get('iss')}`);
+    first.tokens = await first.redeem();
+    assert(first.tokens.claims().sub && first.tokens.refresh_token, 'sub and refresh token');
+  });
+  await check('code replay is invalid_grant and revokes what the code gave', async () => {
+    await refused(first.redeem(), 'invalid_grant');
+    const r = await client.tokenIntrospection(config, first.tokens.access_token);
+    assert(r.active === false, `the first access token is still active: ${JSON.stringify(r)}`);
+  });
+  await check('response_mode=fragment: the code reaches the RP page in the fragment only; ID token validated', async () => {
+    const r = await authorize(adminContext, { mode: 'fragment' });
+    samePages(r, []);
+    assert(r.hit.search === '', `the RP server saw a query: ${r.hit.search}`);
+    assert(new URL(r.url).hash.includes('code='), `no code in ${r.url}`);
+    const t = await r.redeem();
+    assert(t.claims().sub === first.tokens.claims().sub, 'same person');
+  });
+  await check('response_mode=form_post: the RP receives a POST with the code; ID token validated', async () => {
+    formPost = await authorize(adminContext, { mode: 'form_post' });
+    samePages(formPost, []);
+    assert(formPost.hit.method === 'POST' && new URLSearchParams(formPost.hit.body).get('code'), `RP got ${formPost.hit.method} ${formPost.hit.search}`);
+    formPost.tokens = await formPost.redeem();
+  });
+  await check('prompt=none with a live session: a code without any page', async () => {
+    const r = await authorize(adminContext, { prompt: 'none' });
+    samePages(r, []);
+    assert(r.params.get('code'), `RP got ${r.hit.search}`);
+    live = await r.redeem();
+    assert(live.refresh_token, 'refresh token');
+  });
+  await check('prompt=login: the login page again although signed in; auth_time is fresh', async () => {
+    const before = now();
+    const r = await authorize(adminContext, { prompt: 'login', person: admin, allow: ['login'] });
+    samePages(r, ['login']);
+    latest = await r.redeem();
+    assert(latest.claims().auth_time >= before, `auth_time ${latest.claims().auth_time} < ${before}`);
+  });
+  await check('prompt=consent: the consent page again (then form_post to the RP)', async () => {
+    const r = await authorize(adminContext, { prompt: 'consent', mode: 'form_post', allow: ['consent'] });
+    samePages(r, ['consent']);
+    assert(r.hit.method === 'POST', `RP got ${r.hit.method}`);
+    await r.redeem();
+  });
+  await check('max_age=1 after 2 s: the login page again; auth_time fresh and checked by the library', async () => {
+    const last = latest?.claims().auth_time ?? now();
+    while (now() <= last + 2) await sleep(200); // bounded: at most about 3 s
+    const before = now();
+    const r = await authorize(adminContext, { maxAge: 1, person: admin, allow: ['login'] });
+    samePages(r, ['login']);
+    latest = await r.redeem();
+    assert(latest.claims().auth_time >= before, `auth_time ${latest.claims().auth_time} < ${before}`);
+  });
+  await check('prompt=none in a fresh browser: login_required at the RP', async () => {
+    await fresh(async context => {
+      const r = await authorize(context, { prompt: 'none' });
+      samePages(r, []);
+      assert(r.params.get('error') === 'login_required', `RP got ${r.hit.search}`);
+      await refused(r.redeem(), 'login_required');
+    });
+  });
+  await check('a member of two tenants chooses one; the ID token names it', async () => {
+    assert(multi.email && multi.password && multi.tenant, 'CONF_MULTI_EMAIL / CONF_MULTI_PASSWORD / CONF_MULTI_TENANT are not set');
+    await fresh(async context => {
+      const r = await authorize(context, { person: multi, tenant: multi.tenant, allow: ['login', 'tenant', 'approve', 'consent'] });
+      assert(r.pages.slice(0, 2).join(',') === 'login,tenant' && r.pages.at(-1) === 'consent', `pages [${r.pages}]`);
+      const t = await r.redeem();
+      assert(t.claims()[CTX_CLAIM] === multi.tenant, `${CTX_CLAIM} = ${t.claims()[CTX_CLAIM]}`);
+    });
+  });
+  await check('userinfo', async () => {
+    const info = await client.fetchUserInfo(config, live.access_token, live.claims().sub);
+    assert(info.email === admin.email, `email ${info.email}`);
+  });
+  await check('refresh rotates the refresh token', async () => {
+    rotated = await client.refreshTokenGrant(config, live.refresh_token);
+    assert(rotated.access_token, 'access token');
+    assert(rotated.refresh_token && rotated.refresh_token !== live.refresh_token, 'the refresh token did not change');
+  });
+  await check('introspection of the refresh token is active (RFC 7662 §2.2)', async () => {
+    const r = await client.tokenIntrospection(config, rotated.refresh_token);
+    assert(r.active === true, JSON.stringify(r));
+  });
+  await check('reusing the rotated-out refresh token is refused with invalid_grant', async () => {
+    assert(rotated, 'no rotation to test');
+    await refused(client.refreshTokenGrant(config, live.refresh_token), 'invalid_grant');
+  });
+  await check('PKCE mismatch is invalid_grant', async () => {
+    const r = await authorize(adminContext, { otherVerifier: true });
+    await refused(r.redeem(), 'invalid_grant');
+  });
+  await check('a redirect URI that is not registered is never redirected to', async () => {
+    const page = await pageOf(adminContext);
+    const from = hits.length;
+    const url = client.buildAuthorizationUrl(config, { redirect_uri: `${RP}/elsewhere`, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256', state: 's' });
+    const res = await page.goto(String(url));
+    assert(res.status() === 400 && (await page.title()) === ERROR_PAGE, `status ${res.status()}, "${await page.title()}" at ${page.url()}`);
+    await sleep(300);
+    assert(!hits.slice(from).some(h => h.path === '/elsewhere'), 'the RP was called');
+    url.searchParams.set('redirect_uri', 'https://evil.example.test/cb');
+    const direct = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(20_000) });
+    assert(direct.status === 400 && !direct.headers.get('location'), `status ${direct.status}`);
+  });
+  await check('client credentials', async () => {
+    serviceConfig = await client.dynamicClientRegistration(new URL(issuer), { grant_types: ['client_credentials'], response_types: [], client_name: 'openid-client service' }, undefined, { initialAccessToken, ...insecure });
+    const cc = await client.clientCredentialsGrant(serviceConfig, { scope: 'webapi' });
+    assert(cc.access_token && !cc.refresh_token, 'access token only');
+  });
+  await check('introspection', async () => {
+    const r = await client.tokenIntrospection(config, formPost.tokens.access_token);
+    assert(r.active === true && r.client_id === config.clientMetadata().client_id, JSON.stringify(r));
+  });
+  await check('revocation', async () => {
+    await client.tokenRevocation(config, formPost.tokens.access_token);
+    const r = await client.tokenIntrospection(config, formPost.tokens.access_token);
+    assert(r.active === false, 'still active');
+  });
+  await check('wrong secret is 401 invalid_client', async () => {
+    const res = await fetch(new URL('/token', issuer), { method: 'POST', headers: { authorization: 'Basic ' + Buffer.from(`${config.clientMetadata().client_id}:wrong`).toString('base64'), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&refresh_token=x', signal: AbortSignal.timeout(20_000) });
+    assert(res.status === 401 && (await res.json()).error === 'invalid_client', `status ${res.status}`);
+  });
+  await check('unsupported grant is unsupported_grant_type', async () => {
+    await refused(client.genericGrantRequest(config, 'password', { username: 'a', password: 'b' }), 'unsupported_grant_type');
+  });
+  await check('RP-initiated logout in Chromium: back at the RP /bye with the state', async () => {
+    const state = client.randomState();
+    const url = client.buildEndSessionUrl(config, { id_token_hint: latest.id_token, post_logout_redirect_uri: POST_LOGOUT, state });
+    const r = await walk(adminContext, url, { path: '/bye' });
+    samePages(r, []);
+    assert(new URLSearchParams(r.hit.search).get('state') === state, `RP got ${r.hit.search}`);
+  });
+  await check('after logout, prompt=none answers login_required', async () => {
+    const r = await authorize(adminContext, { prompt: 'none' });
+    assert(r.params.get('error') === 'login_required', `RP got ${r.hit.search}`);
+  });
+} finally {
+  await browser?.close().catch(() => {});
+  rp.close();
+}
 console.log(`node: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
