@@ -19,7 +19,8 @@ mod portal; // the Developer Portal and administration pages over HTTP: wizard, 
 mod portal_browser; // the portal in headless Chromium: every wizard path, secrets, certificates, approvals
 mod refresh; // strict one-time refresh by default, the per-app grace opt-in, refresh-token introspection
 mod registration; // dynamic client registration and management (RFC 7591 / 7592)
-mod registry; // apps from templates, secrets, certificates, redirect URIs, nothing half-written
+mod registry;
+mod rfc_musts; // one test per RFC / OIDC requirement not covered elsewhere, named after its clause // apps from templates, secrets, certificates, redirect URIs, nothing half-written
 mod signin; // authorization code + PKCE + OIDC with the openidconnect crate; pages, CSRF, throttling
 mod system_user; // SuperID system users: the whole story, and every wrong signed token
 mod tenants; // tenants, users, memberships, partners

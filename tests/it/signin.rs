@@ -84,13 +84,13 @@ impl Browser {
         keep_cookies(&mut self.cookies, res);
     }
 
-    async fn get(&mut self, url: &str) -> reqwest::Response {
+    pub(crate) async fn get(&mut self, url: &str) -> reqwest::Response {
         let res = http().get(url).header("cookie", self.cookie_header()).send().await.unwrap();
         self.keep_cookies(&res);
         res
     }
 
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let res = http().post(url).form(form).header("cookie", self.cookie_header()).send().await.unwrap();
         self.keep_cookies(&res);
         res
@@ -216,7 +216,7 @@ both_backends!(
     }
 );
 
-fn authorize_url(srv: &TestServer, w: &World, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(srv: &TestServer, w: &World, extra: &[(&str, &str)]) -> String {
     let mut params = vec![
         ("response_type", "code"),
         ("client_id", w.client_id.as_str()),
