@@ -260,7 +260,11 @@ impl Config {
             .map_err(|_| bad("listen", format!("'{listen_text}' is not an address like 127.0.0.1:8080")))?;
         let issuer = match raw.issuer {
             Some(i) => validate_issuer(&i)?,
-            None => format!("http://{listen}"),
+            // Derived from `listen`, it must pass the same rules: `0.0.0.0` is no loopback
+            // address, so a public listener needs an explicit https issuer.
+            None => validate_issuer(&format!("http://{listen}")).map_err(|e| {
+                bad("issuer", format!("{}; listening on {listen}, set the issuer (GATEHOUSE_ISSUER)", e.message))
+            })?,
         };
         let database_url = raw.database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
         if !(database_url.starts_with("sqlite:")
@@ -425,6 +429,14 @@ pub fn validate_issuer(issuer: &str) -> Result<String, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_issuer_derived_from_a_public_listener_is_refused_like_a_configured_one() {
+        let e = load(&[("GATEHOUSE_LISTEN", "0.0.0.0:8080")]).unwrap_err();
+        assert_eq!(e.setting, "issuer");
+        assert!(load(&[("GATEHOUSE_LISTEN", "0.0.0.0:8080"), ("GATEHOUSE_ISSUER", "https://id.example.com")]).is_ok());
+        assert_eq!(load(&[("GATEHOUSE_LISTEN", "127.0.0.1:9000")]).unwrap().issuer, "http://127.0.0.1:9000");
+    }
 
     #[test]
     fn rfc8414_3_an_issuer_with_a_path_is_refused_because_metadata_is_served_at_the_root() {

@@ -46,6 +46,13 @@ pub fn b64(data: &[u8]) -> String {
 }
 
 /// Standard base64; whitespace inside the value (as in pasted XML) is ignored.
+/// Standard base64 exactly as a signer writes it: padded, no whitespace, canonical trailing
+/// bits, so one value has one spelling (a replay cannot be disguised as a new input).
+pub fn b64_decode_strict(s: &str) -> Option<Vec<u8>> {
+    let bytes = STANDARD.decode(s).ok()?;
+    (STANDARD.encode(&bytes) == s).then_some(bytes)
+}
+
 pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
     let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     STANDARD.decode(compact).ok()

@@ -215,6 +215,9 @@ try {
     config = await client.dynamicClientRegistration(new URL(issuer), {
       redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
       post_logout_redirect_uris: [POST_LOGOUT], client_name: 'openid-client conformance',
+      // openid-client authenticates with client_secret_post unless told otherwise; the server
+      // holds a client to the one method it registered (RFC 7591 section 2).
+      token_endpoint_auth_method: 'client_secret_post',
     }, undefined, { initialAccessToken, ...insecure });
     assert(config.clientMetadata().client_id, 'client_id');
   });
@@ -335,7 +338,7 @@ try {
     assert(direct.status === 400 && !direct.headers.get('location'), `status ${direct.status}`);
   });
   await check('client credentials', async () => {
-    serviceConfig = await client.dynamicClientRegistration(new URL(issuer), { grant_types: ['client_credentials'], response_types: [], client_name: 'openid-client service' }, undefined, { initialAccessToken, ...insecure });
+    serviceConfig = await client.dynamicClientRegistration(new URL(issuer), { grant_types: ['client_credentials'], response_types: [], client_name: 'openid-client service', token_endpoint_auth_method: 'client_secret_post' }, undefined, { initialAccessToken, ...insecure });
     const cc = await client.clientCredentialsGrant(serviceConfig, { scope: 'webapi' });
     assert(cc.access_token && !cc.refresh_token, 'access token only');
   });

@@ -11,3 +11,7 @@ CREATE INDEX app_uris_by_uri ON app_uris(kind, uri);
 -- When the person signed in within a pending sign-in: that login is fresh for its prompt=login
 -- and max_age, however many seconds the next page takes.
 ALTER TABLE authorization_requests ADD COLUMN signed_in_at BIGINT NULL;
+-- The one client authentication method a dynamically registered client asked for (RFC 7591 §2
+-- token_endpoint_auth_method); NULL for apps made in the portal or CLI, which may use any of
+-- client_secret_basic, client_secret_post and private_key_jwt.
+ALTER TABLE apps ADD COLUMN token_auth_method TEXT NULL;

@@ -71,6 +71,9 @@ pub struct App {
     pub refresh_grace_secs: Option<i64>,
     /// Where the client publishes its public keys, fetched and cached (RFC 7591 §2).
     pub jwks_uri: Option<String>,
+    /// The one client authentication method the app may use, when it registered one
+    /// (RFC 7591 `token_endpoint_auth_method`); `None` allows any confidential method.
+    pub token_auth_method: Option<String>,
     pub signing_alg: String,
     pub technical_contact: Option<String>,
     pub redirect_uris: Vec<String>,
@@ -163,6 +166,7 @@ impl App {
             access_token_ttl: a.access_token_ttl,
             refresh_grace_secs: a.refresh_grace_secs,
             jwks_uri: a.jwks_uri,
+            token_auth_method: a.token_auth_method,
             signing_alg: a.signing_alg,
             technical_contact: a.technical_contact,
             created_at: a.created_at,
@@ -207,6 +211,9 @@ pub struct AppOverrides {
     pub grant_types: Option<Vec<GrantType>>,
     /// Where the client publishes its keys (dynamic registration, RFC 7591 §2).
     pub jwks_uri: Option<String>,
+    /// The one authentication method the client registered; with `private_key_jwt` it gets
+    /// no client secret.
+    pub token_auth_method: Option<String>,
     pub client_type: Option<ClientType>,
     pub post_logout_redirect_uris: Vec<String>,
     pub signing_alg: Option<String>,
@@ -356,6 +363,7 @@ impl Registry {
             technical_contact: new.technical_contact,
             jwks_uri: overrides.jwks_uri.clone(),
             refresh_grace_secs: None,
+            token_auth_method: overrides.token_auth_method.clone(),
             created_at: now,
             updated_at: now,
             revision: 0,
@@ -382,7 +390,9 @@ impl Registry {
                 justification: if e.needs_approval() { new.justification.clone() } else { None },
             })
             .collect();
-        let issued = (client_type == ClientType::Confidential).then(client_secret::generate);
+        let uses_secret = client_type == ClientType::Confidential
+            && overrides.token_auth_method.as_deref().is_none_or(|m| m.starts_with("client_secret_"));
+        let issued = uses_secret.then(client_secret::generate);
         let secret_row = issued.as_ref().map(|s| NewSecretRow {
             id: random_id(),
             digest: s.digest.to_vec(),
@@ -729,6 +739,14 @@ impl Registry {
         }
         if t.access_token_ttl.is_some_and(|ttl| !(60..=86_400).contains(&ttl)) {
             return Err(Error::invalid("access-token-ttl", "must be between 60 and 86400 seconds"));
+        }
+        // RFC 9700 §4.14.2: a public client's refresh tokens MUST be sender-constrained or
+        // rotate; we do not sender-constrain, so they always rotate.
+        if t.refresh_mode == Some(RefreshMode::LongLived) && app.client_type == ClientType::Public {
+            return Err(Error::invalid(
+                "refresh-mode",
+                "public clients (native and browser apps) cannot have long-lived refresh tokens; they rotate",
+            ));
         }
         if t.refresh_grace_secs.is_some_and(|g| g > MAX_REFRESH_GRACE) {
             return Err(Error::invalid("refresh-grace", format!("must be between 0 and {MAX_REFRESH_GRACE} seconds")));

@@ -55,6 +55,8 @@ string_enum!(
         WebhookAgent => "webhook-agent",
         SystemToken => "system-token",
         ErpSyncAgent => "erp-sync-agent",
+        ActForUsers => "act-for-users",
+        ActForAdministrators => "act-for-administrators",
     }
 );
 
@@ -102,7 +104,31 @@ impl Entitlement {
     /// Adding one of these to an app puts its tenants' authorization records into
     /// *needs re-approval* (DESIGN §4).
     pub const fn needs_tenant_reapproval(self) -> bool {
-        matches!(self, Entitlement::SystemToken | Entitlement::WebhookAgent)
+        matches!(
+            self,
+            Entitlement::SystemToken
+                | Entitlement::WebhookAgent
+                | Entitlement::ActForUsers
+                | Entitlement::ActForAdministrators
+        )
+    }
+
+    /// What approving it allows, in the words the tenant administrator reads on the approval
+    /// page.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Entitlement::WebApi => "call the tenant's Web API",
+            Entitlement::Services88 => "call the tenant's SOAP services",
+            Entitlement::WebhookAgent => "receive the tenant's events (webhooks)",
+            Entitlement::SystemToken => "act as a system user with full access to the tenant's data",
+            Entitlement::ErpSyncAgent => "synchronise the tenant's data with an ERP system",
+            Entitlement::ActForUsers => {
+                "act as any user of the tenant who is not an administrator, without that user signing in"
+            }
+            Entitlement::ActForAdministrators => {
+                "act as any user of the tenant, administrators included, without that user signing in"
+            }
+        }
     }
 }
 

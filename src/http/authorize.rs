@@ -242,11 +242,13 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
             "Approve this app for your tenant",
             &format!(
                 "<p><strong>{}</strong> asks to be used in <strong>{}</strong> ({}). As its administrator you approve it for every user of the tenant.</p>\
-                 <p>It will be able to use: {}.</p>\
+                 <p>It will be able to:</p><ul>{}</ul>\
                  <form method=\"post\" action=\"{}\">{hidden}<input type=\"hidden\" name=\"action\" value=\"approve\">\
                  <button type=\"submit\" name=\"decision\" value=\"approve\">I approve</button> <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
                 esc(&app.name), esc(&tenant.name), esc(&tenant.ctx),
-                esc(&app.active_entitlements().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")),
+                app.active_entitlements()
+                    .map(|e| format!("<li>{} <span class=\"muted\">({})</span></li>", esc(e.describe()), esc(e.as_str())))
+                    .collect::<String>(),
                 super::paths::SIGNIN
             ),
             &req.redirect_uri,
@@ -257,10 +259,11 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
                 StatusCode::OK,
                 "Allow access?",
                 &format!(
-                    "<p><strong>{}</strong> asks to:</p><ul>{items}</ul>\
+                    "<p><strong>{}</strong> asks to:</p><ul>{items}</ul><p class=\"muted\">After this you go back to <strong>{}</strong>.</p>\
                      <form method=\"post\" action=\"{}\">{hidden}<input type=\"hidden\" name=\"action\" value=\"consent\">\
                      <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
                     esc(&app.name),
+                    esc(&redirect_host(&req.redirect_uri)),
                     super::paths::SIGNIN
                 ),
                 &req.redirect_uri,
@@ -268,6 +271,19 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
         }
         // The request can finish without the user: send them back through /authorize.
         Step::Issue(_) | Step::Refuse(_) => advance(&state, &req, &app, session.as_ref(), Some(&pending.id)).await,
+    }
+}
+
+/// Where the browser goes after consent, as a person recognises it: the host (with its port
+/// for loopback, where the port tells apps apart), or a native app's scheme.
+fn redirect_host(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => format!("{}:", u.scheme()),
+        },
+        Err(_) => uri.to_string(),
     }
 }
 

@@ -216,7 +216,10 @@ pub async fn validate(
         prompt_none: prompts.contains(&"none"),
         // OIDC Core §3.1.2.1: max_age=0 is prompt=login.
         prompt_login: prompts.contains(&"login") || max_age == Some(0),
-        prompt_consent: prompts.contains(&"consent"),
+        // RFC 8252 §8.6, RFC 9700 §2.1: a public client's identity is not proven (any local
+        // process can use a loopback redirect), so its user always confirms on a page; with
+        // prompt=none that is consent_required.
+        prompt_consent: prompts.contains(&"consent") || app.client_type == crate::apps::ClientType::Public,
         prompt_select_account: prompts.contains(&"select_account"),
         max_age,
         login_hint: p.get("login_hint").filter(|h| h.len() <= 254).map(str::to_string),

@@ -144,10 +144,19 @@ async fn known_app(state: &AppState, client_id: &str) -> Result<Arc<App>, Error>
     }
 }
 
-/// Public clients cannot keep a secret, so they may only use `none` (RFC 6749 §2.1).
+/// Public clients cannot keep a secret, so they may only use `none` (RFC 6749 §2.1). A client
+/// that registered one method (RFC 7591 `token_endpoint_auth_method`) may use only that one.
 fn confidential_only(app: Arc<App>, method: AuthMethod) -> Result<AuthenticatedClient, Error> {
     if app.client_type == ClientType::Public {
         return Err(failed().into());
+    }
+    if app.token_auth_method.as_deref().is_some_and(|m| m != method.as_str()) {
+        tracing::info!(client_id = %app.client_id, used = method.as_str(), "client used a method it did not register");
+        return Err(OAuthError::invalid_client(format!(
+            "this client is registered for {}",
+            app.token_auth_method.as_deref().unwrap_or("")
+        ))
+        .into());
     }
     Ok(AuthenticatedClient { app, method })
 }

@@ -75,7 +75,8 @@ async fn refresh_token(state: &AppState, caller: &AuthenticatedClient, token: &s
     let active = row.app_id == caller.app().id
         && row.revoked_at.is_none()
         && row.expires_at.is_none_or(|e| e > now)
-        && (row.used_at.is_none() || caller.app().refresh_mode == crate::apps::RefreshMode::LongLived)
+        && (row.used_at.is_none()
+            || (caller.app().refresh_mode == crate::apps::RefreshMode::LongLived && caller.is_confidential()))
         && !state.store.is_grant_revoked(&row.grant_id).await?;
     if !active {
         return Ok(Introspection::default());

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::apps::{Entitlement, PublicKey};
-use crate::crypto::{b64_decode, ct_eq, random_id, sha256};
+use crate::crypto::{b64_decode_strict, ct_eq, random_id, sha256};
 use crate::keys::Alg;
 use crate::store::audit::AuditEvent;
 use crate::AppState;
@@ -150,6 +150,19 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Ref
         }
         _ => return Err(refuse(None, "The tenant has not approved this application.")),
     }
+    // The same admission as client_credentials in a tenant: a private app only in its own
+    // partner's tenants, a custom app only in its own tenant.
+    let admitted = state
+        .directory
+        .admits(&app, &tenant.clone().into())
+        .await
+        .map_err(|_| refuse(None, "The service is temporarily unavailable; try again shortly."))?;
+    if !admitted {
+        return Err(refuse(
+            None,
+            "This application is not admitted in this tenant (it is private to another company, or made for another tenant).",
+        ));
+    }
     let system_token = system_token
         .ok_or_else(|| refuse(None, "The tenant's approval has no system token; approve the application again."))?;
     // 4. "<token>.<yyyyMMddHHmm>.<base64 signature>", split on the last two dots.
@@ -173,7 +186,8 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Ref
         ));
     }
     // 7. RSASSA-PKCS1-v1_5 SHA-256 by one of the app's usable certificates.
-    let signature = b64_decode(signature).ok_or_else(|| refuse(Some(7), "the signature is not base64."))?;
+    let signature = b64_decode_strict(signature)
+        .ok_or_else(|| refuse(Some(7), "the signature is not base64 (standard alphabet, padded, no whitespace)."))?;
     let certificates = state.store.usable_certificates(&app.id, now).await.map_err(unavailable)?;
     let verified = certificates.iter().any(|c| {
         serde_json::from_str::<serde_json::Value>(&c.jwk)
@@ -185,7 +199,10 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Ref
         return Err(refuse(Some(7), "the signature does not verify with any of the application's certificates."));
     }
     // 8. Not accepted before inside the window, on any instance.
-    if !state.store.claim_system_user_replay(&sha256(signed.as_bytes()), at + window + 60).await.map_err(unavailable)? {
+    // The replay record names what was signed and the signature bytes, not the spelling of the
+    // request, so no re-encoding of a captured token counts as new.
+    let replay_key = sha256(&[signed_part.as_bytes(), b"\0", &signature].concat());
+    if !state.store.claim_system_user_replay(&replay_key, at + window + 60).await.map_err(unavailable)? {
         return Err(refuse(None, "This signed system token was already used; sign a new one."));
     }
     let claims = json!({

@@ -139,7 +139,7 @@ pub async fn lookup_active(state: &AppState, token: &str) -> Result<Option<Known
         if row.revoked_at.is_some() || row.expires_at <= now {
             return Ok(None);
         }
-        return Ok(Some(KnownToken {
+        let known = KnownToken {
             jti: row.jti,
             client_id: row.client_id,
             subject: row.subject,
@@ -149,14 +149,23 @@ pub async fn lookup_active(state: &AppState, token: &str) -> Result<Option<Known
             expires_at: row.expires_at,
             tenant_ctx: row.tenant_ctx,
             kind: TokenKind::Opaque(digest),
-        }));
+        };
+        return still_admitted(state, known).await;
     }
     let Some(claims) = state.keys.verify_own(token, "at+jwt") else { return Ok(None) };
     let Some(known) = from_claims(&claims, &state.config.issuer) else { return Ok(None) };
     if known.expires_at <= now || state.store.is_jwt_revoked(&known.jti).await? {
         return Ok(None);
     }
-    Ok(Some(known))
+    still_admitted(state, known).await
+}
+
+/// A token that acts in a tenant is active only while that tenant approves its app.
+async fn still_admitted(state: &AppState, known: KnownToken) -> Result<Option<KnownToken>, Error> {
+    match &known.tenant_ctx {
+        Some(ctx) if !state.store.approved_in_tenant(&known.client_id, ctx).await? => Ok(None),
+        _ => Ok(Some(known)),
+    }
 }
 
 fn from_claims(c: &Map<String, Value>, issuer: &str) -> Option<KnownToken> {

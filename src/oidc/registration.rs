@@ -193,6 +193,7 @@ pub fn plan(state: &AppState, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
             post_logout_redirect_uris: post_logout,
             signing_alg,
             jwks_uri,
+            token_auth_method: Some(method.as_str().to_string()),
             ..AppOverrides::default()
         },
         jwks,

@@ -30,6 +30,8 @@ pub struct AppRow {
     pub jwks_uri: Option<String>,
     /// Seconds in which a rotated-out refresh token may be retried (`None`: the server's default).
     pub refresh_grace_secs: Option<i64>,
+    /// The only client authentication method the app may use (`None`: any confidential one).
+    pub token_auth_method: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     /// Bumped by every change to the app or its lists; `None` on insert means 0.
@@ -113,7 +115,7 @@ pub struct AppRecord {
 
 const APP_COLUMNS: &str = "id, client_id, partner_id, name, template, kind, custom_tenant_id, access, client_type, \
     grant_types, loopback_any_port, require_pkce, allow_plain_pkce, token_format, access_token_ttl, refresh_mode, \
-    signing_alg, technical_contact, created_at, updated_at, revision, jwks_uri, refresh_grace_secs";
+    signing_alg, technical_contact, created_at, updated_at, revision, jwks_uri, refresh_grace_secs, token_auth_method";
 
 fn app_row(r: &impl DbRow) -> sqlx::Result<AppRow> {
     Ok(AppRow {
@@ -140,6 +142,7 @@ fn app_row(r: &impl DbRow) -> sqlx::Result<AppRow> {
         revision: r.int("revision")?,
         jwks_uri: r.opt_text("jwks_uri")?,
         refresh_grace_secs: r.opt_int("refresh_grace_secs")?,
+        token_auth_method: r.opt_text("token_auth_method")?,
     })
 }
 
@@ -181,7 +184,7 @@ impl Store {
     pub async fn insert_app(&self, rows: NewAppRows<'_>, event: &AuditEvent) -> sqlx::Result<()> {
         let a = rows.app;
         let insert_app = format!(
-            "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+            "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
         );
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
@@ -191,7 +194,7 @@ impl Store {
                 .bind(&a.grant_types).bind(a.loopback_any_port).bind(a.require_pkce).bind(a.allow_plain_pkce)
                 .bind(&a.token_format).bind(a.access_token_ttl).bind(&a.refresh_mode).bind(&a.signing_alg)
                 .bind(&a.technical_contact).bind(a.created_at).bind(a.updated_at).bind(a.revision)
-                .bind(&a.jwks_uri).bind(a.refresh_grace_secs)
+                .bind(&a.jwks_uri).bind(a.refresh_grace_secs).bind(&a.token_auth_method)
                 .execute(&mut *tx).await?;
             for u in rows.uris {
                 sqlx::query("INSERT INTO app_uris (app_id, kind, uri, created_at) VALUES ($1, $2, $3, $4)")

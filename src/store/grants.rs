@@ -67,6 +67,15 @@ impl Store {
         })
     }
 
+    /// Is the app (by client ID) still approved in the running tenant `ctx`? Tokens that act in
+    /// a tenant stop working when the tenant revokes or denies the app, or stops.
+    pub async fn approved_in_tenant(&self, client_id: &str, ctx: &str) -> sqlx::Result<bool> {
+        const SQL: &str = "SELECT 1 FROM authorization_records r JOIN apps a ON a.id = r.app_id \
+            JOIN tenants t ON t.id = r.tenant_id \
+            WHERE a.client_id = $1 AND t.ctx = $2 AND r.status = 'approved' AND t.status = 'running'";
+        on_db!(&self.db, pool => Ok(sqlx::query(SQL).bind(client_id).bind(ctx).fetch_optional(pool).await?.is_some()))
+    }
+
     pub async fn authorization_status(&self, app_id: &str, tenant_id: &str) -> sqlx::Result<Option<String>> {
         on_db!(&self.db, pool => {
             sqlx::query("SELECT status FROM authorization_records WHERE app_id = $1 AND tenant_id = $2")

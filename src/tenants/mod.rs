@@ -356,6 +356,10 @@ impl Directory {
         {
             return Ok(false);
         }
+        // A custom app serves the one tenant it was made for, whatever else approves it.
+        if app.custom_tenant_id.as_deref().is_some_and(|own| own != tenant.id) {
+            return Ok(false);
+        }
         Ok(self.store.authorization_status(&app.id, &tenant.id).await?.as_deref() == Some("approved"))
     }
 

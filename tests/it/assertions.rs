@@ -181,6 +181,8 @@ async fn bearer(srv: &TestServer, a: &TestApp, assertion: &str) -> (u16, Value) 
 both_backends!(
     async fn jwt_bearer_with_the_apps_own_signature_for_a_user_of_an_approving_tenant(srv) {
         let (a, kid) = app_with_cert(&srv).await;
+        // Acting for users is an integration point of its own (issue 16; tests/it/hardening.rs).
+        srv.state.registry.add_entitlement(&a.client_id, gatehouse::apps::Entitlement::ActForUsers, None, "test").await.unwrap();
         let user_id = tenant_user(&srv, &a.client_id, false).await;
         let mut c = claims(&srv, &a.client_id);
         c["sub"] = json!("eve@example.com");

@@ -267,3 +267,53 @@ both_backends!(
         assert!(answer["ErrorMessage"].as_str().unwrap().contains("Error 5"), "{answer}");
     }
 );
+
+both_backends!(
+    async fn a_captured_signed_system_token_spelled_differently_is_still_a_replay(srv) {
+        // Issue 16 item 2: the signature's base64 was read leniently and the replay record
+        // keyed on the request's spelling, so a trailing newline made a replay look new.
+        let s = story(&srv).await;
+        let signed = sign(&s.rsa_xml, &s.system_token, &stamp(srv.clock.now()));
+        assert_eq!(exchange(&srv, request(&s, &signed)).await["IsSuccessful"], true);
+        for respelled in [format!("{signed}\n"), format!("{signed} "), format!("{signed}\r\n")] {
+            let again = exchange(&srv, request(&s, &respelled)).await;
+            assert_eq!(again["IsSuccessful"], false, "{respelled:?}: {again}");
+        }
+        // Non-canonical base64 of a fresh signature (the last character's unused bits set) is
+        // refused as such rather than accepted as another spelling.
+        let fresh = sign(&s.rsa_xml, &s.system_token, &stamp(srv.clock.now() - 60));
+        let (head, sig) = fresh.rsplit_once('.').unwrap();
+        let bytes = gatehouse::crypto::b64_decode(sig).unwrap();
+        assert_eq!(bytes.len() % 3, 1, "a 2048-bit signature ends in '=='");
+        let last = sig.trim_end_matches('=').chars().last().unwrap();
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let bumped = alphabet.chars().nth(alphabet.find(last).unwrap() + 1).unwrap();
+        let respelled = format!("{head}.{}{bumped}==", &sig[..sig.trim_end_matches('=').len() - 1]);
+        let answer = exchange(&srv, request(&s, &respelled)).await;
+        assert_eq!(answer["IsSuccessful"], false, "{answer}");
+        assert_eq!(exchange(&srv, request(&s, &fresh)).await["IsSuccessful"], true);
+    }
+);
+
+both_backends!(
+    async fn a_private_app_gets_no_system_user_in_another_companys_tenant(srv) {
+        // Issue 16 item 14: the exchange applies the same admission as client_credentials.
+        let s = story(&srv).await;
+        let other_partner = srv.state.directory.add_partner("Other AS", "test").await.unwrap().id;
+        let dir = &srv.state.directory;
+        dir.add_tenant("CustX", "Customer X", None, Some(&other_partner), "test").await.unwrap();
+        let app = srv.state.registry.get(&s.client_id).await.unwrap();
+        dir.approve_app("CustX", &app, None, "test").await.unwrap();
+        let tenant = dir.tenant("CustX").await.unwrap();
+        let (_, token) = srv.state.store.authorization_record(&app.id, &tenant.id).await.unwrap().unwrap();
+        let token = token.expect("a system token for CustX");
+        let body = |signed: &str| json!({ "SignedSystemToken": signed, "ApplicationToken": s.secret, "ContextIdentifier": "CustX", "ReturnTokenType": "JWT" });
+        let signed = sign(&s.rsa_xml, &token, &stamp(srv.clock.now()));
+        assert_eq!(exchange(&srv, body(&signed)).await["IsSuccessful"], true, "a public app: admitted");
+        srv.state.registry.set_access(&s.client_id, Access::Private, "test").await.unwrap();
+        let signed = sign(&s.rsa_xml, &token, &stamp(srv.clock.now() - 60));
+        let answer = exchange(&srv, body(&signed)).await;
+        assert_eq!(answer["IsSuccessful"], false, "{answer}");
+        assert!(answer["ErrorMessage"].as_str().unwrap().contains("not admitted"), "{answer}");
+    }
+);

@@ -552,5 +552,7 @@ fn entitlement_title(e: Entitlement) -> &'static str {
         Entitlement::WebhookAgent => "Webhook agent",
         Entitlement::SystemToken => "System user (system token claim)",
         Entitlement::ErpSyncAgent => "ERP sync agent",
+        Entitlement::ActForUsers => "Act for the tenant's users (JWT bearer, no sign-in)",
+        Entitlement::ActForAdministrators => "Act for any user, administrators included",
     }
 }

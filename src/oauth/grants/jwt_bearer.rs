@@ -14,11 +14,14 @@ use super::super::tokens::{issue_access, AccessRequest};
 use super::super::{Error, GrantType, OAuthError};
 use super::denied;
 use super::{audience, entitlement_scopes};
+use crate::apps::Entitlement;
 use crate::crypto::sha256;
 use crate::oauth::params::FormParams;
 use crate::oauth::tokens::CTX_CLAIM;
+use crate::store::audit::AuditEvent;
 use crate::tenants::{Tenant, User};
 use crate::AppState;
+use serde_json::json;
 
 pub async fn exchange(
     state: &AppState,
@@ -29,13 +32,25 @@ pub async fn exchange(
     client.require_grant(GrantType::JwtBearer, true)?;
     let assertion = form.required("assertion")?;
     let jws = Jws::parse(assertion).map_err(|why| Error::from(OAuthError::invalid_grant(why)))?;
-    let (user, tenant) = if jws.str_claim("iss") == Some(state.config.issuer.as_str()) {
-        by_credential(state, client, assertion).await?
-    } else {
+    let by_app = jws.str_claim("iss") != Some(state.config.issuer.as_str());
+    let (user, tenant) = if by_app {
         by_app_assertion(state, client, &jws).await?
+    } else {
+        by_credential(state, client, assertion).await?
     };
     if !state.directory.admits(app, &tenant).await? {
         return Err(denied("the user's tenant has not approved this app"));
+    }
+    if by_app {
+        // Acting for a user without that user: every use is in the tenant's audit trail.
+        let event = AuditEvent::new(
+            state.clock.now(),
+            &app.client_id,
+            "user.acted_for",
+            &tenant.ctx,
+            json!({ "user_id": user.id }),
+        );
+        state.store.record_audit(&event).await?;
     }
     let scope = entitlement_scopes(app, form.get("scope"))?;
     let audience = audience(app, form.get("resource"), &state.config.default_audience)?;
@@ -92,6 +107,19 @@ async fn by_app_assertion(
         None => state.directory.user(sub).await.map_err(|_| denied("the assertion's 'sub' is not a known user"))?,
     };
     let tenant = tenant_of(state, &user, jws.str_claim(CTX_CLAIM).or(jws.str_claim("ctx"))).await?;
+    // Acting for a user without that user is an integration point the tenant approved by
+    // name; an administrator only under the wider one.
+    let is_admin = state.directory.memberships(&user.id).await?.iter().any(|m| m.tenant == tenant.ctx && m.is_admin);
+    let may = |e: Entitlement| app.active_entitlements().any(|a| a == e);
+    let allowed = may(Entitlement::ActForAdministrators) || (!is_admin && may(Entitlement::ActForUsers));
+    if !allowed {
+        return Err(OAuthError::unauthorized_client(if is_admin {
+            "acting for a tenant administrator needs the act-for-administrators integration point"
+        } else {
+            "acting for the tenant's users needs the act-for-users integration point"
+        })
+        .into());
+    }
     let jti = jws
         .str_claim("jti")
         .filter(|j| !j.is_empty() && j.len() <= 256)

@@ -24,6 +24,21 @@ use crate::AppState;
 pub const REFRESH_PREFIX: &str = "gatehouse_rt_";
 /// Rotating refresh tokens expire after 30 days of disuse; long-lived ones never do.
 pub const ROTATING_TTL: i64 = 30 * 86_400;
+/// However often it is used, a rotating family ends this long after the sign-in that started
+/// it (RFC 9700 §4.14.2: refresh tokens should not live forever).
+pub const ROTATING_MAX_LIFETIME: i64 = 90 * 86_400;
+
+/// When a rotating refresh token issued at `now` expires: idle or absolute limit, whichever
+/// comes first.
+fn rotating_expiry(now: i64, auth_time: i64) -> i64 {
+    (now + ROTATING_TTL).min(auth_time + ROTATING_MAX_LIFETIME)
+}
+
+/// Long-lived mode is for confidential clients only (enforced when set, and here in case it
+/// was set before that rule).
+fn long_lived(app: &crate::apps::App) -> bool {
+    app.refresh_mode == RefreshMode::LongLived && app.client_type != crate::apps::ClientType::Public
+}
 
 fn successor_of(token: &str, salt: &str) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, token.as_bytes());
@@ -156,7 +171,7 @@ pub async fn new_refresh(
         nonce: nonce.map(str::to_string),
         auth_time,
         issued_at: now,
-        expires_at: (app.refresh_mode == RefreshMode::Rotating).then_some(now + ROTATING_TTL),
+        expires_at: (!long_lived(app)).then_some(rotating_expiry(now, auth_time)),
         used_at: None,
         successor: None,
         revoked_at: None,
@@ -211,7 +226,7 @@ pub async fn exchange(
         auth_time: row.auth_time,
         refresh,
     };
-    if app.refresh_mode == RefreshMode::LongLived {
+    if long_lived(app) {
         return issue_for_user(state, client, grant(Some(token.to_string()))).await;
     }
     if row.used_at.is_some() {
@@ -222,7 +237,7 @@ pub async fn exchange(
     let next = RefreshRow {
         digest: sha256(successor.as_bytes()).to_vec(),
         issued_at: now,
-        expires_at: Some(now + ROTATING_TTL),
+        expires_at: Some(rotating_expiry(now, row.auth_time)),
         used_at: None,
         successor: None,
         revoked_at: None,
