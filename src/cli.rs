@@ -62,6 +62,31 @@ enum Command {
     /// Dynamic client registration.
     #[command(subcommand)]
     Registration(RegistrationCmd),
+    /// Resource servers: the APIs access tokens are issued for (RFC 8707 `resource`).
+    #[command(subcommand)]
+    Resource(ResourceCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum ResourceCmd {
+    /// Register an API. With --partner it is that partner's own (its apps may ask for it);
+    /// without, a platform API that apps get only by `resource grant`.
+    Add {
+        /// The audience tokens will carry, e.g. https://api.example.com
+        #[arg(long)]
+        identifier: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        partner: Option<String>,
+    },
+    /// Let an app ask for tokens for an API its partner does not own.
+    Grant {
+        #[arg(long)]
+        identifier: String,
+        #[arg(long)]
+        client_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -411,6 +436,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user(config, json, cmd).await,
         Command::Keys(cmd) => keys(config, json, cmd).await,
         Command::Credential(cmd) => credential(config, json, cmd).await,
+        Command::Resource(cmd) => {
+            let state = open(config).await?;
+            match cmd {
+                ResourceCmd::Add { identifier, name, partner } => {
+                    let r =
+                        state.registry.register_resource_server(&identifier, &name, partner.as_deref(), ACTOR).await?;
+                    print(json, &r, || {
+                        let owner = r.owner_partner_id.as_deref().unwrap_or("the platform");
+                        format!("resource server {} registered (owner: {owner})", r.identifier)
+                    })
+                }
+                ResourceCmd::Grant { identifier, client_id } => {
+                    state.registry.grant_resource(&identifier, &client_id, ACTOR).await?;
+                    print(json, &json!({ "identifier": identifier, "client_id": client_id }), || {
+                        format!("{client_id} may now ask for tokens for {identifier}")
+                    })
+                }
+            }
+        }
         Command::Registration(RegistrationCmd::Token(RegistrationTokenCmd::Create { expires_in_hours })) => {
             if !(1..=24 * 365).contains(&expires_in_hours) {
                 anyhow::bail!("--expires-in-hours must be between 1 and 8760");

@@ -15,3 +15,20 @@ ALTER TABLE authorization_requests ADD COLUMN signed_in_at BIGINT NULL;
 -- token_endpoint_auth_method); NULL for apps made in the portal or CLI, which may use any of
 -- client_secret_basic, client_secret_post and private_key_jwt.
 ALTER TABLE apps ADD COLUMN token_auth_method TEXT NULL;
+-- Resource servers (APIs) an access token may name as its audience (RFC 8707), each with an
+-- owner: a partner's own API, or a platform API (no owner). An app may ask for an audience its
+-- partner owns, or one granted to it.
+CREATE TABLE resource_servers (
+    identifier        TEXT PRIMARY KEY,
+    name              TEXT NOT NULL,
+    owner_partner_id  TEXT NULL REFERENCES partners(id) ON DELETE CASCADE,
+    created_at        BIGINT NOT NULL
+);
+CREATE TABLE resource_grants (
+    identifier  TEXT NOT NULL REFERENCES resource_servers(identifier) ON DELETE CASCADE,
+    app_id      TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    granted_by  TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (identifier, app_id)
+);
+CREATE INDEX resource_grants_app ON resource_grants(app_id);

@@ -52,6 +52,20 @@ fn is_loopback_host(url: &Url) -> bool {
     matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
 }
 
+/// Checks a resource server identifier (RFC 8707 §2): an absolute https URI (http only on
+/// loopback, for development) without a fragment.
+pub fn validate_resource(uri: &str) -> Result<(), String> {
+    if uri.len() > MAX_URI_LEN || uri.contains('#') || uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must be an absolute URI without a fragment or spaces".into());
+    }
+    let url = Url::parse(uri).map_err(|e| format!("is not an absolute URI ({e})"))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(&url) => Ok(()),
+        _ => Err("must use https (plain http only on loopback hosts)".into()),
+    }
+}
+
 /// Checks a CORS origin: `scheme://host[:port]` and nothing else (RFC 6454).
 pub fn validate_origin(origin: &str) -> Result<(), String> {
     let url = Url::parse(origin).map_err(|e| format!("is not an origin ({e})"))?;

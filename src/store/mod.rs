@@ -18,6 +18,7 @@ pub mod keys;
 mod migrate;
 pub mod portal;
 pub mod registration;
+pub mod resources;
 mod row;
 pub mod signin;
 pub mod tenants;

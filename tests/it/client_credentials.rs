@@ -175,7 +175,8 @@ both_backends!(
 both_backends!(
     async fn resources_are_the_audience_and_the_superid_alias_reads_the_query(srv) {
         let a = app(&srv, Template::ServerToServer).await;
-        srv.state.registry.add_uri(&a.client_id, gatehouse::apps::UriKind::Resource, "https://api.example.com", "test").await.unwrap();
+        let partner = srv.state.registry.get(&a.client_id).await.unwrap().partner_id;
+        srv.state.registry.register_resource_server("https://api.example.com", "Acme API", Some(&partner), "test").await.unwrap();
         let (status, _, body) = post(&srv, "/token", Some((&a.client_id, &a.secret)), &[("grant_type", "client_credentials"), ("resource", "https://api.example.com")]).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(jwt_claims(body["access_token"].as_str().unwrap()).1["aud"], "https://api.example.com");

@@ -236,3 +236,38 @@ both_backends!(
         assert_eq!(status, 400, "approved elsewhere, but made for Own1: {body}");
     }
 );
+
+both_backends!(
+    async fn an_audience_belongs_to_its_owner_not_to_whoever_lists_it(srv) {
+        // Issue 16 item 4: partner B listed partner A's API among its app's resources and got
+        // tokens for it. Audiences are now registered resource servers with owners.
+        let a = app(&srv, Template::ServerToServer).await;
+        let b = app(&srv, Template::ServerToServer).await;
+        let partner_a = srv.state.registry.get(&a.client_id).await.unwrap().partner_id;
+        let reg = &srv.state.registry;
+        reg.register_resource_server("https://api.a.example", "A's API", Some(&partner_a), "test").await.unwrap();
+        reg.add_uri(&b.client_id, gatehouse::apps::UriKind::Resource, "https://api.a.example", "test").await.unwrap();
+        let ask = |t: &TestApp, resource: &'static str| {
+            let (id, secret) = (t.client_id.clone(), t.secret.clone());
+            let srv = &srv;
+            async move { post(srv, "/token", Some((&id, &secret)), &[("grant_type", "client_credentials"), ("resource", resource)]).await }
+        };
+        let (status, _, body) = ask(&a, "https://api.a.example").await;
+        assert_eq!(status, 200, "the owner's app: {body}");
+        let (status, _, body) = ask(&b, "https://api.a.example").await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "another partner's app: {body}");
+        // A platform API: nobody's until granted.
+        reg.register_resource_server("https://platform.example/api", "Platform API", None, "test").await.unwrap();
+        assert_eq!(ask(&b, "https://platform.example/api").await.0, 400);
+        let out = srv.cli(&["resource", "grant", "--identifier", "https://platform.example/api", "--client-id", &b.client_id], None);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let (status, _, body) = ask(&b, "https://platform.example/api").await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(jwt_claims(body["access_token"].as_str().unwrap()).1["aud"], "https://platform.example/api");
+        // Unregistered audiences are refused; a taken identifier cannot be registered again.
+        assert_eq!(ask(&a, "https://unknown.example").await.0, 400);
+        assert!(reg.register_resource_server("https://api.a.example", "Mine now", None, "test").await.is_err());
+        let out = srv.cli(&["resource", "add", "--identifier", "http://evil.example/api", "--name", "Plain http"], None);
+        assert_ne!(out.code, 0, "https only");
+    }
+);

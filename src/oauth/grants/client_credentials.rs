@@ -33,7 +33,7 @@ pub async fn exchange(
             Some(tenant)
         }
     };
-    let audience = audience(app, form.get("resource"), &state.config.default_audience)?;
+    let audience = audience(state, app, form.get("resource")).await?;
     let access = issue_access(
         state,
         AccessRequest {

@@ -53,7 +53,7 @@ pub async fn exchange(
         state.store.record_audit(&event).await?;
     }
     let scope = entitlement_scopes(app, form.get("scope"))?;
-    let audience = audience(app, form.get("resource"), &state.config.default_audience)?;
+    let audience = audience(state, app, form.get("resource")).await?;
     let access = issue_access(
         state,
         AccessRequest {

@@ -7,7 +7,8 @@ pub mod refresh_token;
 
 use super::params::parse_scope;
 use super::{Error, OAuthError};
-use crate::apps::{App, UriKind};
+use crate::apps::App;
+use crate::AppState;
 
 /// `invalid_grant` with a reason: the answer to every bad code, token or assertion.
 fn denied(why: &'static str) -> Error {
@@ -32,12 +33,16 @@ pub fn entitlement_scopes(app: &App, requested: Option<&str>) -> Result<Vec<Stri
     }
 }
 
-/// RFC 8707: `resource` must be one of the app's registered resource URIs; without one the
-/// token is for the default audience.
-pub fn audience(app: &App, resource: Option<&str>, default: &str) -> Result<String, OAuthError> {
+/// RFC 8707: `resource` names a registered resource server that the app's partner owns or
+/// that was granted to the app (`invalid_target` otherwise); without one the token is for
+/// the default audience. An app's own list cannot widen this: audiences have owners.
+pub async fn audience(state: &AppState, app: &App, resource: Option<&str>) -> Result<String, Error> {
     match resource {
-        None => Ok(default.to_string()),
-        Some(r) if app.uris(UriKind::Resource).iter().any(|u| u == r) => Ok(r.to_string()),
-        Some(_) => Err(OAuthError::invalid_target("the resource is not registered for this app")),
+        None => Ok(state.config.default_audience.clone()),
+        Some(r) if state.store.may_use_resource(r, &app.id, &app.partner_id).await? => Ok(r.to_string()),
+        Some(_) => Err(OAuthError::invalid_target(
+            "the resource is not a registered API this app's partner owns or was granted",
+        )
+        .into()),
     }
 }
