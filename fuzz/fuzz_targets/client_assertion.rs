@@ -133,8 +133,8 @@ fn check_claims(jws: &Jws<'_>) {
     }
 }
 
-fn registered() -> impl Iterator<Item = (&'static str, &'static gatehouse::apps::PublicKey)> {
-    common::keys().iter().map(|k| (k.kid.as_str(), &k.public))
+fn registered() -> impl Iterator<Item = &'static gatehouse::apps::client_keys::ClientKey> {
+    common::keys().iter().map(|k| &k.client)
 }
 
 fn raw(token: &str) {

@@ -158,8 +158,9 @@ fn check_plan(state: &AppState, p: &Plan) {
     let native = m["application_type"] == json!("native");
     assert_eq!(p.overrides.client_type == Some(ClientType::Public), method == "none");
     if method == "private_key_jwt" {
-        assert!(!p.jwks.is_empty());
+        assert!(!p.jwks.is_empty() || p.overrides.jwks_uri.is_some());
     }
+    assert!(p.jwks.is_empty() || p.overrides.jwks_uri.is_none(), "jwks and jwks_uri both accepted");
     for jwk in &p.jwks {
         certificate::parse(jwk.as_bytes()).expect("an accepted jwk uploads");
     }

@@ -14,6 +14,7 @@ use aws_lc_rs::signature::{
     RSA_PKCS1_SHA256, RSA_PSS_SHA256,
 };
 use gatehouse::apps::certificate;
+use gatehouse::apps::client_keys::ClientKey;
 use gatehouse::apps::PublicKey;
 
 pub enum Signer {
@@ -25,6 +26,8 @@ pub enum Signer {
 pub struct TestKey {
     pub kid: String,
     pub public: PublicKey,
+    /// The key as `verify_with_app_certificates` hands it to `Jws::verify_with`.
+    pub client: ClientKey,
     pub signer: Signer,
 }
 
@@ -34,7 +37,8 @@ impl TestKey {
         // What the store holds, read back as `verify_with_app_certificates` reads it.
         let stored = parsed.key.to_jwk().to_string();
         let public = PublicKey::from_jwk(&serde_json::from_str(&stored).unwrap()).unwrap();
-        TestKey { kid: public.thumbprint(), public, signer }
+        let client = ClientKey { thumbprint: public.thumbprint(), kid: None, key: public.clone() };
+        TestKey { kid: public.thumbprint(), public, client, signer }
     }
 
     /// Signs with `alg`'s scheme for this key type (RS256 or PS256 for RSA; the key's own
