@@ -306,7 +306,7 @@ mod signin_in_chromium {
     use super::*;
     use crate::harness::{Backend, TestServer};
     use crate::signin::{world, PASSWORD};
-    use gatehouse::apps::{Access, AppOverrides, ClientType, NewApp, Template, UriKind};
+    use gatehouse::apps::{Access, NewApp, Template, UriKind};
     use gatehouse::secret::Secret;
 
     fn rp_http() -> openidconnect::reqwest::Client {
@@ -476,24 +476,9 @@ mod signin_in_chromium {
         // 4. A single-page app (public client, PKCE) on the RP's origin calls token and
         //    userinfo with fetch: CORS for its registered origin.
         let partner = reg.get(&w.client_id).await.unwrap().partner_id;
-        let spa = reg
-            .create_with(
-                NewApp {
-                    partner_id: partner.clone(),
-                    name: "Acme SPA".into(),
-                    template: Template::Web,
-                    redirect_uris: vec![rp.url("/spa-cb")],
-                    access: Access::Private,
-                    technical_contact: None,
-                    justification: None,
-                },
-                &AppOverrides { client_type: Some(ClientType::Public), ..Default::default() },
-                "test",
-            )
-            .await
-            .unwrap();
-        reg.add_uri(&spa.app.client_id, UriKind::Cors, &rp.origin, "test").await.unwrap();
-        *spa_id.lock().unwrap() = spa.app.client_id.clone();
+        let spa = crate::signin::public_client(&srv, &partner, "Acme SPA", &rp.url("/spa-cb")).await;
+        reg.add_uri(&spa.client_id, UriKind::Cors, &rp.origin, "test").await.unwrap();
+        *spa_id.lock().unwrap() = spa.client_id.clone();
         driver.goto(&rp.url("/spa")).await;
         driver.expect_title("Approve this app for your tenant · Gatehouse").await;
         driver.click_and_wait("button[value=approve]").await;

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::harness::http;
+use crate::refresh::refresh;
 use crate::signin::{code_of, redeem, world, Browser, World};
 
 async fn introspect(base: &str, w: &World, token: &str) -> Value {
@@ -17,17 +18,6 @@ async fn introspect(base: &str, w: &World, token: &str) -> Value {
         .unwrap();
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
-}
-
-async fn refresh(base: &str, w: &World, token: &str) -> (u16, Value) {
-    let res = http()
-        .post(format!("{base}/token"))
-        .basic_auth(&w.client_id, Some(&w.secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
 }
 
 both_backends!(

@@ -9,7 +9,7 @@ use crate::client_credentials::{app, jwt_claims, post, TestApp};
 use crate::harness::jwt::rs256;
 use crate::harness::{fixture, http, TestServer};
 use crate::signin::{authorize_url, code_of, redeem, world, Browser, World, PASSWORD, REDIRECT};
-use gatehouse::apps::{Access, AppOverrides, ClientType, Entitlement, NewApp, RefreshMode, Template, TokenSettings};
+use gatehouse::apps::{Access, AppOverrides, Entitlement, NewApp, RefreshMode, Template, TokenSettings};
 use gatehouse::secret::Secret;
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -68,27 +68,8 @@ both_backends!(
     }
 );
 
-/// A public client (PKCE, no secret) of the world's partner.
 async fn public_client(srv: &TestServer, partner: &str) -> World {
-    let created = srv
-        .state
-        .registry
-        .create_with(
-            NewApp {
-                partner_id: partner.into(),
-                name: "Desktop app".into(),
-                template: Template::Web,
-                redirect_uris: vec![REDIRECT.into()],
-                access: Access::Private,
-                technical_contact: None,
-                justification: None,
-            },
-            &AppOverrides { client_type: Some(ClientType::Public), ..Default::default() },
-            "test",
-        )
-        .await
-        .unwrap();
-    World { client_id: created.app.client_id, secret: String::new() }
+    crate::signin::public_client(srv, partner, "Desktop app", REDIRECT).await
 }
 
 both_backends!(

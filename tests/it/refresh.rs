@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::harness::{http, TestServer};
 use crate::signin::{code_of, redeem, world, Browser, World};
 
-async fn refresh(base: &str, w: &World, token: &str) -> (u16, Value) {
+pub(crate) async fn refresh(base: &str, w: &World, token: &str) -> (u16, Value) {
     let res = http()
         .post(format!("{base}/token"))
         .basic_auth(&w.client_id, Some(&w.secret))

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::client_credentials::{app, post};
 use crate::harness::{http, TestServer};
 use crate::signin::{authorize_url, code_of, redeem, world, Browser, World, REDIRECT};
-use gatehouse::apps::{Access, NewApp, Template, UriKind};
+use gatehouse::apps::{Template, UriKind};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
@@ -24,35 +24,10 @@ fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// A public client (no secret, PKCE) on the web template.
-async fn public_client(srv: &TestServer, redirect: &str) -> String {
-    let partner = srv.state.registry.get(&world_client(srv).await).await.unwrap().partner_id;
-    let created = srv
-        .state
-        .registry
-        .create_with(
-            NewApp {
-                partner_id: partner,
-                name: "Public".into(),
-                template: Template::Web,
-                redirect_uris: vec![redirect.into()],
-                access: Access::Private,
-                technical_contact: None,
-                justification: None,
-            },
-            &gatehouse::apps::AppOverrides {
-                client_type: Some(gatehouse::apps::ClientType::Public),
-                ..Default::default()
-            },
-            "test",
-        )
-        .await
-        .unwrap();
-    created.app.client_id
-}
-
-async fn world_client(srv: &TestServer) -> String {
-    srv.state.registry.list(None).await.unwrap().into_iter().find(|a| a.name == "Acme <CRM>").unwrap().client_id
+/// A public client of the world's partner.
+async fn public_client(srv: &TestServer, w: &World) -> String {
+    let partner = srv.state.registry.get(&w.client_id).await.unwrap().partner_id;
+    crate::signin::public_client(srv, &partner, "Public", REDIRECT).await.client_id
 }
 
 both_backends!(
@@ -95,7 +70,7 @@ both_backends!(
         let w = world(&srv).await;
         // §4.4.2 "The client MUST authenticate": a public client sent none, so invalid_client
         // (§5.2), 401.
-        let public = public_client(&srv, REDIRECT).await;
+        let public = public_client(&srv, &w).await;
         for grant in ["client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"] {
             let (status, _, body) = post(&srv, "/token", None, &[("grant_type", grant), ("client_id", &public), ("assertion", "x.y.z")]).await;
             assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{grant}: {body}");
@@ -170,7 +145,7 @@ both_backends!(
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
         // RFC 7009 §2.1: a public caller's revocation of another client's token does nothing
         // (it proves no identity; the silent 200 keeps tokens unprobeable).
-        let public = public_client(&srv, REDIRECT).await;
+        let public = public_client(&srv, &w).await;
         let (status, _, _) = post(&srv, "/revoke", None, &[("token", refresh), ("client_id", &public)]).await;
         assert_eq!(status, 200);
         let (_, _, body) = post(&srv, "/introspect", auth, &[("token", access)]).await;

@@ -48,6 +48,33 @@ pub async fn world(srv: &TestServer) -> World {
     World { client_id: created.app.client_id, secret: created.client_secret.unwrap().secret.expose().clone() }
 }
 
+/// A public client (no secret, PKCE; a browser or desktop app) of `partner`, private to its
+/// tenants, redirecting to `redirect`.
+pub async fn public_client(srv: &TestServer, partner: &str, name: &str, redirect: &str) -> World {
+    let created = srv
+        .state
+        .registry
+        .create_with(
+            NewApp {
+                partner_id: partner.into(),
+                name: name.into(),
+                template: Template::Web,
+                redirect_uris: vec![redirect.into()],
+                access: Access::Private,
+                technical_contact: None,
+                justification: None,
+            },
+            &gatehouse::apps::AppOverrides {
+                client_type: Some(gatehouse::apps::ClientType::Public),
+                ..Default::default()
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    World { client_id: created.app.client_id, secret: String::new() }
+}
+
 /// A browser: follows our own redirects, keeps its cookies, and answers each page.
 pub struct Browser {
     pub cookies: Vec<(String, String)>,
