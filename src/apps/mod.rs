@@ -917,6 +917,9 @@ impl Registry {
             return Err(Error::conflict(format!("an app may register at most {MAX_URIS} URIs of each kind")));
         }
         check_uri_list(kind, &[uri.to_string()], app.loopback_any_port)?;
+        if kind == UriKind::Resource {
+            self.claim_resource(&app, uri, actor).await?;
+        }
         let now = self.clock.now();
         let event =
             AuditEvent::new(now, actor, "app.uri_added", client_id, json!({ "kind": kind.as_str(), "uri": uri }));
@@ -925,6 +928,26 @@ impl Registry {
         }
         self.forget_authentications(client_id);
         self.get(client_id).await
+    }
+
+    /// A resource an app lists (the portal's "APIs" list) is an API of the app's partner: the
+    /// first listing registers it as the partner's; one that belongs to another partner or to
+    /// the platform is refused unless it was granted to this app (audiences have owners).
+    async fn claim_resource(&self, app: &App, uri: &str, actor: &str) -> Result<()> {
+        if self.store.may_use_resource(uri, &app.id, &app.partner_id).await? {
+            return Ok(());
+        }
+        if self.store.resource_server(uri).await?.is_some() {
+            return Err(Error::conflict(format!(
+                "'{uri}' is another partner's or a platform API; its owner or a platform administrator must grant it to this app"
+            )));
+        }
+        let name = format!("API at {uri}").chars().take(100).collect::<String>();
+        match self.register_resource_server(uri, &name, Some(&app.partner_id), actor).await {
+            // Registered in the meantime by its owner: the same refusal.
+            Err(Error::Conflict(_)) => Err(Error::conflict(format!("'{uri}' is already another owner's API"))),
+            other => other.map(|_| ()),
+        }
     }
 
     pub async fn remove_uri(&self, client_id: &str, kind: UriKind, uri: &str, actor: &str) -> Result<App> {

@@ -227,7 +227,11 @@ both_backends!(
         let partner_a = srv.state.registry.get(&a.client_id).await.unwrap().partner_id;
         let reg = &srv.state.registry;
         reg.register_resource_server("https://api.a.example", "A's API", Some(&partner_a), "test").await.unwrap();
-        reg.add_uri(&b.client_id, gatehouse::apps::UriKind::Resource, "https://api.a.example", "test").await.unwrap();
+        // Listing it on B's app (what the portal's resource list did) is refused now…
+        let listed = reg.add_uri(&b.client_id, gatehouse::apps::UriKind::Resource, "https://api.a.example", "test").await;
+        assert!(listed.unwrap_err().to_string().contains("grant"));
+        // …while listing a new one registers it as the partner's own API.
+        reg.add_uri(&b.client_id, gatehouse::apps::UriKind::Resource, "https://api.b.example", "test").await.unwrap();
         let ask = |t: &TestApp, resource: &'static str| {
             let (id, secret) = (t.client_id.clone(), t.secret.clone());
             let srv = &srv;
@@ -237,6 +241,7 @@ both_backends!(
         assert_eq!(status, 200, "the owner's app: {body}");
         let (status, _, body) = ask(&b, "https://api.a.example").await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "another partner's app: {body}");
+        assert_eq!(ask(&b, "https://api.b.example").await.0, 200, "its own partner's API");
         // A platform API: nobody's until granted.
         reg.register_resource_server("https://platform.example/api", "Platform API", None, "test").await.unwrap();
         assert_eq!(ask(&b, "https://platform.example/api").await.0, 400);
