@@ -2,7 +2,8 @@
 // discovery and dynamic registration only. The relying party lives on another origin: this
 // script runs its own callback listener on 127.0.0.1 on a free port (not the server's), and a
 // real headless Chromium (playwright-core driving Debian's /usr/bin/chromium, nothing is
-// downloaded) walks the pages a person sees. Prints one line per check.
+// downloaded) walks the pages a person sees. The listener also serves the client's public keys
+// at /jwks.json (a registered jwks_uri). Prints one line per check.
 //
 // Usage: node rp.mjs ISSUER INITIAL_ACCESS_TOKEN ADMIN_EMAIL ADMIN_PASSWORD
 //   ADMIN_EMAIL administers a tenant that has not approved this script's (new) client.
@@ -43,15 +44,22 @@ const refused = async (promise, code) => {
 
 // ---------------------------------------------------------------------------------------------
 // The relying party's own HTTP listener: another origin than the server. It records what
-// reaches it (a query, a form_post body, or nothing but the path for a fragment response).
+// reaches it (a query, a form_post body, or nothing but the path for a fragment response), and
+// serves the relying party's public keys at /jwks.json (its registered jwks_uri).
 const hits = [];
+let servedKeys = { keys: [] }; // what /jwks.json serves; a check rotates it
 const rp = http.createServer((req, res) => {
   let body = '';
   req.setEncoding('utf8');
   req.on('data', chunk => { if (body.length < 65536) body += chunk; });
   req.on('end', () => {
     const u = new URL(req.url, 'http://rp.invalid');
-    hits.push({ method: req.method, path: u.pathname, search: u.search, body });
+    hits.push({ method: req.method, path: u.pathname, search: u.search, body, at: Date.now() });
+    if (u.pathname === '/jwks.json') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(servedKeys));
+      return;
+    }
     const title = u.pathname === '/bye' ? 'Signed out · RP' : 'Callback · RP';
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     res.end(`<!doctype html><html><head><title>${title}</title></head><body><p>${req.method} ${u.pathname}</p></body></html>`);
@@ -59,7 +67,7 @@ const rp = http.createServer((req, res) => {
 });
 await new Promise((ok, bad) => { rp.once('error', bad); rp.listen(0, '127.0.0.1', ok); });
 const RP = `http://127.0.0.1:${rp.address().port}`;
-const REDIRECT = `${RP}/cb`, POST_LOGOUT = `${RP}/bye`;
+const REDIRECT = `${RP}/cb`, POST_LOGOUT = `${RP}/bye`, JWKS_URI = `${RP}/jwks.json`;
 
 // ---------------------------------------------------------------------------------------------
 // The browser: one Chromium for the whole script; a browser context is one person.
@@ -191,7 +199,82 @@ async function authorize(context, { mode, prompt, maxAge, scope = 'openid profil
 }
 
 // ---------------------------------------------------------------------------------------------
-let adminContext, first, formPost, live, latest, rotated, serviceConfig;
+// Client authentication with the client's own keys (RFC 7523 section 2.2, RFC 7591 section 2).
+
+/** A new RS256 key pair (WebCrypto; the private key never leaves it) and its public JWK with `kid`. */
+async function rsaKey(kid) {
+  const { publicKey, privateKey } = await crypto.subtle.generateKey(
+    { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+    false, ['sign', 'verify']);
+  return { kid, privateKey, jwk: { ...(await crypto.subtle.exportKey('jwk', publicKey)), kid } };
+}
+
+/** A fetch for openid-client that keeps the form bodies it sends (to read the client assertion). */
+function recordingFetch() {
+  const sent = [];
+  const f = (url, options) => { sent.push(new URLSearchParams(typeof options.body === 'string' ? '' : options.body ?? '')); return fetch(url, options); };
+  f.sent = sent;
+  return f;
+}
+
+/** The JOSE header of the client assertion in the last request `f` sent. */
+function assertionHeader(f) {
+  const assertion = f.sent.at(-1)?.get('client_assertion');
+  assert(assertion, 'the last request carried no client_assertion');
+  return JSON.parse(Buffer.from(assertion.split('.')[0], 'base64url').toString());
+}
+
+/** openid-client's private_key_jwt with the key's own kid, as its docs pass it: `{ key, kid }`. */
+const keyAuth = key => client.PrivateKeyJwt({ key: key.privateKey, kid: key.kid });
+
+/** Registers a client_credentials client for private_key_jwt with `metadata` (its keys). */
+async function keyClient(key, metadata) {
+  const f = recordingFetch();
+  const cfg = await client.dynamicClientRegistration(new URL(issuer), {
+    grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'private_key_jwt', ...metadata,
+  }, keyAuth(key), { initialAccessToken, ...insecure, [client.customFetch]: f });
+  const md = cfg.clientMetadata();
+  assert(md.client_secret === undefined, 'a private_key_jwt client was given a client_secret');
+  assert(md.token_endpoint_auth_method === 'private_key_jwt', `token_endpoint_auth_method ${md.token_endpoint_auth_method}`);
+  return { cfg, f };
+}
+
+/** The same client with another key (what a client does after rotating). */
+function withKey({ cfg }, key) {
+  const f = recordingFetch();
+  const other = new client.Configuration(cfg.serverMetadata(), cfg.clientMetadata().client_id, cfg.clientMetadata(), keyAuth(key));
+  client.allowInsecureRequests(other);
+  other[client.customFetch] = f;
+  return { cfg: other, f };
+}
+
+/** Client credentials with private_key_jwt: a token, and the assertion named the key's kid. */
+async function keyToken({ cfg, f }, key) {
+  const t = await client.clientCredentialsGrant(cfg, { scope: 'webapi' }).catch(async e => {
+    const body = e.response && !e.error ? await e.response.text().catch(() => '') : '';
+    throw new Error(`${e.status ?? ''} ${e.error ?? ''} ${e.error_description ?? ''} ${body || e.message}`);
+  });
+  assert(t.access_token, 'access token');
+  const header = assertionHeader(f);
+  assert(header.kid === key.kid && header.alg === 'RS256', `assertion header ${JSON.stringify(header)}`);
+  return t;
+}
+
+const jwksFetches = () => hits.filter(h => h.path === '/jwks.json');
+
+/** A promise that must fail with 401 invalid_client. openid-client reports a 401 that carries a
+ * WWW-Authenticate challenge as WWWAuthenticateChallengeError: the OAuth error is in its body. */
+async function unauthorized(promise) {
+  try { await promise; } catch (e) {
+    const body = e.response && !e.error ? await e.response.json().catch(() => ({})) : { error: e.error };
+    assert(e.status === 401 && body.error === 'invalid_client', `expected 401 invalid_client, got ${e.status} ${body.error ?? e.message}`);
+    return;
+  }
+  throw new Error('accepted, expected 401 invalid_client');
+}
+
+// ---------------------------------------------------------------------------------------------
+let adminContext, first, formPost, live, latest, rotated, serviceConfig, key1, keyed, keyedToken, uriClient;
 try {
   await check('headless Chromium starts', async () => {
     browser = await chromium.launch({
@@ -220,6 +303,33 @@ try {
       token_endpoint_auth_method: 'client_secret_post',
     }, undefined, { initialAccessToken, ...insecure });
     assert(config.clientMetadata().client_id, 'client_id');
+    assert(config.clientMetadata().token_endpoint_auth_method === 'client_secret_post', `token_endpoint_auth_method ${config.clientMetadata().token_endpoint_auth_method}`);
+  });
+  // No browser involved. The jwks_uri client's first fetch happens here, well over 30 s before
+  // the rotation check at the end of the script needs the server to fetch again.
+  await check("private_key_jwt with the client's own kid (jwks): no client_secret; client credentials with openid-client's PrivateKeyJwt", async () => {
+    key1 = await rsaKey('node-k1');
+    keyed = await keyClient(key1, { client_name: 'openid-client private_key_jwt', jwks: { keys: [key1.jwk] } });
+    keyedToken = await keyToken(keyed, key1);
+  });
+  await check('introspection with private_key_jwt: active', async () => {
+    const r = await client.tokenIntrospection(keyed.cfg, keyedToken.access_token);
+    assert(r.active === true && r.client_id === keyed.cfg.clientMetadata().client_id, JSON.stringify(r));
+    assert(assertionHeader(keyed.f).kid === key1.kid, 'the assertion did not name the kid');
+  });
+  await check('revocation with private_key_jwt; the token is then inactive', async () => {
+    await client.tokenRevocation(keyed.cfg, keyedToken.access_token);
+    assert(assertionHeader(keyed.f).kid === key1.kid, 'the assertion did not name the kid');
+    const r = await client.tokenIntrospection(keyed.cfg, keyedToken.access_token);
+    assert(r.active === false, JSON.stringify(r));
+  });
+  await check(`private_key_jwt with keys at jwks_uri ${JWKS_URI} (the RP's listener): client credentials; the server fetched the set`, async () => {
+    servedKeys = { keys: [key1.jwk] };
+    const before = jwksFetches().length;
+    uriClient = await keyClient(key1, { client_name: 'openid-client jwks_uri', jwks_uri: JWKS_URI });
+    assert(uriClient.cfg.clientMetadata().jwks_uri === JWKS_URI, `jwks_uri ${uriClient.cfg.clientMetadata().jwks_uri}`);
+    await keyToken(uriClient, key1);
+    assert(jwksFetches().length > before, 'the server never fetched the jwks_uri');
   });
   // Before any administrator has signed in: the tenant has not approved this new client.
   await check('a plain member of a tenant that has not approved the app gets access_denied at the RP', async () => {
@@ -352,8 +462,22 @@ try {
     assert(r.active === false, 'still active');
   });
   await check('wrong secret is 401 invalid_client', async () => {
-    const res = await fetch(new URL('/token', issuer), { method: 'POST', headers: { authorization: 'Basic ' + Buffer.from(`${config.clientMetadata().client_id}:wrong`).toString('base64'), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=refresh_token&refresh_token=x', signal: AbortSignal.timeout(20_000) });
-    assert(res.status === 401 && (await res.json()).error === 'invalid_client', `status ${res.status}`);
+    // With the method the client registered (client_secret_post), so only the secret is wrong.
+    const wrong = new client.Configuration(config.serverMetadata(), config.clientMetadata().client_id, 'wrong', client.ClientSecretPost('wrong'));
+    client.allowInsecureRequests(wrong);
+    await unauthorized(client.refreshTokenGrant(wrong, 'x'));
+  });
+  await check('a client registered for client_secret_basic (the default) is refused with 401 invalid_client when it uses client_secret_post', async () => {
+    // No token_endpoint_auth_method: the server registers client_secret_basic, and openid-client,
+    // given no ClientAuth, sends the secret in the body (client_secret_post).
+    const basic = await client.dynamicClientRegistration(new URL(issuer), { grant_types: ['client_credentials'], response_types: [], client_name: 'openid-client basic' }, undefined, { initialAccessToken, ...insecure });
+    const md = basic.clientMetadata();
+    assert(md.token_endpoint_auth_method === 'client_secret_basic', `token_endpoint_auth_method ${md.token_endpoint_auth_method}`);
+    await unauthorized(client.clientCredentialsGrant(basic, { scope: 'webapi' }));
+    // The same secret with the registered method works.
+    const right = new client.Configuration(basic.serverMetadata(), md.client_id, md, client.ClientSecretBasic(md.client_secret));
+    client.allowInsecureRequests(right);
+    assert((await client.clientCredentialsGrant(right, { scope: 'webapi' })).access_token, 'access token');
   });
   await check('unsupported grant is unsupported_grant_type', async () => {
     await refused(client.genericGrantRequest(config, 'password', { username: 'a', password: 'b' }), 'unsupported_grant_type');
@@ -368,6 +492,22 @@ try {
   await check('after logout, prompt=none answers login_required', async () => {
     const r = await authorize(adminContext, { prompt: 'none' });
     assert(r.params.get('error') === 'login_required', `RP got ${r.hit.search}`);
+  });
+  // The server fetches a client's set again when an assertion names a kid it has not seen, but
+  // at most once per 30 s per client: the first fetch happened at the start of the script, so by
+  // now (after the browser checks) that is normally long past; if not, wait out the rest
+  // (bounded: at most about 32 s).
+  await check('key rotation at the jwks_uri: a second key (node-k2) joins the set; an assertion naming it makes the server fetch again', async () => {
+    assert(uriClient, 'no jwks_uri client to rotate');
+    const last = jwksFetches().at(-1);
+    assert(last, 'the server never fetched the jwks_uri');
+    while (Date.now() < last.at + 32_000) await sleep(500);
+    const key2 = await rsaKey('node-k2');
+    servedKeys = { keys: [key1.jwk, key2.jwk] };
+    const before = jwksFetches().length;
+    await keyToken(withKey(uriClient, key2), key2);
+    assert(jwksFetches().length > before, 'accepted without fetching the set again');
+    await keyToken(withKey(uriClient, key1), key1); // the first key still works
   });
 } finally {
   await browser?.close().catch(() => {});

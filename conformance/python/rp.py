@@ -3,7 +3,8 @@
 dynamic registration only. The relying party lives on another origin: this script runs its own
 callback listener on 127.0.0.1 on a free port (not the server's), and a real headless Chromium
 (Selenium with Debian's /usr/bin/chromium and /usr/bin/chromedriver; nothing is downloaded)
-walks the pages a person sees. Prints one line per check.
+walks the pages a person sees. The listener also serves the client's public keys at /jwks.json
+(a registered jwks_uri). Prints one line per check.
 
     python3 rp.py ISSUER INITIAL_ACCESS_TOKEN ADMIN_EMAIL ADMIN_PASSWORD
 
@@ -17,6 +18,7 @@ Environment (set by conformance/run):
 """
 
 import http.server
+import json
 import os
 import shutil
 import sys
@@ -26,9 +28,11 @@ import time
 import urllib.parse
 
 import requests
+from authlib.common.encoding import json_loads, urlsafe_b64decode
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.jose import JsonWebKey, jwt
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oidc.core import CodeIDToken
@@ -87,20 +91,28 @@ def refused(fn, code):
 
 # ------------------------------------------------------------------------------------------------
 # The relying party's own HTTP listener, on another origin than the server. It records what
-# reaches it (a query, a form_post body, or nothing but the path for a fragment response).
+# reaches it (a query, a form_post body, or nothing but the path for a fragment response), and
+# serves the relying party's public keys at /jwks.json (its registered jwks_uri).
 class Listener(http.server.BaseHTTPRequestHandler):
     hits = []
     lock = threading.Lock()
+    jwks = {"keys": []}  # what /jwks.json serves; a check rotates it
 
     def _record(self, body):
         u = urllib.parse.urlsplit(self.path)
         with self.lock:
-            self.hits.append({"method": self.command, "path": u.path, "query": u.query, "body": body})
+            self.hits.append({"method": self.command, "path": u.path, "query": u.query, "body": body, "at": time.monotonic()})
+            jwks = json.dumps(self.jwks)
+        if u.path == "/jwks.json":
+            self._send("application/json", jwks.encode())
+            return
         title = "Signed out · RP" if u.path == "/bye" else "Callback · RP"
         page = f"<!doctype html><html><head><title>{title}</title></head><body><p>{self.command} {u.path}</p></body></html>"
-        data = page.encode()
+        self._send("text/html; charset=utf-8", page.encode())
+
+    def _send(self, content_type, data):
         self.send_response(200)
-        self.send_header("content-type", "text/html; charset=utf-8")
+        self.send_header("content-type", content_type)
         self.send_header("cache-control", "no-store")
         self.send_header("content-length", str(len(data)))
         self.end_headers()
@@ -121,7 +133,7 @@ listener = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Listener)
 listener.daemon_threads = True
 threading.Thread(target=listener.serve_forever, daemon=True).start()
 RP = f"http://127.0.0.1:{listener.server_address[1]}"
-REDIRECT, POST_LOGOUT = RP + "/cb", RP + "/bye"
+REDIRECT, POST_LOGOUT, JWKS_URI = RP + "/cb", RP + "/bye", RP + "/jwks.json"
 
 
 def hits_since(n):
@@ -286,6 +298,73 @@ def same_pages(w, want):
     assert w.pages == want, f"pages {w.pages}, expected {want}"
 
 
+def rsa_key(kid):
+    """A new RSA key pair that carries its own kid (JsonWebKey puts it in the JWS header)."""
+    return JsonWebKey.generate_key("RSA", 2048, is_private=True, options={"kid": kid})
+
+
+def recorded(session):
+    """Records every response `session` receives (its status and the request that was sent)."""
+    session.sent = []
+    session.hooks["response"].append(lambda r, *args, **kwargs: session.sent.append(r))
+    return session
+
+
+def key_session(client_id, key, **kwargs):
+    """An Authlib session that authenticates with private_key_jwt at the token, introspection
+    and revocation endpoints, as Authlib's docs register it."""
+    session = recorded(OAuth2Session(client_id, key, token_endpoint_auth_method="private_key_jwt",
+                                     revocation_endpoint_auth_method="private_key_jwt", default_timeout=HTTP_TIMEOUT, **kwargs))
+    session.register_client_auth_method(PrivateKeyJWT(S["md"]["token_endpoint"]))
+    return session
+
+
+def assertion_header(response):
+    """The JOSE header of the client assertion the request of `response` carried."""
+    form = dict(urllib.parse.parse_qsl(response.request.body or ""))
+    assert "client_assertion" in form, f"no client_assertion sent: {sorted(form)}"
+    return json_loads(urlsafe_b64decode(form["client_assertion"].split(".")[0].encode()))
+
+
+def register(metadata):
+    res = requests.post(S["md"]["registration_endpoint"], headers={"Authorization": f"Bearer {INITIAL}"},
+                        json=metadata, timeout=HTTP_TIMEOUT)
+    assert res.status_code == 201, f"{res.status_code} {res.text}"
+    return res.json()
+
+
+def key_client(key, **metadata):
+    """Registers a client_credentials client for private_key_jwt with `metadata` (its keys)."""
+    reg = register({"grant_types": ["client_credentials"], "response_types": [], "token_endpoint_auth_method": "private_key_jwt",
+                    **metadata})
+    assert "client_secret" not in reg, f"a private_key_jwt client was given a client_secret: {sorted(reg)}"
+    assert reg.get("token_endpoint_auth_method") == "private_key_jwt", reg.get("token_endpoint_auth_method")
+    return reg, key_session(reg["client_id"], key, scope="webapi")
+
+
+def key_token(session, kid):
+    """Client credentials with private_key_jwt: 200, and the assertion named `kid`."""
+    try:
+        token = session.fetch_token(S["md"]["token_endpoint"], grant_type="client_credentials")
+    except Exception as e:
+        res = session.sent[-1] if session.sent else None
+        raise AssertionError(f"{e!r}: {res.status_code} {res.text}" if res is not None else repr(e)) from None
+    res = session.sent[-1]
+    assert res.status_code == 200 and token.get("access_token"), f"{res.status_code} {res.text}"
+    header = assertion_header(res)
+    assert header.get("kid") == kid and header.get("alg") == "RS256", f"assertion header {header}"
+    return token
+
+
+def jwks_fetches():
+    return [h for h in hits_since(0) if h["path"] == "/jwks.json"]
+
+
+def serve_keys(*keys):
+    with Listener.lock:
+        Listener.jwks = {"keys": [k.as_dict(is_private=False) for k in keys]}
+
+
 # ------------------------------------------------------------------------------------------------
 @check("headless Chromium starts")
 def _():
@@ -322,9 +401,54 @@ def _():
                               "token_endpoint_auth_method": "client_secret_post"})
     assert res.status_code == 201, res.text
     reg = res.json()
+    assert reg.get("token_endpoint_auth_method") == "client_secret_post", reg.get("token_endpoint_auth_method")
+    # The method registered, at every endpoint: Authlib revokes with client_secret_basic unless
+    # told otherwise, and the server holds a client to the one method it registered.
     S["client"] = OAuth2Session(reg["client_id"], reg["client_secret"], redirect_uri=REDIRECT, default_timeout=HTTP_TIMEOUT,
-                                token_endpoint_auth_method="client_secret_post", code_challenge_method="S256")
+                                token_endpoint_auth_method="client_secret_post",
+                                revocation_endpoint_auth_method="client_secret_post", code_challenge_method="S256")
     S["reg"] = reg
+
+
+# Client authentication with the client's own keys (RFC 7523 section 2.2, RFC 7591 section 2):
+# no browser involved. The jwks_uri client's first fetch happens here, well over 30 s before the
+# rotation check at the end of the script needs the server to fetch again.
+@check("private_key_jwt with the client's own kid (jwks): no client_secret; client credentials with Authlib's PrivateKeyJWT")
+def _():
+    S["key1"] = rsa_key("authlib-k1")
+    reg, session = key_client(S["key1"], client_name="Authlib private_key_jwt", jwks={"keys": [S["key1"].as_dict(is_private=False)]})
+    S["keyed"] = (reg, session, key_token(session, "authlib-k1"))
+
+
+@check("introspection with private_key_jwt: active")
+def _():
+    reg, session, token = S["keyed"]
+    res = session.introspect_token(S["md"]["introspection_endpoint"], token=token["access_token"])
+    assert res.status_code == 200, f"{res.status_code} {res.text}"
+    assert assertion_header(res).get("kid") == "authlib-k1", assertion_header(res)
+    body = res.json()
+    assert body.get("active") is True and body.get("client_id") == reg["client_id"], body
+
+
+@check("revocation with private_key_jwt; the token is then inactive")
+def _():
+    reg, session, token = S["keyed"]
+    res = session.revoke_token(S["md"]["revocation_endpoint"], token=token["access_token"])
+    assert res.status_code == 200, f"{res.status_code} {res.text}"
+    assert assertion_header(res).get("kid") == "authlib-k1", assertion_header(res)
+    body = session.introspect_token(S["md"]["introspection_endpoint"], token=token["access_token"]).json()
+    assert body.get("active") is False, body
+
+
+@check(f"private_key_jwt with keys at jwks_uri {JWKS_URI} (the RP's listener): client credentials; the server fetched the set")
+def _():
+    serve_keys(S["key1"])
+    before = len(jwks_fetches())
+    reg, session = key_client(S["key1"], client_name="Authlib jwks_uri", jwks_uri=JWKS_URI)
+    assert reg.get("jwks_uri") == JWKS_URI, reg.get("jwks_uri")
+    key_token(session, "authlib-k1")
+    assert len(jwks_fetches()) > before, "the server never fetched the jwks_uri"
+    S["jwks_uri_client"] = reg
 
 
 # Before any administrator has signed in: the tenant has not approved this new client.
@@ -481,21 +605,38 @@ def _():
 
 @check("revocation")
 def _():
-    S["client"].revoke_token(S["md"]["revocation_endpoint"], token=S["form_post_token"]["access_token"])
+    res = S["client"].revoke_token(S["md"]["revocation_endpoint"], token=S["form_post_token"]["access_token"])
+    assert res.status_code == 200, f"{res.status_code} {res.text}"
     res = S["client"].introspect_token(S["md"]["introspection_endpoint"], token=S["form_post_token"]["access_token"]).json()
     assert res["active"] is False, res
 
 
 @check("wrong secret is 401 invalid_client")
 def _():
-    res = requests.post(S["md"]["token_endpoint"], auth=(S["reg"]["client_id"], "wrong"), data={"grant_type": "client_credentials"}, timeout=HTTP_TIMEOUT)
-    assert res.status_code == 401 and res.json()["error"] == "invalid_client", res.text
+    # With the method the client registered (client_secret_post), so only the secret is wrong.
+    c = recorded(OAuth2Session(S["reg"]["client_id"], "wrong", scope="webapi", token_endpoint_auth_method="client_secret_post",
+                               default_timeout=HTTP_TIMEOUT))
+    refused(lambda: c.fetch_token(S["md"]["token_endpoint"], grant_type="client_credentials"), "invalid_client")
+    assert c.sent[-1].status_code == 401, f"{c.sent[-1].status_code} {c.sent[-1].text}"
+
+
+@check("a client registered for client_secret_basic (the default) is refused with 401 invalid_client when it uses client_secret_post")
+def _():
+    reg = register({"grant_types": ["client_credentials"], "response_types": [], "client_name": "Authlib basic"})
+    assert reg.get("token_endpoint_auth_method") == "client_secret_basic", reg.get("token_endpoint_auth_method")
+    post = recorded(OAuth2Session(reg["client_id"], reg["client_secret"], scope="webapi", token_endpoint_auth_method="client_secret_post",
+                                  default_timeout=HTTP_TIMEOUT))
+    refused(lambda: post.fetch_token(S["md"]["token_endpoint"], grant_type="client_credentials"), "invalid_client")
+    assert post.sent[-1].status_code == 401, f"{post.sent[-1].status_code} {post.sent[-1].text}"
+    # The same secret with the registered method (Authlib's default, client_secret_basic) works.
+    basic = OAuth2Session(reg["client_id"], reg["client_secret"], scope="webapi", default_timeout=HTTP_TIMEOUT)
+    assert basic.fetch_token(S["md"]["token_endpoint"], grant_type="client_credentials").get("access_token")
 
 
 @check("unsupported grant is unsupported_grant_type")
 def _():
-    res = requests.post(S["md"]["token_endpoint"], auth=(S["reg"]["client_id"], S["reg"]["client_secret"]),
-                        data={"grant_type": "password", "username": "a", "password": "b"}, timeout=HTTP_TIMEOUT)
+    res = requests.post(S["md"]["token_endpoint"], data={"grant_type": "password", "username": "a", "password": "b",
+                        "client_id": S["reg"]["client_id"], "client_secret": S["reg"]["client_secret"]}, timeout=HTTP_TIMEOUT)
     assert res.status_code == 400 and res.json()["error"] == "unsupported_grant_type", res.text
 
 
@@ -532,6 +673,26 @@ def _():
     assert w.pages[:2] == ["login", "tenant"] and w.pages[-1] == "consent", f"pages {w.pages}"
     _, claims = w.redeem()
     assert claims.get(CTX_CLAIM) == MULTI["tenant"], f"{CTX_CLAIM} = {claims.get(CTX_CLAIM)}"
+
+
+# Key rotation at the jwks_uri. The server fetches a client's set again when an assertion names a
+# kid it has not seen, but at most once per 30 s per client: the first fetch happened at the
+# start of the script, so by now (after the browser checks) that is normally long past; if it
+# is not, wait out the rest (bounded: at most about 32 s).
+@check("key rotation at the jwks_uri: a second key (authlib-k2) joins the set; an assertion naming it makes the server fetch again")
+def _():
+    assert "jwks_uri_client" in S, "no jwks_uri client to rotate"
+    fetches = jwks_fetches()
+    assert fetches, "the server never fetched the jwks_uri"
+    while time.monotonic() < fetches[-1]["at"] + 32:
+        time.sleep(0.5)
+    key2 = rsa_key("authlib-k2")
+    serve_keys(S["key1"], key2)
+    before = len(jwks_fetches())
+    client_id = S["jwks_uri_client"]["client_id"]
+    key_token(key_session(client_id, key2, scope="webapi"), "authlib-k2")
+    assert len(jwks_fetches()) > before, "accepted without fetching the set again"
+    key_token(key_session(client_id, S["key1"], scope="webapi"), "authlib-k1")  # the first key still works
 
 
 if driver is not None:

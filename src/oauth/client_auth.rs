@@ -18,8 +18,10 @@ pub const ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-typ
 
 /// How far a client's clock may run ahead of ours, in seconds.
 pub const CLOCK_SKEW: i64 = 30;
-/// The longest lifetime we accept for a client assertion, in seconds.
-pub const MAX_ASSERTION_LIFETIME: i64 = 300;
+/// The longest lifetime we accept for a client assertion, in seconds. One hour: Authlib signs
+/// every assertion for 3600 s with no setting to change it, and each assertion is single-use
+/// (its `jti` is kept until it expires), so a longer window buys a thief nothing reusable.
+pub const MAX_ASSERTION_LIFETIME: i64 = 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -233,7 +235,7 @@ pub fn check_assertion_claims(
         return Err("the assertion has expired");
     }
     if exp > now + MAX_ASSERTION_LIFETIME + CLOCK_SKEW {
-        return Err("the assertion's 'exp' is too far in the future (at most 5 minutes)");
+        return Err("the assertion's 'exp' is too far in the future (at most one hour)");
     }
     if jws.int_claim("nbf")?.is_some_and(|nbf| nbf > now + CLOCK_SKEW) {
         return Err("the assertion is not valid yet ('nbf')");
