@@ -349,7 +349,8 @@ pub async fn signin_submit(
                 esc(&pending.id),
                 esc(&pending.csrf)
             );
-            let user = match session::check_password(&state, peer.0, &email, password, &app.client_id).await {
+            let from = session::Attempt::of(&state, peer.0, &headers);
+            let user = match session::check_password(&state, &from, &email, password, &app.client_id).await {
                 Ok(Login::Ok(user)) => user,
                 Ok(Login::Wrong) => {
                     return login_form(
@@ -375,7 +376,7 @@ pub async fn signin_submit(
                 }
                 Err(e) => return internal(e.into()),
             };
-            let cookie = match session::start(&state, &user, current.as_ref().map(|(d, _)| d.as_slice())).await {
+            let cookies = match session::start(&state, &user, current.as_ref().map(|(d, _)| d.as_slice())).await {
                 Ok(c) => c,
                 Err(e) => return internal(e.into()),
             };
@@ -383,7 +384,9 @@ pub async fn signin_submit(
                 return internal(e.into());
             }
             let mut res = Redirect::to(&next).into_response();
-            res.headers_mut().insert(header::SET_COOKIE, cookie);
+            for cookie in cookies {
+                res.headers_mut().append(header::SET_COOKIE, cookie);
+            }
             res
         }
         Some(action) => {

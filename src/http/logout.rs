@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use super::authorize::current_session;
 use super::extract::OAuthRequest;
 use super::pages;
-use super::session::SESSION_COOKIE;
+use super::session::{self, SESSION_COOKIE};
 use crate::oauth::params::FormParams;
 use crate::AppState;
 
@@ -90,10 +90,7 @@ async fn logout(state: &AppState, headers: &HeaderMap, p: &FormParams) -> Respon
         }
         None => pages::page(StatusCode::OK, "You are signed out", "<p>You can close this window.</p>"),
     };
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"))
-            .unwrap_or(HeaderValue::from_static("")),
-    );
+    let name = session::cookie_name(state, SESSION_COOKIE);
+    res.headers_mut().insert(header::SET_COOKIE, session::set_cookie(state, &name, "", "/", 0));
     res
 }

@@ -24,3 +24,4 @@ mod rfc_musts; // one test per RFC / OIDC requirement not covered elsewhere, nam
 mod signin; // authorization code + PKCE + OIDC with the openidconnect crate; pages, CSRF, throttling
 mod system_user; // SuperID system users: the whole story, and every wrong signed token
 mod tenants; // tenants, users, memberships, partners
+mod throttle; // failed logins: per account and address, known-device cookies, trusted proxies

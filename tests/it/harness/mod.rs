@@ -24,9 +24,13 @@ pub struct TestServer {
     postgres_db: Option<(String, String)>,
 }
 
-/// Defines `$name::sqlite` and `$name::postgres`, each running the body with a fresh server.
+/// Defines `$name::sqlite` and `$name::postgres`, each running the body with a fresh server;
+/// `env [(NAME, value), …];` first starts the servers with those settings instead of the defaults.
 macro_rules! both_backends {
     ($(#[$meta:meta])* async fn $name:ident($srv:ident) $body:block) => {
+        both_backends!(env [("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")]; $(#[$meta])* async fn $name($srv) $body);
+    };
+    (env $env:expr; $(#[$meta:meta])* async fn $name:ident($srv:ident) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -35,12 +39,12 @@ macro_rules! both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                run($crate::harness::TestServer::start($crate::harness::Backend::Sqlite).await.unwrap()).await
+                run($crate::harness::TestServer::start_with($crate::harness::Backend::Sqlite, &$env).await.unwrap()).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(srv) = $crate::harness::TestServer::start($crate::harness::Backend::Postgres).await {
+                if let Some(srv) = $crate::harness::TestServer::start_with($crate::harness::Backend::Postgres, &$env).await {
                     run(srv).await
                 }
             }
