@@ -306,14 +306,17 @@ fn login_form(
     )
 }
 
-/// `POST /signin`: one step's form (login, tenant, approve, consent), CSRF-checked against
-/// the pending request.
+/// `POST /signin`: one step's form (login, tenant, approve, consent), refused from other
+/// sites and CSRF-checked against the pending request.
 pub async fn signin_submit(
     State(state): State<AppState>,
     peer: ClientAddr,
     headers: HeaderMap,
     req: OAuthRequest,
 ) -> Response {
+    if session::cross_site(&state, &headers) {
+        return pages::error(StatusCode::FORBIDDEN, "The form did not come from this site. Please try again.");
+    }
     let form = &req.form;
     let Some(id) = form.get("request") else { return pages::error(StatusCode::BAD_REQUEST, "The form is incomplete.") };
     let (pending, areq, app) = match flow::load_pending(&state, id).await {

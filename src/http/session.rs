@@ -1,6 +1,6 @@
 //! Browser sessions shared by the sign-in pages and the portal: the session and device
-//! cookies, password checks with their throttle (`throttle` decides), and the CSRF token
-//! bound to a session.
+//! cookies, password checks with their throttle (`throttle` decides), the CSRF token bound to
+//! a session, and the refusal of forms posted from other sites.
 
 use std::net::IpAddr;
 
@@ -33,6 +33,24 @@ impl CurrentSession {
     pub fn csrf(&self) -> String {
         csrf_for(&self.token)
     }
+}
+
+/// A form post that another site sent, refused before anything else is looked at: its
+/// `Origin` names another origin, or the browser says so in `Sec-Fetch-Site` (`same-site`
+/// included: a sibling subdomain is another party). Requests without either header (old
+/// browsers, non-browser clients) are left to the CSRF token.
+pub fn cross_site(state: &AppState, headers: &HeaderMap) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        return true;
+    }
+    // Our pages send `Referrer-Policy: no-referrer`, under which browsers send `Origin: null`
+    // even from our own forms; then Sec-Fetch-Site and the CSRF token decide.
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null") else {
+        return false;
+    };
+    let ours = url::Url::parse(&state.config.issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    origin != ours
 }
 
 pub fn csrf_for(secret: &str) -> String {

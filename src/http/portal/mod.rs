@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::extract::ClientAddr;
 use super::pages::{self, esc};
 use super::paths;
-use super::session::{self, CurrentSession, Login};
+use super::session::{self, cross_site, CurrentSession, Login};
 use crate::apps::App;
 use crate::secret::Secret;
 use crate::store::tenants::PartnerRow;
@@ -136,17 +136,6 @@ pub fn forged(viewer: &Viewer) -> Response {
         "The form could not be accepted",
         "<p class=\"error\" role=\"alert\">The form has expired or did not come from this site. Nothing was changed. Go back, reload the page and try again.</p>",
     )
-}
-
-/// A request whose `Origin` names another site is refused before anything else is looked at.
-pub fn cross_site(state: &AppState, headers: &HeaderMap) -> bool {
-    // Our pages send `Referrer-Policy: no-referrer`, under which browsers send `Origin: null`
-    // even from our own forms; then the CSRF token alone decides.
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null") else {
-        return false;
-    };
-    let ours = url::Url::parse(&state.config.issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-    origin != ours
 }
 
 /// A domain error as a page: what the person can fix is said; internals are only logged.

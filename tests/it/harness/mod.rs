@@ -88,7 +88,10 @@ impl TestServer {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let config = test_config_with(&database_url, dir.path(), &format!("http://{addr}"), env);
+        // GATEHOUSE_ISSUER in `env` names another issuer (an https one, as behind a TLS proxy).
+        let issuer = env.iter().find(|(k, _)| *k == "GATEHOUSE_ISSUER").map(|(_, v)| v.to_string());
+        let issuer = issuer.unwrap_or_else(|| format!("http://{addr}"));
+        let config = test_config_with(&database_url, dir.path(), &issuer, env);
         let clock = Clock::manual(Clock::System.now());
         let state = AppState::open(config, clock.clone()).await.expect("server state");
         let app = gatehouse::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
