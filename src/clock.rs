@@ -1,6 +1,6 @@
 //! The one source of "now": the wall clock in production, a settable clock in tests.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,25 +12,51 @@ pub enum Clock {
     #[default]
     System,
     /// A clock that only moves when told to; expiry is tested by advancing it.
-    Manual(Arc<AtomicI64>),
+    Manual(Arc<ManualClock>),
+}
+
+#[derive(Debug)]
+pub struct ManualClock {
+    now: AtomicI64,
+    /// Seconds the server asked to pause for (see `Clock::pause`).
+    paused: AtomicU64,
 }
 
 impl Clock {
     pub fn manual(start: UnixTime) -> Self {
-        Clock::Manual(Arc::new(AtomicI64::new(start)))
+        Clock::Manual(Arc::new(ManualClock { now: AtomicI64::new(start), paused: AtomicU64::new(0) }))
     }
 
     pub fn now(&self) -> UnixTime {
         match self {
             Clock::System => SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0),
-            Clock::Manual(t) => t.load(Ordering::SeqCst),
+            Clock::Manual(t) => t.now.load(Ordering::SeqCst),
         }
     }
 
     /// Moves a manual clock forward; the system clock cannot be moved.
     pub fn advance(&self, seconds: i64) {
         if let Clock::Manual(t) = self {
-            t.fetch_add(seconds, Ordering::SeqCst);
+            t.now.fetch_add(seconds, Ordering::SeqCst);
+        }
+    }
+
+    /// Waits before answering (the login throttle slows guessing down). A manual clock only
+    /// counts the seconds and returns at once, so tests see each delay without sleeping.
+    pub async fn pause(&self, seconds: u64) {
+        match self {
+            Clock::System => tokio::time::sleep(std::time::Duration::from_secs(seconds)).await,
+            Clock::Manual(t) => {
+                t.paused.fetch_add(seconds, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Seconds a manual clock was asked to pause for, in all; 0 for the system clock.
+    pub fn paused(&self) -> u64 {
+        match self {
+            Clock::System => 0,
+            Clock::Manual(t) => t.paused.load(Ordering::SeqCst),
         }
     }
 }

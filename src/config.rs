@@ -2,7 +2,7 @@
 //! command-line flags. It is validated once at start; a wrong value stops start-up with a message
 //! that names the setting.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -67,6 +67,52 @@ pub struct Config {
     pub system_user_window: i64,
     /// Lifetime of a system-user token in seconds (`superid.system_user_token_ttl_secs`, default 600).
     pub system_user_ttl: i64,
+    /// Proxies and load balancers in front of the server, as CIDRs (`network.trusted_proxies`,
+    /// `GATEHOUSE_TRUSTED_PROXIES` comma-separated; default none). Only when the connection
+    /// comes from one of them is the client's address read from `X-Forwarded-For` (or, without
+    /// it, `Forwarded`), walking the chain from the right past trusted hops. Each proxy must
+    /// append the address it received the request from; the login throttle counts failures
+    /// per client address, so without this everyone behind a proxy shares its address.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// An address block such as `10.0.0.0/8` or `2001:db8::/32`; a bare address is one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let text = text.trim();
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.parse::<IpAddr>().ok()?, None),
+        };
+        let bits = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(bits);
+        (prefix <= bits).then(|| Cidr { network: mask(addr, prefix), prefix })
+    }
+
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        // A v4 client reaching a dual-stack listener shows up as ::ffff:a.b.c.d.
+        let addr = addr.to_canonical();
+        addr.is_ipv4() == self.network.is_ipv4() && mask(addr, self.prefix) == self.network
+    }
+}
+
+fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
+    match addr {
+        IpAddr::V4(a) => {
+            let m = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4((u32::from(a) & m).into())
+        }
+        IpAddr::V6(a) => {
+            let m = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6((u128::from(a) & m).into())
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -121,6 +167,14 @@ pub struct RawConfig {
     pub registration: RawRegistration,
     #[serde(default)]
     pub outbound: RawOutbound,
+    #[serde(default)]
+    pub network: RawNetwork,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -230,6 +284,10 @@ impl Config {
         }
         if let Some(v) = env("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS") {
             raw.outbound.allow_private_networks = Some(parse_bool("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", &v)?);
+        }
+        if let Some(v) = env("GATEHOUSE_TRUSTED_PROXIES") {
+            raw.network.trusted_proxies =
+                Some(v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect());
         }
         if let Some(v) = env("GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS") {
             raw.database.acquire_timeout_secs = Some(parse_num("GATEHOUSE_DB_ACQUIRE_TIMEOUT_SECS", &v)?);
@@ -359,6 +417,17 @@ impl Config {
             "off" => RegistrationMode::Off,
             other => return Err(bad("registration.mode", format!("'{other}' is not one of: token, open, off"))),
         };
+        let trusted_proxies = raw
+            .network
+            .trusted_proxies
+            .unwrap_or_default()
+            .iter()
+            .map(|p| {
+                Cidr::parse(p).ok_or_else(|| {
+                    bad("network.trusted_proxies", format!("'{p}' is not an address or CIDR like 10.0.0.0/8"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -386,6 +455,7 @@ impl Config {
             system_user_issuer: raw.superid.system_user_issuer.unwrap_or_else(|| "SuperOffice AS".into()),
             system_user_window,
             system_user_ttl,
+            trusted_proxies,
         })
     }
 }
@@ -487,6 +557,25 @@ mod tests {
         let e = Config::load(&o, |_| None).unwrap_err();
         std::fs::remove_file(dir).ok();
         assert_eq!(e.setting, "superid.netserver_url");
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_checked_at_start() {
+        let c = load(&[("GATEHOUSE_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,2001:db8::/32")]).unwrap();
+        let trusted = |a: &str| c.trusted_proxies.iter().any(|p| p.contains(a.parse().unwrap()));
+        assert!(trusted("10.200.3.4") && trusted("192.0.2.7") && trusted("2001:db8::1") && trusted("::ffff:10.0.0.1"));
+        assert!(!trusted("11.0.0.1") && !trusted("192.0.2.8") && !trusted("2001:db9::1"));
+        assert!(load(&[]).unwrap().trusted_proxies.is_empty());
+        for bad in ["10.0.0.0/33", "proxy.internal", "10.0.0.0/", "::/129"] {
+            let e = load(&[("GATEHOUSE_TRUSTED_PROXIES", bad)]).unwrap_err();
+            assert_eq!(e.setting, "network.trusted_proxies", "{bad}");
+        }
+        let file = std::env::temp_dir().join(format!("gh-config-{}", crate::crypto::random_id()));
+        std::fs::write(&file, "[network]\ntrusted_proxies = [\"172.16.0.0/12\"]\n").unwrap();
+        let o = Overrides { config_file: Some(file.clone()), ..Default::default() };
+        let c = Config::load(&o, |_| None).unwrap();
+        std::fs::remove_file(file).ok();
+        assert_eq!(c.trusted_proxies, [Cidr::parse("172.16.0.0/12").unwrap()]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::http::metrics::Metrics;
 use crate::keys::Keys;
 use crate::outbound::Outbound;
+use crate::secret::Secret;
 use crate::store::batch::TokenWriter;
 use crate::store::Store;
 use crate::tenants::Directory;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub token_writer: TokenWriter,
     /// Clients' keys fetched from their `jwks_uri`, cached per instance.
     pub remote_keys: Arc<RemoteKeys>,
+    /// Signs sign-in device cookies; shared by every instance through the database.
+    pub device_key: Arc<Secret<Vec<u8>>>,
 }
 
 impl AppState {
@@ -43,6 +46,11 @@ impl AppState {
             config.retired_key_ttl,
         )
         .await?;
+        // The first instance to start stores the key; the others read it.
+        let device_key = store
+            .shared_secret("device-cookie", &crate::crypto::random_bytes::<32>(), clock.now())
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the device-cookie key: {e}"))?;
         let discovery = Arc::new(crate::http::discovery::document(&config)?);
         let remote_keys = Arc::new(RemoteKeys::new(Outbound::new(config.outbound_allow_private)?));
         Ok(AppState {
@@ -56,6 +64,7 @@ impl AppState {
             store,
             discovery,
             remote_keys,
+            device_key: Arc::new(Secret::new(device_key)),
         })
     }
 }

@@ -322,14 +322,17 @@ fn login_form(
     )
 }
 
-/// `POST /signin`: one step's form (login, tenant, approve, consent), CSRF-checked against
-/// the pending request.
+/// `POST /signin`: one step's form (login, tenant, approve, consent), refused from other
+/// sites and CSRF-checked against the pending request.
 pub async fn signin_submit(
     State(state): State<AppState>,
     peer: ClientAddr,
     headers: HeaderMap,
     req: OAuthRequest,
 ) -> Response {
+    if session::cross_site(&state, &headers) {
+        return pages::error(StatusCode::FORBIDDEN, "The form did not come from this site. Please try again.");
+    }
     let form = &req.form;
     let Some(id) = form.get("request") else { return pages::error(StatusCode::BAD_REQUEST, "The form is incomplete.") };
     let (pending, areq, app) = match flow::load_pending(&state, id).await {
@@ -365,7 +368,8 @@ pub async fn signin_submit(
                 esc(&pending.id),
                 esc(&pending.csrf)
             );
-            let user = match session::check_password(&state, peer.0, &email, password, &app.client_id).await {
+            let from = session::Attempt::of(&state, peer.0, &headers);
+            let user = match session::check_password(&state, &from, &email, password, &app.client_id).await {
                 Ok(Login::Ok(user)) => user,
                 Ok(Login::Wrong) => {
                     return login_form(
@@ -391,7 +395,7 @@ pub async fn signin_submit(
                 }
                 Err(e) => return internal(e.into()),
             };
-            let cookie = match session::start(&state, &user, current.as_ref().map(|(d, _)| d.as_slice())).await {
+            let cookies = match session::start(&state, &user, current.as_ref().map(|(d, _)| d.as_slice())).await {
                 Ok(c) => c,
                 Err(e) => return internal(e.into()),
             };
@@ -399,7 +403,9 @@ pub async fn signin_submit(
                 return internal(e.into());
             }
             let mut res = Redirect::to(&next).into_response();
-            res.headers_mut().insert(header::SET_COOKIE, cookie);
+            for cookie in cookies {
+                res.headers_mut().append(header::SET_COOKIE, cookie);
+            }
             res
         }
         Some(action) => {

@@ -1,19 +1,24 @@
 //! Extractors for OAuth endpoints: the form (repeated parameters refused, the SuperID token
-//! alias also reads the query string) and `Authorization: Basic` client credentials. Their
-//! rejections are OAuth-shaped JSON, never axum's plain text.
+//! alias also reads the query string) and `Authorization: Basic` client credentials, whose
+//! rejections are OAuth-shaped JSON, never axum's plain text; and the client's address, read
+//! through trusted proxies only.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, StatusCode};
+use std::net::IpAddr;
+
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::respond::oauth_error;
+use crate::config::Cidr;
 use crate::oauth::client_auth::BasicCredentials;
 use crate::oauth::params::FormParams;
 use crate::oauth::OAuthError;
 use crate::secret::Secret;
+use crate::AppState;
 
 /// A POSTed OAuth request: its parameters and any Basic credentials.
 pub struct OAuthRequest {
@@ -95,16 +100,83 @@ fn basic_credentials(req: &Request) -> Result<Option<BasicCredentials>, Rejectio
     Ok(Some(BasicCredentials { client_id, secret: Secret::new(secret) }))
 }
 
-/// The peer address of the connection, when the server was started with connect info (it is
-/// in `http::serve` and in tests); login throttling counts failures per address.
-pub struct ClientAddr(pub Option<std::net::IpAddr>);
+/// The client's address: the peer of the connection (when the server was started with connect
+/// info, as `http::serve` and the tests do), or, when that peer is a trusted proxy, the address
+/// the proxies forwarded. The login throttle counts failures per address.
+pub struct ClientAddr(pub Option<IpAddr>);
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+impl axum::extract::FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())))
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        Ok(ClientAddr(peer.map(|p| client_address(p, &parts.headers, &state.config.trusted_proxies))))
     }
+}
+
+/// Walks the forwarded chain from the right: each trusted hop vouches for the address to its
+/// left, so the first untrusted address is the client. Entries left of it were written by the
+/// client itself and are never read. `X-Forwarded-For` is read, or `Forwarded` (RFC 7239) when
+/// there is none.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |a: IpAddr| trusted.iter().any(|c| c.contains(a));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let chain = forwarded_chain(headers);
+    let mut client = peer;
+    for hop in chain.iter().rev() {
+        // A hop we cannot read (`unknown`, an obfuscated name) ends the walk at the last
+        // address a trusted proxy gave.
+        let Some(addr) = hop else { break };
+        client = *addr;
+        if !is_trusted(client) {
+            break;
+        }
+    }
+    client
+}
+
+/// The forwarded addresses, leftmost (farthest from us) first; `None` for an unreadable hop.
+fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    let values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_string())
+            .collect()
+    };
+    let xff = values("x-forwarded-for");
+    if !xff.is_empty() {
+        return xff.iter().map(|h| parse_hop(h)).collect();
+    }
+    values("forwarded")
+        .iter()
+        .map(|element| {
+            element.split(';').find_map(|pair| {
+                let (k, v) = pair.trim().split_once('=')?;
+                k.trim().eq_ignore_ascii_case("for").then(|| v.trim().trim_matches('"').to_string())
+            })
+        })
+        .map(|v| v.and_then(|v| parse_hop(&v)))
+        .collect()
+}
+
+/// `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1` or `[2001:db8::1]:4711`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(a) = hop.parse::<IpAddr>() {
+        return Some(a.to_canonical());
+    }
+    if let Ok(a) = hop.parse::<std::net::SocketAddr>() {
+        return Some(a.ip().to_canonical());
+    }
+    hop.strip_prefix('[')?.strip_suffix(']')?.parse::<IpAddr>().ok().map(|a| a.to_canonical())
 }
 
 #[cfg(test)]
@@ -116,7 +188,8 @@ mod tests {
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
 
-    use super::basic_credentials;
+    use super::{basic_credentials, client_address};
+    use crate::config::Cidr;
 
     fn basic(raw: &str) -> Request {
         let value = format!("Basic {}", STANDARD.encode(raw));
@@ -144,5 +217,37 @@ mod tests {
             let Err(r) = basic_credentials(&basic(malformed)) else { panic!("{malformed} was read") };
             assert_eq!(r.into_response().status(), StatusCode::UNAUTHORIZED);
         }
+    }
+
+    fn client(peer: &str, headers: &[(&str, &str)], trusted: &[&str]) -> String {
+        let mut map = axum::http::HeaderMap::new();
+        for (k, v) in headers {
+            map.append(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        let trusted: Vec<Cidr> = trusted.iter().map(|c| Cidr::parse(c).unwrap()).collect();
+        client_address(peer.parse().unwrap(), &map, &trusted).to_string()
+    }
+
+    #[test]
+    fn forwarded_addresses_are_read_only_through_trusted_proxies() {
+        let xff = |v| [("x-forwarded-for", v)];
+        // An untrusted peer's claims are ignored.
+        assert_eq!(client("198.51.100.1", &xff("203.0.113.9"), &[]), "198.51.100.1");
+        assert_eq!(client("198.51.100.1", &xff("203.0.113.9"), &["10.0.0.0/8"]), "198.51.100.1");
+        // A trusted proxy's last hop is the client; what the client wrote to its left is not.
+        assert_eq!(client("10.0.0.2", &xff("1.1.1.1, 203.0.113.9"), &["10.0.0.0/8"]), "203.0.113.9");
+        // Trusted hops are skipped, right to left, across repeated headers.
+        let two = [("x-forwarded-for", "1.1.1.1, 203.0.113.9"), ("x-forwarded-for", "10.0.0.7")];
+        assert_eq!(client("10.0.0.2", &two, &["10.0.0.0/8"]), "203.0.113.9");
+        // Every hop trusted: the leftmost is as far as we can see.
+        assert_eq!(client("10.0.0.2", &xff("10.0.0.9, 10.0.0.8"), &["10.0.0.0/8"]), "10.0.0.9");
+        // No header, or an unreadable hop: the last address a trusted proxy vouched for.
+        assert_eq!(client("10.0.0.2", &[], &["10.0.0.0/8"]), "10.0.0.2");
+        assert_eq!(client("10.0.0.2", &xff("203.0.113.9, garbage"), &["10.0.0.0/8"]), "10.0.0.2");
+        // RFC 7239 Forwarded, with ports, brackets and quotes; IPv4-mapped peers.
+        let fwd = [("forwarded", "for=1.1.1.1, for=\"[2001:db8::5]:4711\";proto=https")];
+        assert_eq!(client("::ffff:10.0.0.2", &fwd, &["10.0.0.0/8"]), "2001:db8::5");
+        assert_eq!(client("10.0.0.2", &[("forwarded", "for=unknown")], &["10.0.0.0/8"]), "10.0.0.2");
+        assert_eq!(client("10.0.0.2", &xff("203.0.113.9:5555"), &["10.0.0.0/8"]), "203.0.113.9");
     }
 }

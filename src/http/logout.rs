@@ -1,15 +1,16 @@
 //! `GET/POST /logout`: OpenID Connect RP-Initiated Logout 1.0. The session ends; the browser
 //! goes back only to a post-logout redirect URI registered for the app named by
-//! `id_token_hint` or `client_id`.
+//! `id_token_hint` or `client_id`. Without a valid `id_token_hint` anyone could have sent the
+//! browser here (a cross-site `<img>`), so the person confirms first (§2: the OP asks the
+//! End-User whether to log out) with a form bound to the session by its CSRF token.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
-use super::authorize::current_session;
 use super::extract::OAuthRequest;
 use super::pages;
-use super::session::SESSION_COOKIE;
+use super::session::{self, SESSION_COOKIE};
 use crate::oauth::params::FormParams;
 use crate::AppState;
 
@@ -33,6 +34,7 @@ async fn logout(state: &AppState, headers: &HeaderMap, p: &FormParams) -> Respon
     if p.contains("id_token_hint") && hinted_client.is_none() {
         return pages::error(StatusCode::BAD_REQUEST, "The id_token_hint is not an ID token issued here.");
     }
+    let hinted = hinted_client.is_some();
     let client_id = match (hinted_client, p.get("client_id")) {
         (Some(a), Some(b)) if a != b => {
             return pages::error(StatusCode::BAD_REQUEST, "client_id does not match the id_token_hint.")
@@ -59,15 +61,16 @@ async fn logout(state: &AppState, headers: &HeaderMap, p: &FormParams) -> Respon
             }
         }
     };
-    if let Some((digest, session)) = current_session(state, headers).await {
-        let _ = state.store.delete_session(&digest).await;
-        let event = crate::store::audit::AuditEvent::new(
-            state.clock.now(),
-            &session.user_id,
-            "logout",
-            &session.user_id,
-            serde_json::json!({}),
-        );
+    if let Some(current) = session::current(state, headers).await {
+        let confirmed =
+            hinted || p.get("csrf").is_some_and(|c| crate::crypto::ct_eq(c.as_bytes(), current.csrf().as_bytes()));
+        if !confirmed {
+            return confirmation(p, &current.csrf(), target.as_deref());
+        }
+        let _ = state.store.delete_session(&current.digest).await;
+        let user = &current.row.user_id;
+        let event =
+            crate::store::audit::AuditEvent::new(state.clock.now(), user, "logout", user, serde_json::json!({}));
         let _ = state.store.record_audit(&event).await;
     }
     let mut res = match target {
@@ -90,10 +93,25 @@ async fn logout(state: &AppState, headers: &HeaderMap, p: &FormParams) -> Respon
         }
         None => pages::page(StatusCode::OK, "You are signed out", "<p>You can close this window.</p>"),
     };
-    res.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"))
-            .unwrap_or(HeaderValue::from_static("")),
-    );
+    let name = session::cookie_name(state, SESSION_COOKIE);
+    res.headers_mut().insert(header::SET_COOKIE, session::set_cookie(state, &name, "", "/", 0));
     res
+}
+
+/// The question asked when the request could have come from anywhere: a form that posts the
+/// app's parameters back with the session's CSRF token.
+fn confirmation(p: &FormParams, csrf: &str, target: Option<&str>) -> Response {
+    let carried: String = ["client_id", "post_logout_redirect_uri", "state", "ui_locales"]
+        .iter()
+        .filter_map(|name| p.get(name).map(|v| (name, v)))
+        .map(|(name, v)| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", pages::esc(v)))
+        .collect();
+    let body = format!(
+        "<p>Do you want to sign out?</p><form method=\"post\" action=\"{}\">{carried}\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
+        super::paths::LOGOUT,
+        pages::esc(csrf)
+    );
+    // The answer to the form may redirect to the app, which `form-action` must allow.
+    pages::signin_page(StatusCode::OK, "Sign out?", &body, target.unwrap_or(""))
 }

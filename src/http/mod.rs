@@ -18,6 +18,7 @@ pub mod respond;
 pub mod revoke;
 pub mod session;
 pub mod system_user;
+pub mod throttle;
 pub mod token;
 pub mod userinfo;
 

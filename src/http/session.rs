@@ -1,25 +1,23 @@
-//! Browser sessions shared by the sign-in pages and the portal: the session cookie, password
-//! checks with their throttle, and the CSRF token bound to a session.
+//! Browser sessions shared by the sign-in pages and the portal: the session and device
+//! cookies, password checks with their throttle (`throttle` decides), the CSRF token bound to
+//! a session, and the refusal of forms posted from other sites.
 
 use std::net::IpAddr;
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
+use super::throttle;
 use crate::secret::Secret;
 use crate::store::audit::AuditEvent;
 use crate::store::signin::SessionRow;
 use crate::tenants::User;
 use crate::AppState;
 
+pub use super::throttle::FAILURE_WINDOW;
+
 pub const SESSION_COOKIE: &str = "gatehouse_session";
 /// Browser sessions last eight hours.
 pub const SESSION_TTL: i64 = 8 * 3600;
-/// Failed logins counted per account and per client address within this window…
-pub const FAILURE_WINDOW: i64 = 15 * 60;
-/// …slow the next attempt down after this many…
-const SLOW_AFTER: i64 = 3;
-/// …and are refused (429) after this many.
-const REFUSE_AFTER: i64 = 10;
 
 /// A live session found from the request's cookie.
 pub struct CurrentSession {
@@ -37,13 +35,31 @@ impl CurrentSession {
     }
 }
 
+/// A form post that another site sent, refused before anything else is looked at: its
+/// `Origin` names another origin, or the browser says so in `Sec-Fetch-Site` (`same-site`
+/// included: a sibling subdomain is another party). Requests without either header (old
+/// browsers, non-browser clients) are left to the CSRF token.
+pub fn cross_site(state: &AppState, headers: &HeaderMap) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) {
+        return true;
+    }
+    // Our pages send `Referrer-Policy: no-referrer`, under which browsers send `Origin: null`
+    // even from our own forms; then Sec-Fetch-Site and the CSRF token decide.
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null") else {
+        return false;
+    };
+    let ours = url::Url::parse(&state.config.issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+    origin != ours
+}
+
 pub fn csrf_for(secret: &str) -> String {
     crate::crypto::b64(&crate::crypto::sha256(format!("gatehouse-csrf\0{secret}").as_bytes()))
 }
 
 /// The session named by the cookie, if it is live.
 pub async fn current(state: &AppState, headers: &HeaderMap) -> Option<CurrentSession> {
-    let token = cookie(headers, SESSION_COOKIE)?;
+    let token = cookie(headers, &cookie_name(state, SESSION_COOKIE))?;
     let digest = crate::crypto::sha256(token.as_bytes()).to_vec();
     let row = state.store.session(&digest, state.clock.now()).await.ok()??;
     Some(CurrentSession { token, digest, row })
@@ -54,6 +70,16 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         let (k, v) = pair.trim().split_once('=')?;
         (k == name).then(|| v.to_string())
     })
+}
+
+/// The name of a cookie for the whole site (`Path=/`): behind https it gets the `__Host-`
+/// prefix, so browsers take it only from this host, over https, never with a `Domain`.
+pub fn cookie_name(state: &AppState, name: &str) -> String {
+    if state.config.issuer.starts_with("https://") {
+        format!("__Host-{name}")
+    } else {
+        name.to_string()
+    }
 }
 
 /// A `Set-Cookie` value; `Secure` whenever the issuer is served over https.
@@ -67,49 +93,86 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, path: &str, max_age
 pub enum Login {
     Ok(User),
     Wrong,
-    /// Too many failures for this account or address: answer 429.
+    /// Too many failures from this source or address: answer 429.
     Throttled,
 }
 
-/// Checks a password with the failure throttle: each attempt is reserved before the check,
-/// so parallel guesses count too; after a few failures answers slow down, after more they
-/// are refused. `subject` names what was signed in to (an app's client ID, or the portal).
+/// Who is trying a password, as far as the throttle can tell.
+pub struct Attempt {
+    /// The client's address (see `extract::ClientAddr`).
+    pub addr: Option<IpAddr>,
+    /// The device cookie the browser carries, if any; checked against the account.
+    pub device: Option<String>,
+}
+
+impl Attempt {
+    pub fn of(state: &AppState, addr: Option<IpAddr>, headers: &HeaderMap) -> Attempt {
+        Attempt { addr, device: cookie(headers, &cookie_name(state, throttle::DEVICE_COOKIE)) }
+    }
+}
+
+/// Checks a password with the failure throttle (`throttle`): each attempt is reserved on its
+/// counters before the check, so parallel guesses count too; the counts decide whether the
+/// password is checked at all, and how long the answer waits. `subject` names what was signed
+/// in to (an app's client ID, or the portal).
 pub async fn check_password(
     state: &AppState,
-    peer: Option<IpAddr>,
+    from: &Attempt,
     email: &str,
     password: Secret<String>,
     subject: &str,
 ) -> crate::error::Result<Login> {
     let now = state.clock.now();
-    let keys = [format!("user:{email}"), format!("addr:{}", peer.map(|ip| ip.to_string()).unwrap_or_default())];
-    let mut worst = 0;
-    for k in &keys {
-        let count = state.store.reserve_login_attempt(k, now, FAILURE_WINDOW).await.unwrap_or(REFUSE_AFTER + 1);
-        worst = worst.max(count - 1);
-    }
-    if worst >= REFUSE_AFTER {
-        return Ok(Login::Throttled);
-    }
-    if worst >= SLOW_AFTER {
-        tokio::time::sleep(std::time::Duration::from_secs((worst - SLOW_AFTER + 1).min(5) as u64)).await;
+    let device = match &from.device {
+        Some(c) => known_device(state, email, c, now).await,
+        None => None,
+    };
+    let counters = throttle::Counters::new(email, from.addr, device.as_deref());
+    // A counter that cannot be read counts as full: the throttle fails closed.
+    let reserve = |key: String| async move {
+        state.store.reserve_login_attempt(&key, now, FAILURE_WINDOW).await.map(|n| n - 1).unwrap_or(i64::MAX / 2)
+    };
+    let counts = throttle::Counts {
+        source: reserve(counters.source.clone()).await,
+        address: match &counters.address {
+            Some(key) => reserve(key.clone()).await,
+            None => 0,
+        },
+        account: reserve(counters.account.clone()).await,
+    };
+    match throttle::verdict(counts, device.is_some()) {
+        throttle::Verdict::Refuse => return Ok(Login::Throttled),
+        throttle::Verdict::Check { delay_secs: 0 } => {}
+        throttle::Verdict::Check { delay_secs } => state.clock.pause(delay_secs).await,
     }
     let Some(user) = state.directory.verify_password(email, password).await? else {
         let event = AuditEvent::new(now, "anonymous", "login.failed", subject, serde_json::json!({}));
         let _ = state.store.record_audit(&event).await;
         return Ok(Login::Wrong);
     };
-    // A success clears the account's counter and gives back this address's attempt.
-    let _ = state.store.clear_login_failures(&keys[0]).await;
-    let _ = state.store.release_login_attempt(&keys[1]).await;
+    // A success clears its source and gives back its attempt on the others: the account's
+    // count of guesses from elsewhere stays, so the owner signing in does not reset it.
+    let _ = state.store.clear_login_failures(&counters.source).await;
+    if let Some(key) = &counters.address {
+        let _ = state.store.release_login_attempt(key).await;
+    }
+    let _ = state.store.release_login_attempt(&counters.account).await;
     let event = AuditEvent::new(now, &user.id, "login.succeeded", subject, serde_json::json!({}));
     let _ = state.store.record_audit(&event).await;
     Ok(Login::Ok(user))
 }
 
-/// Starts a session for `user`, replacing the browser's old one (no session fixation).
-/// Returns the `Set-Cookie` header.
-pub async fn start(state: &AppState, user: &User, old: Option<&[u8]>) -> crate::error::Result<HeaderValue> {
+/// The counter name of the browser's device cookie, when it was issued for this account.
+async fn known_device(state: &AppState, email: &str, cookie: &str, now: i64) -> Option<String> {
+    let email = crate::tenants::normalise_email(email).ok()?;
+    let user = state.store.user_by_email(&email).await.ok()??;
+    throttle::known_device(state.device_key.expose(), cookie, &user.id, now)
+}
+
+/// Starts a session for `user` after a password login, replacing the browser's old one (no
+/// session fixation). Returns the `Set-Cookie` headers: the session, and the device cookie
+/// that marks this browser as one the user signed in from.
+pub async fn start(state: &AppState, user: &User, old: Option<&[u8]>) -> crate::error::Result<[HeaderValue; 2]> {
     if let Some(old) = old {
         let _ = state.store.delete_session(old).await;
     }
@@ -117,5 +180,9 @@ pub async fn start(state: &AppState, user: &User, old: Option<&[u8]>) -> crate::
     let token = crate::crypto::random_token();
     let row = SessionRow { user_id: user.id.clone(), tenant_id: None, auth_time: now, expires_at: now + SESSION_TTL };
     state.store.insert_session(&crate::crypto::sha256(token.as_bytes()), &row, now).await?;
-    Ok(set_cookie(state, SESSION_COOKIE, &token, "/", SESSION_TTL))
+    let device = throttle::device_cookie(state.device_key.expose(), &user.id, now);
+    Ok([
+        set_cookie(state, &cookie_name(state, SESSION_COOKIE), &token, "/", SESSION_TTL),
+        set_cookie(state, &cookie_name(state, throttle::DEVICE_COOKIE), &device, "/", throttle::DEVICE_TTL),
+    ])
 }

@@ -1,6 +1,6 @@
 //! SQL for browser sign-in: pending authorization requests, sessions, consents, authorization
-//! codes, refresh-token families, and failed-login counters. Every single-use step is one
-//! conditional statement.
+//! codes, refresh-token families, failed-login counters, and the deployment's shared secrets
+//! (the device-cookie key). Every single-use step is one conditional statement.
 
 use super::row::DbRow;
 use super::Store;
@@ -319,6 +319,16 @@ impl Store {
                 RETURNING failures")
                 .bind(key).bind(now).bind(window).fetch_one(pool).await?;
             r.int("failures")
+        })
+    }
+
+    /// The deployment's secret of this name: `candidate` if this call stored it first, or the
+    /// one another instance stored before (the insert does nothing when the name exists).
+    pub async fn shared_secret(&self, name: &str, candidate: &[u8], now: i64) -> sqlx::Result<Vec<u8>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+                .bind(name).bind(candidate).bind(now).execute(pool).await?;
+            sqlx::query("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_one(pool).await?.bytes("value")
         })
     }
 

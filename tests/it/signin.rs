@@ -78,6 +78,8 @@ pub async fn public_client(srv: &TestServer, partner: &str, name: &str, redirect
 /// A browser: follows our own redirects, keeps its cookies, and answers each page.
 pub struct Browser {
     pub cookies: Vec<(String, String)>,
+    /// The address a proxy in front of the server says this browser has (`X-Forwarded-For`).
+    pub forwarded_for: Option<String>,
 }
 
 /// Applies a response's `Set-Cookie` headers to a cookie jar (an empty value deletes).
@@ -92,7 +94,7 @@ pub(crate) fn keep_cookies(jar: &mut Vec<(String, String)>, res: &reqwest::Respo
     }
 }
 
-fn hidden(html: &str, name: &str) -> Option<String> {
+pub(crate) fn hidden(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     Some(html[start..start + html[start..].find('"')?].to_string())
@@ -100,7 +102,20 @@ fn hidden(html: &str, name: &str) -> Option<String> {
 
 impl Browser {
     pub fn new() -> Self {
-        Browser { cookies: Vec::new() }
+        Browser { cookies: Vec::new(), forwarded_for: None }
+    }
+
+    /// A browser at `client`, reaching the server through a proxy that appends it to
+    /// `X-Forwarded-For`.
+    pub fn behind_proxy(client: &str) -> Self {
+        Browser { cookies: Vec::new(), forwarded_for: Some(client.to_string()) }
+    }
+
+    fn forwarded(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.forwarded_for {
+            Some(client) => req.header("x-forwarded-for", client),
+            None => req,
+        }
     }
 
     fn cookie_header(&self) -> String {
@@ -112,13 +127,14 @@ impl Browser {
     }
 
     pub(crate) async fn get(&mut self, url: &str) -> reqwest::Response {
-        let res = http().get(url).header("cookie", self.cookie_header()).send().await.unwrap();
+        let res = self.forwarded(http().get(url)).header("cookie", self.cookie_header()).send().await.unwrap();
         self.keep_cookies(&res);
         res
     }
 
     pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        let res = http().post(url).form(form).header("cookie", self.cookie_header()).send().await.unwrap();
+        let res =
+            self.forwarded(http().post(url)).form(form).header("cookie", self.cookie_header()).send().await.unwrap();
         self.keep_cookies(&res);
         res
     }
@@ -429,7 +445,8 @@ both_backends!(
         let res = login(csrf.clone(), "wrong password!").await;
         assert_eq!(res.status(), 200);
         assert!(res.text().await.unwrap().contains("not right"));
-        // Ten failures in the window, then even the right password is refused for a while.
+        // Ten failures for this account from this address in the window, then even the right
+        // password is refused from here for a while (other addresses: tests/it/throttle.rs).
         gatehouse::on_db!(&srv.state.store.db, pool => {
             sqlx::query("UPDATE login_failures SET failures = 10").execute(pool).await.unwrap();
         });

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::extract::ClientAddr;
 use super::pages::{self, esc};
 use super::paths;
-use super::session::{self, CurrentSession, Login};
+use super::session::{self, cross_site, CurrentSession, Login};
 use crate::apps::App;
 use crate::secret::Secret;
 use crate::store::tenants::PartnerRow;
@@ -138,17 +138,6 @@ pub fn forged(viewer: &Viewer) -> Response {
     )
 }
 
-/// A request whose `Origin` names another site is refused before anything else is looked at.
-pub fn cross_site(state: &AppState, headers: &HeaderMap) -> bool {
-    // Our pages send `Referrer-Policy: no-referrer`, under which browsers send `Origin: null`
-    // even from our own forms; then the CSRF token alone decides.
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null") else {
-        return false;
-    };
-    let ours = url::Url::parse(&state.config.issuer).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-    origin != ours
-}
-
 /// A domain error as a page: what the person can fix is said; internals are only logged.
 pub fn domain_error(e: &crate::error::Error) -> Response {
     use crate::error::Error;
@@ -253,7 +242,8 @@ pub async fn login_post(State(state): State<AppState>, peer: ClientAddr, headers
     }
     let email = form.text("email").to_lowercase();
     let password = Secret::new(form.get("password").unwrap_or("").to_string());
-    let user = match session::check_password(&state, peer.0, &email, password, "portal").await {
+    let from = session::Attempt::of(&state, peer.0, &headers);
+    let user = match session::check_password(&state, &from, &email, password, "portal").await {
         Ok(Login::Ok(user)) => user,
         Ok(Login::Wrong) => {
             return login_page(&state, &next, &email, Some("The email or password is not right."), StatusCode::OK)
@@ -273,9 +263,11 @@ pub async fn login_post(State(state): State<AppState>, peer: ClientAddr, headers
     };
     let old = session::current(&state, &headers).await;
     match session::start(&state, &user, old.as_ref().map(|s| s.digest.as_slice())).await {
-        Ok(cookie) => {
+        Ok(cookies) => {
             let mut res = Redirect::to(&next).into_response();
-            res.headers_mut().insert(header::SET_COOKIE, cookie);
+            for cookie in cookies {
+                res.headers_mut().append(header::SET_COOKIE, cookie);
+            }
             res
         }
         Err(e) => domain_error(&e),
@@ -293,7 +285,8 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, form: For
     }
     let _ = state.store.delete_session(&viewer.session.digest).await;
     let mut res = Redirect::to(paths::PORTAL_LOGIN).into_response();
-    res.headers_mut().insert(header::SET_COOKIE, session::set_cookie(&state, session::SESSION_COOKIE, "", "/", 0));
+    let name = session::cookie_name(&state, session::SESSION_COOKIE);
+    res.headers_mut().insert(header::SET_COOKIE, session::set_cookie(&state, &name, "", "/", 0));
     res
 }
 

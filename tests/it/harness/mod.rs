@@ -24,9 +24,13 @@ pub struct TestServer {
     postgres_db: Option<(String, String)>,
 }
 
-/// Defines `$name::sqlite` and `$name::postgres`, each running the body with a fresh server.
+/// Defines `$name::sqlite` and `$name::postgres`, each running the body with a fresh server;
+/// `env [(NAME, value), …];` first starts the servers with those settings instead of the defaults.
 macro_rules! both_backends {
     ($(#[$meta:meta])* async fn $name:ident($srv:ident) $body:block) => {
+        both_backends!(env [("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")]; $(#[$meta])* async fn $name($srv) $body);
+    };
+    (env $env:expr; $(#[$meta:meta])* async fn $name:ident($srv:ident) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -35,12 +39,12 @@ macro_rules! both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                run($crate::harness::TestServer::start($crate::harness::Backend::Sqlite).await.unwrap()).await
+                run($crate::harness::TestServer::start_with($crate::harness::Backend::Sqlite, &$env).await.unwrap()).await
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(srv) = $crate::harness::TestServer::start($crate::harness::Backend::Postgres).await {
+                if let Some(srv) = $crate::harness::TestServer::start_with($crate::harness::Backend::Postgres, &$env).await {
                     run(srv).await
                 }
             }
@@ -84,7 +88,10 @@ impl TestServer {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let config = test_config_with(&database_url, dir.path(), &format!("http://{addr}"), env);
+        // GATEHOUSE_ISSUER in `env` names another issuer (an https one, as behind a TLS proxy).
+        let issuer = env.iter().find(|(k, _)| *k == "GATEHOUSE_ISSUER").map(|(_, v)| v.to_string());
+        let issuer = issuer.unwrap_or_else(|| format!("http://{addr}"));
+        let config = test_config_with(&database_url, dir.path(), &issuer, env);
         let clock = Clock::manual(Clock::System.now());
         let state = AppState::open(config, clock.clone()).await.expect("server state");
         let app = gatehouse::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
