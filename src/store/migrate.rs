@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_registration"),
     migration!(8, "0008_portal"),
     migration!(9, "0009_client_keys"),
+    migration!(10, "0010_pruning"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

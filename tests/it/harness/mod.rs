@@ -24,8 +24,29 @@ pub struct TestServer {
     postgres_db: Option<(String, String)>,
 }
 
-/// Defines `$name::sqlite` and `$name::postgres`, each running the body with a fresh server.
+/// Defines `$name::sqlite` and `$name::postgres`, each running the body with a fresh server;
+/// `env: [(NAME, value), …],` first starts it with those settings instead of the tests' defaults.
 macro_rules! both_backends {
+    (env: $env:expr, $(#[$meta:meta])* async fn $name:ident($srv:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $(#[$meta])*
+            async fn run($srv: $crate::harness::TestServer) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::harness::TestServer::start_with($crate::harness::Backend::Sqlite, &$env).await.unwrap()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(srv) = $crate::harness::TestServer::start_with($crate::harness::Backend::Postgres, &$env).await {
+                    run(srv).await
+                }
+            }
+        }
+    };
     ($(#[$meta:meta])* async fn $name:ident($srv:ident) $body:block) => {
         mod $name {
             #[allow(unused_imports)]
