@@ -74,6 +74,17 @@ pub struct Config {
     /// append the address it received the request from; the login throttle counts failures
     /// per client address, so without this everyone behind a proxy shares its address.
     pub trusted_proxies: Vec<Cidr>,
+    /// How many days audit events are kept before pruning deletes them (`audit.retention_days`,
+    /// `GATEHOUSE_AUDIT_RETENTION_DAYS`, default 365; 1 to 36500).
+    pub audit_retention_days: i64,
+    /// How often expired rows are pruned, across all instances together: each period one
+    /// instance takes the run (`pruning.interval_secs`, `GATEHOUSE_PRUNE_INTERVAL_SECS`, default
+    /// 600; 10 to 86400).
+    pub prune_interval: Duration,
+    /// Most unexpired pending sign-ins one client address (an IPv4 address, or an IPv6 /64) may
+    /// have; `GET /authorize` answers 429 beyond it (`authorize.max_pending_per_address`,
+    /// `GATEHOUSE_MAX_PENDING_PER_ADDRESS`, default 500; 1 to 1000000).
+    pub max_pending_per_address: i64,
 }
 
 /// An address block such as `10.0.0.0/8` or `2001:db8::/32`; a bare address is one host.
@@ -169,12 +180,36 @@ pub struct RawConfig {
     pub outbound: RawOutbound,
     #[serde(default)]
     pub network: RawNetwork,
+    #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
+    pub pruning: RawPruning,
+    #[serde(default)]
+    pub authorize: RawAuthorize,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNetwork {
     pub trusted_proxies: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub retention_days: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPruning {
+    pub interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorize {
+    pub max_pending_per_address: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -295,6 +330,15 @@ impl Config {
         if let Some(v) = env("GATEHOUSE_DB_MAX_CONNECTIONS") {
             raw.database.max_connections = Some(parse_num("GATEHOUSE_DB_MAX_CONNECTIONS", &v)?);
         }
+        if let Some(v) = env("GATEHOUSE_AUDIT_RETENTION_DAYS") {
+            raw.audit.retention_days = Some(parse_num("GATEHOUSE_AUDIT_RETENTION_DAYS", &v)?);
+        }
+        if let Some(v) = env("GATEHOUSE_PRUNE_INTERVAL_SECS") {
+            raw.pruning.interval_secs = Some(parse_num("GATEHOUSE_PRUNE_INTERVAL_SECS", &v)?);
+        }
+        if let Some(v) = env("GATEHOUSE_MAX_PENDING_PER_ADDRESS") {
+            raw.authorize.max_pending_per_address = Some(parse_num("GATEHOUSE_MAX_PENDING_PER_ADDRESS", &v)?);
+        }
         if let Some(v) = env("GATEHOUSE_ACCESS_TOKEN_TTL_SECS") {
             raw.tokens.access_token_ttl_secs = Some(parse_num("GATEHOUSE_ACCESS_TOKEN_TTL_SECS", &v)?);
         }
@@ -411,6 +455,18 @@ impl Config {
         if !(60..=86_400).contains(&system_user_ttl) {
             return Err(bad("superid.system_user_token_ttl_secs", "must be between 60 and 86400 seconds"));
         }
+        let audit_retention_days = raw.audit.retention_days.unwrap_or(365);
+        if !(1..=36_500).contains(&audit_retention_days) {
+            return Err(bad("audit.retention_days", "must be between 1 and 36500 days"));
+        }
+        let prune_interval = raw.pruning.interval_secs.unwrap_or(600);
+        if !(10..=86_400).contains(&prune_interval) {
+            return Err(bad("pruning.interval_secs", "must be between 10 and 86400 seconds"));
+        }
+        let max_pending_per_address = raw.authorize.max_pending_per_address.unwrap_or(500);
+        if !(1..=1_000_000).contains(&max_pending_per_address) {
+            return Err(bad("authorize.max_pending_per_address", "must be between 1 and 1000000"));
+        }
         let registration = match raw.registration.mode.as_deref().unwrap_or("token") {
             "token" => RegistrationMode::Token,
             "open" => RegistrationMode::Open,
@@ -456,6 +512,9 @@ impl Config {
             system_user_window,
             system_user_ttl,
             trusted_proxies,
+            audit_retention_days,
+            prune_interval: Duration::from_secs(prune_interval),
+            max_pending_per_address,
         })
     }
 }
@@ -543,6 +602,34 @@ mod tests {
         assert_eq!(e.setting, "GATEHOUSE_KEY_ENCRYPTION_KEY");
         let e = load(&[("GATEHOUSE_DATABASE_URL", "mysql://x")]).unwrap_err();
         assert_eq!(e.setting, "database_url");
+    }
+
+    #[test]
+    fn audit_retention_pruning_period_and_pending_cap_are_read_and_checked() {
+        let c = load(&[]).unwrap();
+        assert_eq!((c.audit_retention_days, c.prune_interval.as_secs(), c.max_pending_per_address), (365, 600, 500));
+        let c = load(&[
+            ("GATEHOUSE_AUDIT_RETENTION_DAYS", "90"),
+            ("GATEHOUSE_PRUNE_INTERVAL_SECS", "60"),
+            ("GATEHOUSE_MAX_PENDING_PER_ADDRESS", "20"),
+        ])
+        .unwrap();
+        assert_eq!((c.audit_retention_days, c.prune_interval.as_secs(), c.max_pending_per_address), (90, 60, 20));
+        for (var, value, setting) in [
+            ("GATEHOUSE_AUDIT_RETENTION_DAYS", "0", "audit.retention_days"),
+            ("GATEHOUSE_AUDIT_RETENTION_DAYS", "a year", "GATEHOUSE_AUDIT_RETENTION_DAYS"),
+            ("GATEHOUSE_PRUNE_INTERVAL_SECS", "1", "pruning.interval_secs"),
+            ("GATEHOUSE_MAX_PENDING_PER_ADDRESS", "0", "authorize.max_pending_per_address"),
+        ] {
+            assert_eq!(load(&[(var, value)]).unwrap_err().setting, setting, "{var}={value}");
+        }
+        let file = std::env::temp_dir().join(format!("gh-config-{}", crate::crypto::random_id()));
+        std::fs::write(&file, "[audit]\nretention_days = 30\n[pruning]\ninterval_secs = 10\n").unwrap();
+        let o = Overrides { config_file: Some(file.clone()), ..Default::default() };
+        let c = Config::load(&o, |_| None);
+        std::fs::remove_file(file).ok();
+        let c = c.unwrap();
+        assert_eq!((c.audit_retention_days, c.prune_interval.as_secs()), (30, 10));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod keys; // server signing keys: generate, rotate, sign, publish as JWKS
 pub mod oauth; // RFC 6749 and extensions: requests, grants, client authentication, tokens
 pub mod oidc; // OpenID Connect on top of oauth: ID tokens and user claims
 pub mod outbound; // the one outbound HTTP client (jwks_uri): timeouts, size limit, public addresses only
+pub mod pruning; // deleting expired rows in bounded batches, once per period across instances
 pub mod secret; // Secret<T>: redacted Debug, constant-time equality
 pub mod state; // AppState: what every request handler is given
 pub mod store; // SQLite and PostgreSQL storage, one file per aggregate

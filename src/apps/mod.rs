@@ -292,8 +292,8 @@ impl From<CertificateRow> for Certificate {
 /// Apps cached per instance; past this many the cache starts over.
 const APP_CACHE_CAPACITY: usize = 10_000;
 
-/// How long a successful secret check is remembered by one instance. A revocation takes
-/// effect at once on the instance that made it, and within this time on the others.
+/// How long a successful secret check is remembered by one instance. Each use of it re-reads
+/// the app's revision, so a deletion or a revoked secret takes effect at once everywhere.
 pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A secret that authenticated recently: its digest, expiry and app.
@@ -548,7 +548,13 @@ impl Registry {
         let now = self.clock.now();
         let candidate = client_secret::digest(presented);
         if let Some(app) = self.recently_authenticated(client_id, &candidate, now) {
-            return Ok(Some(app));
+            // A remembered success holds only while the app still exists at the revision it was
+            // remembered with: a deletion, a revoked secret or a changed setting on any instance
+            // shows here at once. One primary-key read instead of the secrets join.
+            if self.store.app_revision(&app.id).await? == Some(app.revision) {
+                return Ok(Some(app));
+            }
+            self.forget_authentications(client_id);
         }
         let epoch = self.auth_epoch.load(std::sync::atomic::Ordering::SeqCst);
         let Some((row, stored)) = self.store.app_with_active_secrets(client_id, now).await? else {
@@ -873,7 +879,16 @@ impl Registry {
     pub async fn delete(&self, client_id: &str, actor: &str) -> Result<()> {
         let app = self.get(client_id).await?;
         let event = AuditEvent::new(self.clock.now(), actor, "app.deleted", client_id, json!({ "name": app.name }));
-        self.store.delete_app(&app.id, &event).await?;
+        self.remove(&app.id, client_id, &event).await
+    }
+
+    /// Deletes an app already looked up (by `delete`, or by its registration access token) and
+    /// forgets its remembered authentications. Other instances find it gone at their next
+    /// check: a remembered authentication is only used after re-reading the app's revision.
+    pub async fn remove(&self, app_id: &str, client_id: &str, event: &AuditEvent) -> Result<()> {
+        // Before and after the commit, as for a revoked secret.
+        self.forget_authentications(client_id);
+        self.store.delete_app(app_id, event).await?;
         self.forget_authentications(client_id);
         Ok(())
     }

@@ -21,19 +21,29 @@ use crate::AppState;
 /// Prefix of the cookie that binds a pending sign-in to the browser that started it.
 pub const FLOW_COOKIE: &str = "gatehouse_flow_";
 
-pub async fn authorize_get(State(state): State<AppState>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
-    authorize(&state, &headers, uri.query().unwrap_or("").as_bytes()).await
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    peer: ClientAddr,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    authorize(&state, peer, &headers, uri.query().unwrap_or("").as_bytes()).await
 }
 
 /// OIDC Core §3.1.2.1: the same request as a form post.
-pub async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    peer: ClientAddr,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     if !super::extract::is_urlencoded(&headers) {
         return pages::error(StatusCode::BAD_REQUEST, "The request must be sent as a form.");
     }
-    authorize(&state, &headers, &body).await
+    authorize(&state, peer, &headers, &body).await
 }
 
-async fn authorize(state: &AppState, headers: &HeaderMap, encoded: &[u8]) -> Response {
+async fn authorize(state: &AppState, peer: ClientAddr, headers: &HeaderMap, encoded: &[u8]) -> Response {
     let (params, repeated) = match FormParams::parse_lenient(encoded) {
         Ok(parsed) => parsed,
         Err(e) => return pages::error(StatusCode::BAD_REQUEST, &e.description),
@@ -45,7 +55,14 @@ async fn authorize(state: &AppState, headers: &HeaderMap, encoded: &[u8]) -> Res
     };
     let session = current_session(state, headers).await;
     let session = if req.prompt_login { None } else { session };
-    advance(state, &req, &app, session.as_ref().map(|(_, s)| s), None).await
+    advance(state, &req, &app, session.as_ref().map(|(_, s)| s), Pending::New(peer)).await
+}
+
+/// Where a flow step came from: a new authorization request (from this client address), or a
+/// pending one being continued.
+enum Pending<'a> {
+    New(ClientAddr),
+    Continued(&'a str),
 }
 
 /// Runs the flow one step and renders it: a page of ours, or the response to the app.
@@ -54,8 +71,12 @@ async fn advance(
     req: &AuthorizationRequest,
     app: &crate::apps::App,
     session: Option<&SessionRow>,
-    pending_id: Option<&str>,
+    pending: Pending<'_>,
 ) -> Response {
+    let pending_id = match &pending {
+        Pending::Continued(id) => Some(*id),
+        Pending::New(_) => None,
+    };
     let step = match flow::next_step(state, req, app, session).await {
         Ok(step) => step,
         Err(e) => return internal_to_app(state, req, e),
@@ -82,10 +103,11 @@ async fn advance(
                 Err(e) => internal_to_app(state, req, e),
             }
         }
-        _ => match pending_id {
-            Some(id) => Redirect::to(&format!("{}?request={id}", super::paths::SIGNIN)).into_response(),
-            None => match flow::save_pending(state, req, app).await {
-                Ok((pending, browser)) => {
+        _ => match pending {
+            Pending::Continued(id) => Redirect::to(&format!("{}?request={id}", super::paths::SIGNIN)).into_response(),
+            Pending::New(ClientAddr(peer)) => match flow::save_pending(state, req, app, peer).await {
+                Ok(None) => too_many_pending(),
+                Ok(Some((pending, browser))) => {
                     let mut res =
                         Redirect::to(&format!("{}?request={}", super::paths::SIGNIN, pending.id)).into_response();
                     let name = format!("{FLOW_COOKIE}{}", pending.id);
@@ -97,6 +119,17 @@ async fn advance(
             },
         },
     }
+}
+
+/// 429 with a page of ours, not a redirect to the app: an app that starts a new request on
+/// every error would only loop.
+fn too_many_pending() -> Response {
+    let mut res = pages::error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-ins were started from your network in the last few minutes. Please wait a few minutes and try again.",
+    );
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    res
 }
 
 /// A failure on our side once the redirect URI is verified goes back to the app as
@@ -270,7 +303,7 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
             )
         }
         // The request can finish without the user: send them back through /authorize.
-        Step::Issue(_) | Step::Refuse(_) => advance(&state, &req, &app, session.as_ref(), Some(&pending.id)).await,
+        Step::Issue(_) | Step::Refuse(_) => advance(&state, &req, &app, session.as_ref(), Pending::Continued(&pending.id)).await,
     }
 }
 
@@ -437,7 +470,7 @@ pub async fn signin_submit(
                     areq.prompt_select_account = false;
                     let mut session = session;
                     session.tenant_id = state.directory.tenant(ctx).await.ok().map(|t| t.id);
-                    return advance(&state, &areq, &app, Some(&session), Some(&pending.id)).await;
+                    return advance(&state, &areq, &app, Some(&session), Pending::Continued(&pending.id)).await;
                 }
                 ("approve", Some("approve")) => {
                     let tenant = match flow::next_step(&state, &areq, &app, Some(&session)).await {
@@ -475,7 +508,7 @@ pub async fn signin_submit(
                     }
                     let mut areq = areq;
                     areq.prompt_consent = false;
-                    return advance(&state, &areq, &app, Some(&session), Some(&pending.id)).await;
+                    return advance(&state, &areq, &app, Some(&session), Pending::Continued(&pending.id)).await;
                 }
                 _ => return pages::error(StatusCode::BAD_REQUEST, "The form is incomplete."),
             }

@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by route and status, and their latency. Routes are the
-//! matched route templates, never raw paths, so label cardinality stays bounded.
+//! matched route templates, never raw paths, and methods are the standard ones by name with
+//! everything else as `other`, so label cardinality stays bounded whatever clients send.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -18,7 +19,7 @@ use crate::AppState;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
-    method: String,
+    method: &'static str,
     status: u16,
 }
 
@@ -70,13 +71,31 @@ impl Metrics {
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route =
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let started = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16();
     state.metrics.requests.get_or_create(&RequestLabels { route: route.clone(), method, status }).inc();
     state.metrics.latency.get_or_create(&RouteLabels { route }).observe(started.elapsed().as_secs_f64());
     res
+}
+
+/// The method as a label: any client may send any token as a method (RFC 9110 §9.1), so only
+/// the standard methods get a series of their own.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics` in the Prometheus text format.

@@ -118,25 +118,19 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
     let background = state.clone();
     let reloader = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
-        let mut rounds: u64 = 0;
         loop {
             tick.tick().await;
             // Other instances may rotate keys; pick their rotations up without a restart.
             if let Err(e) = background.keys.reload().await {
                 tracing::warn!(error = %e, "reloading signing keys failed; keeping the loaded ones");
             }
-            // Every ten minutes, forget replay records and tokens that can no longer be used.
-            if rounds % 20 == 0 {
-                if let Err(e) = background.store.prune_expired_tokens(background.clock.now()).await {
-                    tracing::warn!(error = %e, "pruning expired tokens failed");
-                }
-            }
-            rounds += 1;
         }
     });
+    let pruner = crate::pruning::spawn(state.clone());
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await;
     reloader.abort();
+    pruner.abort();
     Ok(result?)
 }
 

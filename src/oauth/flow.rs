@@ -2,6 +2,7 @@
 //! the tenant admit the app, has the user consented — and, when all is settled, the
 //! authorization code. "Needs a login" is control flow (`Step`), not an error.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -119,13 +120,32 @@ pub async fn next_step(
     Ok(Step::Issue(tenant))
 }
 
+/// The address a pending request is counted against: an IPv4 address, or the /64 of an IPv6
+/// address (one subscriber usually holds a whole /64, so single addresses would not cap them).
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// Stores a pending request so any instance can continue it after the login page. Returns it
-/// with the browser-binding token to set as a cookie.
+/// with the browser-binding token to set as a cookie, or None when the client address already
+/// has `max_pending_per_address` unexpired pending requests: new ones are refused rather than
+/// old ones dropped, so a flood from one address costs no writes and never evicts a sign-in
+/// that someone behind the same address is in the middle of.
 pub async fn save_pending(
     state: &AppState,
     req: &AuthorizationRequest,
     app: &App,
-) -> Result<(PendingRequest, String), Error> {
+    peer: Option<IpAddr>,
+) -> Result<Option<(PendingRequest, String)>, Error> {
     let now = state.clock.now();
     let browser = random_token();
     let pending = PendingRequest {
@@ -137,8 +157,12 @@ pub async fn save_pending(
         expires_at: now + PENDING_TTL,
         signed_in_at: None,
     };
-    state.store.insert_pending_request(&pending, now).await?;
-    Ok((pending, browser))
+    let address = peer.map(address_key);
+    let cap = state.config.max_pending_per_address;
+    if !state.store.insert_pending_request_within_cap(&pending, address.as_deref(), cap, now).await? {
+        return Ok(None);
+    }
+    Ok(Some((pending, browser)))
 }
 
 /// Loads a pending request with its app.
@@ -201,4 +225,19 @@ pub async fn issue_code(
     );
     state.store.record_audit(&event).await?;
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv4_addresses_count_alone_and_ipv6_addresses_by_their_64() {
+        assert_eq!(address_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_eq!(address_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+        let a = address_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap()), a);
+        assert_ne!(address_key("2001:db8:1:3::1".parse().unwrap()), a);
+    }
 }

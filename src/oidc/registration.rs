@@ -326,7 +326,7 @@ pub async fn delete(state: &AppState, client_id: &str, token: Option<&str>) -> R
     let (app_id, _) = authorized(state, client_id, token).await?;
     let event =
         crate::store::audit::AuditEvent::new(state.clock.now(), "registration", "app.deleted", client_id, json!({}));
-    state.store.delete_app(&app_id, &event).await?;
+    state.registry.remove(&app_id, client_id, &event).await?;
     Ok(())
 }
 

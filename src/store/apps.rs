@@ -225,6 +225,15 @@ impl Store {
         on_db!(&self.db, pool => sqlx::query(&sql).bind(client_id).fetch_optional(pool).await?.as_ref().map(app_row).transpose())
     }
 
+    /// The app's current revision, or None once it is deleted: what a remembered
+    /// authentication is checked against.
+    pub async fn app_revision(&self, app_id: &str) -> sqlx::Result<Option<i64>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT revision FROM apps WHERE id = $1").bind(app_id).fetch_optional(pool).await?
+                .map(|r| r.int("revision")).transpose()
+        })
+    }
+
     /// The hot path of client authentication in one query: the app and its active secrets.
     pub async fn app_with_active_secrets(
         &self,
@@ -320,6 +329,8 @@ impl Store {
             let done = sqlx::query("UPDATE app_secrets SET revoked_at = $3 WHERE app_id = $1 AND id = $2 AND revoked_at IS NULL")
                 .bind(app_id).bind(secret_id).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
             if done {
+                // Instances that remembered a check of this secret see the new revision.
+                sqlx::query("UPDATE apps SET updated_at = $2, revision = revision + 1 WHERE id = $1").bind(app_id).bind(now).execute(&mut *tx).await?;
                 record!(&mut *tx, event)?;
             }
             tx.commit().await?;

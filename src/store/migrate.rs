@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "0008_portal"),
     migration!(9, "0009_client_keys"),
     migration!(10, "0010_server_secrets"),
+    migration!(11, "0011_pruning"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -17,6 +17,7 @@ pub mod grants;
 pub mod keys;
 mod migrate;
 pub mod portal;
+pub mod pruning;
 pub mod registration;
 pub mod resources;
 mod row;

@@ -128,19 +128,4 @@ impl Store {
             Ok(sqlx::query(SQL).bind(issuer).bind(jti).bind(expires_at).execute(pool).await?.rows_affected() == 1)
         })
     }
-
-    /// Deletes replay records, revoked-JWT records and opaque tokens that expired before `now`.
-    pub async fn prune_expired_tokens(&self, now: i64) -> sqlx::Result<u64> {
-        on_db!(&self.db, pool => {
-            let mut n = 0;
-            for sql in [
-                "DELETE FROM used_jtis WHERE expires_at < $1",
-                "DELETE FROM revoked_jwts WHERE expires_at < $1",
-                "DELETE FROM access_tokens WHERE expires_at < $1",
-            ] {
-                n += sqlx::query(sql).bind(now).execute(pool).await?.rows_affected();
-            }
-            Ok(n)
-        })
-    }
 }

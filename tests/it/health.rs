@@ -37,3 +37,23 @@ both_backends!(
         assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "method_not_allowed");
     }
 );
+
+both_backends!(
+    async fn made_up_http_methods_share_one_metrics_series(srv) {
+        // See: issue 16, item 12. A label per raw method would let anyone grow /metrics without bound.
+        let c = http();
+        let series = |body: &str| body.lines().filter(|l| l.starts_with("gatehouse_http_requests_total{")).count();
+        // Twice, so the scrape's own series exists before counting.
+        c.get(srv.url("/metrics")).send().await.unwrap();
+        let before = series(&c.get(srv.url("/metrics")).send().await.unwrap().text().await.unwrap());
+        for i in 0..50 {
+            let method = reqwest::Method::from_bytes(format!("MADEUP{i}").as_bytes()).unwrap();
+            let r = c.request(method, srv.url("/healthz")).send().await.unwrap();
+            assert_eq!(r.status(), 405);
+        }
+        let body = c.get(srv.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        assert_eq!(series(&body), before + 1, "{body}");
+        assert!(body.contains("gatehouse_http_requests_total{route=\"/healthz\",method=\"other\",status=\"405\"} 50"), "{body}");
+        assert!(!body.contains("MADEUP"), "{body}");
+    }
+);

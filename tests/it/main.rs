@@ -18,6 +18,7 @@ mod health; // /healthz, /readyz, /metrics, and the error shape of unknown route
 mod keys; // rotation: next published before it signs, retired stays published
 mod portal; // the Developer Portal and administration pages over HTTP: wizard, app page, bad input
 mod portal_browser; // the portal in headless Chromium: every wizard path, secrets, certificates, approvals
+mod pruning; // expired rows of every table pruned in batches, live ones and reuse detection kept; the pending-request cap
 mod refresh; // strict one-time refresh by default, the per-app grace opt-in, refresh-token introspection
 mod registration; // dynamic client registration and management (RFC 7591 / 7592)
 mod registry;

@@ -129,3 +129,26 @@ both_backends!(
         assert_eq!(res.status(), 200);
     }
 );
+
+both_backends!(
+    async fn a_deleted_registration_s_secret_is_refused_at_once_on_every_instance(srv) {
+        // See: issue 16, item 11.
+        let token = initial_token(&srv).await;
+        let (status, reg) = register(&srv, Some(&token), &json!({ "grant_types": ["client_credentials"], "response_types": [] })).await;
+        assert_eq!(status, 201, "{reg}");
+        let (client_id, secret) = (reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str().unwrap());
+        let other = srv.another_instance().await;
+        let token_status = |base: String| async move {
+            http().post(format!("{base}/token")).basic_auth(client_id, Some(secret))
+                .form(&[("grant_type", "client_credentials")]).send().await.unwrap().status().as_u16()
+        };
+        // Both instances remember the successful check.
+        assert_eq!(token_status(srv.base.clone()).await, 200);
+        assert_eq!(token_status(other.base.clone()).await, 200);
+        let uri = srv.url(&format!("/register/{client_id}"));
+        let res = http().delete(&uri).bearer_auth(reg["registration_access_token"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(res.status(), 204);
+        assert_eq!(token_status(srv.base.clone()).await, 401, "the instance that deleted it");
+        assert_eq!(token_status(other.base.clone()).await, 401, "another instance, within the cache's lifetime");
+    }
+);
