@@ -8,7 +8,8 @@ use gatehouse::store::pruning::Prunable;
 use serde_json::Value;
 
 use crate::harness::{http, TestServer};
-use crate::signin::{authorize_url, code_of, redeem, world, Browser, World};
+use crate::refresh::refresh;
+use crate::signin::{authorize_url, code_of, hidden, redeem, world, Browser, World};
 
 async fn count(srv: &TestServer, table: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table}");
@@ -22,24 +23,6 @@ async fn counts(srv: &TestServer) -> Vec<(&'static str, i64)> {
         all.push((what.table(), count(srv, what.table()).await));
     }
     all
-}
-
-async fn refresh(srv: &TestServer, w: &World, token: &str) -> (u16, Value) {
-    let res = http()
-        .post(srv.url("/token"))
-        .basic_auth(&w.client_id, Some(&w.secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} on page: {html}")) + marker.len();
-    html[start..start + html[start..].find('"').unwrap()].to_string()
 }
 
 /// A world whose app issues opaque access tokens, so they are stored rows too.
@@ -63,7 +46,7 @@ async fn fill(srv: &TestServer, w: &World) {
     // A session, a used code, an opaque access token and what the grant issued, a refresh
     // family of a used token and its live successor.
     let (_, tokens) = signed_in(srv, w).await;
-    let (status, body) = refresh(srv, w, tokens["refresh_token"].as_str().unwrap()).await;
+    let (status, body) = refresh(&srv.base, w, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 200, "{body}");
     // A replayed code: its grant is revoked (a tombstone, and its tokens' ids on the revoked list).
     let (code, _) = signed_in(srv, w).await;
@@ -73,7 +56,7 @@ async fn fill(srv: &TestServer, w: &World) {
     let flow_cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
     let page = http().get(srv.url(res.headers()["location"].to_str().unwrap())).send().await.unwrap();
     let page = page.text().await.unwrap();
-    let (request, csrf) = (hidden(&page, "request"), hidden(&page, "csrf"));
+    let (request, csrf) = (hidden(&page, "request").unwrap(), hidden(&page, "csrf").unwrap());
     let form = [
         ("request", request.as_str()),
         ("csrf", csrf.as_str()),
@@ -133,7 +116,7 @@ both_backends!(
         let w = opaque_world(&srv).await;
         let (_, first) = signed_in(&srv, &w).await;
         let spent = first["refresh_token"].as_str().unwrap().to_string();
-        let (_, second) = refresh(&srv, &w, &spent).await;
+        let (_, second) = refresh(&srv.base, &w, &spent).await;
         let successor = second["refresh_token"].as_str().unwrap().to_string();
         let (code, other) = signed_in(&srv, &w).await;
         let other_refresh = other["refresh_token"].as_str().unwrap().to_string();
@@ -147,12 +130,12 @@ both_backends!(
         assert_eq!(count(&srv, "authorization_codes").await, 2, "a used code stays while its grant is in use");
 
         // RFC 9700 §4.14.2: the spent refresh token is recognised and ends its family.
-        let (status, body) = refresh(&srv, &w, &spent).await;
+        let (status, body) = refresh(&srv.base, &w, &spent).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
-        assert_eq!(refresh(&srv, &w, &successor).await.0, 400, "the family ended");
+        assert_eq!(refresh(&srv.base, &w, &successor).await.0, 400, "the family ended");
         // RFC 6749 §4.1.2: the replayed code is recognised and revokes what it issued.
         assert_eq!(redeem(&srv.base, &w, &code).await.0, 400);
-        assert_eq!(refresh(&srv, &w, &other_refresh).await.0, 400, "the code's grant ended");
+        assert_eq!(refresh(&srv.base, &w, &other_refresh).await.0, 400, "the code's grant ended");
 
         // Once nothing of the grants can be used, every row of them goes, tombstones included.
         srv.clock.advance(31 * 86_400);
