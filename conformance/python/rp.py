@@ -222,22 +222,15 @@ def walk(url, person=None, tenant=None, allow=(), path="/cb", timeout=45):
             continue
         assert step in allow, f'unexpected page "{title}" after {seen}'
         assert len(seen) < 8, f"too many pages: {seen}"
+        try:
+            body = answer(step, person, tenant)
+        except WebDriverException as e:
+            # The page changed under us (still loading, or navigated on; on a loaded machine
+            # this happens): read it again until the deadline, and say why if it never settles.
+            note = f"; last browser error: {type(e).__name__} {e.msg or ''}"
+            time.sleep(0.2)
+            continue
         seen.append(step)
-        body = driver.find_element(By.TAG_NAME, "body")
-        if step == "login":
-            errors = driver.find_elements(By.CSS_SELECTOR, ".error")
-            assert not errors, f"the login page says: {errors[0].text}"
-            driver.find_element(By.CSS_SELECTOR, "#email").clear()
-            driver.find_element(By.CSS_SELECTOR, "#email").send_keys(person["email"])
-            driver.find_element(By.CSS_SELECTOR, "#password").send_keys(person["password"])
-            driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        elif step == "tenant":
-            driver.find_element(By.CSS_SELECTOR, f'input[name=tenant][value="{tenant}"]').click()
-            driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        elif step == "approve":
-            driver.find_element(By.CSS_SELECTOR, "button[value=approve]").click()
-        else:
-            driver.find_element(By.CSS_SELECTOR, "button[value=allow]").click()
         try:
             WebDriverWait(driver, 15, poll_frequency=0.1).until(EC.staleness_of(body))
         except TimeoutException:
@@ -246,6 +239,27 @@ def walk(url, person=None, tenant=None, allow=(), path="/cb", timeout=45):
     csp = console_csp()
     raise AssertionError(f"the browser did not reach {RP}{path} within {timeout}s; pages {seen}, last "
                          f'"{title}" at {safe(lambda: driver.current_url)}{note}' + (f"; console: {csp}" if csp else ""))
+
+
+def answer(step, person, tenant):
+    """Fills in and submits one of Gatehouse's pages; returns the page's body element, whose
+    going stale tells that the next page arrived. Raises if the page changed meanwhile."""
+    body = driver.find_element(By.TAG_NAME, "body")
+    if step == "login":
+        errors = driver.find_elements(By.CSS_SELECTOR, ".error")
+        assert not errors, f"the login page says: {errors[0].text}"
+        driver.find_element(By.CSS_SELECTOR, "#email").clear()
+        driver.find_element(By.CSS_SELECTOR, "#email").send_keys(person["email"])
+        driver.find_element(By.CSS_SELECTOR, "#password").send_keys(person["password"])
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    elif step == "tenant":
+        driver.find_element(By.CSS_SELECTOR, f'input[name=tenant][value="{tenant}"]').click()
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    elif step == "approve":
+        driver.find_element(By.CSS_SELECTOR, "button[value=approve]").click()
+    else:
+        driver.find_element(By.CSS_SELECTOR, "button[value=allow]").click()
+    return body
 
 
 def response_of(w):
