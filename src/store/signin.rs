@@ -119,7 +119,8 @@ impl Store {
     /// Stores a pending request unless its client address already has `cap` unexpired ones;
     /// false when it was refused. One conditional INSERT: no write at all beyond the cap. Under
     /// PostgreSQL's read committed, requests racing at the cap can each see room and land a few
-    /// over it (at most one per concurrent request), which bounds the table just the same.
+    /// over it (at most one per concurrent request), which bounds the table just the same. The
+    /// count reads at most `cap` index entries, whatever is stored.
     pub async fn insert_pending_request_within_cap(
         &self,
         p: &PendingRequest,
@@ -129,7 +130,7 @@ impl Store {
     ) -> sqlx::Result<bool> {
         const SQL: &str = "INSERT INTO authorization_requests (id, app_id, params, csrf, created_at, expires_at, browser, client_addr) \
             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-            WHERE (SELECT COUNT(*) FROM authorization_requests WHERE client_addr = $8 AND expires_at > $5) < $9";
+            WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM authorization_requests WHERE client_addr = $8 AND expires_at > $5 LIMIT $9) AS counted) < $9";
         on_db!(&self.db, pool => {
             Ok(sqlx::query(SQL)
                 .bind(&p.id).bind(&p.app_id).bind(&p.params).bind(&p.csrf).bind(now).bind(p.expires_at).bind(&p.browser)
