@@ -132,8 +132,18 @@ pub async fn check_password(
     let reserve = |key: String| async move {
         state.store.reserve_login_attempt(&key, now, FAILURE_WINDOW).await.map(|n| n - 1).unwrap_or(i64::MAX / 2)
     };
+    // A source already over its limit is refused on a read: a storm from one source then
+    // writes nothing, and other requests do not queue behind its writes for a connection.
+    let seen = state.store.login_attempts(&counters.source, now, FAILURE_WINDOW).await.unwrap_or(i64::MAX / 2);
+    if throttle::source_refused(seen) {
+        return Ok(Login::Throttled);
+    }
+    let source = reserve(counters.source.clone()).await;
+    if throttle::source_refused(source) {
+        return Ok(Login::Throttled);
+    }
     let counts = throttle::Counts {
-        source: reserve(counters.source.clone()).await,
+        source,
         address: match &counters.address {
             Some(key) => reserve(key.clone()).await,
             None => 0,

@@ -72,6 +72,12 @@ pub enum Verdict {
     Check { delay_secs: u64 },
 }
 
+/// A source already over its limit is refused on its own count: nothing more is counted for it,
+/// so a storm from one source costs one write per attempt, not one per counter.
+pub fn source_refused(source_count: i64) -> bool {
+    source_count >= SOURCE_REFUSE_AFTER
+}
+
 /// What the counts decide. A known device is not slowed down by its account's failures
 /// elsewhere.
 pub fn verdict(c: Counts, known_device: bool) -> Verdict {

@@ -323,6 +323,16 @@ impl Store {
         })
     }
 
+    /// A login-attempt counter's count in the window, without adding to it: a read, which
+    /// under WAL does not wait for the writers a password-guessing storm queues up.
+    pub async fn login_attempts(&self, key: &str, now: i64, window: i64) -> sqlx::Result<i64> {
+        on_db!(&self.db, pool => {
+            let r = sqlx::query("SELECT failures FROM login_failures WHERE key = $1 AND window_start > $2 - $3")
+                .bind(key).bind(now).bind(window).fetch_optional(pool).await?;
+            r.map(|r| r.int("failures")).transpose().map(|n| n.unwrap_or(0))
+        })
+    }
+
     /// Adds one to a login-attempt counter and returns the count in the window (attempts are
     /// reserved before the password is checked, so parallel guesses count too).
     pub async fn reserve_login_attempt(&self, key: &str, now: i64, window: i64) -> sqlx::Result<i64> {
