@@ -208,6 +208,10 @@ enum AppCmd {
         /// letting a stolen token be used once more within it without alarm.
         #[arg(long, value_name = "SECONDS")]
         refresh_grace: Option<i64>,
+        /// required (default) or optional. Optional is SuperID legacy for confidential apps
+        /// only: a request without PKCE must then be OpenID Connect with a nonce.
+        #[arg(long, value_parser = ["required", "optional"])]
+        pkce: Option<String>,
     },
     /// A signing key of the app's own (published in JWKS), or its rotation.
     #[command(subcommand)]
@@ -653,7 +657,7 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
                 certs.iter().map(|c| format!("{}  {}  {}", c.id, c.kid, c.kty)).collect::<Vec<_>>().join("\n")
             })
         }
-        AppCmd::Set { client_id, token_format, signing_alg, access_token_ttl, refresh_mode, refresh_grace } => {
+        AppCmd::Set { client_id, token_format, signing_alg, access_token_ttl, refresh_mode, refresh_grace, pkce } => {
             if refresh_grace.is_some_and(|g| g < 0) {
                 return Err(crate::error::Error::invalid("refresh-grace", "must be between 0 and 120 seconds").into());
             }
@@ -669,6 +673,7 @@ async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Result<()> {
                         access_token_ttl,
                         refresh_mode,
                         refresh_grace_secs: refresh_grace,
+                        require_pkce: pkce.as_deref().map(|p| p == "required"),
                     },
                     &algs,
                     ACTOR,

@@ -63,6 +63,18 @@ impl Clock {
 
 /// `YYYY-MM-DD HH:MM UTC` for pages and listings.
 pub fn utc_minute(t: UnixTime) -> String {
+    let (year, month, day, secs) = civil(t);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (XML Schema `dateTime` in UTC, as SAML writes instants).
+pub fn xml_datetime(t: UnixTime) -> String {
+    let (year, month, day, secs) = civil(t);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// Year, month, day and seconds into the day of a Unix time.
+fn civil(t: UnixTime) -> (i64, i64, i64, i64) {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -74,8 +86,7 @@ pub fn utc_minute(t: UnixTime) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
+    (yoe + era * 400 + i64::from(month <= 2), month, day, secs)
 }
 
 #[cfg(test)]
@@ -85,5 +96,6 @@ mod tests {
         assert_eq!(super::utc_minute(0), "1970-01-01 00:00 UTC");
         assert_eq!(super::utc_minute(951_782_400 + 3_660), "2000-02-29 01:01 UTC");
         assert_eq!(super::utc_minute(1_795_305_600), "2026-11-22 00:00 UTC");
+        assert_eq!(super::xml_datetime(1_795_305_600 + 3_723), "2026-11-22T01:02:03Z");
     }
 }

@@ -67,6 +67,10 @@ pub struct Config {
     pub system_user_window: i64,
     /// Lifetime of a system-user token in seconds (`superid.system_user_token_ttl_secs`, default 600).
     pub system_user_ttl: i64,
+    /// The client ID of the tenants' API, which may introspect any SuperID ticket
+    /// (`superid.ticket_audience`, `GATEHOUSE_SUPERID_TICKET_AUDIENCE`; default none: only the
+    /// app a ticket was issued to may introspect it).
+    pub ticket_audience: Option<String>,
     /// Proxies and load balancers in front of the server, as CIDRs (`network.trusted_proxies`,
     /// `GATEHOUSE_TRUSTED_PROXIES` comma-separated; default none). Only when the connection
     /// comes from one of them is the client's address read from `X-Forwarded-For` (or, without
@@ -233,6 +237,7 @@ pub struct RawSuperId {
     pub system_user_issuer: Option<String>,
     pub timestamp_window_secs: Option<i64>,
     pub system_user_token_ttl_secs: Option<i64>,
+    pub ticket_audience: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -313,6 +318,7 @@ impl Config {
         set(&mut raw.registration.mode, "GATEHOUSE_REGISTRATION");
         set(&mut raw.superid.webapi_url, "GATEHOUSE_SUPERID_WEBAPI_URL");
         set(&mut raw.superid.netserver_url, "GATEHOUSE_SUPERID_NETSERVER_URL");
+        set(&mut raw.superid.ticket_audience, "GATEHOUSE_SUPERID_TICKET_AUDIENCE");
         if let Some(v) = env("GATEHOUSE_ALLOW_HTTP_LOOPBACK_REDIRECTS") {
             raw.registration.allow_http_loopback_redirects =
                 Some(parse_bool("GATEHOUSE_ALLOW_HTTP_LOOPBACK_REDIRECTS", &v)?);
@@ -511,6 +517,7 @@ impl Config {
             system_user_issuer: raw.superid.system_user_issuer.unwrap_or_else(|| "SuperOffice AS".into()),
             system_user_window,
             system_user_ttl,
+            ticket_audience: raw.superid.ticket_audience.filter(|a| !a.is_empty()),
             trusted_proxies,
             audit_retention_days,
             prune_interval: Duration::from_secs(prune_interval),

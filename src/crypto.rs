@@ -22,6 +22,29 @@ pub fn random_token() -> String {
     b64url(&random_bytes::<32>())
 }
 
+/// AES-256-GCM with a random nonce, which leads the output; `aad` binds it to its place.
+pub fn aead_seal(key: &[u8], aad: &[u8], plain: &[u8]) -> Option<Vec<u8>> {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
+    let nonce = random_bytes::<NONCE_LEN>();
+    let mut sealed = plain.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut sealed).ok()?;
+    Some([nonce.as_slice(), &sealed].concat())
+}
+
+/// Opens what `aead_seal` made with the same key and `aad`; None if anything differs.
+pub fn aead_open(key: &[u8], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+    if sealed.len() <= NONCE_LEN {
+        return None;
+    }
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
+    let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+    let mut buf = ciphertext.to_vec();
+    let plain = key.open_in_place(Nonce::try_assume_unique_for_key(nonce).ok()?, Aad::from(aad), &mut buf).ok()?;
+    Some(plain.to_vec())
+}
+
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, data);
     let mut out = [0u8; 32];

@@ -1,6 +1,6 @@
 //! Gatehouse: an OAuth 2.0 / OpenID Connect authorization server for an app platform.
 //!
-//! The tree is the architecture: `http` (axum only) → `oauth`/`oidc` (protocol) →
+//! The tree is the architecture: `http` (axum only) → `superid`/`oauth`/`oidc` (protocol) →
 //! `apps`/`tenants`/`keys` (domain) → `store` (SQL). Nothing calls upwards.
 
 pub mod apps; // app registry: templates, secrets, redirect URIs, certificates
@@ -19,6 +19,7 @@ pub mod pruning; // deleting expired rows in bounded batches, once per period ac
 pub mod secret; // Secret<T>: redacted Debug, constant-time equality
 pub mod state; // AppState: what every request handler is given
 pub mod store; // SQLite and PostgreSQL storage, one file per aggregate
+pub mod superid; // SuperID compatibility: the system-user exchange (REST and SOAP), SAML
 pub mod tenants; // tenants, users, memberships, partners and their developers
 
 pub use http::app;

@@ -56,6 +56,7 @@ pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
         | Prunable::RevokedJwts
         | Prunable::UsedJtis
         | Prunable::SystemUserReplays
+        | Prunable::SystemUserTickets
         | Prunable::RegistrationTokens => now,
     }
 }

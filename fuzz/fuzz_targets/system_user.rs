@@ -1,6 +1,6 @@
 //! SuperID's signed system token, `"<system token>.<yyyyMMddHHmm>.<base64 signature>"`, as
-//! `oauth::system_user::authenticate` reads it once the store has named the app, tenant and
-//! system token: split on the last two dots, `oauth::system_user::parse_timestamp`,
+//! `superid::system_user::authenticate` reads it once the store has named the app, tenant and
+//! system token: split on the last two dots, `superid::system_user::parse_timestamp`,
 //! `crypto::b64_decode`, and `PublicKey::verify("RS256", …)` with the app's key (uploaded as
 //! .NET RSA XML through `apps::certificate::parse`, stored and read back as a JWK).
 //!
@@ -25,7 +25,7 @@ use gatehouse::apps::certificate;
 use gatehouse::apps::PublicKey;
 use gatehouse::clock::utc_minute;
 use gatehouse::crypto::{b64, b64_decode};
-use gatehouse::oauth::system_user::parse_timestamp;
+use gatehouse::superid::system_user::parse_timestamp;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]

@@ -204,6 +204,8 @@ pub struct TokenSettings<'a> {
     pub refresh_mode: Option<RefreshMode>,
     /// The refresh grace period in seconds (0 to 120); a negative value clears it.
     pub refresh_grace_secs: Option<i64>,
+    /// Whether PKCE is required; only a confidential app may make it optional (legacy).
+    pub require_pkce: Option<bool>,
 }
 
 /// Defaults of a template that a dynamic registration replaces.
@@ -811,12 +813,17 @@ impl Registry {
         if t.refresh_grace_secs.is_some_and(|g| g > MAX_REFRESH_GRACE) {
             return Err(Error::invalid("refresh-grace", format!("must be between 0 and {MAX_REFRESH_GRACE} seconds")));
         }
+        // RFC 9700 §2.1.1: public clients MUST use PKCE.
+        if t.require_pkce == Some(false) && app.client_type == ClientType::Public {
+            return Err(Error::invalid("pkce", "public clients (native and browser apps) always use PKCE"));
+        }
         let row = TokenSettingsRow {
             token_format: t.format.map(|f| f.as_str()),
             signing_alg: t.signing_alg,
             access_token_ttl: t.access_token_ttl,
             refresh_mode: t.refresh_mode.map(|m| m.as_str()),
             refresh_grace_secs: t.refresh_grace_secs,
+            require_pkce: t.require_pkce,
         };
         let now = self.clock.now();
         let detail = json!({
@@ -825,6 +832,7 @@ impl Registry {
             "access_token_ttl": row.access_token_ttl,
             "refresh_mode": row.refresh_mode,
             "refresh_grace_secs": row.refresh_grace_secs,
+            "require_pkce": row.require_pkce,
         });
         let event = AuditEvent::new(now, actor, "app.token_settings_changed", client_id, detail);
         self.store.update_token_settings(&app.id, &row, now, &event).await?;

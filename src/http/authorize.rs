@@ -43,6 +43,47 @@ pub async fn authorize_post(
     authorize(&state, peer, &headers, &body).await
 }
 
+/// SuperID's tenant form, `/login/{ctx}/oauth/authorize`: the common endpoint with
+/// `acr_values=tenant:{ctx}` added, so the sign-in goes to that tenant.
+pub async fn tenant_authorize_get(
+    State(state): State<AppState>,
+    axum::extract::Path(ctx): axum::extract::Path<String>,
+    peer: ClientAddr,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let query = with_tenant(uri.query().unwrap_or("").as_bytes(), &ctx);
+    authorize(&state, peer, &headers, &query).await
+}
+
+pub async fn tenant_authorize_post(
+    State(state): State<AppState>,
+    axum::extract::Path(ctx): axum::extract::Path<String>,
+    peer: ClientAddr,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !super::extract::is_urlencoded(&headers) {
+        return pages::error(StatusCode::BAD_REQUEST, "The request must be sent as a form.");
+    }
+    authorize(&state, peer, &headers, &with_tenant(&body, &ctx)).await
+}
+
+/// The request with `tenant:{ctx}` joined to its `acr_values` (or as its `acr_values`).
+fn with_tenant(encoded: &[u8], ctx: &str) -> Vec<u8> {
+    let mut acr = format!("tenant:{ctx}");
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(encoded) {
+        if k == "acr_values" {
+            acr = format!("{acr} {v}");
+        } else {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.append_pair("acr_values", &acr);
+    out.finish().into_bytes()
+}
+
 async fn authorize(state: &AppState, peer: ClientAddr, headers: &HeaderMap, encoded: &[u8]) -> Response {
     let (params, repeated) = match FormParams::parse_lenient(encoded) {
         Ok(parsed) => parsed,

@@ -43,18 +43,27 @@ pub fn app(state: AppState) -> Router {
         .route(paths::AS_METADATA, get(discovery::metadata))
         .route(paths::SUPERID_DISCOVERY, get(discovery::metadata))
         .route(paths::JWKS, get(jwks::jwks))
-        .route(paths::SUPERID_JWKS, get(jwks::jwks))
+        .route(paths::SUPERID_JWKS, get(jwks::superid_jwks))
+        .route(paths::SUPERID_CERTIFICATE, get(jwks::superid_certificate))
         .route(paths::AUTHORIZE, get(authorize::authorize_get).post(authorize::authorize_post))
         .route(paths::SUPERID_AUTHORIZE, get(authorize::authorize_get).post(authorize::authorize_post))
+        .route(
+            paths::SUPERID_TENANT_AUTHORIZE,
+            get(authorize::tenant_authorize_get).post(authorize::tenant_authorize_post),
+        )
         .route(paths::SIGNIN, get(authorize::signin_page).post(authorize::signin_submit))
         .route(paths::TOKEN, post(token::token))
         .route(paths::SUPERID_TOKEN, post(token::token))
+        .route(paths::SUPERID_TENANT_TOKEN, post(token::token))
         .route(paths::INTROSPECT, post(introspect::introspect))
         .route(paths::USERINFO, get(userinfo::userinfo).post(userinfo::userinfo))
         .route(paths::LOGOUT, get(logout::logout_get).post(logout::logout_post))
         .route(paths::REVOKE, post(revoke::revoke))
         .route(paths::SYSTEM_USER, post(system_user::system_user))
         .route(paths::SYSTEM_USER_LOWER, post(system_user::system_user))
+        .route(paths::SYSTEM_USER_SOAP, get(system_user::wsdl).post(system_user::soap))
+        .route(paths::SYSTEM_USER_SOAP_LOWER, get(system_user::wsdl).post(system_user::soap))
+        .route(paths::SYSTEM_USER_SOAP_CAPITAL, get(system_user::wsdl).post(system_user::soap))
         .route(paths::REGISTER, post(register::register))
         .route(paths::REGISTER_CLIENT, get(register::read).put(register::update).delete(register::delete))
         .route(paths::PORTAL, get(portal::home))
@@ -74,6 +83,8 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Outside the limit, so the limit's own 413 reaches SOAP clients as a SOAP fault.
+        .layer(axum::middleware::from_fn(system_user::soap_limit_fault))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -20,8 +20,17 @@ pub const SUPERID_DISCOVERY: &str = "/login/.well-known/openid-configuration";
 pub const SUPERID_JWKS: &str = "/login/.well-known/jwks";
 pub const SUPERID_TOKEN: &str = "/login/common/oauth/tokens";
 pub const SUPERID_AUTHORIZE: &str = "/login/common/oauth/authorize";
+/// SuperID's tenant form of the authorization and token endpoints (the Connector samples').
+pub const SUPERID_TENANT_AUTHORIZE: &str = "/login/{ctx}/oauth/authorize";
+pub const SUPERID_TENANT_TOKEN: &str = "/login/{ctx}/oauth/tokens";
 pub const SYSTEM_USER: &str = "/Login/api/PartnerSystemUser/Authenticate";
 pub const SYSTEM_USER_LOWER: &str = "/login/api/PartnerSystemUser/Authenticate";
+/// The SOAP form of the system-user exchange (older SDKs), with its WSDL at `?wsdl`.
+pub const SYSTEM_USER_SOAP: &str = "/login/Services/PartnerSystemUserService.svc";
+pub const SYSTEM_USER_SOAP_LOWER: &str = "/login/services/PartnerSystemUserService.svc";
+pub const SYSTEM_USER_SOAP_CAPITAL: &str = "/Login/Services/PartnerSystemUserService.svc";
+/// The certificate of the key that signs SuperID tokens, under SuperOffice's file name.
+pub const SUPERID_CERTIFICATE: &str = "/login/SuperOfficeFederatedLogin.crt";
 
 pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";

@@ -2,6 +2,7 @@
 //! gone, published as JWKS. Each instance holds the keys parsed in memory and reloads them
 //! from the database, so a rotation on one instance reaches the others.
 
+pub mod certificate;
 pub mod signing;
 pub mod vault;
 
@@ -35,6 +36,11 @@ pub struct KeySet {
     app_current: HashMap<String, Arc<SigningKey>>,
     verifiers: HashMap<String, (Alg, PublicKey)>,
     jwks: Arc<Vec<u8>>,
+    /// The same keys with the RSA key that signs SuperID tokens first: SuperOffice's samples
+    /// verify with `keys[0]`.
+    superid_jwks: Arc<Vec<u8>>,
+    /// DER certificates of the RSA keys, by kid.
+    certificates: HashMap<String, Arc<Vec<u8>>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,29 +158,69 @@ impl Keys {
         let mut set = KeySet::default();
         let mut published = Vec::with_capacity(rows.len());
         for row in &rows {
-            let jwk: serde_json::Value =
+            let mut jwk: serde_json::Value =
                 serde_json::from_str(&row.public_jwk).map_err(|e| Error::Internal(e.into()))?;
             let alg = Alg::parse(&row.alg)?;
             set.verifiers.insert(row.kid.clone(), (alg, PublicKey::from_jwk(&jwk)?));
+            let is_rsa = matches!(alg, Alg::RS256 | Alg::PS256);
+            // Parse a private key only when it is new to this instance: to sign with (current
+            // keys) or to certify once (RSA keys).
+            let known = previous.current.values().chain(previous.app_current.values()).find(|k| k.kid == row.kid);
+            let cached_cert = previous.certificates.get(&row.kid).cloned();
+            let pair = match known {
+                Some(k) => Some(Arc::clone(k)),
+                None if row.state == "current" => {
+                    let pkcs8 = vault::open(&self.key_store, &row.kid, row.private_key.as_deref())?;
+                    Some(Arc::new(SigningKey::new(row.kid.clone(), alg, KeyPair::from_pkcs8(alg, &pkcs8)?)))
+                }
+                // A next or retired RSA key is opened only to certify it, once per instance;
+                // one whose private half is gone is published without a certificate.
+                None if is_rsa && cached_cert.is_none() => {
+                    vault::open(&self.key_store, &row.kid, row.private_key.as_deref())
+                        .ok()
+                        .and_then(|pkcs8| KeyPair::from_pkcs8(alg, &pkcs8).ok())
+                        .map(|pair| Arc::new(SigningKey::new(row.kid.clone(), alg, pair)))
+                }
+                None => None,
+            };
+            let der = match (cached_cert, &pair) {
+                (Some(der), _) => Some(der),
+                (None, Some(key)) if is_rsa => match certificate::self_signed(key.pair(), &row.kid, row.created_at) {
+                    Ok(der) => Some(Arc::new(der)),
+                    Err(e) => {
+                        tracing::warn!(kid = %row.kid, error = %e, "a signing key's certificate could not be made");
+                        None
+                    }
+                },
+                _ => None,
+            };
+            if let Some(der) = der {
+                jwk["x5c"] = json!([crate::crypto::b64(&der)]);
+                jwk["x5t"] = json!(crate::crypto::b64url(
+                    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &der).as_ref()
+                ));
+                jwk["x5t#S256"] = json!(crate::crypto::b64url(&crate::crypto::sha256(&der)));
+                set.certificates.insert(row.kid.clone(), der);
+            }
             published.push(jwk);
             if row.state != "current" {
                 continue;
             }
-            // Parse a private key only when it is new to this instance.
-            let known = previous.current.values().chain(previous.app_current.values()).find(|k| k.kid == row.kid);
-            let key = match known {
-                Some(k) => Arc::clone(k),
-                None => {
-                    let pkcs8 = vault::open(&self.key_store, &row.kid, row.private_key.as_deref())?;
-                    Arc::new(SigningKey::new(row.kid.clone(), alg, KeyPair::from_pkcs8(alg, &pkcs8)?))
-                }
-            };
+            let Some(key) = pair else { continue };
             match &row.app_id {
                 Some(app) => set.app_current.insert(app.clone(), key),
                 None => set.current.insert(alg, key),
             };
         }
+        let superid_signer = set.current.get(&Alg::RS256).map(|k| k.kid.clone());
+        let mut superid_order = published.clone();
+        superid_order.sort_by_key(|jwk| {
+            let kid = jwk.get("kid").and_then(|k| k.as_str());
+            (kid != superid_signer.as_deref(), jwk.get("kty").and_then(|k| k.as_str()) != Some("RSA"))
+        });
         set.jwks = Arc::new(serde_json::to_vec(&json!({ "keys": published })).map_err(|e| Error::Internal(e.into()))?);
+        set.superid_jwks =
+            Arc::new(serde_json::to_vec(&json!({ "keys": superid_order })).map_err(|e| Error::Internal(e.into()))?);
         let set = Arc::new(set);
         if let Ok(mut slot) = self.loaded.write() {
             *slot = set;
@@ -189,6 +235,23 @@ impl Keys {
     /// The JWKS document (RFC 7517 §5): public members only.
     pub fn jwks(&self) -> Arc<Vec<u8>> {
         Arc::clone(&self.snapshot().jwks)
+    }
+
+    /// The JWKS of the SuperID path: the RSA key that signs SuperID tokens first.
+    pub fn superid_jwks(&self) -> Arc<Vec<u8>> {
+        Arc::clone(&self.snapshot().superid_jwks)
+    }
+
+    /// The DER certificate of the RSA key that signs SuperID tokens (RS256) now.
+    pub fn signing_certificate(&self) -> Option<Arc<Vec<u8>>> {
+        let set = self.snapshot();
+        let kid = &set.current.get(&Alg::RS256)?.kid;
+        set.certificates.get(kid).cloned()
+    }
+
+    /// The DER certificate of a published RSA key.
+    pub fn certificate(&self, kid: &str) -> Option<Arc<Vec<u8>>> {
+        self.snapshot().certificates.get(kid).cloned()
     }
 
     /// The key that signs with `alg` right now.

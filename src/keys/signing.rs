@@ -76,6 +76,12 @@ impl KeyPair {
         })
     }
 
+    /// Signs bytes that are not a JWS (a certificate, a SAML `SignedInfo`). RSASSA-PKCS1-v1_5
+    /// needs no randomness, so none is asked for.
+    pub(crate) fn sign_raw(&self, alg: Alg, message: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.sign(alg, &SystemRandom::new(), message)
+    }
+
     fn sign(&self, alg: Alg, rng: &SystemRandom, message: &[u8]) -> anyhow::Result<Vec<u8>> {
         let fail = |_| anyhow::anyhow!("signing with {} failed", alg.as_str());
         match (self, alg) {
@@ -111,6 +117,15 @@ struct Header<'a> {
 impl SigningKey {
     pub fn new(kid: String, alg: Alg, pair: KeyPair) -> Self {
         SigningKey { kid, alg, pair }
+    }
+
+    /// Signs bytes that are not a JWS with this key's algorithm.
+    pub fn sign_raw(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.pair.sign_raw(self.alg, message)
+    }
+
+    pub fn pair(&self) -> &KeyPair {
+        &self.pair
     }
 
     /// Signs `claims` as a compact JWS with header `typ` (`JWT` for ID tokens, `at+jwt` for

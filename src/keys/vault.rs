@@ -6,10 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::aead::NONCE_LEN;
 
 use crate::config::KeyStore;
-use crate::crypto::random_bytes;
 
 /// Stores a private key; returns what goes into the database's `private_key` column.
 pub fn seal(store: &KeyStore, kid: &str, pkcs8: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
@@ -19,18 +18,9 @@ pub fn seal(store: &KeyStore, kid: &str, pkcs8: &[u8]) -> anyhow::Result<Option<
             Ok(None)
         }
         KeyStore::Database { encryption_key } => {
-            let key = LessSafeKey::new(
-                UnboundKey::new(&AES_256_GCM, encryption_key.expose()).map_err(|_| anyhow::anyhow!("bad AES key"))?,
-            );
-            let nonce_bytes = random_bytes::<NONCE_LEN>();
-            let mut sealed = pkcs8.to_vec();
-            key.seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce_bytes),
-                Aad::from(kid.as_bytes()),
-                &mut sealed,
-            )
-            .map_err(|_| anyhow::anyhow!("encrypting key {kid} failed"))?;
-            Ok(Some([nonce_bytes.as_slice(), &sealed].concat()))
+            let sealed = crate::crypto::aead_seal(encryption_key.expose(), kid.as_bytes(), pkcs8)
+                .ok_or_else(|| anyhow::anyhow!("encrypting key {kid} failed"))?;
+            Ok(Some(sealed))
         }
     }
 }
@@ -40,14 +30,9 @@ pub fn open(store: &KeyStore, kid: &str, column: Option<&[u8]>) -> anyhow::Resul
     match (store, column) {
         (KeyStore::Database { encryption_key }, Some(sealed)) => {
             anyhow::ensure!(sealed.len() > NONCE_LEN, "stored key {kid} is truncated");
-            let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, encryption_key.expose()).map_err(|_| anyhow::anyhow!("bad AES key"))?);
-            let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-            let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
-            let mut buf = ciphertext.to_vec();
-            let plain = key
-                .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
-                .map_err(|_| anyhow::anyhow!("key {kid} does not decrypt: is GATEHOUSE_KEY_ENCRYPTION_KEY the one it was stored with?"))?;
-            Ok(plain.to_vec())
+            crate::crypto::aead_open(encryption_key.expose(), kid.as_bytes(), sealed).ok_or_else(|| {
+                anyhow::anyhow!("key {kid} does not decrypt: is GATEHOUSE_KEY_ENCRYPTION_KEY the one it was stored with?")
+            })
         }
         (KeyStore::Database { .. }, None) => anyhow::bail!(
             "key {kid} was stored in a keys/ folder, but keys.store is 'database'; rotate keys after switching stores"

@@ -184,6 +184,13 @@ pub async fn validate(
         return Err(refuse(OAuthError::invalid_scope(format!("'{bad}' is not a scope this app may request"))));
     }
     let (code_challenge, code_challenge_method) = pkce(&app, p).map_err(&refuse)?;
+    // An app that opted out of PKCE (SuperID legacy) binds the code to the sign-in with a
+    // nonce instead, which RFC 9700 §2.1.1 allows for OpenID Connect requests.
+    if code_challenge.is_none() && (p.get("nonce").is_none() || !scope.iter().any(|s| s == "openid")) {
+        return Err(refuse(OAuthError::invalid_request(
+            "without code_challenge (PKCE), an OpenID Connect request with a nonce is required",
+        )));
+    }
     let prompts: Vec<&str> = p.get("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect();
     if prompts.iter().any(|s| !["none", "login", "consent", "select_account"].contains(s)) {
         return Err(refuse(OAuthError::invalid_request(
@@ -228,8 +235,9 @@ pub async fn validate(
     Ok((request, app))
 }
 
-/// RFC 7636 §4.3: S256 is required for public clients and, by default, for every app; `plain`
-/// only for an app with the SuperID legacy setting.
+/// RFC 7636 §4.3: S256 is required for public clients and, by default, for every app; a
+/// confidential app may opt out (`pkce = optional`, SuperID legacy); `plain` only for an app
+/// with the SuperID legacy setting.
 fn pkce(app: &App, p: &FormParams) -> Result<(Option<String>, Option<String>), OAuthError> {
     let challenge = p.get("code_challenge");
     let method = p.get("code_challenge_method").unwrap_or("plain");

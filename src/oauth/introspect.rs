@@ -32,6 +32,9 @@ pub struct Introspection {
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The tenant a SuperID ticket acts in (the SuperID claim name).
+    #[serde(rename = "http://schemes.superoffice.net/identity/ctx", skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<String>,
 }
 
 pub async fn introspect(
@@ -45,6 +48,9 @@ pub async fn introspect(
     let token = form.required("token")?;
     if token.starts_with(REFRESH_PREFIX) {
         return refresh_token(state, caller, token).await;
+    }
+    if token.starts_with(crate::tenants::tickets::PREFIX) {
+        return ticket(state, caller, token).await;
     }
     let Some(t) = lookup_active(state, token).await? else { return Ok(Introspection::default()) };
     let me = caller.app().client_id.as_str();
@@ -62,6 +68,32 @@ pub async fn introspect(
         aud: Some(t.audience),
         iss: Some(state.config.issuer.clone()),
         jti: Some(t.jti),
+        ctx: None,
+    })
+}
+
+/// A SuperID ticket is visible to the app it was issued to and to the client configured as
+/// the tenants' API (`superid.ticket_audience`); each look slides its expiry.
+async fn ticket(state: &AppState, caller: &AuthenticatedClient, token: &str) -> Result<Introspection, Error> {
+    let me = caller.app().client_id.as_str();
+    let audience = state.config.ticket_audience.as_deref();
+    let Some(t) = state.directory.use_ticket(token).await? else { return Ok(Introspection::default()) };
+    if t.client_id != me && audience != Some(me) {
+        return Ok(Introspection::default());
+    }
+    Ok(Introspection {
+        active: true,
+        scope: None,
+        client_id: Some(t.client_id.clone()),
+        // How tenant APIs take it: `Authorization: SOTicket 7T:…`.
+        token_type: Some("SOTicket"),
+        exp: Some(t.expires_at),
+        iat: Some(t.issued_at),
+        sub: Some(crate::superid::system_user::subject(&t.client_id, &t.ctx)),
+        aud: audience.map(str::to_string),
+        iss: Some(state.config.system_user_issuer.clone()),
+        jti: None,
+        ctx: Some(t.ctx),
     })
 }
 
@@ -93,5 +125,6 @@ async fn refresh_token(state: &AppState, caller: &AuthenticatedClient, token: &s
         aud: None,
         iss: Some(state.config.issuer.clone()),
         jti: None,
+        ctx: None,
     })
 }

@@ -11,7 +11,6 @@ pub mod introspect;
 pub mod jws;
 pub mod params;
 pub mod revoke;
-pub mod system_user;
 pub mod token;
 pub mod tokens;
 

@@ -27,6 +27,11 @@ pub async fn revoke(state: &AppState, caller: &AuthenticatedClient, form: &FormP
             Revoked::Done | Revoked::Unknown => Ok(()),
         };
     }
+    if token.starts_with(crate::tenants::tickets::PREFIX) {
+        // Only the ticket's own app can revoke it; anything else is the silent 200 (§2.2).
+        state.directory.revoke_ticket(token, &caller.app().id).await?;
+        return Ok(());
+    }
     let Some(t) = lookup_active(state, token).await? else { return Ok(()) };
     if t.client_id != caller.app().client_id {
         return foreign();

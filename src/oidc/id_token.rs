@@ -43,9 +43,27 @@ pub fn user_claims(user: &User, tenant: Option<&Tenant>, is_admin: bool, scope: 
         c.insert(format!("{SUPERID}is_administrator"), json!(if is_admin { "True" } else { "False" }));
         c.insert(format!("{SUPERID}upn"), json!(user.email));
         c.insert(format!("{SUPERID}email"), json!(user.email));
-        c.insert(format!("{SUPERID}associateid"), json!(user.id));
+        // SuperID's associate id is a number (sent as a decimal string, like `serial`).
+        c.insert(format!("{SUPERID}associateid"), json!(user.associate_id.to_string()));
+        c.insert(format!("{SUPERID}so_primary_email_address"), json!(user.email));
+        c.insert(format!("{SUPERID}initials"), json!(initials(&user.name)));
+        // Who checked the password: we did. Federated tenants (later) name their provider.
+        c.insert(format!("{SUPERID}identityprovider"), json!(LOCAL_IDENTITY_PROVIDER));
     }
     c
+}
+
+/// The `identityprovider` of people who sign in with a password of ours.
+pub const LOCAL_IDENTITY_PROVIDER: &str = "gatehouse";
+
+/// SuperID's `initials`: the first letter of each of the first three words of the name,
+/// upper case ("Ada King Lovelace" → "AKL").
+pub fn initials(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|w| w.chars().find(|c| c.is_alphanumeric()))
+        .take(3)
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 /// `at_hash` (OIDC Core §3.1.3.6): the left half of the access token's hash, base64url. The

@@ -101,6 +101,7 @@ pub struct TokenSettingsRow<'a> {
     pub refresh_mode: Option<&'a str>,
     /// A negative value clears the app's own grace period (back to the server default).
     pub refresh_grace_secs: Option<i64>,
+    pub require_pkce: Option<bool>,
 }
 
 /// An active secret: id, digest, last use, expiry.
@@ -457,11 +458,11 @@ impl Store {
         const SQL: &str = "UPDATE apps SET token_format = COALESCE($2, token_format), signing_alg = COALESCE($3, signing_alg), \
             access_token_ttl = COALESCE($4, access_token_ttl), refresh_mode = COALESCE($6, refresh_mode), updated_at = $5, \
             refresh_grace_secs = CASE WHEN $7 < 0 THEN NULL ELSE COALESCE($7, refresh_grace_secs) END, \
-            revision = revision + 1 WHERE id = $1";
+            require_pkce = COALESCE($8, require_pkce), revision = revision + 1 WHERE id = $1";
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(SQL).bind(app_id).bind(s.token_format).bind(s.signing_alg).bind(s.access_token_ttl).bind(now).bind(s.refresh_mode)
-                .bind(s.refresh_grace_secs).execute(&mut *tx).await?;
+                .bind(s.refresh_grace_secs).bind(s.require_pkce).execute(&mut *tx).await?;
             record!(&mut *tx, event)?;
             tx.commit().await
         })

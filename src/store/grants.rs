@@ -175,6 +175,7 @@ impl Store {
             };
             sqlx::query("UPDATE refresh_tokens SET revoked_at = $3 WHERE app_id = $1 AND tenant_id = $2 AND revoked_at IS NULL")
                 .bind(app_id).bind(tenant_id).bind(now).execute(&mut *tx).await?;
+            super::system_users::end_tickets!(&mut *tx, app_id, tenant_id, now)?;
             record!(&mut *tx, event)?;
             tx.commit().await?;
             Ok(changed || inserted)
@@ -186,14 +187,6 @@ impl Store {
         on_db!(&self.db, pool => {
             Ok(sqlx::query("UPDATE authorization_records SET status = 'needs-reapproval', updated_at = $2 WHERE app_id = $1 AND status = 'approved'")
                 .bind(app_id).bind(now).execute(pool).await?.rows_affected())
-        })
-    }
-
-    /// Records an accepted signed system token until `expires_at`. False: it was used before.
-    pub async fn claim_system_user_replay(&self, digest: &[u8], expires_at: i64) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
-            Ok(sqlx::query("INSERT INTO system_user_replays (digest, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(digest).bind(expires_at).execute(pool).await?.rows_affected() == 1)
         })
     }
 

@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "0009_client_keys"),
     migration!(10, "0010_server_secrets"),
     migration!(11, "0011_pruning"),
+    migration!(12, "0012_superid"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -22,6 +22,7 @@ pub mod registration;
 pub mod resources;
 mod row;
 pub mod signin;
+pub mod system_users;
 pub mod tenants;
 pub mod tokens;
 

@@ -45,6 +45,8 @@ pub enum Prunable {
     UsedJtis,
     /// Signed system tokens past their timestamp window.
     SystemUserReplays,
+    /// System-user tickets past their (sliding) expiry.
+    SystemUserTickets,
     /// Initial access tokens for dynamic registration past their expiry.
     RegistrationTokens,
     /// What a grant issued, once the access token has expired.
@@ -63,7 +65,7 @@ pub enum Prunable {
 }
 
 impl Prunable {
-    pub const ALL: [Prunable; 13] = [
+    pub const ALL: [Prunable; 14] = [
         Prunable::PendingRequests,
         Prunable::Sessions,
         Prunable::LoginFailures,
@@ -71,6 +73,7 @@ impl Prunable {
         Prunable::RevokedJwts,
         Prunable::UsedJtis,
         Prunable::SystemUserReplays,
+        Prunable::SystemUserTickets,
         Prunable::RegistrationTokens,
         Prunable::GrantTokens,
         Prunable::RefreshFamilies,
@@ -89,6 +92,7 @@ impl Prunable {
             Prunable::RevokedJwts => "revoked_jwts",
             Prunable::UsedJtis => "used_jtis",
             Prunable::SystemUserReplays => "system_user_replays",
+            Prunable::SystemUserTickets => "system_user_tickets",
             Prunable::RegistrationTokens => "registration_tokens",
             Prunable::GrantTokens => "grant_tokens",
             Prunable::RefreshFamilies => "refresh_tokens",
@@ -124,6 +128,10 @@ impl Prunable {
             Prunable::SystemUserReplays => {
                 "DELETE FROM system_user_replays WHERE digest IN \
                  (SELECT digest FROM system_user_replays WHERE expires_at < $1 LIMIT $2)"
+            }
+            Prunable::SystemUserTickets => {
+                "DELETE FROM system_user_tickets WHERE digest IN \
+                 (SELECT digest FROM system_user_tickets WHERE expires_at < $1 LIMIT $2)"
             }
             Prunable::RegistrationTokens => {
                 "DELETE FROM registration_tokens WHERE digest IN \

@@ -31,6 +31,8 @@ pub struct UserRow {
     pub password_hash: String,
     pub platform_admin: bool,
     pub created_at: i64,
+    /// SuperID's numeric `associateid`; given when the row is inserted.
+    pub associate_id: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,11 +61,12 @@ fn user_row(r: &impl DbRow) -> sqlx::Result<UserRow> {
         password_hash: r.text("password_hash")?,
         platform_admin: r.flag("platform_admin")?,
         created_at: r.int("created_at")?,
+        associate_id: r.opt_int("associate_id")?,
     })
 }
 
 const TENANT_COLUMNS: &str = "id, ctx, serial, name, status, owner_partner_id, created_at";
-const USER_COLUMNS: &str = "id, email, name, password_hash, platform_admin, created_at";
+const USER_COLUMNS: &str = "id, email, name, password_hash, platform_admin, created_at, associate_id";
 
 impl Store {
     pub async fn insert_partner(&self, p: &PartnerRow, event: &AuditEvent) -> sqlx::Result<()> {
@@ -168,7 +171,10 @@ impl Store {
     ) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
+            // The next associate id in the same statement; two inserts racing for one number
+            // meet the unique index and the second fails rather than sharing it.
+            sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, \
+                (SELECT COALESCE(MAX(associate_id), 0) + 1 FROM users))"))
                 .bind(&u.id).bind(&u.email).bind(&u.name).bind(&u.password_hash).bind(u.platform_admin).bind(u.created_at)
                 .execute(&mut *tx).await?;
             sqlx::query("INSERT INTO memberships (tenant_id, user_id, is_admin, created_at) VALUES ($1, $2, $3, $4)")

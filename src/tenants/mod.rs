@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod password;
+pub mod tickets;
 
 use serde::Serialize;
 use serde_json::json;
@@ -14,9 +15,6 @@ use crate::secret::Secret;
 use crate::store::audit::AuditEvent;
 use crate::store::tenants::{PartnerRow, TenantRow, UserRow};
 use crate::store::{is_unique_violation, Store};
-
-/// System tokens start with this (SuperID's are opaque strings; ours are recognisable).
-pub const SYSTEM_TOKEN_PREFIX: &str = "gatehouse_st_";
 
 /// How an approval ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +57,8 @@ pub struct User {
     pub name: String,
     pub platform_admin: bool,
     pub created_at: i64,
+    /// SuperID's `associateid`: a stable number per user.
+    pub associate_id: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,7 +83,14 @@ impl From<TenantRow> for Tenant {
 
 impl From<UserRow> for User {
     fn from(u: UserRow) -> Self {
-        User { id: u.id, email: u.email, name: u.name, platform_admin: u.platform_admin, created_at: u.created_at }
+        User {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            platform_admin: u.platform_admin,
+            created_at: u.created_at,
+            associate_id: u.associate_id.unwrap_or(0),
+        }
     }
 }
 
@@ -256,6 +263,7 @@ impl Directory {
             },
             platform_admin: false,
             created_at: now,
+            associate_id: None,
         };
         let event =
             AuditEvent::new(now, actor, "user.created", &row.id, json!({ "tenant": tenant.ctx, "admin": admin }));
@@ -266,7 +274,8 @@ impl Directory {
                 e.into()
             }
         })?;
-        Ok(row.into())
+        // Read back for the associate id the insert gave.
+        Ok(self.store.user_by_id(&row.id).await?.unwrap_or(row).into())
     }
 
     pub async fn user(&self, email: &str) -> Result<User> {
@@ -310,7 +319,7 @@ impl Directory {
         let now = self.clock.now();
         let entitlements: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
         let wants_token = app.active_entitlements().any(|e| e == crate::apps::Entitlement::SystemToken);
-        let token = wants_token.then(|| format!("{}{}", SYSTEM_TOKEN_PREFIX, crate::crypto::random_token()));
+        let token = wants_token.then(|| system_token_for(&app.name));
         let event = AuditEvent::new(
             now,
             actor,
@@ -368,4 +377,12 @@ impl Directory {
         self.store.set_platform_admin(&user.id, admin).await?;
         Ok(User { platform_admin: admin, ..user })
     }
+}
+
+/// A new system token in SuperID's documented shape, `<Application Name>-<random>`. The name
+/// is only a label (the random part is what is secret); dots and spaces in it are harmless, as
+/// a signed system token is split on its last two dots.
+pub fn system_token_for(app_name: &str) -> String {
+    let label: String = app_name.chars().filter(|c| !c.is_control()).take(64).collect();
+    format!("{}-{}", label.trim(), crate::crypto::random_token())
 }

@@ -25,6 +25,7 @@ mod registry;
 mod rfc_musts; // one test per RFC / OIDC requirement not covered elsewhere, named after its clause // apps from templates, secrets, certificates, redirect URIs, nothing half-written
 mod signin; // authorization code + PKCE + OIDC with the openidconnect crate; pages, CSRF, throttling
 mod signin_hardening; // logout needs a hint or a confirmation, cross-site posts refused, __Host- cookies
+mod superid; // SuperID as SuperOffice's clients use it: tickets, SOAP, SAML, JWKS order, tenant paths, PKCE opt-out, claims
 mod system_user; // SuperID system users: the whole story, and every wrong signed token
 mod tenants; // tenants, users, memberships, partners
 mod throttle; // failed logins: per account and address, known-device cookies, trusted proxies

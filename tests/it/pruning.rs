@@ -80,7 +80,7 @@ async fn fill(srv: &TestServer, w: &World) {
     let state = &srv.state;
     assert!(state.store.claim_jti(&w.client_id, &gatehouse::crypto::random_id(), now + 300).await.unwrap());
     let digest = gatehouse::crypto::sha256(gatehouse::crypto::random_id().as_bytes());
-    assert!(state.store.claim_system_user_replay(&digest, now + 660).await.unwrap());
+    assert!(state.store.claim_system_user_replay(&digest, "app", now + 660).await.unwrap());
     gatehouse::oidc::registration::create_initial_token(state, 1).await.unwrap();
 }
 

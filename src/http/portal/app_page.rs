@@ -348,6 +348,7 @@ async fn token_settings(state: &AppState, app: &App, form: &Form, actor: &str) -
         access_token_ttl: ttl,
         refresh_mode: Some(refresh_mode),
         refresh_grace_secs: None,
+        require_pkce: None,
     };
     state.registry.set_token_settings(&app.client_id, settings, &algs, actor).await.map(|_| ())
 }
@@ -410,7 +411,7 @@ async fn render(
         esc(app.kind.as_str()),
         esc(app.client_type.as_str()),
         esc(&app.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")),
-        if app.require_pkce { "required (S256)" } else { "optional" },
+        if app.require_pkce { "required (S256)" } else { "optional (legacy: requests without PKCE need a nonce)" },
         esc(contact.as_deref().unwrap_or("—")),
         when(Some(app.created_at))
     ));

@@ -103,10 +103,15 @@ impl TestServer {
 
     /// A second Gatehouse on the same database and keys, as behind a load balancer.
     pub async fn another_instance(&self) -> Instance {
+        self.another_instance_with(&[("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")]).await
+    }
+
+    /// A second instance with settings of its own (one that names something the test made).
+    pub async fn another_instance_with(&self, env: &[(&str, &str)]) -> Instance {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         // Same issuer: both instances are one deployment.
-        let config = test_config(&self.database_url, self.dir.path(), &self.base);
+        let config = test_config_with(&self.database_url, self.dir.path(), &self.base, env);
         let state = AppState::open(config, self.clock.clone()).await.expect("second instance");
         let app = gatehouse::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = tokio::spawn(async move {

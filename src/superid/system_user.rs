@@ -1,16 +1,54 @@
 //! SuperID's PartnerSystemUser exchange (DESIGN §6): an app signs `"<system token>.<UTC
 //! yyyyMMddHHmm>"` with its private key and trades it, with its client secret and the tenant's
-//! `ctx`, for a system-user JWT signed by us. Checked in SuperID's order; every failure names
-//! SuperID's code and is never a 500.
+//! `ctx`, for a system-user JWT (or a SAML assertion) signed by us, carrying a `7T:` ticket.
+//! Checked in SuperID's order; every failure names SuperID's code and is never a 500. The
+//! REST and SOAP endpoints both come here.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
-use crate::apps::{Entitlement, PublicKey};
-use crate::crypto::{b64_decode_strict, ct_eq, random_id, sha256};
+use crate::apps::{App, Entitlement, PublicKey};
+use crate::crypto::{aead_open, aead_seal, b64_decode_strict, ct_eq, random_id, sha256};
 use crate::keys::Alg;
+use crate::oidc::id_token::{tenant_urls, SUPERID};
 use crate::store::audit::AuditEvent;
+use crate::tenants::Tenant;
 use crate::AppState;
+
+/// The claim that carries the ticket, which every SuperOffice client reads.
+pub const TICKET_CLAIM: &str = "http://schemes.superoffice.net/identity/ticket";
+
+/// What the caller asked for: `ReturnTokenType`, whose WSDL spells `Jwt` and `Saml` and whose
+/// REST documentation spells `JWT`; read without regard to case, JWT when absent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenType {
+    Jwt,
+    Saml,
+}
+
+impl TokenType {
+    pub fn parse(value: Option<&str>) -> Result<TokenType, Refusal> {
+        match value.map(str::trim) {
+            None | Some("") => Ok(TokenType::Jwt),
+            Some(v) if v.eq_ignore_ascii_case("jwt") => Ok(TokenType::Jwt),
+            Some(v) if v.eq_ignore_ascii_case("saml") => Ok(TokenType::Saml),
+            Some(_) => Err(refuse(None, "ReturnTokenType must be Jwt or Saml.")),
+        }
+    }
+}
+
+/// What one accepted signed system token gave: the claims (ticket included) and the JWT.
+/// An identical retry inside the window gets this back, rendered as it asks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Issued {
+    pub claims: Map<String, Value>,
+    pub jwt: String,
+}
+
+/// The `sub` of a system user: the app acting in a tenant.
+pub fn subject(client_id: &str, ctx: &str) -> String {
+    format!("system:{client_id}:{ctx}")
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -94,10 +132,19 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 /// The exchange. The `Err` is SuperID-shaped; database trouble is reported as unavailable,
 /// never as a stack trace.
 pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Refusal> {
-    let unavailable = |_| refuse(None, "The service is temporarily unavailable; try again shortly.");
-    if req.return_token_type.as_deref().is_some_and(|t| t != "JWT") {
-        return Err(refuse(None, "ReturnTokenType must be JWT."));
+    let token_type = TokenType::parse(req.return_token_type.as_deref())?;
+    let issued = exchange(state, req).await?;
+    match token_type {
+        TokenType::Jwt => Ok(issued.jwt),
+        TokenType::Saml => super::saml::assertion(state, &issued.claims)
+            .map_err(|_| refuse(None, "The token could not be issued; try again.")),
     }
+}
+
+/// The checks, then the claims and JWT of a new system user, or the first answer again for an
+/// identical retry.
+async fn exchange(state: &AppState, req: &Request) -> Result<Issued, Refusal> {
+    let unavailable = |_| refuse(None, "The service is temporarily unavailable; try again shortly.");
     let signed = req
         .signed_system_token
         .as_deref()
@@ -202,31 +249,100 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Ref
     // The replay record names what was signed and the signature bytes, not the spelling of the
     // request, so no re-encoding of a captured token counts as new.
     let replay_key = sha256(&[signed_part.as_bytes(), b"\0", &signature].concat());
-    if !state.store.claim_system_user_replay(&replay_key, at + window + 60).await.map_err(unavailable)? {
-        return Err(refuse(None, "This signed system token was already used; sign a new one."));
+    // The first answer is kept sealed under a key only the signed string itself gives, so the
+    // database alone never yields a ticket (docs/decisions/0015-identical-system-user-retries.md).
+    let answer_key =
+        sha256(&[b"gatehouse system-user answer\0".as_slice(), signed_part.as_bytes(), b"\0", &signature].concat());
+    let claimed =
+        state.store.claim_system_user_replay(&replay_key, &app.id, at + window + 60).await.map_err(unavailable)?;
+    if !claimed {
+        return repeated(state, &replay_key, &answer_key, &app, &tenant.ctx).await;
     }
-    let claims = json!({
-        "iss": state.config.system_user_issuer,
-        "aud": format!("spn:{}", tenant.serial),
-        "sub": format!("system:{}:{}", app.client_id, tenant.ctx),
-        "iat": now,
-        "nbf": now,
-        "exp": now + state.config.system_user_ttl,
-        "jti": random_id(),
-        "client_id": app.client_id,
-        "http://schemes.superoffice.net/identity/ctx": tenant.ctx,
-        "http://schemes.superoffice.net/identity/serial": tenant.serial.to_string(),
-        "http://schemes.superoffice.net/identity/company_name": tenant.name,
-        "http://schemes.superoffice.net/identity/is_system_user": "True",
-    });
+    let tenant: Tenant = tenant.into();
+    let ticket = state
+        .directory
+        .issue_ticket(&app.id, &tenant.id)
+        .await
+        .map_err(|_| refuse(None, "The service is temporarily unavailable; try again shortly."))?;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(state.config.system_user_issuer));
+    claims.insert("aud".into(), json!(format!("spn:{}", tenant.serial)));
+    claims.insert("sub".into(), json!(subject(&app.client_id, &tenant.ctx)));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("nbf".into(), json!(now));
+    claims.insert("exp".into(), json!(now + state.config.system_user_ttl));
+    claims.insert("jti".into(), json!(random_id()));
+    claims.insert("client_id".into(), json!(app.client_id));
+    claims.insert(format!("{SUPERID}ctx"), json!(tenant.ctx));
+    claims.insert(format!("{SUPERID}serial"), json!(tenant.serial.to_string()));
+    claims.insert(format!("{SUPERID}company_name"), json!(tenant.name));
+    claims.insert(format!("{SUPERID}is_system_user"), json!("True"));
+    claims.insert(TICKET_CLAIM.into(), json!(ticket));
+    claims.extend(tenant_urls(&state.config, &tenant));
     let jwt = state
         .keys
         .sign(Alg::RS256, "JWT", &claims)
         .map_err(|_| refuse(None, "The token could not be issued; try again."))?;
+    let issued = Issued { claims, jwt };
+    // Losing the sealed copy only means an identical retry is refused as a replay.
+    match serde_json::to_vec(&issued).ok().and_then(|plain| aead_seal(&answer_key, &replay_key, &plain)) {
+        Some(sealed) => {
+            if let Err(e) = state.store.seal_system_user_answer(&replay_key, &sealed).await {
+                tracing::warn!(error = %e, "keeping a system-user answer for retries failed");
+            }
+        }
+        None => tracing::warn!("sealing a system-user answer for retries failed"),
+    }
     let event =
         AuditEvent::new(now, &app.client_id, "system_user.issued", &tenant.ctx, json!({ "client_id": app.client_id }));
     let _ = state.store.record_audit(&event).await;
-    Ok(jwt)
+    Ok(issued)
+}
+
+/// An identical signed string, already accepted for this app: SuperOffice's client library
+/// signs the same text twice in a minute (JWT, then ticket). It gets the first answer back,
+/// the same ticket, not a new credential. While the first request is still being answered
+/// (its sealed copy not yet written) this waits a moment, a bounded number of times.
+async fn repeated(
+    state: &AppState,
+    replay_key: &[u8],
+    answer_key: &[u8],
+    app: &App,
+    ctx: &str,
+) -> Result<Issued, Refusal> {
+    let used = || refuse(None, "This signed system token was already used; sign a new one.");
+    for _ in 0..20 {
+        let row = state
+            .store
+            .system_user_replay(replay_key, state.clock.now())
+            .await
+            .map_err(|_| refuse(None, "The service is temporarily unavailable; try again shortly."))?;
+        let Some(row) = row else { return Err(used()) };
+        if row.app_id.as_deref() != Some(app.id.as_str()) {
+            return Err(used());
+        }
+        if let Some(sealed) = row.sealed {
+            let issued: Issued = aead_open(answer_key, replay_key, &sealed)
+                .and_then(|plain| serde_json::from_slice(&plain).ok())
+                .ok_or_else(used)?;
+            // The first answer must still be good, and the tenant must still approve the app
+            // (checked above); a JWT past its lifetime is not handed out again.
+            if issued.claims.get("exp").and_then(Value::as_i64).is_none_or(|exp| exp <= state.clock.now()) {
+                return Err(used());
+            }
+            let event = AuditEvent::new(
+                state.clock.now(),
+                &app.client_id,
+                "system_user.repeated",
+                ctx,
+                json!({ "client_id": app.client_id }),
+            );
+            let _ = state.store.record_audit(&event).await;
+            return Ok(issued);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(used())
 }
 
 /// A tenant name from the request, safe to echo in a message: short and printable.
