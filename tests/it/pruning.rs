@@ -82,6 +82,10 @@ async fn fill(srv: &TestServer, w: &World) {
     let digest = gatehouse::crypto::sha256(gatehouse::crypto::random_id().as_bytes());
     assert!(state.store.claim_system_user_replay(&digest, "app", now + 660).await.unwrap());
     gatehouse::oidc::registration::create_initial_token(state, 1).await.unwrap();
+    // A system-user ticket (six hours from its last use).
+    let app = state.registry.get(&w.client_id).await.unwrap();
+    let tenant = state.directory.tenant("Cust1").await.unwrap();
+    state.directory.issue_ticket(&app.id, &tenant.id).await.unwrap();
 }
 
 both_backends!(
