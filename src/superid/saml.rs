@@ -62,7 +62,8 @@ pub fn signed(
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        if !value.chars().all(is_xml_char) {
+        // A value XML cannot carry is left out whole rather than sent altered.
+        if !value.chars().all(is_xml_char) || !name.chars().all(is_xml_char) {
             continue;
         }
         body.push_str(&format!(

@@ -3,6 +3,7 @@
 //! exactly the bytes we send, with no canonicaliser of our own to get wrong.
 
 /// Text content, escaped as canonical XML writes it (c14n §1.1: `&`, `<`, `>`, CR).
+/// Characters XML cannot carry at all are left out rather than written as broken XML.
 pub fn text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -11,13 +12,15 @@ pub fn text(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
+            c if is_xml_char(c) => out.push(c),
+            _ => {}
         }
     }
     out
 }
 
-/// An attribute value, escaped as canonical XML writes it (`&`, `<`, `"`, TAB, LF, CR).
+/// An attribute value, escaped as canonical XML writes it (`&`, `<`, `"`, TAB, LF, CR);
+/// characters XML cannot carry are left out.
 pub fn attr(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -28,7 +31,8 @@ pub fn attr(s: &str) -> String {
             '\t' => out.push_str("&#x9;"),
             '\n' => out.push_str("&#xA;"),
             '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
+            c if is_xml_char(c) => out.push(c),
+            _ => {}
         }
     }
     out
@@ -46,6 +50,7 @@ mod tests {
         assert_eq!(super::text("a<b>&c\r\n\"'"), "a&lt;b&gt;&amp;c&#xD;\n\"'");
         assert_eq!(super::attr("a<b>&c\t\r\n\"'"), "a&lt;b>&amp;c&#x9;&#xD;&#xA;&quot;'");
         assert!(!super::is_xml_char('\u{1}'));
+        assert_eq!(super::text("a\u{1}b\u{FFFE}"), "ab");
         assert!(super::is_xml_char('é'));
     }
 }
