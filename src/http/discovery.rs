@@ -43,8 +43,7 @@ pub fn document(config: &Config) -> anyhow::Result<Vec<u8>> {
         "userinfo_endpoint": url(paths::USERINFO),
         "end_session_endpoint": url(paths::LOGOUT),
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "name",
-            "preferred_username", "email", "email_verified"],
+        "claims_supported": claims_supported(),
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
@@ -65,4 +64,27 @@ pub fn document(config: &Config) -> anyhow::Result<Vec<u8>> {
 /// `GET /.well-known/openid-configuration` and its aliases: the same bytes at every path.
 pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
     super::respond::cached_json(state.discovery.as_ref().clone(), 3600)
+}
+
+/// The standard claims we issue, then SuperID's, by their full names.
+fn claims_supported() -> Vec<String> {
+    let standard = [
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "azp",
+        "amr",
+        "name",
+        "preferred_username",
+        "email",
+        "email_verified",
+    ];
+    let superid =
+        crate::oidc::id_token::SUPERID_CLAIMS.iter().map(|c| format!("{}{c}", crate::oidc::id_token::SUPERID));
+    standard.iter().map(|c| c.to_string()).chain(superid).collect()
 }

@@ -11,6 +11,23 @@ use crate::AppState;
 
 pub const SUPERID: &str = "http://schemes.superoffice.net/identity/";
 
+/// The SuperID claims an ID token can carry (under `SUPERID`), as discovery lists them.
+pub const SUPERID_CLAIMS: [&str; 13] = [
+    "ctx",
+    "serial",
+    "company_name",
+    "is_administrator",
+    "upn",
+    "email",
+    "associateid",
+    "so_primary_email_address",
+    "initials",
+    "identityprovider",
+    "webapi_url",
+    "netserver_url",
+    "system_token",
+];
+
 /// The SuperID URL claims of a tenant, from the configured templates.
 pub fn tenant_urls(config: &crate::config::Config, tenant: &Tenant) -> Map<String, Value> {
     let mut c = Map::new();

@@ -534,5 +534,10 @@ both_backends!(
         let other = srv.state.directory.add_user("bob@example.com", Some("bob de la cruz"), "Cust1", false, Secret::new(PASSWORD.into()), "test").await.unwrap();
         assert_ne!(other.associate_id.to_string(), associate);
         assert_eq!(gatehouse::oidc::id_token::initials(&other.name), "BDL");
+        // Discovery names them (OIDC Discovery §3, claims_supported).
+        let doc: Value = http().get(srv.url("/login/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+        for claim in ["associateid", "initials", "so_primary_email_address", "identityprovider", "system_token"] {
+            assert!(doc["claims_supported"].as_array().unwrap().iter().any(|c| *c == format!("{SUPERID}{claim}")), "{claim}");
+        }
     }
 );
