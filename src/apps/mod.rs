@@ -307,6 +307,14 @@ struct RecentAuthentication {
     at: std::time::Instant,
 }
 
+/// The outcome of checking a client secret: checked against the stored digests now, or
+/// remembered from a recent check and still to be confirmed by the app's stored revision.
+#[derive(Debug)]
+pub enum SecretCheck {
+    Checked(Arc<App>),
+    Remembered(Arc<App>),
+}
+
 /// The app registry. Cheap to clone (clones share the caches).
 #[derive(Clone, Debug)]
 pub struct Registry {
@@ -547,17 +555,60 @@ impl Registry {
     /// active secret digests), a SHA-256, constant-time comparisons, and the cached app. A
     /// success is remembered for `AUTH_CACHE_TTL` (docs/decisions/0007-authentication-cache.md).
     pub async fn authenticate_secret(&self, client_id: &str, presented: &str) -> Result<Option<Arc<App>>> {
+        match self.check_secret(client_id, presented).await? {
+            Some(SecretCheck::Checked(app)) => Ok(Some(app)),
+            Some(SecretCheck::Remembered(app)) => {
+                // One primary-key read instead of the secrets join.
+                let stored = self.store.app_revision(&app.id).await?;
+                match self.confirm_remembered(app, stored) {
+                    Some(app) => Ok(Some(app)),
+                    None => self.recheck_secret(client_id, presented).await,
+                }
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The full check, after a remembered success turned out stale (the app changed).
+    pub async fn recheck_secret(&self, client_id: &str, presented: &str) -> Result<Option<Arc<App>>> {
+        let candidate = client_secret::digest(presented);
+        self.check_stored_secret(client_id, &candidate, presented, self.clock.now()).await
+    }
+
+    /// A remembered success holds only while the app still exists at the revision it was
+    /// remembered with: a deletion, a revoked secret or a changed setting on any instance
+    /// shows here at once. `stored` is the app's revision as just read from the database (by
+    /// the caller, possibly in the same statement as what it reads anyway). None: forgotten;
+    /// the caller checks the secret again in full (`recheck_secret`).
+    pub fn confirm_remembered(&self, app: Arc<App>, stored: Option<i64>) -> Option<Arc<App>> {
+        if stored == Some(app.revision) {
+            return Some(app);
+        }
+        self.forget_authentications(&app.client_id);
+        None
+    }
+
+    /// Checks a secret, but leaves a remembered success unconfirmed (`SecretCheck::Remembered`):
+    /// the caller must read the app's revision and pass it to `confirm_remembered` before it
+    /// trusts the app. `authenticate_secret` does both.
+    pub async fn check_secret(&self, client_id: &str, presented: &str) -> Result<Option<SecretCheck>> {
         let now = self.clock.now();
         let candidate = client_secret::digest(presented);
         if let Some(app) = self.recently_authenticated(client_id, &candidate, now) {
-            // A remembered success holds only while the app still exists at the revision it was
-            // remembered with: a deletion, a revoked secret or a changed setting on any instance
-            // shows here at once. One primary-key read instead of the secrets join.
-            if self.store.app_revision(&app.id).await? == Some(app.revision) {
-                return Ok(Some(app));
-            }
-            self.forget_authentications(client_id);
+            return Ok(Some(SecretCheck::Remembered(app)));
         }
+        let app = self.check_stored_secret(client_id, &candidate, presented, now).await?;
+        Ok(app.map(SecretCheck::Checked))
+    }
+
+    /// The secrets join: the app row and its active secret digests, compared in constant time.
+    async fn check_stored_secret(
+        &self,
+        client_id: &str,
+        candidate: &[u8; 32],
+        presented: &str,
+        now: i64,
+    ) -> Result<Option<Arc<App>>> {
         let epoch = self.auth_epoch.load(std::sync::atomic::Ordering::SeqCst);
         let Some((row, stored)) = self.store.app_with_active_secrets(client_id, now).await? else {
             // Unknown clients cost the same digest as known ones.
@@ -566,7 +617,7 @@ impl Registry {
         };
         let mut matched = None;
         for (id, digest, last_used, expires_at) in &stored {
-            if crate::crypto::ct_eq(&candidate, digest) {
+            if crate::crypto::ct_eq(candidate, digest) {
                 matched = Some((id, *last_used, *expires_at));
             }
         }
@@ -578,7 +629,7 @@ impl Registry {
                     self.store.touch_secret(id, now).await?;
                 }
                 let app = self.complete(row).await?;
-                self.remember_authentication(&app, candidate, expires_at, epoch);
+                self.remember_authentication(&app, *candidate, expires_at, epoch);
                 Ok(Some(app))
             }
             None => Ok(None),

@@ -11,8 +11,8 @@ use crate::AppState;
 
 pub async fn introspect(State(state): State<AppState>, req: OAuthRequest) -> Response {
     let result = async {
-        let client = client_auth::authenticate(&state, req.basic, &req.form).await?;
-        introspect::introspect(&state, &client, &req.form).await
+        let client = client_auth::authenticate_pending(&state, req.basic, &req.form).await?;
+        introspect::introspect(&state, client, &req.form).await
     }
     .await;
     match result {

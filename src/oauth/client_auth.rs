@@ -10,7 +10,7 @@ use super::jws::Jws;
 use super::params::FormParams;
 use super::{Error, OAuthError};
 use crate::apps::client_keys::ClientKey;
-use crate::apps::{App, ClientType};
+use crate::apps::{App, ClientType, SecretCheck};
 use crate::secret::Secret;
 use crate::AppState;
 
@@ -100,6 +100,64 @@ pub async fn authenticate(
     basic: Option<BasicCredentials>,
     form: &FormParams,
 ) -> Result<AuthenticatedClient, Error> {
+    authenticate_pending(state, basic, form).await?.confirm_by_reading(state).await
+}
+
+/// A client whose credentials checked out, except that a secret remembered from a recent
+/// check still needs its app's stored revision (docs/decisions/0007-authentication-cache.md).
+/// Only `confirm` makes it an `AuthenticatedClient`, so nothing can skip that read; a caller
+/// that reads the database anyway can fetch the revision in the same statement.
+#[derive(Debug)]
+pub struct PendingClient {
+    client: AuthenticatedClient,
+    /// The credentials, kept for a full check when the remembered revision is stale.
+    remembered: Option<(String, Secret<String>)>,
+}
+
+impl PendingClient {
+    fn checked(client: AuthenticatedClient) -> Self {
+        PendingClient { client, remembered: None }
+    }
+
+    /// The app whose stored revision `confirm` needs, if any.
+    pub fn revision_needed(&self) -> Option<&str> {
+        self.remembered.as_ref().map(|_| self.client.app.id.as_str())
+    }
+
+    /// `stored` is the revision of `revision_needed()`'s app as just read (None: no such app).
+    /// A stale one costs the full secret check, as for any changed app.
+    pub async fn confirm(self, state: &AppState, stored: Option<i64>) -> Result<AuthenticatedClient, Error> {
+        let Some((client_id, secret)) = self.remembered else { return Ok(self.client) };
+        let method = self.client.method;
+        match state.registry.confirm_remembered(self.client.app, stored) {
+            Some(app) => Ok(AuthenticatedClient { app, method }),
+            None => match state.registry.recheck_secret(&client_id, secret.expose()).await? {
+                Some(app) => confidential_only(app, method),
+                None => {
+                    tracing::info!(client_id = %printable(&client_id), "client secret rejected");
+                    Err(failed().into())
+                }
+            },
+        }
+    }
+
+    /// Reads the revision (one primary-key read) when it is needed, and confirms.
+    pub async fn confirm_by_reading(self, state: &AppState) -> Result<AuthenticatedClient, Error> {
+        let stored = match self.revision_needed() {
+            Some(app_id) => state.store.app_revision(app_id).await?,
+            None => None,
+        };
+        self.confirm(state, stored).await
+    }
+}
+
+/// Checks the client of a request, by exactly one method, leaving a remembered secret to be
+/// confirmed (`PendingClient`).
+pub async fn authenticate_pending(
+    state: &AppState,
+    basic: Option<BasicCredentials>,
+    form: &FormParams,
+) -> Result<PendingClient, Error> {
     let post_secret = form.get("client_secret");
     let assertion = form.get("client_assertion");
     let methods = [basic.is_some(), post_secret.is_some(), assertion.is_some()].iter().filter(|m| **m).count();
@@ -110,13 +168,11 @@ pub async fn authenticate(
         if form.get("client_id").is_some_and(|id| id != basic.client_id) {
             return Err(OAuthError::invalid_request("client_id does not match the Authorization header").into());
         }
-        let app = by_secret(state, &basic.client_id, basic.secret.expose()).await?;
-        return confidential_only(app, AuthMethod::SecretBasic);
+        return by_secret(state, basic.client_id, basic.secret, AuthMethod::SecretBasic).await;
     }
     if let Some(secret) = post_secret {
         let client_id = form.required("client_id")?;
-        let app = by_secret(state, client_id, secret).await?;
-        return confidential_only(app, AuthMethod::SecretPost);
+        return by_secret(state, client_id.to_string(), Secret::new(secret.to_string()), AuthMethod::SecretPost).await;
     }
     if let Some(assertion) = assertion {
         if form.get("client_assertion_type") != Some(ASSERTION_TYPE_JWT) {
@@ -125,7 +181,7 @@ pub async fn authenticate(
             );
         }
         let app = by_assertion(state, assertion, form.get("client_id")).await?;
-        return confidential_only(app, AuthMethod::PrivateKeyJwt);
+        return confidential_only(app, AuthMethod::PrivateKeyJwt).map(PendingClient::checked);
     }
     let client_id =
         form.get("client_id").ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?;
@@ -133,7 +189,7 @@ pub async fn authenticate(
     if app.client_type != ClientType::Public {
         return Err(failed().into());
     }
-    Ok(AuthenticatedClient { app, method: AuthMethod::None })
+    Ok(PendingClient::checked(AuthenticatedClient { app, method: AuthMethod::None }))
 }
 
 /// The app a client names; an unknown one is an authentication failure, while a database
@@ -163,11 +219,20 @@ fn confidential_only(app: Arc<App>, method: AuthMethod) -> Result<AuthenticatedC
     Ok(AuthenticatedClient { app, method })
 }
 
-async fn by_secret(state: &AppState, client_id: &str, secret: &str) -> Result<Arc<App>, Error> {
-    match state.registry.authenticate_secret(client_id, secret).await? {
-        Some(app) => Ok(app),
+async fn by_secret(
+    state: &AppState,
+    client_id: String,
+    secret: Secret<String>,
+    method: AuthMethod,
+) -> Result<PendingClient, Error> {
+    match state.registry.check_secret(&client_id, secret.expose()).await? {
+        Some(SecretCheck::Checked(app)) => confidential_only(app, method).map(PendingClient::checked),
+        Some(SecretCheck::Remembered(app)) => {
+            let client = confidential_only(app, method)?;
+            Ok(PendingClient { client, remembered: Some((client_id, secret)) })
+        }
         None => {
-            tracing::info!(client_id = %printable(client_id), "client secret rejected");
+            tracing::info!(client_id = %printable(&client_id), "client secret rejected");
             Err(failed().into())
         }
     }

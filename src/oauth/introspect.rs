@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use super::client_auth::AuthenticatedClient;
+use super::client_auth::{AuthenticatedClient, PendingClient};
 use super::grants::refresh_token::REFRESH_PREFIX;
 use super::params::FormParams;
-use super::tokens::lookup_active;
+use super::tokens::{active_opaque, lookup_active, KnownToken, OPAQUE_PREFIX};
 use super::{Error, OAuthError};
 use crate::AppState;
 
@@ -37,27 +37,46 @@ pub struct Introspection {
     pub ctx: Option<String>,
 }
 
-pub async fn introspect(
-    state: &AppState,
-    caller: &AuthenticatedClient,
-    form: &FormParams,
-) -> Result<Introspection, Error> {
+pub async fn introspect(state: &AppState, caller: PendingClient, form: &FormParams) -> Result<Introspection, Error> {
+    let token = form.get("token").filter(|t| !t.is_empty());
+    // The hot path, an opaque access token: its row and the caller's app revision (which a
+    // remembered client authentication needs) come back from one statement.
+    if let (Some(token), Some(app_id)) = (token, caller.revision_needed()) {
+        if token.starts_with(OPAQUE_PREFIX) {
+            let digest = crate::crypto::sha256(token.as_bytes());
+            let (row, revision) = state.store.access_token_with_app_revision(&digest, app_id).await?;
+            let caller = confidential(caller.confirm(state, revision).await?)?;
+            let known = active_opaque(state, row, state.clock.now()).await?;
+            return Ok(access_token(state, &caller, known));
+        }
+    }
+    let caller = confidential(caller.confirm_by_reading(state).await?)?;
+    let token = form.required("token")?;
+    if token.starts_with(REFRESH_PREFIX) {
+        return refresh_token(state, &caller, token).await;
+    }
+    if token.starts_with(crate::tenants::tickets::PREFIX) {
+        return ticket(state, &caller, token).await;
+    }
+    let known = lookup_active(state, token).await?;
+    Ok(access_token(state, &caller, known))
+}
+
+fn confidential(caller: AuthenticatedClient) -> Result<AuthenticatedClient, Error> {
     if !caller.is_confidential() {
         return Err(OAuthError::invalid_client("introspection requires client authentication").into());
     }
-    let token = form.required("token")?;
-    if token.starts_with(REFRESH_PREFIX) {
-        return refresh_token(state, caller, token).await;
-    }
-    if token.starts_with(crate::tenants::tickets::PREFIX) {
-        return ticket(state, caller, token).await;
-    }
-    let Some(t) = lookup_active(state, token).await? else { return Ok(Introspection::default()) };
+    Ok(caller)
+}
+
+/// An access token is visible to the client it was issued to and to its audience.
+fn access_token(state: &AppState, caller: &AuthenticatedClient, known: Option<KnownToken>) -> Introspection {
+    let Some(t) = known else { return Introspection::default() };
     let me = caller.app().client_id.as_str();
     if t.client_id != me && t.audience != me {
-        return Ok(Introspection::default());
+        return Introspection::default();
     }
-    Ok(Introspection {
+    Introspection {
         active: true,
         scope: Some(t.scope),
         client_id: Some(t.client_id),
@@ -69,7 +88,7 @@ pub async fn introspect(
         iss: Some(state.config.issuer.clone()),
         jti: Some(t.jti),
         ctx: None,
-    })
+    }
 }
 
 /// A SuperID ticket is visible to the app it was issued to and to the client configured as

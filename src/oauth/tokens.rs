@@ -135,28 +135,38 @@ pub async fn lookup_active(state: &AppState, token: &str) -> Result<Option<Known
     let now = state.clock.now();
     if token.starts_with(OPAQUE_PREFIX) {
         let digest = sha256(token.as_bytes()).to_vec();
-        let Some(row) = state.store.access_token_by_digest(&digest).await? else { return Ok(None) };
-        if row.revoked_at.is_some() || row.expires_at <= now {
-            return Ok(None);
-        }
-        let known = KnownToken {
-            jti: row.jti,
-            client_id: row.client_id,
-            subject: row.subject,
-            scope: row.scope,
-            audience: row.audience,
-            issued_at: row.issued_at,
-            expires_at: row.expires_at,
-            tenant_ctx: row.tenant_ctx,
-            kind: TokenKind::Opaque(digest),
-        };
-        return still_admitted(state, known).await;
+        let row = state.store.access_token_by_digest(&digest).await?;
+        return active_opaque(state, row, now).await;
     }
     let Some(claims) = state.keys.verify_own(token, "at+jwt") else { return Ok(None) };
     let Some(known) = from_claims(&claims, &state.config.issuer) else { return Ok(None) };
     if known.expires_at <= now || state.store.is_jwt_revoked(&known.jti).await? {
         return Ok(None);
     }
+    still_admitted(state, known).await
+}
+
+/// The opaque token `row` (read by its digest), if it is still valid at `now`.
+pub async fn active_opaque(
+    state: &AppState,
+    row: Option<AccessTokenRow>,
+    now: i64,
+) -> Result<Option<KnownToken>, Error> {
+    let Some(row) = row else { return Ok(None) };
+    if row.revoked_at.is_some() || row.expires_at <= now {
+        return Ok(None);
+    }
+    let known = KnownToken {
+        jti: row.jti,
+        client_id: row.client_id,
+        subject: row.subject,
+        scope: row.scope,
+        audience: row.audience,
+        issued_at: row.issued_at,
+        expires_at: row.expires_at,
+        tenant_ctx: row.tenant_ctx,
+        kind: TokenKind::Opaque(row.digest),
+    };
     still_admitted(state, known).await
 }
 

@@ -81,21 +81,27 @@ impl Store {
             t.issued_at, t.expires_at, t.revoked_at, n.ctx AS tenant_ctx FROM access_tokens t JOIN apps a ON a.id = t.app_id \
             LEFT JOIN tenants n ON n.id = t.tenant_id WHERE t.digest = $1";
         on_db!(&self.db, pool => {
-            sqlx::query(SQL).bind(digest).fetch_optional(pool).await?.map(|r| Ok(AccessTokenRow {
-                jti: r.text("jti")?,
-                digest: r.bytes("digest")?,
-                app_id: r.text("app_id")?,
-                client_id: r.text("client_id")?,
-                subject: r.text("subject")?,
-                user_id: r.opt_text("user_id")?,
-                tenant_id: r.opt_text("tenant_id")?,
-                scope: r.text("scope")?,
-                audience: r.text("audience")?,
-                issued_at: r.int("issued_at")?,
-                expires_at: r.int("expires_at")?,
-                revoked_at: r.opt_int("revoked_at")?,
-                tenant_ctx: r.opt_text("tenant_ctx")?,
-            })).transpose()
+            sqlx::query(SQL).bind(digest).fetch_optional(pool).await?.as_ref().map(access_token_row).transpose()
+        })
+    }
+
+    /// An opaque token and, in the same statement, the revision of the app `app_id` (the
+    /// caller's, whose remembered authentication it confirms): introspection's one round trip.
+    /// `(None, None)` when that app no longer exists.
+    pub async fn access_token_with_app_revision(
+        &self,
+        digest: &[u8],
+        app_id: &str,
+    ) -> sqlx::Result<(Option<AccessTokenRow>, Option<i64>)> {
+        const SQL: &str =
+            "SELECT c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, \
+            t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, n.ctx AS tenant_ctx FROM apps c \
+            LEFT JOIN access_tokens t ON t.digest = $1 LEFT JOIN apps a ON a.id = t.app_id \
+            LEFT JOIN tenants n ON n.id = t.tenant_id WHERE c.id = $2";
+        on_db!(&self.db, pool => {
+            let Some(r) = sqlx::query(SQL).bind(digest).bind(app_id).fetch_optional(pool).await? else { return Ok((None, None)) };
+            let token = if r.opt_text("jti")?.is_some() { Some(access_token_row(&r)?) } else { None };
+            Ok((token, Some(r.int("caller_revision")?)))
         })
     }
 
@@ -128,4 +134,22 @@ impl Store {
             Ok(sqlx::query(SQL).bind(issuer).bind(jti).bind(expires_at).execute(pool).await?.rows_affected() == 1)
         })
     }
+}
+
+fn access_token_row(r: &impl DbRow) -> sqlx::Result<AccessTokenRow> {
+    Ok(AccessTokenRow {
+        jti: r.text("jti")?,
+        digest: r.bytes("digest")?,
+        app_id: r.text("app_id")?,
+        client_id: r.text("client_id")?,
+        subject: r.text("subject")?,
+        user_id: r.opt_text("user_id")?,
+        tenant_id: r.opt_text("tenant_id")?,
+        scope: r.text("scope")?,
+        audience: r.text("audience")?,
+        issued_at: r.int("issued_at")?,
+        expires_at: r.int("expires_at")?,
+        revoked_at: r.opt_int("revoked_at")?,
+        tenant_ctx: r.opt_text("tenant_ctx")?,
+    })
 }

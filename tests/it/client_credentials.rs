@@ -3,7 +3,7 @@
 
 use openidconnect::core::{CoreClient, CoreProviderMetadata};
 use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, Scope};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::harness::{http, TestServer};
 use gatehouse::apps::{Access, NewApp, Template, TokenFormat, TokenSettings};
@@ -289,5 +289,49 @@ both_backends!(
         });
         assert_eq!(leaked, 0);
         assert_eq!(srv.state.store.audit_trail("unknown", 10).await.unwrap().len(), 2, "refusals are still recorded");
+    }
+);
+
+both_backends!(
+    async fn introspection_reads_the_token_and_confirms_a_remembered_secret_in_one_statement(srv) {
+        // Issue 15: a remembered client authentication is confirmed by the app's revision read in
+        // the same statement as the token. It must still see, on another instance and at once,
+        // a revoked secret (401) and a changed app whose secret still holds (200).
+        let a = app(&srv, Template::ServerToServer).await;
+        srv.state.registry.set_token_settings(&a.client_id, TokenSettings { format: Some(TokenFormat::Opaque), ..Default::default() }, &["RS256"], "test").await.unwrap();
+        let grant = [("grant_type", "client_credentials")];
+        let (status, _, body) = post(&srv, "/token", Some((&a.client_id, &a.secret)), &grant).await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["access_token"].as_str().unwrap().to_string();
+        let other = srv.another_instance().await;
+        let introspect = |base: String, secret: String, token: String| {
+            let client_id = a.client_id.clone();
+            async move {
+                let res = http().post(format!("{base}/introspect")).basic_auth(client_id, Some(secret)).form(&[("token", token)]).send().await.unwrap();
+                (res.status().as_u16(), res.json::<Value>().await.unwrap())
+            }
+        };
+        // Twice at the other instance: the second is a remembered authentication.
+        for _ in 0..2 {
+            let (status, seen) = introspect(other.base.clone(), a.secret.clone(), token.clone()).await;
+            assert_eq!((status, seen["active"].clone()), (200, json!(true)), "{seen}");
+        }
+        let (_, unknown) = introspect(other.base.clone(), a.secret.clone(), "gatehouse_at_unknown".into()).await;
+        assert_eq!(unknown, json!({ "active": false }));
+        // A changed setting bumps the revision; the secret still holds, so the full check passes.
+        srv.state.registry.set_token_settings(&a.client_id, TokenSettings { access_token_ttl: Some(600), ..Default::default() }, &["RS256"], "test").await.unwrap();
+        let (status, seen) = introspect(other.base.clone(), a.secret.clone(), token.clone()).await;
+        assert_eq!((status, seen["active"].clone()), (200, json!(true)), "{seen}");
+        // A revoked secret is refused at once there, with a token or without.
+        let secrets = srv.state.registry.secrets(&a.client_id).await.unwrap();
+        let fresh = srv.state.registry.new_secret(&a.client_id, None, "test").await.unwrap();
+        srv.state.registry.revoke_secret(&a.client_id, &secrets[0].id, "test").await.unwrap();
+        let (status, seen) = introspect(other.base.clone(), a.secret.clone(), token.clone()).await;
+        assert_eq!(status, 401, "{seen}");
+        assert_eq!(seen["error"], "invalid_client");
+        let (status, _) = introspect(other.base.clone(), a.secret.clone(), "gatehouse_at_unknown".into()).await;
+        assert_eq!(status, 401);
+        let (status, seen) = introspect(other.base.clone(), fresh.secret.expose().clone(), token.clone()).await;
+        assert_eq!((status, seen["active"].clone()), (200, json!(true)), "{seen}");
     }
 );
