@@ -11,71 +11,18 @@ signing cost per token (the floor). Every run is bounded by --duration.
 """
 
 import argparse
-import base64
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "gatehouse")
-TICK = os.sysconf("SC_CLK_TCK")
-PG_BASE = os.environ.get("GATEHOUSE_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
-
-
-def sh(*cmd, **kw):
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url, proc, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited early ({proc.returncode}) while waiting for {url}")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except Exception:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} not ready after {seconds}s")
-
-
-def cpu_ticks(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def peak_rss_mib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def form_post(url, body, auth=None):
-    req = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/x-www-form-urlencoded"})
-    if auth:
-        req.add_header("Authorization", auth)
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read() or b"{}")
-
-
-def basic(client_id, secret):
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (ROOT, TICK, Gatehouse, Peer, basic, cpu_ticks, ensure_peer, ensure_release_build,  # noqa: E402
+                    form_post, peak_rss_mib, sh, wait_for_builds)
 
 
 def parse_latency(text, label):
@@ -108,76 +55,37 @@ def wrk(url, concurrency, duration, body=None, auth=None, pid=None):
     }
 
 
-class Gatehouse:
-    def __init__(self, backend):
-        self.name = f"gatehouse-{backend}"
-        self.dir = tempfile.mkdtemp(prefix="gatehouse-bench-")
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        if backend == "sqlite":
-            self.db = f"sqlite://{self.dir}/gatehouse.db"
-        else:
-            name = f"gatehouse_bench_{os.getpid()}"
-            sh("psql", f"{PG_BASE}/postgres", "-qc", f"DROP DATABASE IF EXISTS {name}")
-            sh("psql", f"{PG_BASE}/postgres", "-qc", f"CREATE DATABASE {name}")
-            self.db = f"{PG_BASE}/{name}"
-            self.pg_name = name
-        self.env = dict(os.environ, GATEHOUSE_DATABASE_URL=self.db, GATEHOUSE_KEYS_DIR=f"{self.dir}/keys", GATEHOUSE_LOG="warn")
-
-    def cli(self, *args):
-        return json.loads(sh(BIN, "--json", *args, env=self.env, cwd=self.dir))
-
-    def start(self):
-        self.proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{self.port}"], env=self.env, cwd=self.dir,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ready(self.base + "/readyz", self.proc)
-        partner = self.cli("partner", "add", "--name", "Bench")["id"]
-        self.apps = {}
-        for key, fmt, alg in [("rs256", "jwt", "RS256"), ("es256", "jwt", "ES256"), ("opaque", "opaque", "RS256")]:
-            created = self.cli("app", "create", "--partner", partner, "--template", "server-to-server", "--name", f"bench {key}")
-            cid, secret = created["app"]["client_id"], created["client_secret"]["secret"]
-            self.cli("app", "set", cid, "--token-format", fmt, "--signing-alg", alg)
-            self.apps[key] = basic(cid, secret)
-        token = form_post(self.base + "/token", "grant_type=client_credentials", self.apps["opaque"])["access_token"]
-        return {
-            "cc_rs256": ("/token", "grant_type=client_credentials", self.apps["rs256"]),
-            "cc_es256": ("/token", "grant_type=client_credentials", self.apps["es256"]),
-            "cc_opaque": ("/token", "grant_type=client_credentials", self.apps["opaque"]),
-            "introspect": ("/introspect", f"token={token}", self.apps["opaque"]),
-            "jwks": ("/jwks", None, None),
-        }
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
-        shutil.rmtree(self.dir, ignore_errors=True)
-        if hasattr(self, "pg_name"):
-            sh("psql", f"{PG_BASE}/postgres", "-qc", f"DROP DATABASE IF EXISTS {self.pg_name} WITH (FORCE)")
+def gatehouse_plan(server):
+    """Seeds a started Gatehouse with three server-to-server apps; returns the scenarios."""
+    partner = server.cli("partner", "add", "--name", "Bench")["id"]
+    apps = {}
+    for key, fmt, alg in [("rs256", "jwt", "RS256"), ("es256", "jwt", "ES256"), ("opaque", "opaque", "RS256")]:
+        created = server.cli("app", "create", "--partner", partner, "--template", "server-to-server", "--name", f"bench {key}")
+        cid, secret = created["app"]["client_id"], created["client_secret"]["secret"]
+        server.cli("app", "set", cid, "--token-format", fmt, "--signing-alg", alg)
+        apps[key] = basic(cid, secret)
+    token = form_post(server.base + "/token", "grant_type=client_credentials", apps["opaque"])["access_token"]
+    return {
+        "cc_rs256": ("/token", "grant_type=client_credentials", apps["rs256"]),
+        "cc_es256": ("/token", "grant_type=client_credentials", apps["es256"]),
+        "cc_opaque": ("/token", "grant_type=client_credentials", apps["opaque"]),
+        "introspect": ("/introspect", f"token={token}", apps["opaque"]),
+        "jwks": ("/jwks", None, None),
+    }
 
 
-class Peer:
-    name = "oidc-provider"
-
-    def start(self):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(["node", os.path.join(ROOT, "bench", "peer", "server.js"), str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_ready(self.base + "/.well-known/openid-configuration", self.proc)
-        auth = basic("bench", "bench-secret-bench-secret-bench-secret")
-        cc = "grant_type=client_credentials&scope=api&resource="
-        token = form_post(self.base + "/token", cc + "https%3A%2F%2Fopaque.example", auth)["access_token"]
-        return {
-            "cc_rs256": ("/token", cc + "https%3A%2F%2Frs256.example", auth),
-            "cc_es256": ("/token", cc + "https%3A%2F%2Fes256.example", auth),
-            "cc_opaque": ("/token", cc + "https%3A%2F%2Fopaque.example", auth),
-            "introspect": ("/token/introspection", f"token={token}", auth),
-            "jwks": ("/jwks", None, None),
-        }
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+def peer_plan(server):
+    """The peer's client `bench` (bench/peer/server.js) for the same scenarios."""
+    auth = basic("bench", "bench-secret-bench-secret-bench-secret")
+    cc = "grant_type=client_credentials&scope=api&resource="
+    token = form_post(server.base + "/token", cc + "https%3A%2F%2Fopaque.example", auth)["access_token"]
+    return {
+        "cc_rs256": ("/token", cc + "https%3A%2F%2Frs256.example", auth),
+        "cc_es256": ("/token", cc + "https%3A%2F%2Fes256.example", auth),
+        "cc_opaque": ("/token", cc + "https%3A%2F%2Fopaque.example", auth),
+        "introspect": ("/token/introspection", f"token={token}", auth),
+        "jwks": ("/jwks", None, None),
+    }
 
 
 def signing_floor():
@@ -200,9 +108,10 @@ def main():
         if not shutil.which("wrk"):
             subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
             subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True, capture_output=True)
-    sh("cargo", "build", "--quiet", "--release", "--bin", "gatehouse", cwd=ROOT)
-    if not args.no_peer and not os.path.isdir(os.path.join(ROOT, "bench", "peer", "node_modules")):
-        sh("npm", "ci", "--no-audit", "--no-fund", cwd=os.path.join(ROOT, "bench", "peer"))
+    ensure_release_build()
+    if not args.no_peer:
+        ensure_peer()
+    wait_for_builds()
     floor = signing_floor()
     servers = [Gatehouse(b) for b in args.backends.split(",") if b]
     if not args.no_peer:
@@ -211,7 +120,8 @@ def main():
     scenarios = args.scenarios.split(",")
     results = {}
     for server in servers:
-        plan = server.start()
+        server.start()
+        plan = peer_plan(server) if isinstance(server, Peer) else gatehouse_plan(server)
         try:
             for scenario in scenarios:
                 path, body, auth = plan[scenario]

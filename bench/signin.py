@@ -8,9 +8,8 @@ threads on loopback; every run is bounded by --duration.
 """
 
 import argparse
-import hashlib
 import base64
-import http.client
+import hashlib
 import os
 import re
 import sys
@@ -19,38 +18,12 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run  # noqa: E402  (the load benchmark's server helpers)
+import common  # noqa: E402  (servers, /proc accounting, the HTTP client and the sign-in walk)
 
 REDIRECT = "https://app.example.com/cb"
 PASSWORD = "a long enough passphrase"
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
-
-
-def hidden(html, name):
-    m = re.search(rf'name="{name}" value="([^"]*)"', html)
-    return m.group(1) if m else None
-
-
-class Client:
-    def __init__(self, port):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        self.cookies = {}
-
-    def request(self, method, path, body=None, headers=None):
-        headers = dict(headers or {})
-        if self.cookies:
-            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        self.conn.request(method, path, body=body, headers=headers)
-        res = self.conn.getresponse()
-        data = res.read().decode()
-        for header, value in res.getheaders():
-            if header.lower() == "set-cookie":
-                name, _, val = value.split(";")[0].partition("=")
-                self.cookies[name] = val
-        return res.status, res.getheader("Location"), data
 
 
 def authorize_path(client_id):
@@ -60,31 +33,16 @@ def authorize_path(client_id):
     return "/authorize?" + q
 
 
-def code_from(location):
-    return urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
-
-
 def sign_in(c, client_id):
     """Walks the pages once (login, approval, consent); returns the first code."""
-    status, location, _ = c.request("GET", authorize_path(client_id))
-    for _ in range(10):
-        if location and location.startswith(REDIRECT):
-            return code_from(location)
-        status, location, html = c.request("GET", location) if location else (status, location, html)
-        if status != 200:
-            continue
-        form = {k: hidden(html, k) for k in ("request", "csrf", "action")}
-        form.update({"login": {"email": "bench@example.com", "password": PASSWORD}, "approve": {"decision": "approve"},
-                     "consent": {"decision": "allow"}}.get(form["action"], {}))
-        status, location, html = c.request("POST", "/signin", urllib.parse.urlencode(form))
-    raise SystemExit("sign-in did not finish")
+    return common.code_from(common.gatehouse_sign_in(c, authorize_path(client_id), "bench@example.com", PASSWORD, REDIRECT))
 
 
 def token(c, auth, form):
-    status, _, body = c.request("POST", "/token", urllib.parse.urlencode(form), {"Authorization": auth})
+    status, _, body = c.request("POST", "/token", urllib.parse.urlencode(form), f"Authorization: {auth}\r\n")
     if status != 200:
         raise RuntimeError(f"token {status}: {body}")
-    return body
+    return body.decode()
 
 
 def bench(server, threads, duration):
@@ -92,26 +50,24 @@ def bench(server, threads, duration):
     cli = server.cli
     partner = cli("partner", "add", "--name", "Bench")["id"]
     cli("tenant", "add", "--ctx", "Bench1", "--name", "Bench", "--partner", partner)
-    env = dict(server.env)
-    run.subprocess.run([run.BIN, "user", "add", "--email", "bench@example.com", "--tenant", "Bench1", "--admin",
-                        "--password-stdin"], input=PASSWORD + "\n", text=True, env=env, cwd=server.dir, check=True,
-                       capture_output=True)
+    cli("user", "add", "--email", "bench@example.com", "--tenant", "Bench1", "--admin", "--password-stdin",
+        stdin=PASSWORD + "\n")
     app = cli("app", "create", "--partner", partner, "--template", "web", "--name", "Bench web", "--redirect-uri", REDIRECT)
     client_id, secret = app["app"]["client_id"], app["client_secret"]["secret"]
-    auth = run.basic(client_id, secret)
+    auth = common.basic(client_id, secret)
     results = {}
 
     def code_loop(stop, counts, i):
-        c = Client(server.port)
+        c = common.Http(server.port)
         sign_in(c, client_id)
         while not stop.is_set():
-            _, location, _ = c.request("GET", authorize_path(client_id))
-            token(c, auth, {"grant_type": "authorization_code", "code": code_from(location), "redirect_uri": REDIRECT,
+            _, headers, _ = c.request("GET", authorize_path(client_id))
+            token(c, auth, {"grant_type": "authorization_code", "code": common.code_from(headers["location"]), "redirect_uri": REDIRECT,
                             "code_verifier": VERIFIER})
             counts[i] += 1
 
     def refresh_loop(stop, counts, i):
-        c = Client(server.port)
+        c = common.Http(server.port)
         first = sign_in(c, client_id)
         body = token(c, auth, {"grant_type": "authorization_code", "code": first, "redirect_uri": REDIRECT,
                                "code_verifier": VERIFIER})
@@ -128,15 +84,15 @@ def bench(server, threads, duration):
             for w in workers:
                 w.start()
             time.sleep(1)  # every thread signed in
-            start_counts, start_cpu, t0 = sum(counts), run.cpu_ticks(server.proc.pid), time.time()
+            start_counts, start_cpu, t0 = sum(counts), common.cpu_ticks(server.proc.pid), time.time()
             time.sleep(duration)
-            done, cpu_ms, elapsed = sum(counts) - start_counts, (run.cpu_ticks(server.proc.pid) - start_cpu) * 1000 / run.TICK, time.time() - t0
+            done, cpu_ms, elapsed = sum(counts) - start_counts, (common.cpu_ticks(server.proc.pid) - start_cpu) * 1000 / common.TICK, time.time() - t0
             stop.set()
             for w in workers:
                 w.join(timeout=30)
             results[name] = (done / elapsed, cpu_ms / max(done, 1))
             print(f"{server.name:20} {name:16} {done / elapsed:8.0f}/s  cpu {cpu_ms / max(done, 1):.3f} ms each", flush=True)
-        results["rss"] = run.peak_rss_mib(server.proc.pid)
+        results["rss"] = common.peak_rss_mib(server.proc.pid)
     finally:
         server.stop()
     return results
@@ -148,9 +104,9 @@ def main():
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--backends", default="sqlite,postgres")
     args = ap.parse_args()
-    run.sh("cargo", "build", "--quiet", "--release", "--bin", "gatehouse", cwd=run.ROOT)
+    common.ensure_release_build()
     for backend in args.backends.split(","):
-        bench(run.Gatehouse(backend), args.threads, args.duration)
+        bench(common.Gatehouse(backend), args.threads, args.duration)
 
 
 if __name__ == "__main__":

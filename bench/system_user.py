@@ -19,7 +19,7 @@ import http.client
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
-import run  # noqa: E402
+import common  # noqa: E402
 from superid_system_user import key_from_rsa_xml  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
@@ -32,7 +32,7 @@ def system_tokens(server, client_id):
     if server.db.startswith("sqlite://"):
         import sqlite3
         return sqlite3.connect(server.db[len("sqlite://"):]).execute(sql).fetchall()
-    out = run.sh("psql", server.db, "-At", "-F", "\t", "-c", sql)
+    out = common.sh("psql", server.db, "-At", "-F", "\t", "-c", sql)
     return [tuple(line.split("\t")) for line in out.splitlines() if line]
 
 
@@ -42,9 +42,9 @@ def main():
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--backends", default="sqlite,postgres")
     args = ap.parse_args()
-    run.sh("cargo", "build", "--quiet", "--release", "--bin", "gatehouse", cwd=run.ROOT)
+    common.ensure_release_build()
     for backend in args.backends.split(","):
-        server = run.Gatehouse(backend)
+        server = common.Gatehouse(backend)
         server.start()
         try:
             cli = server.cli
@@ -76,13 +76,13 @@ def main():
                         (ok if answer["IsSuccessful"] else failed)[0] += 1
 
             chunks = [bodies[i::args.threads] for i in range(args.threads)]
-            cpu0, t0 = run.cpu_ticks(server.proc.pid), time.time()
+            cpu0, t0 = common.cpu_ticks(server.proc.pid), time.time()
             threads = [threading.Thread(target=worker, args=(c,)) for c in chunks]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join(timeout=300)
-            elapsed, cpu_ms = time.time() - t0, (run.cpu_ticks(server.proc.pid) - cpu0) * 1000 / run.TICK
+            elapsed, cpu_ms = time.time() - t0, (common.cpu_ticks(server.proc.pid) - cpu0) * 1000 / common.TICK
             print(f"{server.name:20} system-user exchanges {ok[0] / elapsed:7.0f}/s  cpu {cpu_ms / max(ok[0], 1):.3f} ms each  "
                   f"({ok[0]} accepted, {failed[0]} refused)", flush=True)
         finally:
