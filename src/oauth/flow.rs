@@ -215,7 +215,6 @@ pub async fn issue_code(
         created_at: now,
         expires_at: now + state.config.code_ttl,
     };
-    state.store.insert_code(&row).await?;
     let event = crate::store::audit::AuditEvent::new(
         now,
         &session.user_id,
@@ -223,7 +222,7 @@ pub async fn issue_code(
         &app.client_id,
         json!({ "tenant": tenant.ctx }),
     );
-    state.store.record_audit(&event).await?;
+    state.store.insert_code(&row, &event).await?;
     Ok(code)
 }
 

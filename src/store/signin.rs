@@ -2,9 +2,22 @@
 //! codes, refresh-token families, failed-login counters, and the deployment's shared secrets
 //! (the device-cookie key). Every single-use step is one conditional statement.
 
+use super::audit::{record, AuditEvent};
 use super::row::DbRow;
 use super::Store;
 use crate::on_db;
+
+/// Inserts a refresh-token row on any executor (a pool, or a transaction), like `record!`.
+macro_rules! insert_refresh {
+    ($exec:expr, $r:expr) => {
+        sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+            .bind(&$r.digest).bind(&$r.grant_id).bind(&$r.app_id).bind(&$r.user_id).bind(&$r.tenant_id).bind(&$r.scope)
+            .bind(&$r.nonce).bind($r.auth_time).bind($r.issued_at).bind($r.expires_at).bind($r.used_at).bind(&$r.successor)
+            .bind($r.revoked_at)
+            .execute($exec)
+            .await
+    };
+}
 
 #[derive(Debug, Clone)]
 pub struct PendingRequest {
@@ -213,13 +226,17 @@ impl Store {
         })
     }
 
-    pub async fn insert_code(&self, c: &CodeRow) -> sqlx::Result<()> {
+    /// Stores a new code and its audit event in one commit (one fsync on SQLite, not two).
+    pub async fn insert_code(&self, c: &CodeRow, event: &AuditEvent) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query(&format!("INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
                 .bind(&c.digest).bind(&c.grant_id).bind(&c.app_id).bind(&c.user_id).bind(&c.tenant_id).bind(&c.redirect_uri)
                 .bind(&c.scope).bind(&c.nonce).bind(&c.code_challenge).bind(&c.challenge_method).bind(c.auth_time)
                 .bind(c.created_at).bind(c.expires_at)
-                .execute(pool).await.map(|_| ())
+                .execute(&mut *tx).await?;
+            record!(&mut *tx, event)?;
+            tx.commit().await
         })
     }
 
@@ -282,11 +299,26 @@ impl Store {
     }
 
     pub async fn insert_refresh(&self, r: &RefreshRow) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => insert_refresh!(pool, r).map(|_| ()))
+    }
+
+    /// What a grant issued in one token response, in one commit: the access token's id (so a
+    /// replay can revoke it) and, if any, the new refresh token.
+    pub async fn record_issued(
+        &self,
+        grant_id: &str,
+        jti: &str,
+        expires_at: i64,
+        refresh: Option<&RefreshRow>,
+    ) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
-            sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
-                .bind(&r.digest).bind(&r.grant_id).bind(&r.app_id).bind(&r.user_id).bind(&r.tenant_id).bind(&r.scope)
-                .bind(&r.nonce).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at).bind(r.used_at).bind(&r.successor).bind(r.revoked_at)
-                .execute(pool).await.map(|_| ())
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO grant_tokens (grant_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(grant_id).bind(jti).bind(expires_at).execute(&mut *tx).await?;
+            if let Some(r) = refresh {
+                insert_refresh!(&mut *tx, r)?;
+            }
+            tx.commit().await
         })
     }
 

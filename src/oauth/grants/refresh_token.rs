@@ -87,7 +87,6 @@ pub async fn issue_for_user(
         },
     )
     .await?;
-    state.store.record_grant_token(g.grant_id, &access.jti, access.expires_at).await?;
     let system_token = match &tenant {
         Some(t) if is_admin && app.active_entitlements().any(|e| e == crate::apps::Entitlement::SystemToken) => state
             .store
@@ -118,10 +117,11 @@ pub async fn issue_for_user(
     } else {
         None
     };
-    let refresh = match g.refresh {
-        Some(existing) => Some(existing),
-        None if app.allows_grant(GrantType::RefreshToken) => Some(
-            new_refresh(
+    // The access token's id and a new refresh token are stored in one commit.
+    let (refresh, new_row) = match g.refresh {
+        Some(existing) => (Some(existing), None),
+        None if app.allows_grant(GrantType::RefreshToken) => {
+            let (token, row) = refresh_row(
                 state,
                 app,
                 g.grant_id,
@@ -130,11 +130,12 @@ pub async fn issue_for_user(
                 &g.scope,
                 g.nonce,
                 g.auth_time,
-            )
-            .await?,
-        ),
-        None => None,
+            );
+            (Some(token), Some(row))
+        }
+        None => (None, None),
     };
+    state.store.record_issued(g.grant_id, &access.jti, access.expires_at, new_row.as_ref()).await?;
     // A replay that arrived while these were being issued revoked the grant before they were
     // stored; revoke again so they are dead too. The answer is still this redemption's (one
     // success per code, RFC 6749 §4.1.2), but its tokens no longer work.
@@ -159,6 +160,23 @@ pub async fn new_refresh(
     nonce: Option<&str>,
     auth_time: i64,
 ) -> Result<String, Error> {
+    let (token, row) = refresh_row(state, app, grant_id, user_id, tenant_id, scope, nonce, auth_time);
+    state.store.insert_refresh(&row).await?;
+    Ok(token)
+}
+
+/// A new refresh token of a grant and its row, not yet stored.
+#[allow(clippy::too_many_arguments)]
+fn refresh_row(
+    state: &AppState,
+    app: &crate::apps::App,
+    grant_id: &str,
+    user_id: &str,
+    tenant_id: Option<&str>,
+    scope: &[String],
+    nonce: Option<&str>,
+    auth_time: i64,
+) -> (String, RefreshRow) {
     let token = format!("{REFRESH_PREFIX}{}", random_token());
     let now = state.clock.now();
     let row = RefreshRow {
@@ -176,8 +194,7 @@ pub async fn new_refresh(
         successor: None,
         revoked_at: None,
     };
-    state.store.insert_refresh(&row).await?;
-    Ok(token)
+    (token, row)
 }
 
 pub async fn exchange(
