@@ -184,12 +184,14 @@ def new_person():
         try:
             driver.get(ISSUER + "/healthz")
             driver.delete_all_cookies()
+            left = driver.get_cookies()
             break
-        except WebDriverException:
+        except WebDriverException as e:
             if attempt == 2:
                 raise
-            time.sleep(0.5)
-    assert driver.get_cookies() == [], driver.get_cookies()
+            print(f"note python: a browser call failed ({type(e).__name__} {e.msg or ''}); trying again", flush=True)
+            time.sleep(1)
+    assert left == [], left
 
 
 def safe(fn, default=""):
@@ -245,6 +247,9 @@ def walk(url, person=None, tenant=None, allow=(), path="/cb", timeout=45):
         except TimeoutException:
             csp = console_csp()
             raise AssertionError(f'answering "{title}" did not leave the page' + (f" (console: {csp})" if csp else ""))
+        except WebDriverException as e:
+            note = f"; last browser error: {type(e).__name__} {e.msg or ''}"
+            continue  # the browser answered the wait with an error: read the page again
     csp = console_csp()
     raise AssertionError(f"the browser did not reach {RP}{path} within {timeout}s; pages {seen}, last "
                          f'"{title}" at {safe(lambda: driver.current_url)}{note}' + (f"; console: {csp}" if csp else ""))

@@ -212,6 +212,8 @@ def walk(url, timeout=45):
             WebDriverWait(driver, 15, poll_frequency=0.1).until(EC.staleness_of(body))
         except TimeoutException:
             raise AssertionError(f'answering "{title}" did not leave the page') from None
+        except WebDriverException:
+            continue  # the browser answered the wait with an error: read the page again
     raise AssertionError(f"the browser did not reach {CALLBACK} within {timeout}s; pages {seen}, "
                          f'last "{title}" at {safe(lambda: driver.current_url)}')
 
@@ -420,7 +422,7 @@ def _():
     try:
         pages, callback = walk(url)
         assert "approve" in pages and pages[0] == "login", f"pages {pages}"
-    except AssertionError as first:
+    except (AssertionError, WebDriverException) as first:
         # One more try with the same request: a browser slow to start after a long build has
         # been seen to miss a page here once in four runs. A second failure is reported as such.
         # The first try may have given the approval already, so only the login is required now.
