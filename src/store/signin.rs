@@ -7,18 +7,6 @@ use super::row::DbRow;
 use super::Store;
 use crate::on_db;
 
-/// Inserts a refresh-token row on any executor (a pool, or a transaction), like `record!`.
-macro_rules! insert_refresh {
-    ($exec:expr, $r:expr) => {
-        sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
-            .bind(&$r.digest).bind(&$r.grant_id).bind(&$r.app_id).bind(&$r.user_id).bind(&$r.tenant_id).bind(&$r.scope)
-            .bind(&$r.nonce).bind($r.auth_time).bind($r.issued_at).bind($r.expires_at).bind($r.used_at).bind(&$r.successor)
-            .bind($r.revoked_at)
-            .execute($exec)
-            .await
-    };
-}
-
 #[derive(Debug, Clone)]
 pub struct PendingRequest {
     pub id: String,
@@ -260,13 +248,6 @@ impl Store {
     }
 
     /// Records a JWT issued under a grant, so the grant's revocation can reach it.
-    pub async fn record_grant_token(&self, grant_id: &str, jti: &str, expires_at: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
-            sqlx::query("INSERT INTO grant_tokens (grant_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(grant_id).bind(jti).bind(expires_at).execute(pool).await.map(|_| ())
-        })
-    }
-
     /// Revokes everything issued under a grant: its refresh tokens, its opaque access tokens
     /// (by jti), and its JWT access tokens (their jtis join the revoked list).
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> sqlx::Result<()> {
@@ -298,10 +279,6 @@ impl Store {
         })
     }
 
-    pub async fn insert_refresh(&self, r: &RefreshRow) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => insert_refresh!(pool, r).map(|_| ()))
-    }
-
     /// What a grant issued in one token response, in one commit: the access token's id (so a
     /// replay can revoke it) and, if any, the new refresh token.
     pub async fn record_issued(
@@ -316,7 +293,10 @@ impl Store {
             sqlx::query("INSERT INTO grant_tokens (grant_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(grant_id).bind(jti).bind(expires_at).execute(&mut *tx).await?;
             if let Some(r) = refresh {
-                insert_refresh!(&mut *tx, r)?;
+                sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+                    .bind(&r.digest).bind(&r.grant_id).bind(&r.app_id).bind(&r.user_id).bind(&r.tenant_id).bind(&r.scope)
+                    .bind(&r.nonce).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at).bind(r.used_at).bind(&r.successor)
+                    .bind(r.revoked_at).execute(&mut *tx).await?;
             }
             tx.commit().await
         })

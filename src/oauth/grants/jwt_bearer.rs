@@ -70,12 +70,11 @@ pub async fn exchange(
     // A refresh token where the app allows refresh tokens (RFC 7523 leaves it to the server).
     let refresh = if app.allows_grant(GrantType::RefreshToken) {
         let grant_id = crate::crypto::random_id();
-        state.store.record_grant_token(&grant_id, &access.jti, access.expires_at).await?;
         let now = state.clock.now();
-        Some(
-            super::refresh_token::new_refresh(state, app, &grant_id, &user.id, Some(&tenant.id), &scope, None, now)
-                .await?,
-        )
+        let (token, row) =
+            super::refresh_token::refresh_row(state, app, &grant_id, &user.id, Some(&tenant.id), &scope, None, now);
+        state.store.record_issued(&grant_id, &access.jti, access.expires_at, Some(&row)).await?;
+        Some(token)
     } else {
         None
     };

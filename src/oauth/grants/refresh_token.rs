@@ -148,26 +148,9 @@ pub async fn issue_for_user(
     Ok(response)
 }
 
-/// Stores a new refresh token of a grant and returns it.
-#[allow(clippy::too_many_arguments)]
-pub async fn new_refresh(
-    state: &AppState,
-    app: &crate::apps::App,
-    grant_id: &str,
-    user_id: &str,
-    tenant_id: Option<&str>,
-    scope: &[String],
-    nonce: Option<&str>,
-    auth_time: i64,
-) -> Result<String, Error> {
-    let (token, row) = refresh_row(state, app, grant_id, user_id, tenant_id, scope, nonce, auth_time);
-    state.store.insert_refresh(&row).await?;
-    Ok(token)
-}
-
 /// A new refresh token of a grant and its row, not yet stored.
 #[allow(clippy::too_many_arguments)]
-fn refresh_row(
+pub fn refresh_row(
     state: &AppState,
     app: &crate::apps::App,
     grant_id: &str,
