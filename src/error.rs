@@ -38,16 +38,6 @@ impl Error {
     }
 }
 
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        if crate::store::is_unavailable(&e) {
-            Error::Unavailable(e)
-        } else {
-            Error::Internal(e.into())
-        }
-    }
-}
-
 impl From<anyhow::Error> for Error {
     fn from(e: anyhow::Error) -> Self {
         Error::Internal(e)

@@ -3,16 +3,15 @@
 //! does not grow without end. `store::pruning` says which rows of each kind may go; this module
 //! picks each kind's cutoff and runs the kinds in bounded batches, once per period, on whichever
 //! instance takes the period's lease (docs/decisions/0014-pruning.md).
-//!
-//! Like `cli`, it sits above the layers: it reads the login throttle's window from
-//! `http::session`.
+//! It sits beside the protocol layer and takes only the store, the clock and the settings.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::clock::UnixTime;
+use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::store::pruning::Prunable;
-use crate::AppState;
+use crate::store::Store;
 
 /// Most rows one DELETE removes: a batch holds its locks for milliseconds, not seconds.
 pub const BATCH: i64 = 1_000;
@@ -45,7 +44,7 @@ impl Pruned {
 pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
     match what {
         // A counter whose window started earlier would be restarted by the next attempt.
-        Prunable::LoginFailures => now - crate::http::session::FAILURE_WINDOW,
+        Prunable::LoginFailures => now - crate::config::LOGIN_FAILURE_WINDOW,
         Prunable::GrantTokens | Prunable::RefreshFamilies | Prunable::AuthorizationCodes | Prunable::RevokedGrants => {
             now - SETTLE
         }
@@ -61,61 +60,76 @@ pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
     }
 }
 
-/// Deletes every kind of prunable row now, in batches, whether or not the period is due.
-pub async fn prune(state: &AppState) -> sqlx::Result<Pruned> {
-    let started = Instant::now();
-    let now = state.clock.now();
-    let mut deleted = Vec::with_capacity(Prunable::ALL.len());
-    for what in Prunable::ALL {
-        let cutoff = cutoff(what, now, &state.config);
-        let mut n = 0;
-        for _ in 0..MAX_BATCHES {
-            let batch = state.store.prune_batch(what, cutoff, BATCH).await?;
-            n += batch;
-            if batch < BATCH as u64 {
-                break;
-            }
-            // Let requests on this runtime have the pool between batches.
-            tokio::task::yield_now().await;
-        }
-        deleted.push((what, n));
-    }
-    Ok(Pruned { deleted, elapsed: started.elapsed() })
+/// What pruning is given: the store it deletes from, the clock its cutoffs start at, and the
+/// retention settings.
+#[derive(Clone, Debug)]
+pub struct Pruner {
+    pub store: Store,
+    pub clock: Clock,
+    pub config: Arc<Config>,
 }
 
-/// Prunes if this instance takes the period's lease; None when another instance has it.
-pub async fn run_if_due(state: &AppState) -> sqlx::Result<Option<Pruned>> {
-    let now = state.clock.now();
-    let period = state.config.prune_interval.as_secs() as i64;
-    // A second short of a period: this instance's own next tick, one period later give or take
-    // the rounding to whole seconds, finds the lease due.
-    if !state.store.claim_prune_lease(now, now + period - 1).await? {
-        return Ok(None);
-    }
-    prune(state).await.map(Some)
-}
-
-/// Runs `run_if_due` every period (the first at once) until the task is aborted.
-pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(state.config.prune_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match run_if_due(&state).await {
-                Ok(Some(p)) => {
-                    let per_table: Vec<String> =
-                        p.deleted.iter().filter(|(_, n)| *n > 0).map(|(w, n)| format!("{}={n}", w.table())).collect();
-                    tracing::info!(
-                        deleted = p.total(),
-                        elapsed_ms = p.elapsed.as_millis() as u64,
-                        tables = %per_table.join(" "),
-                        "pruned rows that can no longer be used"
-                    );
+impl Pruner {
+    /// Deletes every kind of prunable row now, in batches, whether or not the period is due.
+    pub async fn prune(&self) -> sqlx::Result<Pruned> {
+        let started = Instant::now();
+        let now = self.clock.now();
+        let mut deleted = Vec::with_capacity(Prunable::ALL.len());
+        for what in Prunable::ALL {
+            let cutoff = cutoff(what, now, &self.config);
+            let mut n = 0;
+            for _ in 0..MAX_BATCHES {
+                let batch = self.store.prune_batch(what, cutoff, BATCH).await?;
+                n += batch;
+                if batch < BATCH as u64 {
+                    break;
                 }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "pruning failed; the next period tries again"),
+                // Let requests on this runtime have the pool between batches.
+                tokio::task::yield_now().await;
             }
+            deleted.push((what, n));
         }
-    })
+        Ok(Pruned { deleted, elapsed: started.elapsed() })
+    }
+
+    /// Prunes if this instance takes the period's lease; None when another instance has it.
+    pub async fn run_if_due(&self) -> sqlx::Result<Option<Pruned>> {
+        let now = self.clock.now();
+        let period = self.config.prune_interval.as_secs() as i64;
+        // A second short of a period: this instance's own next tick, one period later give or
+        // take the rounding to whole seconds, finds the lease due.
+        if !self.store.claim_prune_lease(now, now + period - 1).await? {
+            return Ok(None);
+        }
+        self.prune().await.map(Some)
+    }
+
+    /// Runs `run_if_due` every period (the first at once) until the task is aborted.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(self.config.prune_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match self.run_if_due().await {
+                    Ok(Some(p)) => {
+                        let per_table: Vec<String> = p
+                            .deleted
+                            .iter()
+                            .filter(|(_, n)| *n > 0)
+                            .map(|(w, n)| format!("{}={n}", w.table()))
+                            .collect();
+                        tracing::info!(
+                            deleted = p.total(),
+                            elapsed_ms = p.elapsed.as_millis() as u64,
+                            tables = %per_table.join(" "),
+                            "pruned rows that can no longer be used"
+                        );
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning failed; the next period tries again"),
+                }
+            }
+        })
+    }
 }

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::certificate;
-use super::{App, PublicKey};
+use super::App;
+use crate::jose::{certificate, ClientKey, PublicKey};
 use crate::outbound::{FetchError, Outbound};
 use crate::store::apps::CertificateRow;
 
@@ -16,22 +16,11 @@ pub const CACHE_TTL: i64 = 300;
 /// The shortest time between two fetches of one app's keys, in seconds.
 pub const REFETCH_AFTER: i64 = 30;
 
-/// One key a client may sign with, and the names a JWS header may give it.
-#[derive(Debug, Clone)]
-pub struct ClientKey {
-    /// RFC 7638 thumbprint.
-    pub thumbprint: String,
-    /// The `kid` the client gave it.
-    pub kid: Option<String>,
-    pub key: PublicKey,
-}
-
-impl ClientKey {
-    pub fn from_certificate(row: &CertificateRow) -> Option<ClientKey> {
-        let jwk = serde_json::from_str::<serde_json::Value>(&row.jwk).ok()?;
-        let key = PublicKey::from_jwk(&jwk).ok()?;
-        Some(ClientKey { thumbprint: row.kid.clone(), kid: row.client_kid.clone(), key })
-    }
+/// The key an uploaded certificate row holds, under the names a JWS header may give it.
+pub fn from_certificate(row: &CertificateRow) -> Option<ClientKey> {
+    let jwk = serde_json::from_str::<serde_json::Value>(&row.jwk).ok()?;
+    let key = PublicKey::from_jwk(&jwk).ok()?;
+    Some(ClientKey { thumbprint: row.kid.clone(), kid: row.client_kid.clone(), key })
 }
 
 struct Fetched {

@@ -1,38 +1,7 @@
 //! App templates (DESIGN §3) and the closed sets an app is configured with.
 //! Each enum's `as_str` is what the database, the CLI and the JSON output use.
 
-use crate::oauth::GrantType;
-
-/// Defines a string-backed enum with `ALL`, `as_str` and `parse` (which names the choices on error).
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident, $field:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn parse(s: &str) -> Result<Self, $crate::error::Error> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
-                    let choices: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
-                    $crate::error::Error::invalid($field, format!("'{}' is not one of: {}", s, choices.join(", ")))
-                })
-            }
-        }
-
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use string_enum;
+use crate::vocab::{string_enum, GrantType};
 
 string_enum!(
     /// The starting configuration of an app.

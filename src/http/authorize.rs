@@ -15,7 +15,7 @@ use crate::oauth::flow::{self, Step};
 use crate::oauth::params::FormParams;
 use crate::oauth::OAuthError;
 use crate::secret::Secret;
-use crate::store::signin::SessionRow;
+use crate::store::sessions::SessionRow;
 use crate::AppState;
 
 /// Prefix of the cookie that binds a pending sign-in to the browser that started it.
@@ -145,14 +145,14 @@ async fn advance(
             }
         }
         _ => match pending {
-            Pending::Continued(id) => Redirect::to(&format!("{}?request={id}", super::paths::SIGNIN)).into_response(),
+            Pending::Continued(id) => Redirect::to(&format!("{}?request={id}", crate::paths::SIGNIN)).into_response(),
             Pending::New(ClientAddr(peer)) => match flow::save_pending(state, req, app, peer).await {
                 Ok(None) => too_many_pending(),
                 Ok(Some((pending, browser))) => {
                     let mut res =
-                        Redirect::to(&format!("{}?request={}", super::paths::SIGNIN, pending.id)).into_response();
+                        Redirect::to(&format!("{}?request={}", crate::paths::SIGNIN, pending.id)).into_response();
                     let name = format!("{FLOW_COOKIE}{}", pending.id);
-                    let cookie = session::set_cookie(state, &name, &browser, super::paths::SIGNIN, flow::PENDING_TTL);
+                    let cookie = session::set_cookie(state, &name, &browser, crate::paths::SIGNIN, flow::PENDING_TTL);
                     res.headers_mut().append(header::SET_COOKIE, cookie);
                     res
                 }
@@ -307,7 +307,7 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
             pages::signin_page(
                 StatusCode::OK,
                 "Choose a tenant",
-                &format!("<form method=\"post\" action=\"{}\">{hidden}<input type=\"hidden\" name=\"action\" value=\"tenant\"><fieldset><legend>Sign in to {} as a user of</legend>{choices}</fieldset><button type=\"submit\">Continue</button></form>", super::paths::SIGNIN, esc(&app.name)),
+                &format!("<form method=\"post\" action=\"{}\">{hidden}<input type=\"hidden\" name=\"action\" value=\"tenant\"><fieldset><legend>Sign in to {} as a user of</legend>{choices}</fieldset><button type=\"submit\">Continue</button></form>", crate::paths::SIGNIN, esc(&app.name)),
                 &req.redirect_uri,
             )
         }
@@ -323,7 +323,7 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
                 app.active_entitlements()
                     .map(|e| format!("<li>{} <span class=\"muted\">({})</span></li>", esc(e.describe()), esc(e.as_str())))
                     .collect::<String>(),
-                super::paths::SIGNIN
+                crate::paths::SIGNIN
             ),
             &req.redirect_uri,
         ),
@@ -338,7 +338,7 @@ pub async fn signin_page(State(state): State<AppState>, headers: HeaderMap, Quer
                      <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
                     esc(&app.name),
                     esc(&redirect_host(&req.redirect_uri)),
-                    super::paths::SIGNIN
+                    crate::paths::SIGNIN
                 ),
                 &req.redirect_uri,
             )
@@ -389,7 +389,7 @@ fn login_form(
              <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
              <button type=\"submit\">Sign in</button></form>",
             esc(app_name),
-            super::paths::SIGNIN,
+            crate::paths::SIGNIN,
             esc(email)
         ),
         redirect_uri,
@@ -428,7 +428,7 @@ pub async fn signin_submit(
             "The form has expired or did not come from this site. Please try again.",
         );
     }
-    let next = format!("{}?request={}", super::paths::SIGNIN, pending.id);
+    let next = format!("{}?request={}", crate::paths::SIGNIN, pending.id);
     // prompt=login: until the person signs in on this request's page, no session counts (the
     // one the browser has is still replaced by the login).
     let current = current_session(&state, &headers).await;
@@ -520,7 +520,7 @@ pub async fn signin_submit(
                         Err(e) => return internal(e),
                     };
                     if let Err(e) =
-                        state.directory.approve_app(&tenant.ctx, &app, Some(&session.user_id), &session.user_id).await
+                        state.approvals.approve(&tenant.ctx, &app, Some(&session.user_id), &session.user_id).await
                     {
                         return internal(e.into());
                     }

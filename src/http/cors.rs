@@ -9,7 +9,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::paths;
+use crate::paths;
 use crate::AppState;
 
 /// The client a response belongs to, set by the handler once it knows.

@@ -1,20 +1,30 @@
 //! OpenID Connect Discovery 1.0 §3 and RFC 8414 §2 metadata, built from the route constants
 //! and protocol enums, so it advertises exactly what is implemented.
 
-use axum::extract::State;
+use std::sync::Arc;
+
 use axum::response::IntoResponse;
+use axum::Extension;
 use serde_json::json;
 
-use super::paths;
 use crate::config::Config;
-use crate::oauth::client_auth::AuthMethod;
-use crate::oauth::GrantType;
+use crate::paths;
+use crate::vocab::{AuthMethod, GrantType};
 
 /// Algorithms accepted for client assertions (`PublicKey::allows_alg`).
 pub const ASSERTION_ALGS: &[&str] = &["RS256", "PS256", "ES256", "ES384", "EdDSA"];
-use crate::AppState;
 
-pub fn document(config: &Config) -> anyhow::Result<Vec<u8>> {
+/// The metadata document's bytes, built once when the router is.
+#[derive(Clone, Debug)]
+pub struct Document(Arc<Vec<u8>>);
+
+impl Document {
+    pub fn build(config: &Config) -> Document {
+        Document(Arc::new(document(config)))
+    }
+}
+
+fn document(config: &Config) -> Vec<u8> {
     let url = |path: &str| format!("{}{}", config.issuer, path);
     let algs: Vec<&str> = config.signing_algs.iter().map(|a| a.as_str()).collect();
     let mut scopes: Vec<&str> = crate::oauth::authorize::OIDC_SCOPES.to_vec();
@@ -58,12 +68,12 @@ pub fn document(config: &Config) -> anyhow::Result<Vec<u8>> {
     if config.registration != crate::config::RegistrationMode::Off {
         doc["registration_endpoint"] = json!(url(paths::REGISTER));
     }
-    Ok(serde_json::to_vec(&doc)?)
+    doc.to_string().into_bytes()
 }
 
 /// `GET /.well-known/openid-configuration` and its aliases: the same bytes at every path.
-pub async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
-    super::respond::cached_json(state.discovery.as_ref().clone(), 3600)
+pub async fn metadata(Extension(doc): Extension<Document>) -> impl IntoResponse {
+    super::respond::cached_json(doc.0.as_ref().clone(), 3600)
 }
 
 /// The standard claims we issue, then SuperID's, by their full names.

@@ -63,7 +63,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthRequest {
         let basic = basic_credentials(&req)?;
         // SuperID's SDKs send token parameters in the query string of the alias path.
         let query =
-            (req.uri().path() == super::paths::SUPERID_TOKEN).then(|| req.uri().query().unwrap_or("").to_string());
+            (req.uri().path() == crate::paths::SUPERID_TOKEN).then(|| req.uri().query().unwrap_or("").to_string());
         let body = Bytes::from_request(req, state).await.map_err(|_| {
             reject(StatusCode::PAYLOAD_TOO_LARGE, OAuthError::invalid_request("the request body is too large"))
         })?;

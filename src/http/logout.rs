@@ -109,7 +109,7 @@ fn confirmation(p: &FormParams, csrf: &str, target: Option<&str>) -> Response {
     let body = format!(
         "<p>Do you want to sign out?</p><form method=\"post\" action=\"{}\">{carried}\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
-        super::paths::LOGOUT,
+        crate::paths::LOGOUT,
         pages::esc(csrf)
     );
     // The answer to the form may redirect to the app, which `form-action` must allow.

@@ -11,7 +11,6 @@ pub mod jwks;
 pub mod logout;
 pub mod metrics;
 pub mod pages;
-pub mod paths;
 pub mod portal;
 pub mod register;
 pub mod respond;
@@ -31,6 +30,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::paths;
 use crate::AppState;
 
 /// Largest request body any endpoint reads.
@@ -38,6 +38,8 @@ const BODY_LIMIT: usize = 64 * 1024;
 
 /// The whole route table.
 pub fn app(state: AppState) -> Router {
+    let metrics = std::sync::Arc::new(metrics::Metrics::new());
+    let discovery = discovery::Document::build(&state.config);
     Router::new()
         .route(paths::DISCOVERY, get(discovery::metadata))
         .route(paths::AS_METADATA, get(discovery::metadata))
@@ -80,7 +82,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(respond::not_found)
         .method_not_allowed_fallback(respond::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), deadline))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::Extension(discovery))
+        .layer(axum::Extension(metrics.clone()))
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         // Outside the limit, so the limit's own 413 reaches SOAP clients as a SOAP fault.
@@ -137,7 +141,7 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
             }
         }
     });
-    let pruner = crate::pruning::spawn(state.clone());
+    let pruner = state.pruner().spawn();
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await;
     reloader.abort();

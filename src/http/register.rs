@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use super::respond::{no_store_json, oauth_error, protocol_error};
 use crate::config::RegistrationMode;
+use crate::oauth::registration;
 use crate::oauth::{Error, ErrorCode, OAuthError};
-use crate::oidc::registration;
 use crate::AppState;
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

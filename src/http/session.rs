@@ -9,7 +9,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use super::throttle;
 use crate::secret::Secret;
 use crate::store::audit::AuditEvent;
-use crate::store::signin::SessionRow;
+use crate::store::sessions::SessionRow;
 use crate::tenants::User;
 use crate::AppState;
 

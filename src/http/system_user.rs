@@ -78,7 +78,7 @@ pub async fn wsdl(State(state): State<AppState>, uri: Uri) -> Response {
 /// A body over the limit is refused before any handler runs; on the SOAP paths that refusal
 /// is given as a SOAP fault like every other, not as plain text.
 pub async fn soap_limit_fault(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let soap_path = req.uri().path().eq_ignore_ascii_case(super::paths::SYSTEM_USER_SOAP);
+    let soap_path = req.uri().path().eq_ignore_ascii_case(crate::paths::SYSTEM_USER_SOAP);
     let res = next.run(req).await;
     let is_xml = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/xml"));
     if soap_path && res.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_xml {

@@ -6,8 +6,7 @@
 
 use std::net::IpAddr;
 
-/// Failed logins are counted within this window.
-pub const FAILURE_WINDOW: i64 = 15 * 60;
+pub use crate::config::LOGIN_FAILURE_WINDOW as FAILURE_WINDOW;
 /// One source (an address for one account, or one known device) is slowed down after this
 /// many failures…
 const SOURCE_SLOW_AFTER: i64 = 3;

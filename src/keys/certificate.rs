@@ -17,8 +17,8 @@ use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 
-use super::signing::{Alg, KeyPair};
 use crate::crypto::sha256;
+use crate::jose::{Alg, KeyPair};
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
@@ -81,7 +81,7 @@ mod tests {
         let a = self_signed(&pair, "k1", 1_790_000_000).unwrap();
         let b = self_signed(&pair, "k1", 1_790_000_000).unwrap();
         assert_eq!(a, b, "every instance must publish the same certificate");
-        let parsed = crate::apps::certificate::parse(pem(&a).as_bytes()).unwrap();
+        let parsed = crate::jose::certificate::parse(pem(&a).as_bytes()).unwrap();
         assert_eq!(parsed.key, pair.public_key().unwrap());
         let cert = Certificate::from_der(&a).unwrap();
         assert_eq!(cert.tbs_certificate.validity.not_before.to_unix_duration().as_secs(), 1_790_000_000);

@@ -3,7 +3,6 @@
 //! from the database, so a rotation on one instance reaches the others.
 
 pub mod certificate;
-pub mod signing;
 pub mod vault;
 
 use std::collections::HashMap;
@@ -13,16 +12,16 @@ use aws_lc_rs::rand::SystemRandom;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::apps::PublicKey;
 use crate::clock::Clock;
 use crate::config::KeyStore;
 use crate::crypto::random_id;
 use crate::error::{Error, Result};
+use crate::jose::PublicKey;
 use crate::store::audit::AuditEvent;
 use crate::store::keys::KeyRow;
 use crate::store::{is_unique_violation, Store};
 
-pub use signing::{Alg, KeyPair, SigningKey};
+pub use crate::jose::{Alg, KeyPair, SigningKey};
 
 /// The default algorithms the server keeps a current and a next key for. RS256 is required
 /// by OIDC; ES256 is the compact alternative. `keys.algorithms` may add PS256 and EdDSA.

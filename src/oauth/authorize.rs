@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::params::{parse_scope, FormParams};
 use super::OAuthError;
 use crate::apps::App;
-use crate::AppState;
+use crate::provider::Provider;
 
 /// OIDC scopes Gatehouse understands besides the app's entitlement scopes.
 pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
@@ -96,7 +96,7 @@ impl AuthorizationRequest {
 /// a repeated `client_id` or `redirect_uri` is never redirected to; any other repetition is
 /// `invalid_request` sent back to the verified redirect URI (RFC 6749 §3.1, §4.1.2.1).
 pub async fn validate(
-    state: &AppState,
+    state: &Provider,
     p: &FormParams,
     repeated: &[String],
 ) -> Result<(AuthorizationRequest, std::sync::Arc<App>), Refusal> {
@@ -156,7 +156,7 @@ pub async fn validate(
         }
         None => return Err(refuse(OAuthError::invalid_request("the 'response_type' parameter is required"))),
     }
-    if !app.allows_grant(super::GrantType::AuthorizationCode) {
+    if !app.allows_grant(crate::vocab::GrantType::AuthorizationCode) {
         return Err(refuse(OAuthError::unauthorized_client("this app may not use the authorization code flow")));
     }
     // OIDC Core §3.1.2.6: request objects are not supported, and say so by name.

@@ -6,13 +6,15 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::jws::Jws;
 use super::params::FormParams;
 use super::{Error, OAuthError};
-use crate::apps::client_keys::ClientKey;
+use crate::apps::client_keys;
 use crate::apps::{App, ClientType, SecretCheck};
+use crate::jose::jws::Jws;
+use crate::jose::ClientKey;
+use crate::provider::Provider;
 use crate::secret::Secret;
-use crate::AppState;
+use crate::vocab::AuthMethod;
 
 pub const ASSERTION_TYPE_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -22,28 +24,6 @@ pub const CLOCK_SKEW: i64 = 30;
 /// every assertion for 3600 s with no setting to change it, and each assertion is single-use
 /// (its `jti` is kept until it expires), so a longer window buys a thief nothing reusable.
 pub const MAX_ASSERTION_LIFETIME: i64 = 3600;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    SecretBasic,
-    SecretPost,
-    PrivateKeyJwt,
-    None,
-}
-
-impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] =
-        [AuthMethod::SecretBasic, AuthMethod::SecretPost, AuthMethod::PrivateKeyJwt, AuthMethod::None];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AuthMethod::SecretBasic => "client_secret_basic",
-            AuthMethod::SecretPost => "client_secret_post",
-            AuthMethod::PrivateKeyJwt => "private_key_jwt",
-            AuthMethod::None => "none",
-        }
-    }
-}
 
 /// `Authorization: Basic` credentials, already form-decoded (RFC 6749 §2.3.1).
 #[derive(Debug)]
@@ -75,7 +55,7 @@ impl AuthenticatedClient {
     /// `unauthorized_client` unless the app may use `grant`. Grants that act without a user's
     /// browser need client authentication (RFC 6749 §4.4.2), and a public client sent none:
     /// that is `invalid_client` (§5.2, "no client authentication included").
-    pub fn require_grant(&self, grant: super::GrantType, confidential_only: bool) -> Result<(), OAuthError> {
+    pub fn require_grant(&self, grant: crate::vocab::GrantType, confidential_only: bool) -> Result<(), OAuthError> {
         if confidential_only && !self.is_confidential() {
             return Err(OAuthError::invalid_client(format!(
                 "{} requires client authentication; public clients cannot use it",
@@ -96,7 +76,7 @@ fn failed() -> OAuthError {
 
 /// Authenticates the client of a request, by exactly one method.
 pub async fn authenticate(
-    state: &AppState,
+    state: &Provider,
     basic: Option<BasicCredentials>,
     form: &FormParams,
 ) -> Result<AuthenticatedClient, Error> {
@@ -126,7 +106,7 @@ impl PendingClient {
 
     /// `stored` is the revision of `revision_needed()`'s app as just read (None: no such app).
     /// A stale one costs the full secret check, as for any changed app.
-    pub async fn confirm(self, state: &AppState, stored: Option<i64>) -> Result<AuthenticatedClient, Error> {
+    pub async fn confirm(self, state: &Provider, stored: Option<i64>) -> Result<AuthenticatedClient, Error> {
         let Some((client_id, secret)) = self.remembered else { return Ok(self.client) };
         let method = self.client.method;
         match state.registry.confirm_remembered(self.client.app, stored) {
@@ -142,7 +122,7 @@ impl PendingClient {
     }
 
     /// Reads the revision (one primary-key read) when it is needed, and confirms.
-    pub async fn confirm_by_reading(self, state: &AppState) -> Result<AuthenticatedClient, Error> {
+    pub async fn confirm_by_reading(self, state: &Provider) -> Result<AuthenticatedClient, Error> {
         let stored = match self.revision_needed() {
             Some(app_id) => state.store.app_revision(app_id).await?,
             None => None,
@@ -154,7 +134,7 @@ impl PendingClient {
 /// Checks the client of a request, by exactly one method, leaving a remembered secret to be
 /// confirmed (`PendingClient`).
 pub async fn authenticate_pending(
-    state: &AppState,
+    state: &Provider,
     basic: Option<BasicCredentials>,
     form: &FormParams,
 ) -> Result<PendingClient, Error> {
@@ -194,7 +174,7 @@ pub async fn authenticate_pending(
 
 /// The app a client names; an unknown one is an authentication failure, while a database
 /// outage stays an outage (503), never a bad credential.
-async fn known_app(state: &AppState, client_id: &str) -> Result<Arc<App>, Error> {
+async fn known_app(state: &Provider, client_id: &str) -> Result<Arc<App>, Error> {
     match state.registry.get_shared(client_id).await {
         Ok(app) => Ok(app),
         Err(crate::error::Error::NotFound(_)) => Err(failed().into()),
@@ -220,7 +200,7 @@ fn confidential_only(app: Arc<App>, method: AuthMethod) -> Result<AuthenticatedC
 }
 
 async fn by_secret(
-    state: &AppState,
+    state: &Provider,
     client_id: String,
     secret: Secret<String>,
     method: AuthMethod,
@@ -250,7 +230,7 @@ fn printable(s: &str) -> &str {
 
 /// `private_key_jwt` (RFC 7523 §2.2, §3): an assertion signed with one of the app's registered,
 /// unexpired certificates, for our issuer, short-lived and used once.
-async fn by_assertion(state: &AppState, assertion: &str, client_id: Option<&str>) -> Result<Arc<App>, Error> {
+async fn by_assertion(state: &Provider, assertion: &str, client_id: Option<&str>) -> Result<Arc<App>, Error> {
     let bad = |why: &'static str| Error::from(OAuthError::invalid_client(why));
     let jws = Jws::parse(assertion).map_err(bad)?;
     let iss = jws.str_claim("iss").ok_or_else(|| bad("the client assertion has no 'iss'"))?;
@@ -275,8 +255,8 @@ async fn by_assertion(state: &AppState, assertion: &str, client_id: Option<&str>
     Ok(app)
 }
 
-pub fn token_endpoint(state: &AppState) -> String {
-    format!("{}{}", state.config.issuer, crate::http::paths::TOKEN)
+pub fn token_endpoint(state: &Provider) -> String {
+    format!("{}{}", state.config.issuer, crate::paths::TOKEN)
 }
 
 /// The audience, expiry and time checks shared by client assertions and JWT-bearer grants.
@@ -313,10 +293,10 @@ pub fn check_assertion_claims(
 
 /// Verifies a JWS with the app's own keys only: its usable certificates and the keys at its
 /// registered `jwks_uri`.
-pub async fn verify_with_app_certificates(state: &AppState, app: &App, jws: &Jws<'_>) -> Result<(), Error> {
+pub async fn verify_with_app_certificates(state: &Provider, app: &App, jws: &Jws<'_>) -> Result<(), Error> {
     let now = state.clock.now();
     let rows = state.store.usable_certificates(&app.id, now).await?;
-    let mut keys: Vec<ClientKey> = rows.iter().filter_map(ClientKey::from_certificate).collect();
+    let mut keys: Vec<ClientKey> = rows.iter().filter_map(client_keys::from_certificate).collect();
     if app.jwks_uri.is_some() {
         match state.remote_keys.keys(app, now, jws.kid.as_deref()).await {
             Ok(remote) => keys.extend(remote.iter().cloned()),

@@ -11,9 +11,10 @@ use super::authorize::AuthorizationRequest;
 use super::{Error, ErrorCode, OAuthError};
 use crate::apps::App;
 use crate::crypto::{random_id, random_token, sha256};
-use crate::store::signin::{CodeRow, PendingRequest, SessionRow};
+use crate::provider::Provider;
+use crate::store::grants::CodeRow;
+use crate::store::sessions::{PendingRequest, SessionRow};
 use crate::tenants::Tenant;
-use crate::AppState;
 
 /// How long a pending request (login page open) lives.
 pub const PENDING_TTL: i64 = 15 * 60;
@@ -37,7 +38,7 @@ fn refuse(code: ErrorCode, why: &'static str) -> Step {
 }
 
 pub async fn next_step(
-    state: &AppState,
+    state: &Provider,
     req: &AuthorizationRequest,
     app: &App,
     session: Option<&SessionRow>,
@@ -90,7 +91,7 @@ pub async fn next_step(
         return Ok(Step::SelectTenant(tenants));
     };
     let tenant = state.directory.tenant(&ctx).await?;
-    if !state.directory.admits(app, &tenant).await? {
+    if !state.approvals.admits(app, &tenant).await? {
         let private_elsewhere = app.access == crate::apps::Access::Private
             && tenant.owner_partner_id.as_deref() != Some(app.partner_id.as_str());
         let is_admin = memberships.iter().any(|m| m.tenant == ctx && m.is_admin);
@@ -141,7 +142,7 @@ pub fn address_key(ip: IpAddr) -> String {
 /// old ones dropped, so a flood from one address costs no writes and never evicts a sign-in
 /// that someone behind the same address is in the middle of.
 pub async fn save_pending(
-    state: &AppState,
+    state: &Provider,
     req: &AuthorizationRequest,
     app: &App,
     peer: Option<IpAddr>,
@@ -167,7 +168,7 @@ pub async fn save_pending(
 
 /// Loads a pending request with its app.
 pub async fn load_pending(
-    state: &AppState,
+    state: &Provider,
     id: &str,
 ) -> Result<Option<(PendingRequest, AuthorizationRequest, Arc<App>)>, Error> {
     let Some(p) = state.store.pending_request(id, state.clock.now()).await? else { return Ok(None) };
@@ -192,7 +193,7 @@ pub async fn load_pending(
 
 /// Issues the authorization code, bound to the client, redirect URI, PKCE challenge and nonce.
 pub async fn issue_code(
-    state: &AppState,
+    state: &Provider,
     req: &AuthorizationRequest,
     app: &App,
     session: &SessionRow,

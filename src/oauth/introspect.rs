@@ -9,7 +9,7 @@ use super::grants::refresh_token::REFRESH_PREFIX;
 use super::params::FormParams;
 use super::tokens::{active_opaque, lookup_active, KnownToken, OPAQUE_PREFIX};
 use super::{Error, OAuthError};
-use crate::AppState;
+use crate::provider::Provider;
 
 #[derive(Debug, Serialize, Default)]
 pub struct Introspection {
@@ -37,7 +37,7 @@ pub struct Introspection {
     pub ctx: Option<String>,
 }
 
-pub async fn introspect(state: &AppState, caller: PendingClient, form: &FormParams) -> Result<Introspection, Error> {
+pub async fn introspect(state: &Provider, caller: PendingClient, form: &FormParams) -> Result<Introspection, Error> {
     let token = form.get("token").filter(|t| !t.is_empty());
     // The hot path, an opaque access token: its row and the caller's app revision (which a
     // remembered client authentication needs) come back from one statement.
@@ -70,7 +70,7 @@ fn confidential(caller: AuthenticatedClient) -> Result<AuthenticatedClient, Erro
 }
 
 /// An access token is visible to the client it was issued to and to its audience.
-fn access_token(state: &AppState, caller: &AuthenticatedClient, known: Option<KnownToken>) -> Introspection {
+fn access_token(state: &Provider, caller: &AuthenticatedClient, known: Option<KnownToken>) -> Introspection {
     let Some(t) = known else { return Introspection::default() };
     let me = caller.app().client_id.as_str();
     if t.client_id != me && t.audience != me {
@@ -93,7 +93,7 @@ fn access_token(state: &AppState, caller: &AuthenticatedClient, known: Option<Kn
 
 /// A SuperID ticket is visible to the app it was issued to and to the client configured as
 /// the tenants' API (`superid.ticket_audience`); each look slides its expiry.
-async fn ticket(state: &AppState, caller: &AuthenticatedClient, token: &str) -> Result<Introspection, Error> {
+async fn ticket(state: &Provider, caller: &AuthenticatedClient, token: &str) -> Result<Introspection, Error> {
     let me = caller.app().client_id.as_str();
     let audience = state.config.ticket_audience.as_deref();
     let Some(t) = state.directory.use_ticket(token).await? else { return Ok(Introspection::default()) };
@@ -118,7 +118,7 @@ async fn ticket(state: &AppState, caller: &AuthenticatedClient, token: &str) -> 
 
 /// A refresh token is active while it is unused (or long-lived), unrevoked and unexpired, and
 /// only its own client may see it.
-async fn refresh_token(state: &AppState, caller: &AuthenticatedClient, token: &str) -> Result<Introspection, Error> {
+async fn refresh_token(state: &Provider, caller: &AuthenticatedClient, token: &str) -> Result<Introspection, Error> {
     let Some(row) = state.store.refresh_token(&crate::crypto::sha256(token.as_bytes())).await? else {
         return Ok(Introspection::default());
     };

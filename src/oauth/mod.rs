@@ -3,16 +3,16 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod credentials;
 pub mod error;
 pub mod flow;
-pub mod grant;
 pub mod grants;
 pub mod introspect;
-pub mod jws;
+
 pub mod params;
+pub mod registration;
 pub mod revoke;
 pub mod token;
 pub mod tokens;
 
 pub use error::{Error, ErrorCode, OAuthError};
-pub use grant::GrantType;

@@ -8,9 +8,9 @@ use super::grants::refresh_token::Revoked;
 use super::params::FormParams;
 use super::tokens::{lookup_active, TokenKind};
 use super::{Error, OAuthError};
-use crate::AppState;
+use crate::provider::Provider;
 
-pub async fn revoke(state: &AppState, caller: &AuthenticatedClient, form: &FormParams) -> Result<(), Error> {
+pub async fn revoke(state: &Provider, caller: &AuthenticatedClient, form: &FormParams) -> Result<(), Error> {
     let token = form.required("token")?;
     let foreign = || {
         tracing::info!(client_id = %caller.app().client_id, "revocation of another client's token refused");

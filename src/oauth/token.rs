@@ -6,8 +6,9 @@ use super::client_auth::AuthenticatedClient;
 use super::grants::{authorization_code, client_credentials, jwt_bearer, refresh_token};
 use super::params::FormParams;
 use super::tokens::IssuedAccess;
-use super::{Error, GrantType, OAuthError};
-use crate::AppState;
+use super::{Error, OAuthError};
+use crate::provider::Provider;
+use crate::vocab::GrantType;
 
 /// RFC 6749 §5.1.
 #[derive(Debug, Serialize)]
@@ -46,7 +47,7 @@ pub fn grant_type(form: &FormParams) -> Result<GrantType, OAuthError> {
 }
 
 pub async fn exchange(
-    state: &AppState,
+    state: &Provider,
     grant: GrantType,
     client: &AuthenticatedClient,
     form: &FormParams,

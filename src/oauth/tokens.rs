@@ -7,10 +7,10 @@ use serde_json::{Map, Value};
 use super::{Error, OAuthError};
 use crate::apps::{App, TokenFormat};
 use crate::crypto::{random_id, random_token, sha256};
-use crate::keys::Alg;
+use crate::jose::Alg;
+use crate::provider::Provider;
 use crate::store::batch::WriteError;
 use crate::store::tokens::AccessTokenRow;
-use crate::AppState;
 
 /// The SuperID claim naming the tenant a token acts in.
 pub const CTX_CLAIM: &str = "http://schemes.superoffice.net/identity/ctx";
@@ -56,7 +56,7 @@ struct AccessClaims<'a> {
     ctx: Option<&'a str>,
 }
 
-pub async fn issue_access(state: &AppState, req: AccessRequest<'_>) -> Result<IssuedAccess, Error> {
+pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<IssuedAccess, Error> {
     let now = state.clock.now();
     let ttl = req.app.access_token_ttl.unwrap_or(state.config.access_token_ttl);
     let scope = req.scope.join(" ");
@@ -131,7 +131,7 @@ pub enum TokenKind {
 
 /// Finds a token we issued that is still valid at `now`: signature (JWTs) or row (opaque),
 /// not expired, not revoked. Anything else is `None`, never an error the caller could probe.
-pub async fn lookup_active(state: &AppState, token: &str) -> Result<Option<KnownToken>, Error> {
+pub async fn lookup_active(state: &Provider, token: &str) -> Result<Option<KnownToken>, Error> {
     let now = state.clock.now();
     if token.starts_with(OPAQUE_PREFIX) {
         let digest = sha256(token.as_bytes()).to_vec();
@@ -148,7 +148,7 @@ pub async fn lookup_active(state: &AppState, token: &str) -> Result<Option<Known
 
 /// The opaque token `row` (read by its digest), if it is still valid at `now`.
 pub async fn active_opaque(
-    state: &AppState,
+    state: &Provider,
     row: Option<AccessTokenRow>,
     now: i64,
 ) -> Result<Option<KnownToken>, Error> {
@@ -171,7 +171,7 @@ pub async fn active_opaque(
 }
 
 /// A token that acts in a tenant is active only while that tenant approves its app.
-async fn still_admitted(state: &AppState, known: KnownToken) -> Result<Option<KnownToken>, Error> {
+async fn still_admitted(state: &Provider, known: KnownToken) -> Result<Option<KnownToken>, Error> {
     match &known.tenant_ctx {
         Some(ctx) if !state.store.approved_in_tenant(&known.client_id, ctx).await? => Ok(None),
         _ => Ok(Some(known)),

@@ -4,10 +4,10 @@
 use serde_json::{json, Map, Value};
 
 use crate::crypto::{b64url, sha256};
-use crate::keys::Alg;
-use crate::oauth::Error;
+use crate::error::Error;
+use crate::jose::Alg;
+use crate::provider::Provider;
 use crate::tenants::{Tenant, User};
-use crate::AppState;
 
 pub const SUPERID: &str = "http://schemes.superoffice.net/identity/";
 
@@ -113,7 +113,7 @@ pub struct IdTokenInput<'a> {
     pub system_token: Option<&'a str>,
 }
 
-pub fn sign(state: &AppState, i: IdTokenInput<'_>) -> Result<String, Error> {
+pub fn sign(state: &Provider, i: IdTokenInput<'_>) -> Result<String, Error> {
     let now = state.clock.now();
     let mut c = user_claims(i.user, i.tenant, i.is_admin, i.scope);
     if let Some(t) = i.tenant {

@@ -42,6 +42,29 @@ macro_rules! record {
 }
 pub(crate) use record;
 
+/// Runs `$body` in one transaction on either backend, with `$tx` bound to it, and records
+/// `$event` in that transaction before committing: a change and its audit row land together
+/// or not at all. With `when`, the event is recorded only if the predicate holds for the
+/// body's value (a conditional change that changed nothing is no event). The body may
+/// `return Ok(..)` early to commit nothing: the transaction rolls back when dropped.
+macro_rules! audited {
+    ($store:expr, $event:expr, $tx:ident => $body:block) => {
+        $crate::store::audit::audited!($store, $event, when |_| true, $tx => $body)
+    };
+    ($store:expr, $event:expr, when $record_if:expr, $tx:ident => $body:block) => {
+        $crate::on_db!(&$store.db, pool => {
+            let mut $tx = pool.begin().await?;
+            let out = $body;
+            if ($record_if)(&out) {
+                $crate::store::audit::record!(&mut *$tx, $event)?;
+            }
+            $tx.commit().await?;
+            Ok(out)
+        })
+    };
+}
+pub(crate) use audited;
+
 impl Store {
     pub async fn record_audit(&self, event: &AuditEvent) -> sqlx::Result<()> {
         on_db!(&self.db, pool => record!(pool, event).map(|_| ()))

@@ -2,10 +2,10 @@
 //! statements are conditional on the state they expect, and the partial unique indexes make
 //! a racing second rotation fail instead of leaving two current keys.
 
-use super::audit::{record, AuditEvent};
-use super::row::DbRow;
-use super::Store;
 use crate::on_db;
+use crate::store::audit::{audited, AuditEvent};
+use crate::store::row::DbRow;
+use crate::store::Store;
 
 #[derive(Debug, Clone)]
 pub struct KeyRow {
@@ -45,14 +45,11 @@ const INSERT: &str =
 impl Store {
     /// Inserts a server key. A unique violation means another instance made the same slot first.
     pub async fn insert_signing_key(&self, k: &KeyRow, event: &AuditEvent) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, event, tx => {
             sqlx::query(INSERT)
                 .bind(&k.kid).bind(&k.alg).bind(&k.state).bind(&k.public_jwk).bind(&k.private_key)
                 .bind(&k.app_id).bind(k.created_at).bind(k.activated_at)
                 .execute(&mut *tx).await?;
-            record!(&mut *tx, event)?;
-            tx.commit().await
         })
     }
 
@@ -85,8 +82,7 @@ impl Store {
         event: &AuditEvent,
     ) -> sqlx::Result<bool> {
         let owner = new_next.app_id.as_deref().unwrap_or("");
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, event, tx => {
             sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $2 WHERE alg = $1 AND COALESCE(app_id, '') = $3 AND state = 'current'")
                 .bind(alg).bind(now).bind(owner).execute(&mut *tx).await?;
             let promoted = sqlx::query("UPDATE signing_keys SET state = 'current', activated_at = $2 WHERE alg = $1 AND COALESCE(app_id, '') = $3 AND state = 'next'")
@@ -98,10 +94,8 @@ impl Store {
                 .bind(&new_next.kid).bind(&new_next.alg).bind("next").bind(&new_next.public_jwk).bind(&new_next.private_key)
                 .bind(&new_next.app_id).bind(new_next.created_at).bind(None::<i64>)
                 .execute(&mut *tx).await?;
-            record!(&mut *tx, event)?;
             crate::failpoint::crash_if_set("keys.rotate.before_commit");
-            tx.commit().await?;
-            Ok(true)
+            true
         })
     }
 
@@ -116,15 +110,6 @@ impl Store {
                 .bind(now - retired_ttl).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(kids)
-        })
-    }
-}
-
-impl Store {
-    pub async fn set_dedicated_signing_key(&self, app_id: &str, on: bool, now: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
-            sqlx::query("UPDATE apps SET dedicated_signing_key = $2, updated_at = $3, revision = revision + 1 WHERE id = $1")
-                .bind(app_id).bind(on).bind(now).execute(pool).await.map(|_| ())
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Storage on SQLite (the embedded default) and PostgreSQL (several instances), through sqlx's
 //! native pools. SQL is written once with `$N` placeholders (SQLite accepts them too) and run
-//! on either backend by `on_db!`; two arms appear only where the dialects differ.
+//! on either backend by `on_db!`; two arms appear only where the dialects differ. One file per
+//! aggregate; a change and its audit event commit together through `audit::audited!`.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,18 +11,19 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub mod approvals;
 pub mod apps;
 pub mod audit;
 pub mod batch;
+pub mod credentials;
 pub mod grants;
 pub mod keys;
 mod migrate;
-pub mod portal;
 pub mod pruning;
 pub mod registration;
 pub mod resources;
 mod row;
-pub mod signin;
+pub mod sessions;
 pub mod system_users;
 pub mod tenants;
 pub mod tokens;
@@ -174,5 +176,17 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(db) => db.is_unique_violation(),
         _ => false,
+    }
+}
+
+/// Database errors become domain errors here, where "unavailable" is defined, so `error`
+/// itself depends on nothing.
+impl From<sqlx::Error> for crate::error::Error {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unavailable(&e) {
+            crate::error::Error::Unavailable(e)
+        } else {
+            crate::error::Error::Internal(e.into())
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! SQL for dynamic client registration: initial access tokens and registration access tokens.
 
-use super::row::DbRow;
-use super::Store;
 use crate::on_db;
+use crate::store::row::DbRow;
+use crate::store::Store;
 
 /// The partner that owns dynamically registered apps (created by migration 0007).
 pub const DYNAMIC_PARTNER: &str = "dynamic-registration";
@@ -52,26 +52,6 @@ impl Store {
         on_db!(&self.db, pool => {
             sqlx::query("UPDATE app_registrations SET metadata = $2 WHERE app_id = $1").bind(app_id).bind(metadata)
                 .execute(pool).await.map(|_| ())
-        })
-    }
-
-    /// Deletes an app and everything that hangs off it (RFC 7592 §2.3).
-    pub async fn delete_app(&self, app_id: &str, event: &super::audit::AuditEvent) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            for sql in [
-                "DELETE FROM authorization_codes WHERE app_id = $1",
-                "DELETE FROM refresh_tokens WHERE app_id = $1",
-                "DELETE FROM access_tokens WHERE app_id = $1",
-                "DELETE FROM consents WHERE app_id = $1",
-                "DELETE FROM authorization_requests WHERE app_id = $1",
-                "DELETE FROM signing_keys WHERE app_id = $1",
-                "DELETE FROM apps WHERE id = $1",
-            ] {
-                sqlx::query(sql).bind(app_id).execute(&mut *tx).await?;
-            }
-            super::audit::record!(&mut *tx, event)?;
-            tx.commit().await
         })
     }
 }

@@ -1,6 +1,6 @@
 //! SQL for resource servers (the APIs tokens are issued for) and their grants to apps.
 
-use super::audit::{record, AuditEvent};
+use super::audit::{audited, AuditEvent};
 use super::row::DbRow;
 use super::Store;
 use crate::on_db;
@@ -16,13 +16,10 @@ pub struct ResourceServerRow {
 impl Store {
     /// Registers a resource server; a unique violation means the identifier is taken.
     pub async fn insert_resource_server(&self, r: &ResourceServerRow, event: &AuditEvent) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, event, tx => {
             sqlx::query("INSERT INTO resource_servers (identifier, name, owner_partner_id, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(&r.identifier).bind(&r.name).bind(&r.owner_partner_id).bind(r.created_at)
                 .execute(&mut *tx).await?;
-            record!(&mut *tx, event)?;
-            tx.commit().await
         })
     }
 
@@ -49,13 +46,10 @@ impl Store {
         now: i64,
         event: &AuditEvent,
     ) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, event, tx => {
             sqlx::query("INSERT INTO resource_grants (identifier, app_id, granted_by, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
                 .bind(identifier).bind(app_id).bind(granted_by).bind(now)
                 .execute(&mut *tx).await?;
-            record!(&mut *tx, event)?;
-            tx.commit().await
         })
     }
 

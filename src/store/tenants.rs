@@ -1,9 +1,9 @@
 //! SQL for partners, tenants, users, memberships and partner developers.
 
-use super::audit::{record, AuditEvent};
-use super::row::DbRow;
-use super::Store;
 use crate::on_db;
+use crate::store::audit::{audited, AuditEvent};
+use crate::store::row::DbRow;
+use crate::store::Store;
 
 #[derive(Debug, Clone)]
 pub struct PartnerRow {
@@ -66,16 +66,14 @@ fn user_row(r: &impl DbRow) -> sqlx::Result<UserRow> {
 }
 
 const TENANT_COLUMNS: &str = "id, ctx, serial, name, status, owner_partner_id, created_at";
+
 const USER_COLUMNS: &str = "id, email, name, password_hash, platform_admin, created_at, associate_id";
 
 impl Store {
     pub async fn insert_partner(&self, p: &PartnerRow, event: &AuditEvent) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, event, tx => {
             sqlx::query("INSERT INTO partners (id, name, created_at) VALUES ($1, $2, $3)")
                 .bind(&p.id).bind(&p.name).bind(p.created_at).execute(&mut *tx).await?;
-            record!(&mut *tx, event)?;
-            tx.commit().await
         })
     }
 
@@ -103,15 +101,10 @@ impl Store {
         now: i64,
         event: &AuditEvent,
     ) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, event, when |added: &bool| *added, tx => {
             let added = sqlx::query("INSERT INTO partner_members (partner_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(partner_id).bind(user_id).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
-            if added {
-                record!(&mut *tx, event)?;
-            }
-            tx.commit().await?;
-            Ok(added)
+            added
         })
     }
 
@@ -124,8 +117,7 @@ impl Store {
 
     /// Inserts a tenant; its serial is the next free one unless given.
     pub async fn insert_tenant(&self, t: &TenantRow, event: &AuditEvent) -> sqlx::Result<i64> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, event, tx => {
             let serial = if t.serial > 0 {
                 t.serial
             } else {
@@ -134,9 +126,7 @@ impl Store {
             sqlx::query(&format!("INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
                 .bind(&t.id).bind(&t.ctx).bind(serial).bind(&t.name).bind(&t.status).bind(&t.owner_partner_id).bind(t.created_at)
                 .execute(&mut *tx).await?;
-            record!(&mut *tx, event)?;
-            tx.commit().await?;
-            Ok(serial)
+            serial
         })
     }
 
@@ -169,8 +159,7 @@ impl Store {
         is_admin: bool,
         event: &AuditEvent,
     ) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, event, tx => {
             // The next associate id in the same statement; two inserts racing for one number
             // meet the unique index and the second fails rather than sharing it.
             sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, \
@@ -180,8 +169,6 @@ impl Store {
             sqlx::query("INSERT INTO memberships (tenant_id, user_id, is_admin, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(tenant_id).bind(&u.id).bind(is_admin).bind(u.created_at)
                 .execute(&mut *tx).await?;
-            record!(&mut *tx, event)?;
-            tx.commit().await
         })
     }
 
@@ -226,6 +213,32 @@ impl Store {
         on_db!(&self.db, pool => {
             Ok(sqlx::query("UPDATE users SET platform_admin = $2 WHERE id = $1").bind(user_id).bind(admin)
                 .execute(pool).await?.rows_affected() == 1)
+        })
+    }
+
+    pub async fn is_member(&self, tenant_id: &str, user_id: &str) -> sqlx::Result<bool> {
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query("SELECT 1 FROM memberships WHERE tenant_id = $1 AND user_id = $2")
+                .bind(tenant_id).bind(user_id).fetch_optional(pool).await?.is_some())
+        })
+    }
+
+    /// The partners a user is a developer of.
+    pub async fn partners_of(&self, user_id: &str) -> sqlx::Result<Vec<PartnerRow>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT p.id, p.name, p.created_at FROM partners p JOIN partner_members m ON m.partner_id = p.id \
+                WHERE m.user_id = $1 ORDER BY p.name, p.id")
+                .bind(user_id).fetch_all(pool).await?.iter()
+                .map(|r| Ok(PartnerRow { id: r.text("id")?, name: r.text("name")?, created_at: r.int("created_at")? }))
+                .collect()
+        })
+    }
+
+    /// The email addresses of a partner's developers (technical contacts are chosen among them).
+    pub async fn partner_member_emails(&self, partner_id: &str) -> sqlx::Result<Vec<String>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT u.email FROM partner_members m JOIN users u ON u.id = m.user_id WHERE m.partner_id = $1 ORDER BY u.email")
+                .bind(partner_id).fetch_all(pool).await?.iter().map(|r| r.text("email")).collect()
         })
     }
 }

@@ -9,11 +9,11 @@ use serde_json::{json, Map, Value};
 
 use crate::apps::{App, Entitlement, PublicKey};
 use crate::crypto::{aead_open, aead_seal, b64_decode_strict, ct_eq, random_id, sha256};
-use crate::keys::Alg;
+use crate::jose::Alg;
 use crate::oidc::id_token::{tenant_urls, SUPERID};
+use crate::provider::Provider;
 use crate::store::audit::AuditEvent;
 use crate::tenants::Tenant;
-use crate::AppState;
 
 /// The claim that carries the ticket, which every SuperOffice client reads.
 pub const TICKET_CLAIM: &str = "http://schemes.superoffice.net/identity/ticket";
@@ -131,7 +131,7 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 
 /// The exchange. The `Err` is SuperID-shaped; database trouble is reported as unavailable,
 /// never as a stack trace.
-pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Refusal> {
+pub async fn authenticate(state: &Provider, req: &Request) -> Result<String, Refusal> {
     let token_type = TokenType::parse(req.return_token_type.as_deref())?;
     let issued = exchange(state, req).await?;
     match token_type {
@@ -143,7 +143,7 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Result<String, Ref
 
 /// The checks, then the claims and JWT of a new system user, or the first answer again for an
 /// identical retry.
-async fn exchange(state: &AppState, req: &Request) -> Result<Issued, Refusal> {
+async fn exchange(state: &Provider, req: &Request) -> Result<Issued, Refusal> {
     let unavailable = |_| refuse(None, "The service is temporarily unavailable; try again shortly.");
     let signed = req
         .signed_system_token
@@ -200,7 +200,7 @@ async fn exchange(state: &AppState, req: &Request) -> Result<Issued, Refusal> {
     // The same admission as client_credentials in a tenant: a private app only in its own
     // partner's tenants, a custom app only in its own tenant.
     let admitted = state
-        .directory
+        .approvals
         .admits(&app, &tenant.clone().into())
         .await
         .map_err(|_| refuse(None, "The service is temporarily unavailable; try again shortly."))?;
@@ -304,7 +304,7 @@ async fn exchange(state: &AppState, req: &Request) -> Result<Issued, Refusal> {
 /// the same ticket, not a new credential. While the first request is still being answered
 /// (its sealed copy not yet written) this waits a moment, a bounded number of times.
 async fn repeated(
-    state: &AppState,
+    state: &Provider,
     replay_key: &[u8],
     answer_key: &[u8],
     app: &App,

@@ -1,7 +1,6 @@
 //! Tenants (customer installations), users and their memberships, and partners with their
 //! developers. Private/public admission of apps builds on these.
 
-pub mod credentials;
 pub mod password;
 pub mod tickets;
 
@@ -15,22 +14,6 @@ use crate::secret::Secret;
 use crate::store::audit::AuditEvent;
 use crate::store::tenants::{PartnerRow, TenantRow, UserRow};
 use crate::store::{is_unique_violation, Store};
-
-/// How an approval ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApprovalEnd {
-    Revoked,
-    Denied,
-}
-
-impl ApprovalEnd {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ApprovalEnd::Revoked => "revoked",
-            ApprovalEnd::Denied => "denied",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Partner {
@@ -306,83 +289,9 @@ impl Directory {
         Ok(if ok { user.map(User::from) } else { None })
     }
 
-    /// A tenant administrator's (or the CLI's) approval of an app for the whole tenant. An app
-    /// with the system-token entitlement gets its system token for this tenant here.
-    pub async fn approve_app(
-        &self,
-        tenant_ctx: &str,
-        app: &crate::apps::App,
-        approver: Option<&str>,
-        actor: &str,
-    ) -> Result<()> {
-        let tenant = self.tenant(tenant_ctx).await?;
-        let now = self.clock.now();
-        let entitlements: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
-        let wants_token = app.active_entitlements().any(|e| e == crate::apps::Entitlement::SystemToken);
-        let token = wants_token.then(|| system_token_for(&app.name));
-        let event = AuditEvent::new(
-            now,
-            actor,
-            "app.approved",
-            tenant_ctx,
-            json!({ "client_id": app.client_id, "approver": approver }),
-        );
-        let joined = entitlements.join(" ");
-        let approval =
-            crate::store::grants::Approval { approver, entitlements: &joined, system_token: token.as_deref() };
-        self.store.approve_app(&app.id, &tenant.id, &approval, now, &event).await?;
-        Ok(())
-    }
-
-    /// Ends an app's approval in a tenant (`revoked`) or refuses it (`denied`): its refresh
-    /// tokens and system token there end too.
-    pub async fn end_approval(
-        &self,
-        tenant_ctx: &str,
-        app: &crate::apps::App,
-        status: ApprovalEnd,
-        actor: &str,
-    ) -> Result<()> {
-        let tenant = self.tenant(tenant_ctx).await?;
-        let now = self.clock.now();
-        let action = match status {
-            ApprovalEnd::Revoked => "app.revoked",
-            ApprovalEnd::Denied => "app.denied",
-        };
-        let event = AuditEvent::new(now, actor, action, tenant_ctx, json!({ "client_id": app.client_id }));
-        self.store.set_authorization_status(&app.id, &tenant.id, status.as_str(), now, &event).await?;
-        Ok(())
-    }
-
-    /// May users of `tenant` use `app`? The tenant must be running and have approved the app;
-    /// a private app admits only tenants its own partner owns (DESIGN §1).
-    pub async fn admits(&self, app: &crate::apps::App, tenant: &Tenant) -> Result<bool> {
-        if tenant.status != "running" {
-            return Ok(false);
-        }
-        if app.access == crate::apps::Access::Private
-            && tenant.owner_partner_id.as_deref() != Some(app.partner_id.as_str())
-        {
-            return Ok(false);
-        }
-        // A custom app serves the one tenant it was made for, whatever else approves it.
-        if app.custom_tenant_id.as_deref().is_some_and(|own| own != tenant.id) {
-            return Ok(false);
-        }
-        Ok(self.store.authorization_status(&app.id, &tenant.id).await?.as_deref() == Some("approved"))
-    }
-
     pub async fn set_platform_admin(&self, email: &str, admin: bool) -> Result<User> {
         let user = self.user(email).await?;
         self.store.set_platform_admin(&user.id, admin).await?;
         Ok(User { platform_admin: admin, ..user })
     }
-}
-
-/// A new system token in SuperID's documented shape, `<Application Name>-<random>`. The name
-/// is only a label (the random part is what is secret); dots and spaces in it are harmless, as
-/// a signed system token is split on its last two dots.
-pub fn system_token_for(app_name: &str) -> String {
-    let label: String = app_name.chars().filter(|c| !c.is_control()).take(64).collect();
-    format!("{}-{}", label.trim(), crate::crypto::random_token())
 }

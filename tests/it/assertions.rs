@@ -98,7 +98,7 @@ both_backends!(
             ("iss of another app", rs256(&pem, good_header.clone(), with(&|c| { c["iss"] = json!(b.client_id.clone()); c["sub"] = json!(b.client_id.clone()); }))),
             ("no jti", rs256(&pem, good_header.clone(), with(&|c| { c.as_object_mut().unwrap().remove("jti"); }))),
             ("signature by another key", {
-                let (_, other) = gatehouse::apps::certificate::generate_rsa().unwrap();
+                let (_, other) = gatehouse::jose::certificate::generate_rsa().unwrap();
                 rs256(other.pem.expose(), good_header.clone(), claims(&srv, &a.client_id))
             }),
             ("not a JWT", "garbage".to_string()),
@@ -166,7 +166,7 @@ async fn tenant_user(srv: &TestServer, client_id: &str, approve: bool) -> String
         .unwrap();
     if approve {
         let app = srv.state.registry.get(client_id).await.unwrap();
-        dir.approve_app("Cust500", &app, None, "test").await.unwrap();
+        srv.state.approvals.approve("Cust500", &app, None, "test").await.unwrap();
     }
     user.id
 }
@@ -190,7 +190,7 @@ both_backends!(
         let (status, body) = bearer(&srv, &a, &rs256(&private_pem(), header.clone(), c.clone())).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "tenant has not approved: {body}");
         let app = srv.state.registry.get(&a.client_id).await.unwrap();
-        srv.state.directory.approve_app("Cust500", &app, None, "test").await.unwrap();
+        srv.state.approvals.approve("Cust500", &app, None, "test").await.unwrap();
         c["jti"] = json!(gatehouse::crypto::random_id());
         let assertion = rs256(&private_pem(), header.clone(), c.clone());
         let (status, body) = bearer(&srv, &a, &assertion).await;
@@ -214,27 +214,27 @@ both_backends!(
         let a = app(&srv, Template::ServerToServer).await;
         let b = app(&srv, Template::ServerToServer).await;
         tenant_user(&srv, &a.client_id, true).await;
-        let issued = gatehouse::tenants::credentials::create(&srv.state, "eve@example.com", "Cust500", std::slice::from_ref(&a.client_id), None, "test").await.unwrap();
+        let issued = gatehouse::oauth::credentials::create(&srv.state, "eve@example.com", "Cust500", std::slice::from_ref(&a.client_id), None, "test").await.unwrap();
         let jwt = issued.jwt.expose().clone();
         let (status, body) = bearer(&srv, &a, &jwt).await;
         assert_eq!(status, 200, "{body}");
         assert!(body.get("refresh_token").is_none(), "server-to-server apps do not allow refresh tokens by default");
         // Reusable (it is a credential, not a one-time assertion), and it outlives key rotation.
-        srv.state.keys.rotate(gatehouse::keys::Alg::RS256, "test").await.unwrap();
+        srv.state.keys.rotate(gatehouse::jose::Alg::RS256, "test").await.unwrap();
         srv.clock.advance(srv.state.config.retired_key_ttl + 10);
-        srv.state.keys.rotate(gatehouse::keys::Alg::RS256, "test").await.unwrap();
+        srv.state.keys.rotate(gatehouse::jose::Alg::RS256, "test").await.unwrap();
         let (status, _) = bearer(&srv, &a, &jwt).await;
         assert_eq!(status, 200);
         let (status, body) = bearer(&srv, &b, &jwt).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "not named: {body}");
-        let listed = gatehouse::tenants::credentials::list(&srv.state, "eve@example.com").await.unwrap();
+        let listed = gatehouse::oauth::credentials::list(&srv.state, "eve@example.com").await.unwrap();
         assert_eq!(listed.len(), 1);
         assert!(!serde_json::to_string(&listed).unwrap().contains(&jwt));
-        gatehouse::tenants::credentials::revoke(&srv.state, &issued.credential.id, "test").await.unwrap();
+        gatehouse::oauth::credentials::revoke(&srv.state, &issued.credential.id, "test").await.unwrap();
         let (status, body) = bearer(&srv, &a, &jwt).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "revoked: {body}");
         // A credential of our issuer that we never stored is refused.
-        let forged = srv.state.keys.sign(gatehouse::keys::Alg::RS256, "JWT", &json!({"iss": srv.base, "sub": "x"})).unwrap();
+        let forged = srv.state.keys.sign(gatehouse::jose::Alg::RS256, "JWT", &json!({"iss": srv.base, "sub": "x"})).unwrap();
         let (status, _) = bearer(&srv, &a, &forged).await;
         assert_eq!(status, 400);
     }

@@ -202,16 +202,16 @@ both_backends!(
         assert!(srv.state.keys.verify_own(token, "at+jwt").is_some());
 
         let app_id = reg.get(&a.client_id).await.unwrap().id;
-        srv.state.keys.enable_app_key(&app_id, gatehouse::keys::Alg::RS256).await.unwrap();
+        srv.state.keys.enable_app_key(&app_id, gatehouse::jose::Alg::RS256).await.unwrap();
         let (_, _, body) = post(&srv, "/token", Some((&a.client_id, &a.secret)), &grant).await;
         let (header, _) = jwt_claims(body["access_token"].as_str().unwrap());
         let own = srv.state.keys.app_signer(&app_id).unwrap();
         assert_eq!(header["kid"], own.kid.as_str());
         let jwks: Value = http().get(srv.url("/jwks")).send().await.unwrap().json().await.unwrap();
         assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == own.kid.as_str()), "the app's key is published");
-        let rotated = srv.state.keys.rotate_app(&app_id, gatehouse::keys::Alg::RS256, "test").await.unwrap();
+        let rotated = srv.state.keys.rotate_app(&app_id, gatehouse::jose::Alg::RS256, "test").await.unwrap();
         assert_ne!(rotated.kid, own.kid);
-        assert_eq!(srv.state.keys.signer(gatehouse::keys::Alg::RS256).unwrap().kid, srv.state.keys.list().await.unwrap().iter().find(|k| k.alg == "RS256" && k.state == "current").unwrap().kid, "server keys untouched");
+        assert_eq!(srv.state.keys.signer(gatehouse::jose::Alg::RS256).unwrap().kid, srv.state.keys.list().await.unwrap().iter().find(|k| k.alg == "RS256" && k.state == "current").unwrap().kid, "server keys untouched");
     }
 );
 

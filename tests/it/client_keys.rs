@@ -18,14 +18,14 @@ fn private_pem() -> String {
 
 /// The fixture's public key as a JWK with the client's own kid.
 fn public_jwk(kid: &str) -> Value {
-    let parsed = gatehouse::apps::certificate::parse(&fixture("app-public.pem")).unwrap();
+    let parsed = gatehouse::jose::certificate::parse(&fixture("app-public.pem")).unwrap();
     let mut jwk = parsed.key.to_jwk();
     jwk["kid"] = json!(kid);
     jwk
 }
 
 async fn register(srv: &TestServer, body: Value) -> (u16, Value) {
-    let token = gatehouse::oidc::registration::create_initial_token(&srv.state, 1).await.unwrap().0;
+    let token = gatehouse::oauth::registration::create_initial_token(&srv.state, 1).await.unwrap().0;
     let res = http().post(srv.url("/register")).bearer_auth(token).json(&body).send().await.unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
@@ -85,7 +85,7 @@ both_backends!(
         assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{body}");
 
         // A kid is unique among the app's usable keys.
-        let other = gatehouse::apps::certificate::generate_rsa().unwrap().0;
+        let other = gatehouse::jose::certificate::generate_rsa().unwrap().0;
         let mut jwk = other.to_jwk();
         jwk["kid"] = json!("k1");
         let dup = srv.state.registry.add_certificate(client_id, jwk.to_string().as_bytes(), None, "test").await;
@@ -132,7 +132,7 @@ async fn jwks_server(initial: Value) -> JwksServer {
 both_backends!(
     async fn keys_at_a_registered_jwks_uri_authenticate_and_rotate(srv) {
         // Before rotation the RP publishes another key under "old"; ours is not there yet.
-        let old = gatehouse::apps::certificate::generate_rsa().unwrap().0;
+        let old = gatehouse::jose::certificate::generate_rsa().unwrap().0;
         let mut old_jwk = old.to_jwk();
         old_jwk["kid"] = json!("old");
         let rp = jwks_server(json!({ "keys": [old_jwk.clone()] })).await;

@@ -2,7 +2,7 @@ use openidconnect::core::{CoreJwsSigningAlgorithm, CoreProviderMetadata};
 use openidconnect::{IssuerUrl, JsonWebKey};
 
 use crate::harness::http;
-use gatehouse::keys::Alg;
+use gatehouse::jose::Alg;
 
 fn rp_http() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::ClientBuilder::new()

@@ -27,7 +27,7 @@ async fn tenant_with_people(srv: &TestServer, a: &TestApp) {
         dir.add_user(email, None, "Cust700", admin, Secret::new(PASSWORD.into()), "test").await.unwrap();
     }
     let app = srv.state.registry.get(&a.client_id).await.unwrap();
-    dir.approve_app("Cust700", &app, None, "test").await.unwrap();
+    srv.state.approvals.approve("Cust700", &app, None, "test").await.unwrap();
 }
 
 async fn act_for(srv: &TestServer, a: &TestApp, email: &str) -> (u16, Value) {
@@ -54,7 +54,7 @@ both_backends!(
         let (status, body) = act_for(&srv, &a, "member@example.com").await;
         assert_eq!(status, 400, "needs re-approval first: {body}");
         let app_now = srv.state.registry.get(&a.client_id).await.unwrap();
-        srv.state.directory.approve_app("Cust700", &app_now, None, "test").await.unwrap();
+        srv.state.approvals.approve("Cust700", &app_now, None, "test").await.unwrap();
         let (status, body) = act_for(&srv, &a, "member@example.com").await;
         assert_eq!(status, 200, "{body}");
         let member = srv.state.directory.user("member@example.com").await.unwrap();
@@ -99,7 +99,7 @@ both_backends!(
 both_backends!(
     async fn a_client_authenticates_only_by_the_method_it_registered(srv) {
         world(&srv).await;
-        let token = gatehouse::oidc::registration::create_initial_token(&srv.state, 1).await.unwrap().0;
+        let token = gatehouse::oauth::registration::create_initial_token(&srv.state, 1).await.unwrap().0;
         let register = |body: Value| {
             let token = token.clone();
             let url = srv.url("/register");
@@ -109,7 +109,7 @@ both_backends!(
             }
         };
         // private_key_jwt: no client secret is issued at all.
-        let mut jwk = gatehouse::apps::certificate::parse(&fixture("app-public.pem")).unwrap().key.to_jwk();
+        let mut jwk = gatehouse::jose::certificate::parse(&fixture("app-public.pem")).unwrap().key.to_jwk();
         jwk["kid"] = json!("k1");
         let reg = register(json!({ "grant_types": ["client_credentials"], "response_types": [],
             "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [jwk] } })).await;
@@ -170,7 +170,7 @@ both_backends!(
         let (_, _, body) = post(&srv, "/introspect", auth, &[("token", access)]).await;
         assert_eq!(body["active"], true);
         let app = srv.state.registry.get(&w.client_id).await.unwrap();
-        srv.state.directory.end_approval("Cust1", &app, gatehouse::tenants::ApprovalEnd::Revoked, "test").await.unwrap();
+        srv.state.approvals.end("Cust1", &app, gatehouse::approvals::End::Revoked, "test").await.unwrap();
         let (_, _, body) = post(&srv, "/introspect", auth, &[("token", access)]).await;
         assert_eq!(body, json!({"active": false}));
         let res = http().get(srv.url("/userinfo")).bearer_auth(access).send().await.unwrap();
@@ -205,7 +205,7 @@ both_backends!(
             .unwrap();
         let (id, secret) = (created.app.client_id.clone(), created.client_secret.unwrap().secret.expose().clone());
         for ctx in ["Own1", "Else1"] {
-            dir.approve_app(ctx, &created.app, None, "test").await.unwrap();
+            srv.state.approvals.approve(ctx, &created.app, None, "test").await.unwrap();
         }
         let cc = |ctx: &'static str| {
             let (id, secret) = (id.clone(), secret.clone());

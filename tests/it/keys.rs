@@ -1,4 +1,4 @@
-use gatehouse::keys::Alg;
+use gatehouse::jose::Alg;
 
 use crate::harness::http;
 

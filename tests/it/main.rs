@@ -5,6 +5,7 @@
 #[macro_use]
 mod harness; // TestServer (real server, fresh database per test), both_backends!, fixtures
 
+mod architecture; // the shape of src/: layers, no import cycles, http and AppState kept in the web layer, files ≤ 600 lines
 mod assertions; // private_key_jwt and the JWT bearer grant: signed assertions, JWT credentials, every forgery
 mod browser; // the sign-in pages in headless Chromium over WebDriver, with screenshots
 mod cli; // the gatehouse binary: exit codes, one-line errors, --json output
@@ -21,8 +22,8 @@ mod portal_browser; // the portal in headless Chromium: every wizard path, secre
 mod pruning; // expired rows of every table pruned in batches, live ones and reuse detection kept; the pending-request cap
 mod refresh; // strict one-time refresh by default, the per-app grace opt-in, refresh-token introspection
 mod registration; // dynamic client registration and management (RFC 7591 / 7592)
-mod registry;
-mod rfc_musts; // one test per RFC / OIDC requirement not covered elsewhere, named after its clause // apps from templates, secrets, certificates, redirect URIs, nothing half-written
+mod registry; // apps from templates, secrets, certificates, redirect URIs, nothing half-written
+mod rfc_musts; // one test per RFC / OIDC requirement not covered elsewhere, named after its clause
 mod signin; // authorization code + PKCE + OIDC with the openidconnect crate; pages, CSRF, throttling
 mod signin_hardening; // logout needs a hint or a confirmation, cross-site posts refused, __Host- cookies
 mod superid; // SuperID as SuperOffice's clients use it: tickets, SOAP, SAML, JWKS order, tenant paths, PKCE opt-out, claims

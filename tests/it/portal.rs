@@ -284,7 +284,7 @@ both_backends!(
         let reg = &srv.state.registry;
         let upload = format!("/portal/apps/{client_id}/cert-upload");
         // Each accepted format: PEM (file), X.509 DER (file), JWK (pasted), RSA XML (pasted).
-        let public = gatehouse::apps::certificate::generate_rsa().unwrap().0.to_jwk();
+        let public = gatehouse::jose::certificate::generate_rsa().unwrap().0.to_jwk();
         let jwk = public.to_string();
         let b64 = |s: &str| {
             let raw = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s).unwrap();
@@ -462,12 +462,12 @@ both_backends!(
         let csrf = dev.csrf.clone();
         let res = dev.post("/admin/tenant", &[("csrf", &csrf), ("ctx", "Cust1"), ("client_id", &client_id), ("decision", "approve")]).await;
         assert_eq!(res.status, 303);
-        assert!(srv.state.directory.admits(&app, &tenant).await.unwrap());
+        assert!(srv.state.approvals.admits(&app, &tenant).await.unwrap());
         let page = dev.get("/admin/tenant?ctx=Cust1&done=approve").await;
         assert!(page.html.contains("dev@example.com") && page.html.contains("approved"), "who approved is shown");
         let csrf = dev.csrf.clone();
         dev.post("/admin/tenant", &[("csrf", &csrf), ("ctx", "Cust1"), ("client_id", &client_id), ("decision", "revoke")]).await;
-        assert!(!srv.state.directory.admits(&app, &tenant).await.unwrap());
+        assert!(!srv.state.approvals.admits(&app, &tenant).await.unwrap());
         assert_eq!(srv.state.store.authorization_status(&app.id, &tenant.id).await.unwrap().as_deref(), Some("revoked"));
         // Not an administrator of Cust1: refused, unchanged.
         let mut other = Portal::login(&srv, "other@example.com").await;

@@ -127,8 +127,8 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
         expect(&driver, "Acme web").await;
         assert!(driver.source().await.contains("The certificate was added."), "{file}");
     }
-    let jwk = gatehouse::apps::certificate::generate_rsa().unwrap().0.to_jwk();
-    let other = gatehouse::apps::certificate::generate_rsa().unwrap().0.to_jwk();
+    let jwk = gatehouse::jose::certificate::generate_rsa().unwrap().0.to_jwk();
+    let other = gatehouse::jose::certificate::generate_rsa().unwrap().0.to_jwk();
     let std_b64 = |s: &str| {
         let raw = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s).unwrap();
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, raw)
@@ -171,7 +171,7 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
     driver.screenshot("portal-8-tenant-admin").await;
     driver.click_and_wait("button[value=approve]").await;
     expect(&driver, "Apps in Customer One (Cust1)").await;
-    assert!(srv.state.directory.admits(&app, &tenant).await.unwrap());
+    assert!(srv.state.approvals.admits(&app, &tenant).await.unwrap());
     driver.click_and_wait("button[value=revoke]").await;
     expect(&driver, "Apps in Customer One (Cust1)").await;
     assert_eq!(srv.state.store.authorization_status(&app.id, &tenant.id).await.unwrap().as_deref(), Some("revoked"));

@@ -81,7 +81,7 @@ async fn fill(srv: &TestServer, w: &World) {
     assert!(state.store.claim_jti(&w.client_id, &gatehouse::crypto::random_id(), now + 300).await.unwrap());
     let digest = gatehouse::crypto::sha256(gatehouse::crypto::random_id().as_bytes());
     assert!(state.store.claim_system_user_replay(&digest, "app", now + 660).await.unwrap());
-    gatehouse::oidc::registration::create_initial_token(state, 1).await.unwrap();
+    gatehouse::oauth::registration::create_initial_token(state, 1).await.unwrap();
     // A system-user ticket (six hours from its last use).
     let app = state.registry.get(&w.client_id).await.unwrap();
     let tenant = state.directory.tenant("Cust1").await.unwrap();
@@ -95,13 +95,13 @@ both_backends!(
         let before = counts(&srv).await;
         assert!(before.iter().all(|(_, n)| *n > 0), "every kind has rows to prune: {before:?}");
 
-        let pruned = gatehouse::pruning::prune(&srv.state).await.unwrap();
+        let pruned = srv.state.pruner().prune().await.unwrap();
         assert_eq!(pruned.total(), 0, "nothing has expired yet: {pruned:?}");
         assert_eq!(counts(&srv).await, before);
 
         // Past every lifetime: refresh tokens (30 days) and the hour that race-deciding rows are kept.
         srv.clock.advance(31 * 86_400 + 2 * 3_600);
-        let pruned = gatehouse::pruning::prune(&srv.state).await.unwrap();
+        let pruned = srv.state.pruner().prune().await.unwrap();
         for (table, n) in counts(&srv).await {
             if table == "audit_events" {
                 assert!(n > 0, "audit events are kept for the retention, a year by default");
@@ -110,7 +110,7 @@ both_backends!(
             }
         }
         srv.clock.advance(365 * 86_400);
-        gatehouse::pruning::prune(&srv.state).await.unwrap();
+        srv.state.pruner().prune().await.unwrap();
         assert_eq!(count(&srv, "audit_events").await, 0);
     }
 );
@@ -128,7 +128,7 @@ both_backends!(
         // The codes and access tokens have expired, and the hour of grace with them; the
         // refresh tokens live on.
         srv.clock.advance(3 * 3_600);
-        let pruned = gatehouse::pruning::prune(&srv.state).await.unwrap();
+        let pruned = srv.state.pruner().prune().await.unwrap();
         assert!(pruned.of(Prunable::GrantTokens) > 0 && pruned.of(Prunable::AccessTokens) > 0, "{pruned:?}");
         assert_eq!(count(&srv, "refresh_tokens").await, 3, "a spent token stays while its family is live");
         assert_eq!(count(&srv, "authorization_codes").await, 2, "a used code stays while its grant is in use");
@@ -143,7 +143,7 @@ both_backends!(
 
         // Once nothing of the grants can be used, every row of them goes, tombstones included.
         srv.clock.advance(31 * 86_400);
-        gatehouse::pruning::prune(&srv.state).await.unwrap();
+        srv.state.pruner().prune().await.unwrap();
         for table in ["refresh_tokens", "authorization_codes", "grant_tokens", "revoked_grants", "revoked_jwts"] {
             assert_eq!(count(&srv, table).await, 0, "{table}");
         }
@@ -154,16 +154,16 @@ both_backends!(
     async fn one_instance_prunes_per_period_however_many_there_are(srv) {
         let other = srv.another_instance().await;
         let runs = |n: &[&Option<gatehouse::pruning::Pruned>]| n.iter().filter(|r| r.is_some()).count();
-        let a = gatehouse::pruning::run_if_due(&srv.state).await.unwrap();
-        let b = gatehouse::pruning::run_if_due(&other.state).await.unwrap();
+        let a = srv.state.pruner().run_if_due().await.unwrap();
+        let b = other.state.pruner().run_if_due().await.unwrap();
         assert_eq!(runs(&[&a, &b]), 1);
         srv.clock.advance(60);
-        let a = gatehouse::pruning::run_if_due(&srv.state).await.unwrap();
-        let b = gatehouse::pruning::run_if_due(&other.state).await.unwrap();
+        let a = srv.state.pruner().run_if_due().await.unwrap();
+        let b = other.state.pruner().run_if_due().await.unwrap();
         assert_eq!(runs(&[&a, &b]), 0, "the period (600 s by default) has not passed");
         srv.clock.advance(600);
-        let b = gatehouse::pruning::run_if_due(&other.state).await.unwrap();
-        let a = gatehouse::pruning::run_if_due(&srv.state).await.unwrap();
+        let b = other.state.pruner().run_if_due().await.unwrap();
+        let a = srv.state.pruner().run_if_due().await.unwrap();
         assert_eq!(runs(&[&a, &b]), 1);
     }
 );
@@ -197,7 +197,7 @@ both_backends!(
         // Expired requests no longer count, even before pruning deletes them.
         srv.clock.advance(16 * 60);
         assert_eq!(start(from("127.0.0.1")).await.status(), 303);
-        gatehouse::pruning::prune(&srv.state).await.unwrap();
+        srv.state.pruner().prune().await.unwrap();
         assert_eq!(count(&srv, "authorization_requests").await, 1);
     }
 );
@@ -219,7 +219,7 @@ both_backends!(
         let batch = gatehouse::pruning::BATCH;
         let one = srv.state.store.prune_batch(Prunable::PendingRequests, now, batch).await.unwrap();
         assert_eq!(one, batch as u64, "one statement deletes one batch, no more");
-        let pruned = gatehouse::pruning::prune(&srv.state).await.unwrap();
+        let pruned = srv.state.pruner().prune().await.unwrap();
         assert_eq!(pruned.of(Prunable::PendingRequests), (backlog - batch) as u64, "the run goes on batch after batch");
         assert_eq!(count(&srv, "authorization_requests").await, 0);
     }

@@ -7,7 +7,7 @@ use crate::harness::{http, TestServer};
 use crate::signin::{world, Browser, REDIRECT};
 
 async fn initial_token(srv: &TestServer) -> String {
-    gatehouse::oidc::registration::create_initial_token(&srv.state, 1).await.unwrap().0
+    gatehouse::oauth::registration::create_initial_token(&srv.state, 1).await.unwrap().0
 }
 
 async fn register(srv: &TestServer, token: Option<&str>, body: &Value) -> (u16, Value) {
@@ -87,7 +87,7 @@ both_backends!(
         let before = dynamic_apps(&srv).await;
         let private_jwk = {
             let pem = String::from_utf8(crate::harness::fixture("app-cert.pem")).unwrap();
-            let mut jwk = gatehouse::apps::certificate::parse(pem.as_bytes()).unwrap().key.to_jwk();
+            let mut jwk = gatehouse::jose::certificate::parse(pem.as_bytes()).unwrap().key.to_jwk();
             jwk["d"] = json!("AQAB");
             jwk
         };

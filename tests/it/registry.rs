@@ -1,6 +1,6 @@
 use gatehouse::apps::{Access, ClientType, EntitlementStatus, NewApp, Template, UriKind};
 use gatehouse::error::Error;
-use gatehouse::oauth::GrantType;
+use gatehouse::vocab::GrantType;
 
 use crate::harness::{fixture, TestServer};
 
@@ -132,7 +132,7 @@ both_backends!(
         let client_id = web_app(&srv).await.app.client_id;
         let reg = &srv.state.registry;
         for _ in 0..gatehouse::apps::MAX_CERTIFICATES {
-            reg.add_certificate(&client_id, &gatehouse::apps::certificate::generate_rsa().unwrap().0.to_jwk().to_string().into_bytes(), None, "test")
+            reg.add_certificate(&client_id, &gatehouse::jose::certificate::generate_rsa().unwrap().0.to_jwk().to_string().into_bytes(), None, "test")
                 .await
                 .unwrap();
         }

@@ -163,7 +163,7 @@ both_backends!(
 both_backends!(
     async fn rfc7591_registration_response_requirements(srv) {
         world(&srv).await;
-        let token = gatehouse::oidc::registration::create_initial_token(&srv.state, 1).await.unwrap().0;
+        let token = gatehouse::oauth::registration::create_initial_token(&srv.state, 1).await.unwrap().0;
         let body = json!({ "redirect_uris": [REDIRECT], "x_unknown": "kept?", "userinfo_signed_response_alg": "RS256",
             "software_statement": "eyJ.e30.", "client_name": "Musts" });
         let res = http().post(srv.url("/register")).bearer_auth(&token).json(&body).send().await.unwrap();
@@ -197,25 +197,25 @@ async fn http_loopback_redirects_against_an_https_issuer_need_the_setting() {
     let meta = json!({ "redirect_uris": ["http://localhost:3000/callback"] });
     let meta = meta.as_object().unwrap();
     for (allowed, expect_ok) in [(false, false), (true, true)] {
-        let mut state = srv.state.clone();
+        let mut state = srv.state.provider.clone();
         let mut config = (*state.config).clone();
         config.issuer = "https://id.example.com".into();
         config.allow_http_loopback_redirects = allowed;
         state.config = std::sync::Arc::new(config);
-        let planned = gatehouse::oidc::registration::plan(&state, meta);
+        let planned = gatehouse::oauth::registration::plan(&state, meta);
         assert_eq!(planned.is_ok(), expect_ok, "allowed={allowed}");
         if let Err(e) = planned {
             assert_eq!(e.code.as_str(), "invalid_redirect_uri");
         }
     }
     // Only loopback hosts: the setting does not open plain http elsewhere.
-    let mut state = srv.state.clone();
+    let mut state = srv.state.provider.clone();
     let mut config = (*state.config).clone();
     config.issuer = "https://id.example.com".into();
     config.allow_http_loopback_redirects = true;
     state.config = std::sync::Arc::new(config);
     let meta = json!({ "redirect_uris": ["http://app.example.com/callback"] });
-    assert!(gatehouse::oidc::registration::plan(&state, meta.as_object().unwrap()).is_err());
+    assert!(gatehouse::oauth::registration::plan(&state, meta.as_object().unwrap()).is_err());
 }
 
 both_backends!(

@@ -126,10 +126,10 @@ both_backends!(
         assert_eq!(introspect(&srv.base, &s.client_id, &s.secret, &other).await["active"], false);
         assert_eq!(introspect(&srv.base, &s.client_id, &s.secret, &live).await["active"], true);
         let app = srv.state.registry.get(&s.client_id).await.unwrap();
-        srv.state.directory.end_approval("CustS", &app, gatehouse::tenants::ApprovalEnd::Revoked, "test").await.unwrap();
+        srv.state.approvals.end("CustS", &app, gatehouse::approvals::End::Revoked, "test").await.unwrap();
         assert_eq!(introspect(&srv.base, &s.client_id, &s.secret, &live).await["active"], false);
         // Approving again does not bring the old ticket back.
-        srv.state.directory.approve_app("CustS", &app, None, "test").await.unwrap();
+        srv.state.approvals.approve("CustS", &app, None, "test").await.unwrap();
         assert_eq!(introspect(&srv.base, &s.client_id, &s.secret, &live).await["active"], false);
     }
 );
@@ -265,7 +265,7 @@ both_backends!(
         let cert = gatehouse::crypto::b64_decode(&text_of("X509Certificate")).unwrap();
         let jwks: Value = http().get(srv.url("/login/.well-known/jwks")).send().await.unwrap().json().await.unwrap();
         assert_eq!(jwks["keys"][0]["x5c"][0], text_of("X509Certificate"));
-        let key = gatehouse::apps::certificate::parse(&cert).unwrap().key;
+        let key = gatehouse::jose::certificate::parse(&cert).unwrap().key;
         let signature = gatehouse::crypto::b64_decode(&text_of("SignatureValue")).unwrap();
         assert!(key.verify("RS256", signed_info.as_bytes(), &signature));
         assert!(!key.verify("RS256", unsigned.as_bytes(), &signature));
@@ -341,7 +341,7 @@ both_backends!(
             assert!(saml.starts_with("<saml:Assertion"), "{saml}");
         }
         // The documented failures over SOAP: the same codes as over REST, in the answer.
-        let (_, other_key) = gatehouse::apps::certificate::generate_rsa().unwrap();
+        let (_, other_key) = gatehouse::jose::certificate::generate_rsa().unwrap();
         let cases = [
             ("wrong signature", envelope(&s.secret, "CustS", &sign(other_key.rsa_xml.expose(), &s.system_token, &stamp(now)), "Jwt"), "Error 7"),
             ("stale", envelope(&s.secret, "CustS", &sign(&s.rsa_xml, &s.system_token, &stamp(now - 400)), "Jwt"), "Error 6"),
@@ -359,7 +359,7 @@ both_backends!(
         }
         // Revoked: Error 1.
         let app = srv.state.registry.get(&s.client_id).await.unwrap();
-        srv.state.directory.end_approval("CustS", &app, gatehouse::tenants::ApprovalEnd::Revoked, "test").await.unwrap();
+        srv.state.approvals.end("CustS", &app, gatehouse::approvals::End::Revoked, "test").await.unwrap();
         let (_, xml) = soap(&srv, SOAP_PATH, envelope(&s.secret, "CustS", &sign(&s.rsa_xml, &s.system_token, &stamp(now - 180)), "Jwt")).await;
         assert!(answer_of(&xml).2.contains("Error 1"), "{xml}");
         // XML that is not a request: a SOAP fault and a 400 (a 413 when too large), never a 500.
@@ -414,7 +414,7 @@ both_backends!(
         let first = &jwks["keys"][0];
         assert_eq!(first["kty"], "RSA");
         assert_eq!(first["kid"], kid.as_str(), "keys[0] is the key that signs SuperID tokens");
-        let public = gatehouse::apps::PublicKey::from_jwk(first).unwrap();
+        let public = gatehouse::jose::PublicKey::from_jwk(first).unwrap();
         let (input, sig) = jwt.rsplit_once('.').unwrap();
         assert!(public.verify("RS256", input.as_bytes(), &gatehouse::crypto::b64url_decode(sig).unwrap()));
         // Every RSA key carries its certificate (x5c, with both thumbprints); EC keys none.
@@ -424,8 +424,8 @@ both_backends!(
                 continue;
             }
             let der = gatehouse::crypto::b64_decode(key["x5c"][0].as_str().unwrap()).unwrap();
-            let cert = gatehouse::apps::certificate::parse(&der).unwrap();
-            assert_eq!(cert.key, gatehouse::apps::PublicKey::from_jwk(key).unwrap());
+            let cert = gatehouse::jose::certificate::parse(&der).unwrap();
+            assert_eq!(cert.key, gatehouse::jose::PublicKey::from_jwk(key).unwrap());
             let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
             assert_eq!(key["x5t"], gatehouse::crypto::b64url(sha1.as_ref()));
             assert_eq!(key["x5t#S256"], gatehouse::crypto::b64url(&gatehouse::crypto::sha256(&der)));
@@ -438,12 +438,12 @@ both_backends!(
         assert_eq!(res.status(), 200);
         let pem = res.text().await.unwrap();
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
-        assert_eq!(gatehouse::apps::certificate::parse(pem.as_bytes()).unwrap().key, public);
+        assert_eq!(gatehouse::jose::certificate::parse(pem.as_bytes()).unwrap().key, public);
         let other = srv.another_instance().await;
         let again = http().get(format!("{}/login/SuperOfficeFederatedLogin.crt", other.base)).send().await.unwrap().text().await.unwrap();
         assert_eq!(again, pem, "every instance builds the same certificate");
         // After a rotation keys[0] is the new signing key.
-        let rotated = srv.state.keys.rotate(gatehouse::keys::Alg::RS256, "test").await.unwrap();
+        let rotated = srv.state.keys.rotate(gatehouse::jose::Alg::RS256, "test").await.unwrap();
         let jwks: Value = http().get(srv.url("/login/.well-known/jwks")).send().await.unwrap().json().await.unwrap();
         assert_eq!(jwks["keys"][0]["kid"], rotated.kid.as_str());
         assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid.as_str() && k.get("x5c").is_some()), "the retired key keeps its certificate");

@@ -177,7 +177,7 @@ both_backends!(
         let s = story(&srv).await;
         let now = srv.clock.now();
         let good = |ts: i64| sign(&s.rsa_xml, &s.system_token, &stamp(ts));
-        let (_, other_key) = gatehouse::apps::certificate::generate_rsa().unwrap();
+        let (_, other_key) = gatehouse::jose::certificate::generate_rsa().unwrap();
         let by_other_key = sign(other_key.rsa_xml.expose(), &s.system_token, &stamp(now));
         let mut cases: Vec<(&str, Value, &str)> = vec![
             ("wrong signature", request(&s, &by_other_key), "Error 7"),
@@ -234,9 +234,9 @@ both_backends!(
             sqlx::query("UPDATE authorization_records SET status = 'needs-reapproval'").execute(pool).await.unwrap();
         });
         assert!(exchange(&srv, request(&s, &good(now))).await["ErrorMessage"].as_str().unwrap().contains("Error 5"));
-        srv.state.directory.end_approval("CustS", &app, gatehouse::tenants::ApprovalEnd::Denied, "test").await.unwrap();
+        srv.state.approvals.end("CustS", &app, gatehouse::approvals::End::Denied, "test").await.unwrap();
         assert!(exchange(&srv, request(&s, &good(now))).await["ErrorMessage"].as_str().unwrap().contains("Error 4"));
-        srv.state.directory.end_approval("CustS", &app, gatehouse::tenants::ApprovalEnd::Revoked, "test").await.unwrap();
+        srv.state.approvals.end("CustS", &app, gatehouse::approvals::End::Revoked, "test").await.unwrap();
         assert!(exchange(&srv, request(&s, &good(now))).await["ErrorMessage"].as_str().unwrap().contains("Error 1"));
         assert!(srv.state.store.audit_trail("CustS", 50).await.unwrap().iter().any(|e| e.action == "system_user.refused"));
     }
@@ -303,7 +303,7 @@ both_backends!(
         let dir = &srv.state.directory;
         dir.add_tenant("CustX", "Customer X", None, Some(&other_partner), "test").await.unwrap();
         let app = srv.state.registry.get(&s.client_id).await.unwrap();
-        dir.approve_app("CustX", &app, None, "test").await.unwrap();
+        srv.state.approvals.approve("CustX", &app, None, "test").await.unwrap();
         let tenant = dir.tenant("CustX").await.unwrap();
         let (_, token) = srv.state.store.authorization_record(&app.id, &tenant.id).await.unwrap().unwrap();
         let token = token.expect("a system token for CustX");

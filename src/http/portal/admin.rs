@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{cross_site, domain_error, forged, viewer, when, Form, Viewer};
+use crate::approvals::End;
 use crate::apps::Entitlement;
 use crate::http::pages::esc;
-use crate::http::paths;
-use crate::tenants::ApprovalEnd;
+use crate::paths;
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -175,9 +175,9 @@ pub async fn tenant_decide(State(state): State<AppState>, headers: HeaderMap, fo
     let actor = viewer.user.id.as_str();
     let decision = form.text("decision");
     let result = match decision.as_str() {
-        "approve" => state.directory.approve_app(&ctx, &app, Some(actor), actor).await,
-        "deny" => state.directory.end_approval(&ctx, &app, ApprovalEnd::Denied, actor).await,
-        "revoke" => state.directory.end_approval(&ctx, &app, ApprovalEnd::Revoked, actor).await,
+        "approve" => state.approvals.approve(&ctx, &app, Some(actor), actor).await,
+        "deny" => state.approvals.end(&ctx, &app, End::Denied, actor).await,
+        "revoke" => state.approvals.end(&ctx, &app, End::Revoked, actor).await,
         _ => Err(crate::error::Error::invalid("decision", "must be approve, deny or revoke")),
     };
     match result {

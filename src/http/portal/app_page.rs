@@ -14,7 +14,7 @@ use super::{cross_site, described, domain_error, field_error, forged, viewer, wh
 use crate::apps::{Access, App, ClientType, RefreshMode, TokenFormat, TokenSettings, UriKind};
 use crate::error::Error;
 use crate::http::pages::{self, esc};
-use crate::http::paths;
+use crate::paths;
 use crate::AppState;
 
 type Errors = HashMap<&'static str, String>;

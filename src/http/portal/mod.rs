@@ -14,9 +14,9 @@ use serde::Deserialize;
 
 use super::extract::ClientAddr;
 use super::pages::{self, esc};
-use super::paths;
 use super::session::{self, cross_site, CurrentSession, Login};
 use crate::apps::App;
+use crate::paths;
 use crate::secret::Secret;
 use crate::store::tenants::PartnerRow;
 use crate::tenants::User;

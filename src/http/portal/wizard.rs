@@ -14,8 +14,8 @@ use axum::response::Response;
 use super::{cross_site, described, domain_error, field_error, forged, viewer, Form, Viewer};
 use crate::apps::{redirect_uri, Access, AppOverrides, Entitlement, NewApp, Template};
 use crate::http::pages::{self, esc};
-use crate::http::paths;
-use crate::oauth::GrantType;
+use crate::paths;
+use crate::vocab::GrantType;
 use crate::AppState;
 
 const STEPS: [&str; 6] = ["Template", "Name", "Redirect URLs", "Integration points", "Technical contact", "Review"];

@@ -4,16 +4,17 @@
 use super::super::authorize::verifier_matches;
 use super::super::client_auth::AuthenticatedClient;
 use super::super::token::TokenResponse;
-use super::super::{Error, GrantType};
+use super::super::Error;
 use super::denied;
 use super::refresh_token::{issue_for_user, UserGrant};
 use crate::crypto::sha256;
 use crate::oauth::params::FormParams;
-use crate::store::signin::TakenCode;
-use crate::AppState;
+use crate::provider::Provider;
+use crate::store::grants::TakenCode;
+use crate::vocab::GrantType;
 
 pub async fn exchange(
-    state: &AppState,
+    state: &Provider,
     client: &AuthenticatedClient,
     form: &FormParams,
 ) -> Result<TokenResponse, Error> {

@@ -4,13 +4,14 @@
 use super::super::client_auth::AuthenticatedClient;
 use super::super::token::TokenResponse;
 use super::super::tokens::{issue_access, AccessRequest};
-use super::super::{Error, GrantType, OAuthError};
+use super::super::{Error, OAuthError};
 use super::{audience, entitlement_scopes};
 use crate::oauth::params::FormParams;
-use crate::AppState;
+use crate::provider::Provider;
+use crate::vocab::GrantType;
 
 pub async fn exchange(
-    state: &AppState,
+    state: &Provider,
     client: &AuthenticatedClient,
     form: &FormParams,
 ) -> Result<TokenResponse, Error> {
@@ -27,7 +28,7 @@ pub async fn exchange(
                 Err(crate::error::Error::NotFound(_)) => return Err(OAuthError::invalid_grant("no such tenant").into()),
                 Err(e) => return Err(e.into()),
             };
-            if !state.directory.admits(app, &tenant).await? {
+            if !state.approvals.admits(app, &tenant).await? {
                 return Err(OAuthError::invalid_grant("the tenant has not approved this app").into());
             }
             Some(tenant)

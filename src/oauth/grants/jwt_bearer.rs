@@ -3,28 +3,29 @@
 //! - one it signed with its own registered certificate (`iss` = its client ID, `sub` = the
 //!   user's id or email), for a user of a tenant that approved the app;
 //! - a JWT credential the user created for it (`iss` = this server), see
-//!   `tenants::credentials`.
+//!   `oauth::credentials`.
 
 use super::super::client_auth::{
     check_assertion_claims, token_endpoint, verify_with_app_certificates, AuthenticatedClient, CLOCK_SKEW,
 };
-use super::super::jws::Jws;
 use super::super::token::TokenResponse;
 use super::super::tokens::{issue_access, AccessRequest};
-use super::super::{Error, GrantType, OAuthError};
+use super::super::{Error, OAuthError};
 use super::denied;
 use super::{audience, entitlement_scopes};
 use crate::apps::Entitlement;
 use crate::crypto::sha256;
+use crate::jose::jws::Jws;
 use crate::oauth::params::FormParams;
 use crate::oauth::tokens::CTX_CLAIM;
+use crate::provider::Provider;
 use crate::store::audit::AuditEvent;
 use crate::tenants::{Tenant, User};
-use crate::AppState;
+use crate::vocab::GrantType;
 use serde_json::json;
 
 pub async fn exchange(
-    state: &AppState,
+    state: &Provider,
     client: &AuthenticatedClient,
     form: &FormParams,
 ) -> Result<TokenResponse, Error> {
@@ -38,7 +39,7 @@ pub async fn exchange(
     } else {
         by_credential(state, client, assertion).await?
     };
-    if !state.directory.admits(app, &tenant).await? {
+    if !state.approvals.admits(app, &tenant).await? {
         return Err(denied("the user's tenant has not approved this app"));
     }
     if by_app {
@@ -85,7 +86,7 @@ pub async fn exchange(
 
 /// An assertion the app signed for a user (RFC 7523 §3).
 async fn by_app_assertion(
-    state: &AppState,
+    state: &Provider,
     client: &AuthenticatedClient,
     jws: &Jws<'_>,
 ) -> Result<(User, Tenant), Error> {
@@ -130,7 +131,7 @@ async fn by_app_assertion(
 }
 
 /// The tenant the assertion names, or the user's only tenant.
-async fn tenant_of(state: &AppState, user: &User, ctx: Option<&str>) -> Result<Tenant, Error> {
+async fn tenant_of(state: &Provider, user: &User, ctx: Option<&str>) -> Result<Tenant, Error> {
     let memberships = state.directory.memberships(&user.id).await?;
     let ctx = match ctx {
         Some(c) => c.to_string(),
@@ -149,7 +150,7 @@ async fn tenant_of(state: &AppState, user: &User, ctx: Option<&str>) -> Result<T
 
 /// A JWT credential issued by us: the stored row decides (active, names this app).
 async fn by_credential(
-    state: &AppState,
+    state: &Provider,
     client: &AuthenticatedClient,
     assertion: &str,
 ) -> Result<(User, Tenant), Error> {

@@ -12,14 +12,15 @@ use aws_lc_rs::hmac;
 use super::super::client_auth::AuthenticatedClient;
 use super::super::token::TokenResponse;
 use super::super::tokens::{issue_access, AccessRequest};
-use super::super::{Error, GrantType, OAuthError};
+use super::super::{Error, OAuthError};
 use super::denied;
 use crate::apps::RefreshMode;
 use crate::crypto::{b64url, random_id, random_token, sha256};
 use crate::oauth::params::{parse_scope, FormParams};
-use crate::store::signin::RefreshRow;
+use crate::provider::Provider;
+use crate::store::grants::RefreshRow;
 use crate::tenants::User;
-use crate::AppState;
+use crate::vocab::GrantType;
 
 pub const REFRESH_PREFIX: &str = "gatehouse_rt_";
 /// Rotating refresh tokens expire after 30 days of disuse; long-lived ones never do.
@@ -59,7 +60,7 @@ pub struct UserGrant<'a> {
 
 /// Access token, ID token (for `openid`) and refresh token for a user.
 pub async fn issue_for_user(
-    state: &AppState,
+    state: &Provider,
     client: &AuthenticatedClient,
     g: UserGrant<'_>,
 ) -> Result<TokenResponse, Error> {
@@ -151,7 +152,7 @@ pub async fn issue_for_user(
 /// A new refresh token of a grant and its row, not yet stored.
 #[allow(clippy::too_many_arguments)]
 pub fn refresh_row(
-    state: &AppState,
+    state: &Provider,
     app: &crate::apps::App,
     grant_id: &str,
     user_id: &str,
@@ -181,7 +182,7 @@ pub fn refresh_row(
 }
 
 pub async fn exchange(
-    state: &AppState,
+    state: &Provider,
     client: &AuthenticatedClient,
     form: &FormParams,
 ) -> Result<TokenResponse, Error> {
@@ -202,7 +203,7 @@ pub async fn exchange(
     }
     if let Some(tenant_id) = &row.tenant_id {
         let tenant = state.store.tenant_by_id(tenant_id).await?.ok_or_else(|| denied("the tenant no longer exists"))?;
-        if !state.directory.admits(app, &tenant.into()).await? {
+        if !state.approvals.admits(app, &tenant.into()).await? {
             return Err(denied("the tenant no longer admits this app"));
         }
     }
@@ -253,7 +254,7 @@ pub async fn exchange(
 }
 
 async fn retry_or_reuse<'a>(
-    state: &AppState,
+    state: &Provider,
     client: &AuthenticatedClient,
     row: &RefreshRow,
     token: &str,
@@ -285,7 +286,7 @@ pub enum Revoked {
 }
 
 /// Ends a refresh token's whole grant (RFC 7009 §2.1), if it belongs to `app_id`.
-pub async fn revoke(state: &AppState, token: &str, app_id: &str) -> Result<Revoked, Error> {
+pub async fn revoke(state: &Provider, token: &str, app_id: &str) -> Result<Revoked, Error> {
     let Some(row) = state.store.refresh_token(&sha256(token.as_bytes())).await? else { return Ok(Revoked::Unknown) };
     if row.app_id != app_id {
         return Ok(Revoked::Foreign);

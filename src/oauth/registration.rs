@@ -5,13 +5,14 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::apps::certificate;
 use crate::apps::{Access, AppOverrides, ClientType, NewApp, Template, UriKind};
 use crate::crypto::{random_token, sha256};
-use crate::oauth::client_auth::AuthMethod;
-use crate::oauth::{Error, ErrorCode, GrantType, OAuthError};
+use crate::jose::certificate;
+use crate::oauth::{Error, ErrorCode, OAuthError};
+use crate::provider::Provider;
 use crate::store::registration::DYNAMIC_PARTNER;
-use crate::AppState;
+use crate::vocab::AuthMethod;
+use crate::vocab::GrantType;
 
 /// Registration access tokens start with this.
 pub const ACCESS_TOKEN_PREFIX: &str = "gatehouse_rat_";
@@ -84,7 +85,7 @@ fn string<'a>(meta: &'a Map<String, Value>, field: &'static str) -> Result<Optio
 }
 
 /// Checks registration metadata completely, touching nothing but the configuration.
-pub fn plan(state: &AppState, meta: &Map<String, Value>) -> Result<Plan, OAuthError> {
+pub fn plan(state: &Provider, meta: &Map<String, Value>) -> Result<Plan, OAuthError> {
     let native = match string(meta, "application_type")? {
         None | Some("web") => false,
         Some("native") => true,
@@ -216,7 +217,7 @@ fn printable(s: &str) -> String {
 }
 
 /// `POST /register`.
-pub async fn register(state: &AppState, meta: &Map<String, Value>) -> Result<Value, Error> {
+pub async fn register(state: &Provider, meta: &Map<String, Value>) -> Result<Value, Error> {
     let plan = plan(state, meta)?;
     let new = NewApp {
         partner_id: DYNAMIC_PARTNER.into(),
@@ -255,14 +256,14 @@ pub async fn register(state: &AppState, meta: &Map<String, Value>) -> Result<Val
     Ok(Value::Object(body))
 }
 
-fn client_uri(state: &AppState, client_id: &str) -> String {
-    format!("{}{}/{client_id}", state.config.issuer, crate::http::paths::REGISTER)
+fn client_uri(state: &Provider, client_id: &str) -> String {
+    format!("{}{}/{client_id}", state.config.issuer, crate::paths::REGISTER)
 }
 
 /// The registration of `client_id` if `token` is its registration access token; the same
 /// `invalid_token` for a wrong token and for another client's token (RFC 7592 §2).
 async fn authorized(
-    state: &AppState,
+    state: &Provider,
     client_id: &str,
     token: Option<&str>,
 ) -> Result<(String, Map<String, Value>), Error> {
@@ -277,7 +278,7 @@ async fn authorized(
 }
 
 /// `GET /register/{client_id}` (RFC 7592 §2.1).
-pub async fn read(state: &AppState, client_id: &str, token: Option<&str>) -> Result<Value, Error> {
+pub async fn read(state: &Provider, client_id: &str, token: Option<&str>) -> Result<Value, Error> {
     let (_, mut metadata) = authorized(state, client_id, token).await?;
     metadata.insert("client_id".into(), json!(client_id));
     metadata.insert("registration_client_uri".into(), json!(client_uri(state, client_id)));
@@ -287,7 +288,7 @@ pub async fn read(state: &AppState, client_id: &str, token: Option<&str>) -> Res
 /// `PUT /register/{client_id}` (RFC 7592 §2.2): the redirect and post-logout lists and the
 /// name may change; grants, authentication and application type are fixed at registration.
 pub async fn update(
-    state: &AppState,
+    state: &Provider,
     client_id: &str,
     token: Option<&str>,
     meta: &Map<String, Value>,
@@ -322,7 +323,7 @@ pub async fn update(
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3).
-pub async fn delete(state: &AppState, client_id: &str, token: Option<&str>) -> Result<(), Error> {
+pub async fn delete(state: &Provider, client_id: &str, token: Option<&str>) -> Result<(), Error> {
     let (app_id, _) = authorized(state, client_id, token).await?;
     let event =
         crate::store::audit::AuditEvent::new(state.clock.now(), "registration", "app.deleted", client_id, json!({}));
@@ -331,7 +332,7 @@ pub async fn delete(state: &AppState, client_id: &str, token: Option<&str>) -> R
 }
 
 /// Checks an initial access token (the default registration mode).
-pub async fn initial_token_valid(state: &AppState, token: Option<&str>) -> Result<bool, Error> {
+pub async fn initial_token_valid(state: &Provider, token: Option<&str>) -> Result<bool, Error> {
     match token {
         Some(t) => Ok(state.store.registration_token_valid(&sha256(t.as_bytes()), state.clock.now()).await?),
         None => Ok(false),
@@ -339,7 +340,7 @@ pub async fn initial_token_valid(state: &AppState, token: Option<&str>) -> Resul
 }
 
 /// Creates an initial access token (`gatehouse registration token create`).
-pub async fn create_initial_token(state: &AppState, hours: i64) -> Result<(String, i64), crate::error::Error> {
+pub async fn create_initial_token(state: &Provider, hours: i64) -> Result<(String, i64), crate::error::Error> {
     let token = format!("{INITIAL_TOKEN_PREFIX}{}", random_token());
     let now = state.clock.now();
     let expires_at = now + hours * 3600;

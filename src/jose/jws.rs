@@ -4,8 +4,18 @@
 
 use serde_json::{Map, Value};
 
-use crate::apps::client_keys::ClientKey;
+use super::PublicKey;
 use crate::crypto::b64url_decode;
+
+/// One key a client may sign with, and the names a JWS header may give it.
+#[derive(Debug, Clone)]
+pub struct ClientKey {
+    /// RFC 7638 thumbprint.
+    pub thumbprint: String,
+    /// The `kid` the client gave it.
+    pub kid: Option<String>,
+    pub key: PublicKey,
+}
 
 /// Longest JWT we read; a client assertion is well under 2 KiB.
 const MAX_JWT_LEN: usize = 8 * 1024;

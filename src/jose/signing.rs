@@ -8,10 +8,10 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, Rsa
 use der::Decode;
 use serde::Serialize;
 
-use crate::apps::PublicKey;
 use crate::crypto::b64url;
+use crate::jose::PublicKey;
 
-use crate::apps::template::string_enum;
+use crate::vocab::string_enum;
 
 string_enum!(
     /// JWS algorithms we sign with (RFC 7518 §3, RFC 8037).

@@ -9,11 +9,11 @@ use serde_json::json;
 
 use crate::crypto::{random_id, sha256};
 use crate::error::{Error, Result};
-use crate::keys::Alg;
+use crate::jose::Alg;
+use crate::provider::Provider;
 use crate::secret::Secret;
 use crate::store::audit::AuditEvent;
-use crate::store::grants::CredentialRow;
-use crate::AppState;
+use crate::store::credentials::CredentialRow;
 
 /// The `typ` header of a credential, so it can never pass for an ID or access token.
 pub const TYP: &str = "gatehouse-credential+jwt";
@@ -40,7 +40,7 @@ fn expose<S: serde::Serializer>(v: &Secret<String>, s: S) -> std::result::Result
 }
 
 pub async fn create(
-    state: &AppState,
+    state: &Provider,
     email: &str,
     tenant_ctx: &str,
     client_ids: &[String],
@@ -104,7 +104,7 @@ fn to_credential(r: CredentialRow, tenant: String) -> Credential {
     }
 }
 
-pub async fn list(state: &AppState, email: &str) -> Result<Vec<Credential>> {
+pub async fn list(state: &Provider, email: &str) -> Result<Vec<Credential>> {
     let user = state.directory.user(email).await?;
     let tenants = state.directory.tenants().await?;
     let ctx_of = |id: &str| tenants.iter().find(|t| t.id == id).map(|t| t.ctx.clone()).unwrap_or_default();
@@ -120,7 +120,7 @@ pub async fn list(state: &AppState, email: &str) -> Result<Vec<Credential>> {
         .collect())
 }
 
-pub async fn revoke(state: &AppState, id: &str, actor: &str) -> Result<()> {
+pub async fn revoke(state: &Provider, id: &str, actor: &str) -> Result<()> {
     let now = state.clock.now();
     let event = AuditEvent::new(now, actor, "credential.revoked", id, json!({}));
     if !state.store.revoke_credential(id, now, &event).await? {

@@ -1,10 +1,42 @@
 //! SQL for the app registry: apps with their URIs and entitlements, secrets (digests only),
 //! and certificates (public JWKs). Every change commits together with its audit event.
+//!
+//! This module is the only writer of the `apps` table. Every statement that changes an app
+//! goes through `update_app!`, which also moves the app's `revision` in the same
+//! transaction: the registry's per-instance cache and remembered secret checks compare that
+//! revision, so a write that forgot it would serve a stale app on other instances.
 
-use super::audit::{record, AuditEvent};
-use super::row::DbRow;
-use super::Store;
+mod certificates;
+mod entitlements;
+mod secrets;
+
+pub use certificates::CertificateRow;
+pub use entitlements::PendingEntitlement;
+use secrets::INSERT_SECRET;
+pub use secrets::{ActiveSecret, NewSecretRow, SecretRow};
+
 use crate::on_db;
+use crate::store::audit::{audited, AuditEvent};
+use crate::store::row::DbRow;
+use crate::store::Store;
+
+/// Changes an app and marks it changed, in one statement: `$set` names the columns it
+/// changes (binding `$3` onwards, each followed by a comma), or is empty to mark the app
+/// changed because rows that belong to it (secrets, URIs, entitlements) changed.
+macro_rules! update_app {
+    ($exec:expr, $app_id:expr, $now:expr) => {
+        $crate::store::apps::update_app!($exec, $app_id, $now, "")
+    };
+    ($exec:expr, $app_id:expr, $now:expr, $set:literal $(, $bind:expr)*) => {
+        sqlx::query(concat!("UPDATE apps SET ", $set, " updated_at = $2, revision = revision + 1 WHERE id = $1"))
+            .bind($app_id)
+            .bind($now)
+            $(.bind($bind))*
+            .execute($exec)
+            .await
+    };
+}
+pub(crate) use update_app;
 
 #[derive(Debug, Clone)]
 pub struct AppRow {
@@ -51,38 +83,6 @@ pub struct EntitlementRow {
     pub justification: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct NewSecretRow {
-    pub id: String,
-    pub digest: Vec<u8>,
-    pub hint: String,
-    pub expires_at: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct SecretRow {
-    pub id: String,
-    pub hint: String,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-    pub last_used_at: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct CertificateRow {
-    pub id: String,
-    pub kid: String,
-    pub kty: String,
-    pub jwk: String,
-    /// The `kid` the client gave the key (RFC 7517 §4.5), if any; `kid` is its RFC 7638 thumbprint.
-    pub client_kid: Option<String>,
-    pub source_format: String,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-}
-
 /// An app as it is first stored: everything lands in one transaction or nothing does.
 pub struct NewAppRows<'a> {
     pub app: &'a AppRow,
@@ -103,9 +103,6 @@ pub struct TokenSettingsRow<'a> {
     pub refresh_grace_secs: Option<i64>,
     pub require_pkce: Option<bool>,
 }
-
-/// An active secret: id, digest, last use, expiry.
-pub type ActiveSecret = (String, Vec<u8>, Option<i64>, Option<i64>);
 
 /// A loaded app with its lists.
 pub struct AppRecord {
@@ -147,48 +144,13 @@ fn app_row(r: &impl DbRow) -> sqlx::Result<AppRow> {
     })
 }
 
-fn secret_row(r: &impl DbRow) -> sqlx::Result<SecretRow> {
-    Ok(SecretRow {
-        id: r.text("id")?,
-        hint: r.text("hint")?,
-        created_at: r.int("created_at")?,
-        expires_at: r.opt_int("expires_at")?,
-        revoked_at: r.opt_int("revoked_at")?,
-        last_used_at: r.opt_int("last_used_at")?,
-    })
-}
-
-fn certificate_row(r: &impl DbRow) -> sqlx::Result<CertificateRow> {
-    Ok(CertificateRow {
-        id: r.text("id")?,
-        kid: r.text("kid")?,
-        kty: r.text("kty")?,
-        jwk: r.text("jwk")?,
-        client_kid: r.opt_text("client_kid")?,
-        source_format: r.text("source_format")?,
-        created_at: r.int("created_at")?,
-        expires_at: r.opt_int("expires_at")?,
-        revoked_at: r.opt_int("revoked_at")?,
-    })
-}
-
-/// Marks an app changed, so every instance's cached copy is refreshed.
-const BUMP: &str = "UPDATE apps SET updated_at = $2, revision = revision + 1 WHERE id = $1";
-
-const INSERT_SECRET: &str =
-    "INSERT INTO app_secrets (id, app_id, digest, hint, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
-
-/// Secrets that still authenticate at `$2` (not revoked, not expired).
-const ACTIVE_SECRET: &str = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)";
-
 impl Store {
     pub async fn insert_app(&self, rows: NewAppRows<'_>, event: &AuditEvent) -> sqlx::Result<()> {
         let a = rows.app;
         let insert_app = format!(
             "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
         );
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, event, tx => {
             sqlx::query(&insert_app)
                 .bind(&a.id).bind(&a.client_id).bind(&a.partner_id).bind(&a.name).bind(&a.template)
                 .bind(&a.kind).bind(&a.custom_tenant_id).bind(&a.access).bind(&a.client_type)
@@ -216,8 +178,6 @@ impl Store {
                 sqlx::query("INSERT INTO app_creations (creation_key, app_id, created_at) VALUES ($1, $2, $3)")
                     .bind(key).bind(&a.id).bind(a.created_at).execute(&mut *tx).await?;
             }
-            record!(&mut *tx, event)?;
-            tx.commit().await
         })
     }
 
@@ -289,105 +249,11 @@ impl Store {
         })
     }
 
-    /// Adds a secret unless the app already has `max_active` active ones. The first statement
-    /// locks the app row, so two concurrent requests (on any instance) cannot both slip under
-    /// the limit. Returns false when the limit was reached.
-    pub async fn insert_secret_within_limit(
-        &self,
-        app_id: &str,
-        secret: &NewSecretRow,
-        now: i64,
-        max_active: i64,
-        event: &AuditEvent,
-    ) -> sqlx::Result<bool> {
-        let count_sql = format!("SELECT COUNT(*) AS n FROM app_secrets WHERE app_id = $1 AND {ACTIVE_SECRET}");
+    /// The client ID of the app a wizard submission created, if it did.
+    pub async fn app_by_creation_key(&self, key: &str) -> sqlx::Result<Option<String>> {
         on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE apps SET updated_at = $2, revision = revision + 1 WHERE id = $1").bind(app_id).bind(now).execute(&mut *tx).await?;
-            let active = sqlx::query(&count_sql).bind(app_id).bind(now).fetch_one(&mut *tx).await?.int("n")?;
-            if active >= max_active {
-                return Ok(false);
-            }
-            sqlx::query(INSERT_SECRET)
-                .bind(&secret.id).bind(app_id).bind(&secret.digest).bind(&secret.hint).bind(now).bind(secret.expires_at)
-                .execute(&mut *tx).await?;
-            record!(&mut *tx, event)?;
-            tx.commit().await?;
-            Ok(true)
-        })
-    }
-
-    /// Revokes one secret of one app. Returns false when there is no such unrevoked secret.
-    pub async fn revoke_secret(
-        &self,
-        app_id: &str,
-        secret_id: &str,
-        now: i64,
-        event: &AuditEvent,
-    ) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query("UPDATE app_secrets SET revoked_at = $3 WHERE app_id = $1 AND id = $2 AND revoked_at IS NULL")
-                .bind(app_id).bind(secret_id).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
-            if done {
-                // Instances that remembered a check of this secret see the new revision.
-                sqlx::query("UPDATE apps SET updated_at = $2, revision = revision + 1 WHERE id = $1").bind(app_id).bind(now).execute(&mut *tx).await?;
-                record!(&mut *tx, event)?;
-            }
-            tx.commit().await?;
-            Ok(done)
-        })
-    }
-
-    pub async fn secrets(&self, app_id: &str) -> sqlx::Result<Vec<SecretRow>> {
-        on_db!(&self.db, pool => {
-            sqlx::query("SELECT id, hint, created_at, expires_at, revoked_at, last_used_at FROM app_secrets WHERE app_id = $1 ORDER BY created_at, id")
-                .bind(app_id).fetch_all(pool).await?.iter().map(secret_row).collect()
-        })
-    }
-
-    /// Records that a secret authenticated.
-    pub async fn touch_secret(&self, secret_id: &str, now: i64) -> sqlx::Result<()> {
-        const SQL: &str = "UPDATE app_secrets SET last_used_at = $2 WHERE id = $1";
-        on_db!(&self.db, pool => sqlx::query(SQL).bind(secret_id).bind(now).execute(pool).await.map(|_| ()))
-    }
-
-    /// Stores a certificate. A unique violation means the app already has this key.
-    pub async fn insert_certificate(&self, app_id: &str, c: &CertificateRow, event: &AuditEvent) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("INSERT INTO app_certificates (id, app_id, kid, kty, jwk, source_format, created_at, expires_at, client_kid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-                .bind(&c.id).bind(app_id).bind(&c.kid).bind(&c.kty).bind(&c.jwk).bind(&c.source_format)
-                .bind(c.created_at).bind(c.expires_at).bind(&c.client_kid)
-                .execute(&mut *tx).await?;
-            record!(&mut *tx, event)?;
-            tx.commit().await
-        })
-    }
-
-    pub async fn revoke_certificate(
-        &self,
-        app_id: &str,
-        cert_id: &str,
-        now: i64,
-        event: &AuditEvent,
-    ) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query("UPDATE app_certificates SET revoked_at = $3 WHERE app_id = $1 AND (id = $2 OR kid = $2) AND revoked_at IS NULL")
-                .bind(app_id).bind(cert_id).bind(now).execute(&mut *tx).await?.rows_affected() >= 1;
-            if done {
-                record!(&mut *tx, event)?;
-            }
-            tx.commit().await?;
-            Ok(done)
-        })
-    }
-
-    pub async fn certificates(&self, app_id: &str) -> sqlx::Result<Vec<CertificateRow>> {
-        on_db!(&self.db, pool => {
-            sqlx::query("SELECT id, kid, client_kid, kty, jwk, source_format, created_at, expires_at, revoked_at FROM app_certificates WHERE app_id = $1 ORDER BY created_at, id")
-                .bind(app_id).fetch_all(pool).await?.iter().map(certificate_row).collect()
+            sqlx::query("SELECT a.client_id FROM app_creations c JOIN apps a ON a.id = c.app_id WHERE c.creation_key = $1")
+                .bind(key).fetch_optional(pool).await?.map(|r| r.text("client_id")).transpose()
         })
     }
 
@@ -400,16 +266,13 @@ impl Store {
         now: i64,
         event: &AuditEvent,
     ) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, event, when |added: &bool| *added, tx => {
             let added = sqlx::query("INSERT INTO app_uris (app_id, kind, uri, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
                 .bind(app_id).bind(kind).bind(uri).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
             if added {
-                sqlx::query(BUMP).bind(app_id).bind(now).execute(&mut *tx).await?;
-                record!(&mut *tx, event)?;
+                update_app!(&mut *tx, app_id, now)?;
             }
-            tx.commit().await?;
-            Ok(added)
+            added
         })
     }
 
@@ -421,32 +284,16 @@ impl Store {
         now: i64,
         event: &AuditEvent,
     ) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        audited!(self, event, when |removed: &bool| *removed, tx => {
             let removed = sqlx::query("DELETE FROM app_uris WHERE app_id = $1 AND kind = $2 AND uri = $3")
                 .bind(app_id).bind(kind).bind(uri).execute(&mut *tx).await?.rows_affected() == 1;
             if removed {
-                sqlx::query(BUMP).bind(app_id).bind(now).execute(&mut *tx).await?;
-                record!(&mut *tx, event)?;
+                update_app!(&mut *tx, app_id, now)?;
             }
-            tx.commit().await?;
-            Ok(removed)
+            removed
         })
     }
-}
 
-impl Store {
-    /// Certificates that may verify a signature at `now`: not revoked, not expired.
-    pub async fn usable_certificates(&self, app_id: &str, now: i64) -> sqlx::Result<Vec<CertificateRow>> {
-        const SQL: &str = "SELECT id, kid, client_kid, kty, jwk, source_format, created_at, expires_at, revoked_at FROM app_certificates \
-            WHERE app_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at, id";
-        on_db!(&self.db, pool => {
-            sqlx::query(SQL).bind(app_id).bind(now).fetch_all(pool).await?.iter().map(certificate_row).collect()
-        })
-    }
-}
-
-impl Store {
     /// Changes an app's token settings; `None` leaves a setting as it is.
     pub async fn update_token_settings(
         &self,
@@ -455,21 +302,52 @@ impl Store {
         now: i64,
         event: &AuditEvent,
     ) -> sqlx::Result<()> {
-        const SQL: &str = "UPDATE apps SET token_format = COALESCE($2, token_format), signing_alg = COALESCE($3, signing_alg), \
-            access_token_ttl = COALESCE($4, access_token_ttl), refresh_mode = COALESCE($6, refresh_mode), updated_at = $5, \
-            refresh_grace_secs = CASE WHEN $7 < 0 THEN NULL ELSE COALESCE($7, refresh_grace_secs) END, \
-            require_pkce = COALESCE($8, require_pkce), revision = revision + 1 WHERE id = $1";
-        on_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(SQL).bind(app_id).bind(s.token_format).bind(s.signing_alg).bind(s.access_token_ttl).bind(now).bind(s.refresh_mode)
-                .bind(s.refresh_grace_secs).bind(s.require_pkce).execute(&mut *tx).await?;
-            record!(&mut *tx, event)?;
-            tx.commit().await
+        audited!(self, event, tx => {
+            update_app!(
+                &mut *tx,
+                app_id,
+                now,
+                "token_format = COALESCE($3, token_format), signing_alg = COALESCE($4, signing_alg), \
+                access_token_ttl = COALESCE($5, access_token_ttl), refresh_mode = COALESCE($6, refresh_mode), \
+                refresh_grace_secs = CASE WHEN $7 < 0 THEN NULL ELSE COALESCE($7, refresh_grace_secs) END, \
+                require_pkce = COALESCE($8, require_pkce),",
+                s.token_format,
+                s.signing_alg,
+                s.access_token_ttl,
+                s.refresh_mode,
+                s.refresh_grace_secs,
+                s.require_pkce
+            )?;
         })
     }
-}
 
-impl Store {
+    pub async fn set_app_access(&self, app_id: &str, access: &str, now: i64, event: &AuditEvent) -> sqlx::Result<()> {
+        audited!(self, event, tx => {
+            update_app!(&mut *tx, app_id, now, "access = $3,", access)?;
+        })
+    }
+
+    pub async fn set_dedicated_signing_key(&self, app_id: &str, on: bool, now: i64) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => update_app!(pool, app_id, now, "dedicated_signing_key = $3,", on).map(|_| ()))
+    }
+
+    /// Deletes an app and everything that hangs off it (RFC 7592 §2.3).
+    pub async fn delete_app(&self, app_id: &str, event: &AuditEvent) -> sqlx::Result<()> {
+        audited!(self, event, tx => {
+            for sql in [
+                "DELETE FROM authorization_codes WHERE app_id = $1",
+                "DELETE FROM refresh_tokens WHERE app_id = $1",
+                "DELETE FROM access_tokens WHERE app_id = $1",
+                "DELETE FROM consents WHERE app_id = $1",
+                "DELETE FROM authorization_requests WHERE app_id = $1",
+                "DELETE FROM signing_keys WHERE app_id = $1",
+                "DELETE FROM apps WHERE id = $1",
+            ] {
+                sqlx::query(sql).bind(app_id).execute(&mut *tx).await?;
+            }
+        })
+    }
+
     /// Has any app registered this CORS origin? Preflights (which name no client) and errors
     /// of requests whose client is unknown are answered for such origins only.
     pub async fn is_registered_origin(&self, origin: &str) -> sqlx::Result<bool> {

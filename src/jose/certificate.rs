@@ -13,7 +13,7 @@ use crate::crypto::{b64, b64_decode, b64url, b64url_decode, sha256};
 use crate::error::Error;
 use crate::secret::Secret;
 
-use super::template::string_enum;
+use crate::vocab::string_enum;
 
 /// Smallest RSA modulus we accept (NIST SP 800-131A).
 pub const MIN_RSA_BITS: usize = 2048;

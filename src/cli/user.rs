@@ -1,0 +1,68 @@
+//! `gatehouse user …`: users and their memberships.
+
+use std::io::Read;
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{open, print, ACTOR};
+use crate::config::Config;
+use crate::secret::Secret;
+
+#[derive(Subcommand, Debug)]
+pub(super) enum UserCmd {
+    /// Add a user to a tenant; the password is read from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Make the user an administrator of the tenant.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Grant or remove the platform administrator flag.
+    PlatformAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        revoke: bool,
+    },
+    Show {
+        email: String,
+    },
+}
+
+pub(super) async fn user(config: Config, json: bool, cmd: UserCmd) -> anyhow::Result<()> {
+    let state = open(config).await?;
+    match cmd {
+        UserCmd::Add { email, tenant, name, admin, password_stdin: _ } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .take(4096)
+                .read_to_string(&mut password)
+                .map_err(|e| anyhow::anyhow!("cannot read the password from standard input: {e}"))?;
+            let password = password.trim_end_matches(['\n', '\r']).to_string();
+            let u =
+                state.directory.add_user(&email, name.as_deref(), &tenant, admin, Secret::new(password), ACTOR).await?;
+            print(json, &u, || {
+                format!("user {} is a{} member of {tenant}", u.email, if admin { "n administrator and" } else { "" })
+            })
+        }
+        UserCmd::PlatformAdmin { email, revoke } => {
+            let u = state.directory.set_platform_admin(&email, !revoke).await?;
+            print(json, &u, || format!("{}: platform administrator = {}", u.email, u.platform_admin))
+        }
+        UserCmd::Show { email } => {
+            let u = state.directory.user(&email).await?;
+            let memberships = state.directory.memberships(&u.id).await?;
+            let body = json!({ "user": u, "memberships": memberships });
+            print(json, &body, || serde_json::to_string_pretty(&body).unwrap_or_default())
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The settings file and environment as read, before validation: every section a struct,
+//! unknown keys refused.
+
+use serde::Deserialize;
+
+/// Settings as written in the file or the environment, before validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+    pub database_url: Option<String>,
+    pub keys_dir: Option<String>,
+    pub log_format: Option<String>,
+    #[serde(default)]
+    pub database: RawDatabase,
+    #[serde(default)]
+    pub keys: RawKeys,
+    #[serde(default)]
+    pub tokens: RawTokens,
+    #[serde(default)]
+    pub superid: RawSuperId,
+    #[serde(default)]
+    pub registration: RawRegistration,
+    #[serde(default)]
+    pub outbound: RawOutbound,
+    #[serde(default)]
+    pub network: RawNetwork,
+    #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
+    pub pruning: RawPruning,
+    #[serde(default)]
+    pub authorize: RawAuthorize,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetwork {
+    pub trusted_proxies: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    pub retention_days: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPruning {
+    pub interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorize {
+    pub max_pending_per_address: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistration {
+    pub mode: Option<String>,
+    pub allow_http_loopback_redirects: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutbound {
+    pub allow_private_networks: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSuperId {
+    pub webapi_url: Option<String>,
+    pub netserver_url: Option<String>,
+    pub system_user_issuer: Option<String>,
+    pub timestamp_window_secs: Option<i64>,
+    pub system_user_token_ttl_secs: Option<i64>,
+    pub ticket_audience: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    pub acquire_timeout_secs: Option<u64>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeys {
+    /// `files` (default) or `database`.
+    pub store: Option<String>,
+    pub retired_ttl_secs: Option<i64>,
+    pub algorithms: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokens {
+    pub access_token_ttl_secs: Option<i64>,
+    pub default_audience: Option<String>,
+    pub code_ttl_secs: Option<i64>,
+    pub refresh_grace_secs: Option<i64>,
+}

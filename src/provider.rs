@@ -1,0 +1,61 @@
+//! What a protocol step is given: the domain's handles (registry, directory, approvals, keys,
+//! store, clock) and the settings. Nothing of HTTP is in here, so `oauth`, `oidc` and
+//! `superid` can be called from the router, the CLI or a test alike. `state::AppState` adds
+//! what only the web side needs.
+
+use std::sync::Arc;
+
+use crate::approvals::Approvals;
+use crate::apps::client_keys::RemoteKeys;
+use crate::apps::Registry;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::keys::Keys;
+use crate::outbound::Outbound;
+use crate::store::batch::TokenWriter;
+use crate::store::Store;
+use crate::tenants::Directory;
+
+#[derive(Clone, Debug)]
+pub struct Provider {
+    pub config: Arc<Config>,
+    pub clock: Clock,
+    pub store: Store,
+    pub keys: Arc<Keys>,
+    pub registry: Registry,
+    pub directory: Directory,
+    pub approvals: Approvals,
+    /// Stores opaque access tokens with group commit.
+    pub token_writer: TokenWriter,
+    /// Clients' keys fetched from their `jwks_uri`, cached per instance.
+    pub remote_keys: Arc<RemoteKeys>,
+}
+
+impl Provider {
+    /// Connects, migrates, and loads (or first creates) the signing keys.
+    pub async fn open(config: Config, clock: Clock) -> anyhow::Result<Provider> {
+        let store = Store::connect(&config.database_url, config.db_acquire_timeout, config.db_max_connections).await?;
+        store.migrate().await?;
+        let keys = Keys::open(
+            store.clone(),
+            clock.clone(),
+            config.key_store.clone(),
+            &config.signing_algs,
+            config.retired_key_ttl,
+        )
+        .await?;
+        let remote_keys = Arc::new(RemoteKeys::new(Outbound::new(config.outbound_allow_private)?));
+        let directory = Directory::new(store.clone(), clock.clone());
+        Ok(Provider {
+            registry: Registry::new(store.clone(), clock.clone()),
+            approvals: Approvals::new(store.clone(), clock.clone(), directory.clone()),
+            directory,
+            keys: Arc::new(keys),
+            config: Arc::new(config),
+            token_writer: TokenWriter::spawn(store.clone()),
+            clock,
+            store,
+            remote_keys,
+        })
+    }
+}
