@@ -20,7 +20,6 @@ bench/codeflow-results.md.
 
 import argparse
 import base64
-import hashlib
 import json
 import os
 import re
@@ -42,9 +41,8 @@ ARGON2 = "Argon2id v19, m=19456 KiB, t=2, p=1 (OWASP)"
 
 
 def pkce():
-    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
+    verifier = common.b64url(os.urandom(32))
+    return verifier, common.pkce_challenge(verifier)
 
 
 def nonce():
@@ -251,8 +249,8 @@ def measure(target, variant, concurrency, duration, warmup=1.0):
     others = (all1 - all0 - (cpu1 - cpu0) - (db1 - db0)) / common.TICK - client_cpu
     return {
         "rps": len(ok) / elapsed,
-        "p50": ok[len(ok) // 2] * 1000 if ok else float("nan"),
-        "p99": ok[min(int(len(ok) * 0.99), len(ok) - 1)] * 1000 if ok else float("nan"),
+        "p50": common.percentile(ok, 50, rank="floor") * 1000,
+        "p99": common.percentile(ok, 99, rank="floor") * 1000,
         "cpu": (cpu1 - cpu0) * 1000 / common.TICK / n,
         "db_cpu": (db1 - db0) * 1000 / common.TICK / n if pg else float("nan"),
         "client_cpu": client_cpu * 1000 / n,

@@ -1,20 +1,25 @@
 """Shared by the load benchmarks in bench/: the release build, starting Gatehouse (SQLite or a
 fresh PostgreSQL database) and the peer (panva's oidc-provider in bench/peer), CPU and memory
 accounting from /proc, waiting for a quiet machine, a small keep-alive HTTP client with a
-cookie jar, and the walk through Gatehouse's sign-in pages."""
+cookie jar, and the walk through Gatehouse's sign-in pages over it. What the fault scenarios
+need too (ports, server processes, readiness, form POSTs, the sign-in pages, psql, percentiles)
+is pytools/gatehouse_harness.py; the names the scripts here use from it are re-exported."""
 
-import base64
-import json
 import os
-import re
 import shutil
-import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pytools"))
+import gatehouse_harness as harness  # noqa: E402
+# Re-exported for the scripts in bench/, which import them from here.
+from gatehouse_harness import (b64url, basic, code_from, form_post, free_port, hidden, percentile,  # noqa: E402,F401
+                               pkce_challenge, spawn_gatehouse)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "gatehouse")
@@ -27,23 +32,12 @@ def sh(*cmd, **kw):
     return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw).stdout
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_ready(url, proc, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited early ({proc.returncode}) while waiting for {url}")
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except Exception:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} not ready after {seconds}s")
+    # A server that does not come up ends the whole run: every figure after it would be wrong.
+    try:
+        harness.wait_ready(url, proc, seconds)
+    except harness.NotReady as e:
+        raise SystemExit(str(e)) from None
 
 
 # --- /proc accounting ---------------------------------------------------------------------
@@ -207,18 +201,6 @@ def ensure_peer():
         sh("npm", "ci", "--no-audit", "--no-fund", cwd=PEER_DIR)
 
 
-def form_post(url, body, auth=None):
-    req = urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/x-www-form-urlencoded"})
-    if auth:
-        req.add_header("Authorization", auth)
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read() or b"{}")
-
-
-def basic(client_id, secret):
-    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-
-
 class Gatehouse:
     """A fresh Gatehouse (release build) on SQLite in a temporary folder, or on a new
     PostgreSQL database; nothing seeded."""
@@ -233,30 +215,23 @@ class Gatehouse:
         if backend == "sqlite":
             self.db = f"sqlite://{self.dir}/gatehouse.db"
         else:
-            name = f"gatehouse_bench_{os.getpid()}_{self.port}"
-            sh("psql", f"{PG_BASE}/postgres", "-qc", f"DROP DATABASE IF EXISTS {name}")
-            sh("psql", f"{PG_BASE}/postgres", "-qc", f"CREATE DATABASE {name}")
-            self.db = f"{PG_BASE}/{name}"
-            self.pg_name = name
-        self.env = dict(os.environ, GATEHOUSE_DATABASE_URL=self.db, GATEHOUSE_KEYS_DIR=f"{self.dir}/keys", GATEHOUSE_LOG=log)
+            self.pg_name = f"gatehouse_bench_{os.getpid()}_{self.port}"
+            self.db = harness.fresh_postgres(f"{PG_BASE}/postgres", self.pg_name)
+        self.env = harness.gatehouse_env(self.db, f"{self.dir}/keys", log)
 
     def cli(self, *args, stdin=None):
-        out = subprocess.run([BIN, "--json", *args], input=stdin, text=True, env=self.env, cwd=self.dir,
-                             check=True, capture_output=True).stdout
-        return json.loads(out) if out.strip() else None
+        return harness.run_cli(BIN, self.env, *args, stdin=stdin, cwd=self.dir)
 
     def start(self):
-        self.proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{self.port}"], env=self.env, cwd=self.dir,
-                                     stdout=self.output or subprocess.DEVNULL, stderr=self.output or subprocess.DEVNULL)
+        self.proc = spawn_gatehouse(BIN, self.env, self.port, output=self.output, cwd=self.dir)
         wait_ready(self.base + "/readyz", self.proc)
         return self
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        harness.stop_process(self.proc, timeout=30, kill=False)
         shutil.rmtree(self.dir, ignore_errors=True)
         if hasattr(self, "pg_name"):
-            sh("psql", f"{PG_BASE}/postgres", "-qc", f"DROP DATABASE IF EXISTS {self.pg_name} WITH (FORCE)")
+            harness.drop_postgres(f"{PG_BASE}/postgres", self.pg_name)
 
 
 class Peer:
@@ -274,8 +249,7 @@ class Peer:
         return self
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        harness.stop_process(self.proc, timeout=30, kill=False)
 
 
 # --- a small HTTP/1.1 client --------------------------------------------------------------
@@ -392,38 +366,14 @@ class Http:
             self.cookies[name] = (val, path)
 
 
-def hidden(html, name):
-    m = re.search(rf'name="{name}" value="([^"]*)"', html)
-    return m.group(1) if m else None
-
-
 def gatehouse_sign_in(c, start, email, password, redirect, steps=("login", "tenant", "approve", "consent")):
-    """Walks Gatehouse's sign-in pages from `start` (an /authorize path) as tests/it/signin.rs
-    `Browser::sign_in` does, and returns the Location that goes back to `redirect` (with the
-    code). A page whose step is not in `steps` is an error."""
-    status, headers, body = c.request("GET", start)
-    for _ in range(12):
-        location = headers.get("location")
-        if location:
-            if location.startswith(redirect):
-                return location
-            status, headers, body = c.request("GET", c.path_of(location))
-            continue
-        if status != 200:
-            raise RuntimeError(f"sign-in page answered {status}: {body[:200]!r}")
-        html = body.decode()
-        form = {k: hidden(html, k) for k in ("request", "csrf", "action")}
-        action = form["action"]
-        if action not in steps:
-            raise RuntimeError(f"unexpected sign-in step {action}")
-        form.update({"login": {"email": email, "password": password}, "approve": {"decision": "approve"},
-                     "consent": {"decision": "allow"}}.get(action, {}))
-        tenant = hidden(html, "tenant")
-        if tenant:
-            form["tenant"] = tenant
-        status, headers, body = c.request("POST", "/signin", urllib.parse.urlencode(form))
-    raise RuntimeError("sign-in did not finish")
-
-
-def code_from(location):
-    return urllib.parse.parse_qs(urllib.parse.urlparse(location).query)["code"][0]
+    """Walks Gatehouse's sign-in pages from `start` (an /authorize path) over the Http client
+    `c` (its cookie jar keeps the session) as tests/it/signin.rs `Browser::sign_in` does, and
+    returns the Location that goes back to `redirect` (with the code). A page whose step is not
+    in `steps` is an error."""
+    def send(method, path, form):
+        body = None if form is None else urllib.parse.urlencode(form)
+        status, headers, raw = c.request(method, c.path_of(path), body)
+        return status, headers.get("location"), raw.decode(errors="replace")
+    location, _ = harness.walk_sign_in(send, start, redirect, email, password, steps=steps, hops=12)
+    return location

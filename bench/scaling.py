@@ -12,22 +12,20 @@ processes and of PostgreSQL's backends.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (BIN, TICK, Gatehouse, cpu_ticks, ensure_release_build, free_port, postgres_ticks,  # noqa: E402
-                    wait_for_builds, wait_ready)
+                    spawn_gatehouse, wait_for_builds, wait_ready)
 from run import gatehouse_plan, wrk  # noqa: E402
 
 
 def second_instance(first):
     """Another process on the first one's database and keys folder."""
     port = free_port()
-    proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}"], env=first.env, cwd=first.dir,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = spawn_gatehouse(BIN, first.env, port, cwd=first.dir)
     wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
     return proc, f"http://127.0.0.1:{port}"
 

@@ -8,8 +8,6 @@ threads on loopback; every run is bounded by --duration.
 """
 
 import argparse
-import base64
-import hashlib
 import os
 import re
 import sys
@@ -23,7 +21,7 @@ import common  # noqa: E402  (servers, /proc accounting, the HTTP client and the
 REDIRECT = "https://app.example.com/cb"
 PASSWORD = "a long enough passphrase"
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
+CHALLENGE = common.pkce_challenge(VERIFIER)
 
 
 def authorize_path(client_id):

@@ -1,25 +1,26 @@
 """What every scenario shares: starting and killing real Gatehouse processes, the CLI, HTTP
 with and without a cookie jar, a scripted sign-in through our pages, concurrent races, and the
-record of every secret made (F10 looks for them in the logs)."""
+record of every secret made (F10 looks for them in the logs). What the benchmarks need too
+(ports, processes, HTTP, the sign-in walk, psql) is pytools/gatehouse_harness.py; this file
+adds the faults' own: the run's arguments, logs kept per server, and the record of secrets."""
 
-import base64
 import concurrent.futures
-import hashlib
 import http.client
 import json
 import os
-import re
 import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
+from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pytools"))
+import gatehouse_harness as harness  # noqa: E402
+# Re-exported: the scenario modules import these from here.
+from gatehouse_harness import b64url, free_port, hidden, percentile, psql, request  # noqa: E402,F401
 
 BIN, PG_URL, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
 LOGS = []  # every server log file, scanned by F10
@@ -29,50 +30,12 @@ RESULTS = []
 REDIRECT = "https://app.example.com/cb"
 PASSWORD = "a long enough passphrase"
 VERIFIER = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=").decode()
+CHALLENGE = harness.pkce_challenge(VERIFIER)
 CREATED.add(PASSWORD)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def cli(env, *args, stdin=None):
-    out = subprocess.run([BIN, "--json", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        raise RuntimeError(f"gatehouse {' '.join(args)}: {out.stderr.strip()}")
-    return json.loads(out.stdout) if out.stdout.strip() else None
-
-
-def request(method, url, form=None, body=None, headers=None, auth=None, timeout=10):
-    """(status, parsed JSON or text); status 0 when the connection failed or timed out."""
-    headers = dict(headers or {})
-    data = None
-    if form is not None:
-        data = urllib.parse.urlencode(form).encode()
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    elif body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    if auth:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            raw = r.read()
-            status = r.status
-    except urllib.error.HTTPError as e:
-        raw, status = e.read(), e.code
-    except (urllib.error.URLError, ConnectionError, OSError, TimeoutError, http.client.HTTPException):
-        return 0, None
-    try:
-        return status, json.loads(raw)
-    except ValueError:
-        return status, raw.decode(errors="replace")
+    return harness.run_cli(BIN, env, *args, stdin=stdin, timeout=60)
 
 
 def timed(method, url, **kw):
@@ -93,35 +56,28 @@ class Server:
         self.proc = None
 
     def spawn(self):
+        # Appended to, so a restarted server's log follows its predecessor's (F10 reads it all).
         log = open(self.log_path, "a")
-        args = [BIN] + (["--config", self.config] if self.config else [])
-        self.proc = subprocess.Popen(args + ["serve", "--listen", f"127.0.0.1:{self.port}", "--issuer", self.issuer],
-                                     env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = harness.spawn_gatehouse(BIN, self.env, self.port, issuer=self.issuer, config=self.config,
+                                            output=log)
         return self.proc
 
     def start(self):
-        """Starts the process; returns the seconds until /readyz answered 200."""
+        """Starts the process; returns the seconds until /readyz answered 200 (F1 bounds this)."""
         started = time.monotonic()
         self.spawn()
-        for _ in range(400):
-            if request("GET", f"{self.url}/readyz", timeout=1)[0] == 200:
-                return time.monotonic() - started
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.025)
-        raise RuntimeError(f"{self.name} did not become ready (exit {self.proc.poll()})")
+        try:
+            harness.wait_ready(f"{self.url}/readyz", self.proc, seconds=10, poll=0.025)
+        except harness.NotReady:
+            raise RuntimeError(f"{self.name} did not become ready (exit {self.proc.poll()})") from None
+        return time.monotonic() - started
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        harness.stop_process(self.proc, timeout=10)
 
     def log_text(self):
         with open(self.log_path, errors="replace") as f:
@@ -144,10 +100,8 @@ def scenario(name):
 
 
 def base_env(database_url, keys_dir, **extra):
-    env = dict(os.environ)
-    env.update({"GATEHOUSE_DATABASE_URL": database_url, "GATEHOUSE_KEYS_DIR": keys_dir, "GATEHOUSE_LOG": "trace"})
-    env.update(extra)
-    return env
+    # trace: F10 must see every line a secret could leak into.
+    return harness.gatehouse_env(database_url, keys_dir, "trace", **extra)
 
 
 def config_file(name, text):
@@ -155,10 +109,6 @@ def config_file(name, text):
     with open(path, "w") as f:
         f.write(text)
     return path
-
-
-def b64url(raw):
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def sign_jwt(private_pem, claims, kid=None):
@@ -181,21 +131,8 @@ def race(n, send):
     return hist
 
 
-def percentile(values, p):
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def psql(url, sql):
-    return subprocess.run(["psql", url, "-qAtc", sql], capture_output=True, text=True, check=True).stdout.strip()
-
-
 def fresh_postgres(name):
-    psql(PG_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    psql(PG_URL, f"CREATE DATABASE {name}")
-    return PG_URL.rsplit("/", 1)[0] + "/" + name
+    return harness.fresh_postgres(PG_URL, name)
 
 
 def sqlite_env(name, **extra):
@@ -238,11 +175,6 @@ def web_world(env, tag):
     return partner, client
 
 
-def hidden(html, name):
-    m = re.search(rf'name="{name}" value="([^"]*)"', html)
-    return m.group(1) if m else None
-
-
 class Browser:
     """A user agent with a cookie jar that answers our sign-in pages; it never follows a
     redirect on its own, so every hop is checked."""
@@ -276,40 +208,30 @@ class Browser:
                     self.cookies.pop(name, None)
         return res.status, res.getheader("Location"), data
 
+    @staticmethod
+    def authorize_path(client_id, state="s", nonce="n"):
+        return "/authorize?" + urllib.parse.urlencode({
+            "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "scope": "openid profile",
+            "state": state, "nonce": nonce, "code_challenge": CHALLENGE, "code_challenge_method": "S256"})
+
     def authorize(self, base, client_id, state="s", nonce="n"):
-        query = urllib.parse.urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
-                                        "scope": "openid profile", "state": state, "nonce": nonce,
-                                        "code_challenge": CHALLENGE, "code_challenge_method": "S256"})
-        return self.send(base, "GET", "/authorize?" + query)
+        return self.send(base, "GET", self.authorize_path(client_id, state, nonce))
 
     def answer(self, html, extra=None):
         """The form that answers this page (login, tenant approval, consent)."""
-        form = {k: hidden(html, k) for k in ("request", "csrf", "action")}
-        form.update({"login": {"email": self.email, "password": PASSWORD}, "approve": {"decision": "approve"},
-                     "consent": {"decision": "allow"}}.get(form["action"], {}))
-        if hidden(html, "tenant"):
-            form["tenant"] = hidden(html, "tenant")
-        form.update(extra or {})
-        return form
+        return harness.signin_form(html, self.email, PASSWORD, extra)
 
     def sign_in(self, base, client_id, state="s", nonce="n", stop_at=None):
         """Walks our pages to the app's redirect; returns its query as a dict. With stop_at
         (an action name), returns that page's HTML instead, unsubmitted."""
-        status, location, html = self.authorize(base, client_id, state, nonce)
-        for _ in range(10):
-            if location and location.startswith(REDIRECT):
-                answer = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(location).query))
-                CREATED.add(answer.get("code", ""))
-                return answer
-            if location:
-                status, location, html = self.send(base, "GET", location)
-                continue
-            if status != 200:
-                raise RuntimeError(f"sign-in page answered {status}")
-            if stop_at and hidden(html, "action") == stop_at:
-                return html
-            status, location, html = self.send(base, "POST", "/signin", self.answer(html))
-        raise RuntimeError("sign-in did not finish")
+        location, html = harness.walk_sign_in(lambda method, path, form: self.send(base, method, path, form),
+                                              self.authorize_path(client_id, state, nonce), REDIRECT, self.email,
+                                              PASSWORD, stop_at=stop_at, hops=10)
+        if location is None:
+            return html
+        answer = harness.redirect_query(location)
+        CREATED.add(answer.get("code", ""))
+        return answer
 
 
 def redeem(base, client, code, verifier=VERIFIER):

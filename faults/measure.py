@@ -6,17 +6,20 @@ line with every latency in milliseconds.
     python3 faults/measure.py URL CLIENT_ID SECRET SECONDS
 """
 
-import base64
 import http.client
 import json
 import sys
 import threading
 import time
 import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "pytools"))
+from gatehouse_harness import basic  # noqa: E402
 
 url, client_id, secret, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 host, port = urllib.parse.urlparse(url).netloc.split(":")
-auth = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+auth = basic(client_id, secret)
 results = {"jwks": [], "client_credentials": [], "errors": {}}
 
 
