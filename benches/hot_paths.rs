@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gatehouse::apps::client_secret;
-use gatehouse::keys::{Alg, KeyPair, SigningKey};
+use gatehouse::jose::{Alg, KeyPair, SigningKey};
 use serde_json::json;
 
 fn secret_verification(c: &mut Criterion) {

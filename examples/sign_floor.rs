@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use gatehouse::keys::{Alg, KeyPair, SigningKey};
+use gatehouse::jose::{Alg, KeyPair, SigningKey};
 
 fn per_token_ms(alg: Alg, n: u32) -> f64 {
     let (pair, _) = KeyPair::generate(alg).expect("key generation");

@@ -15,8 +15,8 @@
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
-use gatehouse::apps::certificate::{self, MAX_UPLOAD_BYTES, MIN_RSA_BITS};
-use gatehouse::apps::{KeyFormat, PublicKey};
+use gatehouse::jose::certificate::{self, MAX_UPLOAD_BYTES, MIN_RSA_BITS};
+use gatehouse::jose::{KeyFormat, PublicKey};
 use gatehouse::crypto::{b64, b64url};
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;

@@ -20,7 +20,7 @@ mod common;
 
 use arbitrary::{Arbitrary, Unstructured};
 use gatehouse::oauth::client_auth::{check_assertion_claims, CLOCK_SKEW, MAX_ASSERTION_LIFETIME};
-use gatehouse::oauth::jws::Jws;
+use gatehouse::jose::jws::Jws;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
 
@@ -133,7 +133,7 @@ fn check_claims(jws: &Jws<'_>) {
     }
 }
 
-fn registered() -> impl Iterator<Item = &'static gatehouse::apps::client_keys::ClientKey> {
+fn registered() -> impl Iterator<Item = &'static gatehouse::jose::ClientKey> {
     common::keys().iter().map(|k| &k.client)
 }
 

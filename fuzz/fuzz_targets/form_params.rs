@@ -98,7 +98,7 @@ fn check_scope(scope: &str) {
 }
 
 fn check_extractor(input: &Input<'_>) {
-    let path = if input.superid_alias { gatehouse::http::paths::SUPERID_TOKEN } else { gatehouse::http::paths::TOKEN };
+    let path = if input.superid_alias { gatehouse::paths::SUPERID_TOKEN } else { gatehouse::paths::TOKEN };
     let uri = if input.query.is_empty() { path.to_string() } else { format!("{path}?{}", input.query) };
     let content_type = match input.content_type % 4 {
         0 => "application/x-www-form-urlencoded",

@@ -1,6 +1,6 @@
 //! Dynamic client registration metadata (RFC 7591, OIDC Dynamic Client Registration):
 //! the request body through `http::register::object` (JSON object or refusal) and
-//! `oidc::registration::plan`, which checks every member (application type, grant and response
+//! `oauth::registration::plan`, which checks every member (application type, grant and response
 //! types, authentication method, jwks through `apps::certificate::parse`, redirect and
 //! post-logout URIs through `apps::redirect_uri::validate`, ID token alg, name) before anything
 //! is stored. `plan` reads only the configuration; the `AppState` it is given sits on an
@@ -18,11 +18,12 @@ use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
 use axum::body::Bytes;
-use gatehouse::apps::{certificate, redirect_uri, ClientType, Template};
+use gatehouse::apps::{redirect_uri, ClientType, Template};
+use gatehouse::jose::certificate;
 use gatehouse::clock::Clock;
 use gatehouse::config::{Config, Overrides};
-use gatehouse::oauth::GrantType;
-use gatehouse::oidc::registration::{plan, Plan};
+use gatehouse::vocab::GrantType;
+use gatehouse::oauth::registration::{plan, Plan};
 use gatehouse::AppState;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};

@@ -21,8 +21,8 @@ mod common;
 use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
-use gatehouse::apps::certificate;
-use gatehouse::apps::PublicKey;
+use gatehouse::jose::certificate;
+use gatehouse::jose::PublicKey;
 use gatehouse::clock::utc_minute;
 use gatehouse::crypto::{b64, b64_decode};
 use gatehouse::superid::system_user::parse_timestamp;

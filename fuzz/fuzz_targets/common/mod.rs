@@ -13,9 +13,9 @@ use aws_lc_rs::signature::{
     EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING,
     RSA_PKCS1_SHA256, RSA_PSS_SHA256,
 };
-use gatehouse::apps::certificate;
-use gatehouse::apps::client_keys::ClientKey;
-use gatehouse::apps::PublicKey;
+use gatehouse::jose::certificate;
+use gatehouse::jose::ClientKey;
+use gatehouse::jose::PublicKey;
 
 pub enum Signer {
     Ec(EcdsaKeyPair),
