@@ -4,40 +4,44 @@
 //! browser here (a cross-site `<img>`), so the person confirms first (§2: the OP asks the
 //! End-User whether to log out) with a form bound to the session by its CSRF token.
 
+use askama::Template;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::extract::OAuthRequest;
-use super::pages;
+use super::pages::{self, PageError, Policy};
 use super::session::{self, SESSION_COOKIE};
 use crate::oauth::params::FormParams;
 use crate::AppState;
 
-pub async fn logout_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
-    match FormParams::parse(uri.query().unwrap_or("").as_bytes()) {
-        Ok(p) => logout(&state, &headers, &p).await,
-        Err(e) => pages::error(StatusCode::BAD_REQUEST, &e.description),
-    }
+pub async fn logout_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, PageError> {
+    let p =
+        FormParams::parse(uri.query().unwrap_or("").as_bytes()).map_err(|e| PageError::bad_request(e.description))?;
+    logout(&state, &headers, &p).await
 }
 
-pub async fn logout_post(State(state): State<AppState>, headers: HeaderMap, req: OAuthRequest) -> Response {
+pub async fn logout_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: OAuthRequest,
+) -> Result<Response, PageError> {
     logout(&state, &headers, &req.form).await
 }
 
-async fn logout(state: &AppState, headers: &HeaderMap, p: &FormParams) -> Response {
+async fn logout(state: &AppState, headers: &HeaderMap, p: &FormParams) -> Result<Response, PageError> {
     // The hint may be expired (it usually is); only its signature and audience matter.
     let hinted_client = p
         .get("id_token_hint")
         .and_then(|hint| state.keys.verify_own(hint, "JWT"))
         .and_then(|claims| claims.get("aud").and_then(|a| a.as_str()).map(str::to_string));
     if p.contains("id_token_hint") && hinted_client.is_none() {
-        return pages::error(StatusCode::BAD_REQUEST, "The id_token_hint is not an ID token issued here.");
+        return Err(PageError::bad_request("The id_token_hint is not an ID token issued here."));
     }
     let hinted = hinted_client.is_some();
     let client_id = match (hinted_client, p.get("client_id")) {
         (Some(a), Some(b)) if a != b => {
-            return pages::error(StatusCode::BAD_REQUEST, "client_id does not match the id_token_hint.")
+            return Err(PageError::bad_request("client_id does not match the id_token_hint."))
         }
         (a, b) => a.or(b.map(str::to_string)),
     };
@@ -45,18 +49,12 @@ async fn logout(state: &AppState, headers: &HeaderMap, p: &FormParams) -> Respon
         None => None,
         Some(uri) => {
             let Some(client_id) = &client_id else {
-                return pages::error(
-                    StatusCode::BAD_REQUEST,
-                    "A post_logout_redirect_uri needs id_token_hint or client_id.",
-                );
+                return Err(PageError::bad_request("A post_logout_redirect_uri needs id_token_hint or client_id."));
             };
             match state.registry.get_shared(client_id).await {
                 Ok(app) if app.post_logout_redirect_uris.iter().any(|u| u == uri) => Some(uri.to_string()),
                 _ => {
-                    return pages::error(
-                        StatusCode::BAD_REQUEST,
-                        "The post_logout_redirect_uri is not registered for this app.",
-                    )
+                    return Err(PageError::bad_request("The post_logout_redirect_uri is not registered for this app."))
                 }
             }
         }
@@ -65,7 +63,7 @@ async fn logout(state: &AppState, headers: &HeaderMap, p: &FormParams) -> Respon
         let confirmed =
             hinted || p.get("csrf").is_some_and(|c| crate::crypto::ct_eq(c.as_bytes(), current.csrf().as_bytes()));
         if !confirmed {
-            return confirmation(p, &current.csrf(), target.as_deref());
+            return Ok(confirmation(p, &current.csrf(), target.as_deref()));
         }
         let _ = state.store.delete_session(&current.digest).await;
         let user = &current.row.user_id;
@@ -91,27 +89,30 @@ async fn logout(state: &AppState, headers: &HeaderMap, p: &FormParams) -> Respon
             }
             r
         }
-        None => pages::page(StatusCode::OK, "You are signed out", "<p>You can close this window.</p>"),
+        None => pages::signed_out(),
     };
     let name = session::cookie_name(state, SESSION_COOKIE);
     res.headers_mut().insert(header::SET_COOKIE, session::set_cookie(state, &name, "", "/", 0));
-    res
+    Ok(res)
+}
+
+#[derive(Template)]
+#[template(path = "signout.html")]
+struct Confirmation<'a> {
+    title: &'static str,
+    /// The app's parameters, posted back with the answer.
+    carried: Vec<(&'static str, &'a str)>,
+    csrf: &'a str,
 }
 
 /// The question asked when the request could have come from anywhere: a form that posts the
 /// app's parameters back with the session's CSRF token.
 fn confirmation(p: &FormParams, csrf: &str, target: Option<&str>) -> Response {
-    let carried: String = ["client_id", "post_logout_redirect_uri", "state", "ui_locales"]
-        .iter()
+    let carried = ["client_id", "post_logout_redirect_uri", "state", "ui_locales"]
+        .into_iter()
         .filter_map(|name| p.get(name).map(|v| (name, v)))
-        .map(|(name, v)| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", pages::esc(v)))
         .collect();
-    let body = format!(
-        "<p>Do you want to sign out?</p><form method=\"post\" action=\"{}\">{carried}\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
-        crate::paths::LOGOUT,
-        pages::esc(csrf)
-    );
+    let page = Confirmation { title: "Sign out?", carried, csrf };
     // The answer to the form may redirect to the app, which `form-action` must allow.
-    pages::signin_page(StatusCode::OK, "Sign out?", &body, target.unwrap_or(""))
+    pages::render(StatusCode::OK, &page, Policy::SignIn { redirect_uri: target.unwrap_or("") })
 }

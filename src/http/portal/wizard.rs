@@ -11,10 +11,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use super::{cross_site, described, domain_error, field_error, forged, viewer, Form, Viewer};
-use crate::apps::{redirect_uri, Access, AppOverrides, Entitlement, NewApp, Template};
-use crate::http::pages::{self, esc};
+use super::{viewer, Form, Nav, Viewer};
+use crate::apps::{redirect_uri, Access, App, AppOverrides, Entitlement, NewApp, Template};
+use crate::http::pages::{self, PageError, Policy};
 use crate::paths;
+use crate::store::tenants::PartnerRow;
 use crate::vocab::GrantType;
 use crate::AppState;
 
@@ -72,12 +73,10 @@ impl Draft {
         }
     }
 
-    /// Hidden inputs for everything except the fields the page `step` shows.
-    fn hidden_except(&self, step: usize) -> String {
-        let mut out = String::new();
-        let mut put = |name: &str, value: &str| {
-            out.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(name), esc(value)));
-        };
+    /// Hidden fields for everything except the fields the page `step` shows.
+    fn hidden_except(&self, step: usize) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut put = |name: &'static str, value: &str| out.push((name, value.to_string()));
         put("key", &self.key);
         if step != 1 {
             put("partner", &self.partner);
@@ -112,11 +111,8 @@ impl Draft {
 type Errors = HashMap<String, String>;
 
 /// `GET /portal/apps/new`: the first step, with a fresh submission key.
-pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let viewer = match viewer(&state, &headers, paths::PORTAL_NEW_APP).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
+pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+    let viewer = viewer(&state, &headers, paths::PORTAL_NEW_APP).await?;
     let draft = Draft {
         key: crate::crypto::random_token(),
         template: Template::Web.as_str().into(),
@@ -128,17 +124,12 @@ pub async fn start(State(state): State<AppState>, headers: HeaderMap) -> Respons
 
 /// `POST /portal/apps/new`: checks the step just submitted and shows the next one (or the
 /// same one with its errors beside the fields).
-pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: Form) -> Response {
-    let viewer = match viewer(&state, &headers, paths::PORTAL_NEW_APP).await {
-        Ok(v) => v,
-        Err(res) => return res,
-    };
-    if !form.csrf_ok(&viewer) || cross_site(&state, &headers) {
-        return forged(&viewer);
-    }
+pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: Form) -> Result<Response, PageError> {
+    let viewer = viewer(&state, &headers, paths::PORTAL_NEW_APP).await?;
+    form.check(&state, &headers, &viewer)?;
     let mut draft = Draft::from_form(&form);
     if draft.key.len() < 20 {
-        return pages::error(StatusCode::BAD_REQUEST, "The form is incomplete. Start the wizard again.");
+        return Err(PageError::bad_request("The form is incomplete. Start the wizard again."));
     }
     let step: usize = form.get("step").and_then(|s| s.parse().ok()).filter(|s| (1..=6).contains(s)).unwrap_or(1);
     match form.get("go") {
@@ -153,10 +144,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: For
     }
     // Every earlier step is checked again: the draft came back from the browser.
     for s in 1..=step {
-        let errors = match check(&state, &viewer, &draft, s).await {
-            Ok(errors) => errors,
-            Err(res) => return res,
-        };
+        let errors = check(&state, &viewer, &draft, s).await?;
         if !errors.is_empty() {
             return render(&state, &viewer, &draft, s, &errors, StatusCode::BAD_REQUEST).await;
         }
@@ -168,7 +156,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: For
 }
 
 /// The errors of one step's fields, keyed by field id.
-async fn check(state: &AppState, viewer: &Viewer, d: &Draft, step: usize) -> Result<Errors, Response> {
+async fn check(state: &AppState, viewer: &Viewer, d: &Draft, step: usize) -> Result<Errors, PageError> {
     let mut errors = Errors::new();
     match step {
         1 => {
@@ -188,7 +176,7 @@ async fn check(state: &AppState, viewer: &Viewer, d: &Draft, step: usize) -> Res
                                 .into(),
                         );
                     }
-                    Err(e) => return Err(domain_error(&e)),
+                    Err(e) => return Err(e.into()),
                 }
             }
         }
@@ -243,7 +231,7 @@ async fn check(state: &AppState, viewer: &Viewer, d: &Draft, step: usize) -> Res
             }
         }
         5 => {
-            let members = state.store.partner_member_emails(&d.partner).await.map_err(|e| domain_error(&e.into()))?;
+            let members = state.store.partner_member_emails(&d.partner).await?;
             if !members.contains(&d.contact) {
                 errors.insert("contact".into(), "Choose a developer of your partner as the technical contact.".into());
             }
@@ -260,37 +248,37 @@ fn message(e: &crate::error::Error) -> String {
     }
 }
 
-async fn create(state: &AppState, viewer: &Viewer, d: &Draft) -> Response {
+#[derive(askama::Template)]
+#[template(path = "portal/already_created.html")]
+struct AlreadyCreated {
+    title: &'static str,
+    nav: Nav,
+    client_id: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "portal/created.html")]
+struct Created<'a> {
+    title: &'static str,
+    nav: Nav,
+    app: &'a App,
+    secret: Option<&'a str>,
+    /// The integration points waiting for the platform's approval, listed.
+    pending: String,
+}
+
+async fn create(state: &AppState, viewer: &Viewer, d: &Draft) -> Result<Response, PageError> {
     let already = |client_id: String| {
-        viewer.page(
-            StatusCode::CONFLICT,
-            "This app was already created",
-            &format!(
-                "<p class=\"notice\" role=\"alert\">This form was submitted before, and the app was created then. Its client secret was shown once on that page and cannot be shown again; you can create a new secret on the <a href=\"{}/{}\">app's page</a>.</p>",
-                paths::PORTAL_APPS,
-                esc(&client_id)
-            ),
-        )
+        let page = AlreadyCreated { title: "This app was already created", nav: viewer.nav(), client_id };
+        Ok(pages::render(StatusCode::CONFLICT, &page, Policy::Own))
     };
-    match state.store.app_by_creation_key(&d.key).await {
-        Ok(Some(client_id)) => return already(client_id),
-        Ok(None) => {}
-        Err(e) => return domain_error(&e.into()),
+    if let Some(client_id) = state.store.app_by_creation_key(&d.key).await? {
+        return already(client_id);
     }
-    let Some(template) = d.template() else { return pages::error(StatusCode::BAD_REQUEST, "Choose a template.") };
-    let custom_tenant_id = if d.custom {
-        match state.directory.tenant(&d.custom_ctx).await {
-            Ok(t) => Some(t.id),
-            Err(e) => return domain_error(&e),
-        }
-    } else {
-        None
-    };
+    let template = d.template().ok_or_else(|| PageError::bad_request("Choose a template."))?;
+    let custom_tenant_id = if d.custom { Some(state.directory.tenant(&d.custom_ctx).await?.id) } else { None };
     // The technical contact is stored as the developer's user id.
-    let contact = match state.directory.user(&d.contact).await {
-        Ok(u) => u.id,
-        Err(e) => return domain_error(&e),
-    };
+    let contact = state.directory.user(&d.contact).await?.id;
     let new = NewApp {
         partner_id: d.partner.clone(),
         name: d.name.clone(),
@@ -308,45 +296,84 @@ async fn create(state: &AppState, viewer: &Viewer, d: &Draft) -> Response {
     };
     let created = match state.registry.create_with(new, &overrides, &viewer.user.id).await {
         Ok(c) => c,
-        Err(crate::error::Error::Conflict(_)) => match state.store.app_by_creation_key(&d.key).await {
-            Ok(Some(client_id)) => return already(client_id),
-            Ok(None) => return pages::error(StatusCode::CONFLICT, "The app could not be created; start again."),
-            Err(e) => return domain_error(&e.into()),
+        Err(crate::error::Error::Conflict(_)) => match state.store.app_by_creation_key(&d.key).await? {
+            Some(client_id) => return already(client_id),
+            None => return Err(PageError::new(StatusCode::CONFLICT, "The app could not be created; start again.")),
         },
-        Err(e) => return domain_error(&e),
+        Err(e) => return Err(e.into()),
     };
     let app = &created.app;
-    let secret = match &created.client_secret {
-        Some(s) => format!(
-            "<label for=\"client-secret\">Client secret</label><input id=\"client-secret\" class=\"secret\" type=\"text\" readonly value=\"{}\">\
-             <button type=\"button\" data-copy=\"client-secret\">Copy client secret</button>\
-             <p class=\"notice\" role=\"alert\"><strong>Copy the client secret now.</strong> It is shown only this once: we keep only a digest of it. If you lose it, create a new one on the app's page.</p>",
-            esc(s.secret.expose())
-        ),
-        None => "<p class=\"muted\">Native apps get no client secret: they cannot keep one. They prove themselves with PKCE.</p>".into(),
-    };
     let pending: Vec<&str> = app
         .entitlements
         .iter()
         .filter(|e| e.status == crate::apps::EntitlementStatus::Pending)
         .map(|e| e.entitlement.as_str())
         .collect();
-    let pending = if pending.is_empty() {
-        String::new()
-    } else {
-        format!("<p>Waiting for the platform's approval: {}.</p>", esc(&pending.join(", ")))
+    let page = Created {
+        title: "Your app is ready",
+        nav: viewer.nav(),
+        app,
+        secret: created.client_secret.as_ref().map(|s| s.secret.expose().as_str()),
+        pending: pending.join(", "),
     };
-    let body = format!(
-        "<p class=\"ok\">{} was created.</p>\
-         <label for=\"client-id\">Client ID</label><input id=\"client-id\" class=\"secret\" type=\"text\" readonly value=\"{}\">\
-         <button type=\"button\" data-copy=\"client-id\">Copy client ID</button>{secret}{pending}\
-         <p><a href=\"{}/{}\">Go to the app's page</a></p>",
-        esc(&app.name),
-        esc(&app.client_id),
-        paths::PORTAL_APPS,
-        esc(&app.client_id)
-    );
-    pages::portal_with_copy(StatusCode::CREATED, "Your app is ready", &viewer.nav(), &body)
+    Ok(pages::render(StatusCode::CREATED, &page, Policy::Copy))
+}
+
+/// The fields of one step's page.
+enum Fields<'a> {
+    Template {
+        partners: &'a [PartnerRow],
+        /// Each template: its value, title, note, and whether it is chosen.
+        templates: Vec<(&'static str, &'static str, &'static str, bool)>,
+        custom: bool,
+        custom_ctx: &'a str,
+    },
+    Name {
+        name: &'a str,
+    },
+    Redirects {
+        native: bool,
+        /// Each field's id and URL, blanks included.
+        uris: Vec<(String, String)>,
+    },
+    Entitlements {
+        /// Each integration point: its value, title, whether it needs approval, and whether it is chosen.
+        boxes: Vec<(&'static str, &'static str, bool, bool)>,
+        justification: &'a str,
+    },
+    Contact {
+        members: Vec<String>,
+        current: String,
+    },
+    Review {
+        template: &'a str,
+        kind: String,
+        name: &'a str,
+        redirects: String,
+        entitlements: String,
+        contact: &'a str,
+    },
+}
+
+#[derive(askama::Template)]
+#[template(path = "portal/wizard.html")]
+struct WizardPage<'a> {
+    title: String,
+    nav: Nav,
+    step: usize,
+    step_name: &'static str,
+    draft: &'a Draft,
+    /// What the other steps gathered, carried in hidden fields.
+    hidden: Vec<(&'static str, String)>,
+    fields: Fields<'a>,
+    errors: &'a Errors,
+}
+
+impl WizardPage<'_> {
+    /// The message beside the field with this id.
+    fn err(&self, id: &str) -> Option<&str> {
+        self.errors.get(id).map(String::as_str)
+    }
 }
 
 async fn render(
@@ -356,171 +383,63 @@ async fn render(
     step: usize,
     errors: &Errors,
     status: StatusCode,
-) -> Response {
-    let err = |id: &str| errors.get(id).map(String::as_str);
+) -> Result<Response, PageError> {
     let fields = match step {
-        1 => {
-            let partner = if viewer.partners.len() == 1 {
-                format!(
-                    "<input type=\"hidden\" name=\"partner\" value=\"{}\"><p>Partner: <strong>{}</strong></p>",
-                    esc(&viewer.partners[0].id),
-                    esc(&viewer.partners[0].name)
-                )
-            } else {
-                let options: String = viewer
-                    .partners
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "<option value=\"{}\"{}>{}</option>",
-                            esc(&p.id),
-                            if p.id == d.partner { " selected" } else { "" },
-                            esc(&p.name)
-                        )
-                    })
-                    .collect();
-                format!(
-                    "<label for=\"partner\">Partner</label><select id=\"partner\" name=\"partner\"{}>{options}</select>{}",
-                    described("partner", err("partner")),
-                    field_error("partner", err("partner"))
-                )
-            };
-            let templates: String = Template::ALL
+        1 => Fields::Template {
+            partners: &viewer.partners,
+            templates: Template::ALL
                 .iter()
-                .map(|t| {
-                    format!(
-                        "<div class=\"choice\"><input type=\"radio\" id=\"template-{0}\" name=\"template\" value=\"{0}\"{1}> <label for=\"template-{0}\"><strong>{2}</strong> — {3}</label></div>",
-                        t.as_str(),
-                        if d.template == t.as_str() { " checked" } else { "" },
-                        template_title(*t),
-                        template_note(*t)
-                    )
-                })
-                .collect();
-            format!(
-                "{partner}<fieldset{}><legend>What kind of app is it?</legend>{templates}{}</fieldset>\
-                 <fieldset><legend>Standard or custom</legend>\
-                 <div class=\"choice\"><input type=\"radio\" id=\"kind-standard\" name=\"kind\" value=\"standard\"{}> <label for=\"kind-standard\">Standard: for many customers, who each approve it</label></div>\
-                 <div class=\"choice\"><input type=\"radio\" id=\"kind-custom\" name=\"kind\" value=\"custom\"{}> <label for=\"kind-custom\">Custom: made for one customer's tenant</label></div>\
-                 <label for=\"custom_ctx\">Tenant of a custom app (context identifier)</label><input id=\"custom_ctx\" name=\"custom_ctx\" type=\"text\" value=\"{}\"{}>{}</fieldset>",
-                described("template", err("template")),
-                field_error("template", err("template")),
-                if d.custom { "" } else { " checked" },
-                if d.custom { " checked" } else { "" },
-                esc(&d.custom_ctx),
-                described("custom_ctx", err("custom_ctx")),
-                field_error("custom_ctx", err("custom_ctx"))
-            )
-        }
-        2 => format!(
-            "<label for=\"name\">App name</label><input id=\"name\" name=\"name\" type=\"text\" maxlength=\"100\" required value=\"{}\" autofocus{} aria-describedby=\"name-note\">\
-             <p class=\"muted\" id=\"name-note\">A good name says what the app does and who makes it, such as “Acme Quote Sync”: tenant administrators and users see it when they approve and sign in.</p>{}",
-            esc(&d.name),
-            described("name", err("name")),
-            field_error("name", err("name"))
-        ),
+                .map(|t| (t.as_str(), template_title(*t), template_note(*t), d.template == t.as_str()))
+                .collect(),
+            custom: d.custom,
+            custom_ctx: &d.custom_ctx,
+        },
+        2 => Fields::Name { name: &d.name },
         3 => {
             let native = d.template().is_some_and(|t| t.defaults().loopback_any_port);
             let mut uris = d.redirects.clone();
             if uris.is_empty() {
                 uris.push(if native { "http://127.0.0.1/callback".into() } else { String::new() });
             }
-            let inputs: String = uris
-                .iter()
-                .enumerate()
-                .map(|(i, u)| {
-                    let id = format!("redirect_uri_{i}");
-                    format!(
-                        "<label for=\"{id}\">Redirect URL {}</label><input id=\"{id}\" name=\"redirect_uri\" type=\"text\" inputmode=\"url\" value=\"{}\"{}>{}",
-                        i + 1,
-                        esc(u),
-                        described(&id, err(&id)),
-                        field_error(&id, err(&id))
-                    )
-                })
-                .collect();
-            let rule = if native {
-                "<p class=\"muted\">Native apps: a loopback URL such as <code>http://127.0.0.1/callback</code> matches any port (RFC 8252 §7.3), or use a private-use scheme such as <code>com.example.app:/callback</code>.</p>"
-            } else {
-                "<p class=\"muted\">Each URL is matched exactly. Use https; plain http only for localhost. No wildcards, no fragments.</p>"
-            };
-            format!("{rule}{inputs}<button type=\"submit\" name=\"go\" value=\"add\">Add another URL</button>")
+            let uris = uris.into_iter().enumerate().map(|(i, u)| (format!("redirect_uri_{i}"), u)).collect();
+            Fields::Redirects { native, uris }
         }
         4 => {
             let chosen = d.entitlements();
-            let boxes: String = Entitlement::ALL
+            let boxes = Entitlement::ALL
                 .iter()
-                .map(|e| {
-                    format!(
-                        "<div class=\"choice\"><input type=\"checkbox\" id=\"ent-{0}\" name=\"entitlement\" value=\"{0}\"{1}> <label for=\"ent-{0}\">{2}{3}</label></div>",
-                        e.as_str(),
-                        if chosen.contains(e) { " checked" } else { "" },
-                        entitlement_title(*e),
-                        if e.needs_approval() { " <strong>(needs approval: pending until the platform approves it)</strong>" } else { "" }
-                    )
-                })
+                .map(|e| (e.as_str(), entitlement_title(*e), e.needs_approval(), chosen.contains(e)))
                 .collect();
-            format!(
-                "<input type=\"hidden\" name=\"entitlements_chosen\" value=\"1\"><fieldset{}><legend>What may the app do in a tenant?</legend>{boxes}{}</fieldset>\
-                 <label for=\"justification\">Why does the app need the ones that need approval?</label><textarea id=\"justification\" name=\"justification\" rows=\"3\"{}>{}</textarea>{}",
-                described("entitlements", err("entitlements")),
-                field_error("entitlements", err("entitlements")),
-                described("justification", err("justification")),
-                esc(&d.justification),
-                field_error("justification", err("justification"))
-            )
+            Fields::Entitlements { boxes, justification: &d.justification }
         }
-        5 => {
-            let members = match state.store.partner_member_emails(&d.partner).await {
-                Ok(m) => m,
-                Err(e) => return domain_error(&e.into()),
-            };
-            let current = if d.contact.is_empty() { viewer.user.email.clone() } else { d.contact.clone() };
-            let options: String = members
-                .iter()
-                .map(|m| format!("<option{}>{}</option>", if *m == current { " selected" } else { "" }, esc(m)))
-                .collect();
-            format!(
-                "<label for=\"contact\">Technical contact</label><select id=\"contact\" name=\"contact\"{}>{options}</select>\
-                 <p class=\"muted\">We write to this developer about the app: expiring secrets and certificates, approvals.</p>{}",
-                described("contact", err("contact")),
-                field_error("contact", err("contact"))
-            )
-        }
+        5 => Fields::Contact {
+            members: state.store.partner_member_emails(&d.partner).await?,
+            current: if d.contact.is_empty() { viewer.user.email.clone() } else { d.contact.clone() },
+        },
         _ => {
-            let list = |items: &[String]| {
-                if items.is_empty() {
-                    "none".to_string()
-                } else {
-                    items.iter().map(|i| esc(i)).collect::<Vec<_>>().join(", ")
-                }
-            };
+            let list = |items: &[String]| if items.is_empty() { "none".to_string() } else { items.join(", ") };
             let ents: Vec<String> = d.entitlements().iter().map(|e| e.as_str().to_string()).collect();
-            format!(
-                "<table><tbody><tr><th scope=\"row\">Template</th><td>{}</td></tr><tr><th scope=\"row\">Kind</th><td>{}</td></tr>\
-                 <tr><th scope=\"row\">Name</th><td>{}</td></tr><tr><th scope=\"row\">Redirect URLs</th><td>{}</td></tr>\
-                 <tr><th scope=\"row\">Integration points</th><td>{}</td></tr><tr><th scope=\"row\">Technical contact</th><td>{}</td></tr></tbody></table>",
-                esc(&d.template),
-                if d.custom { format!("custom, for {}", esc(&d.custom_ctx)) } else { "standard".into() },
-                esc(&d.name),
-                list(&d.redirect_list()),
-                list(&ents),
-                esc(&d.contact)
-            )
+            Fields::Review {
+                template: &d.template,
+                kind: if d.custom { format!("custom, for {}", d.custom_ctx) } else { "standard".into() },
+                name: &d.name,
+                redirects: list(&d.redirect_list()),
+                entitlements: list(&ents),
+                contact: &d.contact,
+            }
         }
     };
-    let back =
-        if step > 1 { "<button type=\"submit\" name=\"go\" value=\"back\" formnovalidate>Back</button> " } else { "" };
-    let next = if step == 6 { "Create app" } else { "Next" };
-    let body = format!(
-        "<p class=\"muted\">Step {step} of 6: {}</p><form method=\"post\" action=\"{}\">{}{}<input type=\"hidden\" name=\"step\" value=\"{step}\">{fields}\
-         <p>{back}<button type=\"submit\" name=\"go\" value=\"next\">{next}</button></p></form>",
-        STEPS[step - 1],
-        paths::PORTAL_NEW_APP,
-        viewer.csrf_field(),
-        d.hidden_except(step)
-    );
-    viewer.page(status, &format!("New app: {}", STEPS[step - 1].to_lowercase()), &body)
+    let page = WizardPage {
+        title: format!("New app: {}", STEPS[step - 1].to_lowercase()),
+        nav: viewer.nav(),
+        step,
+        step_name: STEPS[step - 1],
+        draft: d,
+        hidden: d.hidden_except(step),
+        fields,
+        errors,
+    };
+    Ok(pages::render(status, &page, Policy::Own))
 }
 
 fn template_title(t: Template) -> &'static str {

@@ -1,0 +1,128 @@
+//! The pages of a pending sign-in (`templates/signin/`): login, tenant choice, the tenant
+//! administrator's approval, and consent. Each names the app, carries the pending request and
+//! its CSRF token in hidden fields, and posts to `/signin`.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::{render, Policy};
+use crate::apps::{App, Entitlement};
+use crate::tenants::Tenant;
+
+/// The pending request a page's form continues.
+pub struct Pending<'a> {
+    pub id: &'a str,
+    pub csrf: &'a str,
+}
+
+/// One step's page of a pending request for `app`, which ends at `redirect_uri`.
+pub struct SigninPage<'a> {
+    pub pending: Pending<'a>,
+    pub app: &'a App,
+    pub redirect_uri: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signin/login.html")]
+struct Login<'a> {
+    title: &'static str,
+    pending: &'a Pending<'a>,
+    app_name: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "signin/tenant.html")]
+struct ChooseTenant<'a> {
+    title: &'static str,
+    pending: &'a Pending<'a>,
+    app_name: &'a str,
+    tenants: &'a [Tenant],
+}
+
+#[derive(Template)]
+#[template(path = "signin/approve.html")]
+struct Approve<'a> {
+    title: &'static str,
+    pending: &'a Pending<'a>,
+    app_name: &'a str,
+    tenant: &'a Tenant,
+    entitlements: Vec<Entitlement>,
+}
+
+#[derive(Template)]
+#[template(path = "signin/consent.html")]
+struct Consent<'a> {
+    title: &'static str,
+    pending: &'a Pending<'a>,
+    app_name: &'a str,
+    scopes: Vec<&'a str>,
+    redirect_host: String,
+}
+
+impl SigninPage<'_> {
+    fn render(&self, status: StatusCode, page: &impl Template) -> Response {
+        render(status, page, Policy::SignIn { redirect_uri: self.redirect_uri })
+    }
+
+    /// The login form, with the email kept and the reason a try failed.
+    pub fn login(&self, email: &str, error: Option<&str>, status: StatusCode) -> Response {
+        let page = Login { title: "Sign in", pending: &self.pending, app_name: &self.app.name, email, error };
+        self.render(status, &page)
+    }
+
+    /// The person is a user of several tenants: which one signs in (the first is chosen).
+    pub fn choose_tenant(&self, tenants: &[Tenant]) -> Response {
+        let page = ChooseTenant { title: "Choose a tenant", pending: &self.pending, app_name: &self.app.name, tenants };
+        self.render(StatusCode::OK, &page)
+    }
+
+    /// The tenant has not approved the app, and the person administers it.
+    pub fn approve(&self, tenant: &Tenant) -> Response {
+        let page = Approve {
+            title: "Approve this app for your tenant",
+            pending: &self.pending,
+            app_name: &self.app.name,
+            tenant,
+            entitlements: self.app.active_entitlements().collect(),
+        };
+        self.render(StatusCode::OK, &page)
+    }
+
+    /// The person has not yet allowed these scopes.
+    pub fn consent(&self, scope: &[String]) -> Response {
+        let page = Consent {
+            title: "Allow access?",
+            pending: &self.pending,
+            app_name: &self.app.name,
+            scopes: scope.iter().map(|s| scope_label(s)).collect(),
+            redirect_host: redirect_host(self.redirect_uri),
+        };
+        self.render(StatusCode::OK, &page)
+    }
+}
+
+/// Where the browser goes after consent, as a person recognises it: the host (with its port
+/// for loopback, where the port tells apps apart), or a native app's scheme.
+fn redirect_host(uri: &str) -> String {
+    match url::Url::parse(uri) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => format!("{}:", u.scheme()),
+        },
+        Err(_) => uri.to_string(),
+    }
+}
+
+fn scope_label(scope: &str) -> &str {
+    match scope {
+        "openid" => "know who you are",
+        "profile" => "see your name",
+        "email" => "see your email address",
+        "offline_access" => "stay connected when you are away",
+        other => other,
+    }
+}
