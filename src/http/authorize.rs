@@ -174,9 +174,9 @@ fn too_many_pending() -> PageError {
 
 /// A failure on our side once the redirect URI is verified goes back to the app as
 /// `server_error` or `temporarily_unavailable` (RFC 6749 §4.1.2.1), so it can tell its user.
-fn internal_to_app(state: &AppState, req: &AuthorizationRequest, e: crate::oauth::Error) -> Response {
+fn internal_to_app(state: &AppState, req: &AuthorizationRequest, e: crate::oauth::ProtocolError) -> Response {
     let error = match e {
-        crate::oauth::Error::Unavailable(cause) => {
+        crate::oauth::ProtocolError::Unavailable(cause) => {
             crate::store::log_unavailable(&cause);
             OAuthError::temporarily_unavailable()
         }
@@ -190,7 +190,7 @@ fn internal_to_app(state: &AppState, req: &AuthorizationRequest, e: crate::oauth
 
 /// A failure on our side where nothing can go back to the app: the error page (503 when the
 /// database is unavailable, otherwise 500).
-fn failed(e: impl Into<crate::oauth::Error>) -> PageError {
+fn failed(e: impl Into<crate::oauth::ProtocolError>) -> PageError {
     PageError::from(e.into())
 }
 

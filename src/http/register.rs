@@ -7,10 +7,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::respond::{no_store_json, oauth_error, protocol_error};
+use super::respond::{no_store_json, oauth_error};
 use crate::config::RegistrationMode;
 use crate::oauth::registration;
-use crate::oauth::{Error, ErrorCode, OAuthError};
+use crate::oauth::{ErrorCode, OAuthError, ProtocolError};
 use crate::AppState;
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -22,17 +22,17 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, t)| t.trim())
 }
 
-fn answer(result: Result<(StatusCode, Option<Value>), Error>) -> Response {
+fn answer(result: Result<(StatusCode, Option<Value>), ProtocolError>) -> Response {
     match result {
         Ok((status, Some(body))) => no_store_json(status, &body),
         Ok((status, None)) => (status, [(header::CACHE_CONTROL, "no-store")]).into_response(),
-        Err(Error::OAuth(e)) if e.code == ErrorCode::InvalidToken => {
+        Err(ProtocolError::OAuth(e)) if e.code == ErrorCode::InvalidToken => {
             let mut res = oauth_error(StatusCode::UNAUTHORIZED, &e);
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
             res
         }
-        Err(e) => protocol_error(e),
+        Err(e) => e.into_response(),
     }
 }
 

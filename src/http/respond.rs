@@ -77,31 +77,35 @@ pub fn no_store_json(status: StatusCode, body: &impl serde::Serialize) -> Respon
     res
 }
 
-/// How a protocol error travels from the token, introspection and revocation endpoints.
-pub fn protocol_error(e: crate::oauth::Error) -> Response {
-    use crate::oauth::Error;
-    match e {
-        Error::OAuth(err) => {
-            let status = match err.code {
-                ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-                ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            let mut res = oauth_error(status, &err);
-            if status == StatusCode::UNAUTHORIZED {
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE.clone());
+/// Every protocol error becomes its response here, the same way at every endpoint: the RFC's
+/// code and status (401 with a challenge for `invalid_client`), `no-store`, and a cause that is
+/// logged but never sent.
+impl IntoResponse for crate::oauth::ProtocolError {
+    fn into_response(self) -> Response {
+        use crate::oauth::ProtocolError;
+        match self {
+            ProtocolError::OAuth(err) => {
+                let status = match err.code {
+                    ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+                    ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                let mut res = oauth_error(status, &err);
+                if status == StatusCode::UNAUTHORIZED {
+                    res.headers_mut().insert(header::WWW_AUTHENTICATE, BASIC_CHALLENGE.clone());
+                }
+                res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+                res
             }
-            res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            res
-        }
-        Error::Unavailable(cause) => {
-            crate::store::log_unavailable(&cause);
-            oauth_error(StatusCode::SERVICE_UNAVAILABLE, &OAuthError::temporarily_unavailable())
-        }
-        Error::Internal(cause) => {
-            tracing::error!(error = ?cause, "internal error");
-            oauth_error(StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::server_error())
+            ProtocolError::Unavailable(cause) => {
+                crate::store::log_unavailable(&cause);
+                oauth_error(StatusCode::SERVICE_UNAVAILABLE, &OAuthError::temporarily_unavailable())
+            }
+            ProtocolError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                oauth_error(StatusCode::INTERNAL_SERVER_ERROR, &OAuthError::server_error())
+            }
         }
     }
 }

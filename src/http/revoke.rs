@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::cors::CorsClient;
 use super::extract::OAuthRequest;
-use super::respond::protocol_error;
 use crate::oauth::{client_auth, revoke};
 use crate::AppState;
 
@@ -20,7 +19,7 @@ pub async fn revoke(State(state): State<AppState>, req: OAuthRequest) -> Respons
     .await;
     let mut res = match result {
         Ok(()) => (StatusCode::OK, [("cache-control", "no-store")]).into_response(),
-        Err(e) => protocol_error(e),
+        Err(e) => e.into_response(),
     };
     if let Some(client_id) = authenticated {
         res.extensions_mut().insert(CorsClient(client_id));

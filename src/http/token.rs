@@ -2,12 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::cors::CorsClient;
 use super::extract::OAuthRequest;
-use super::respond::{no_store_json, protocol_error};
-use crate::oauth::{client_auth, token, Error, OAuthError};
+use super::respond::no_store_json;
+use crate::oauth::{client_auth, token, OAuthError, ProtocolError};
 use crate::store::audit::AuditEvent;
 use crate::AppState;
 use serde_json::json;
@@ -25,10 +25,10 @@ pub async fn token(State(state): State<AppState>, req: OAuthRequest) -> Response
     let mut res = match result {
         Ok(tokens) => no_store_json(StatusCode::OK, &tokens),
         Err(e) => {
-            if let Error::OAuth(refusal) = &e {
+            if let ProtocolError::OAuth(refusal) = &e {
                 record_refusal(&state, &client_hint, refusal).await;
             }
-            protocol_error(e)
+            e.into_response()
         }
     };
     if let Some(client_id) = authenticated {

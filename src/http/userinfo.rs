@@ -50,7 +50,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: B
     let known = match lookup_active(&state, &token).await {
         Ok(Some(k)) => k,
         Ok(None) => return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is not valid"),
-        Err(e) => return super::respond::protocol_error(e),
+        Err(e) => return e.into_response(),
     };
     let scope: Vec<String> = known.scope.split_whitespace().map(str::to_string).collect();
     if !scope.iter().any(|s| s == "openid") {
@@ -65,7 +65,7 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: B
         Ok(None) => {
             return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the token's user no longer exists")
         }
-        Err(e) => return super::respond::protocol_error(e.into()),
+        Err(e) => return crate::oauth::ProtocolError::from(e).into_response(),
     };
     // The tenant the user signed in to, when the token records it.
     let (tenant, is_admin) = match &known.tenant_ctx {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::params::FormParams;
-use super::{Error, OAuthError};
+use super::{OAuthError, ProtocolError};
 use crate::apps::client_keys;
 use crate::apps::{App, ClientType, SecretCheck};
 use crate::jose::jws::Jws;
@@ -79,7 +79,7 @@ pub async fn authenticate(
     state: &Provider,
     basic: Option<BasicCredentials>,
     form: &FormParams,
-) -> Result<AuthenticatedClient, Error> {
+) -> Result<AuthenticatedClient, ProtocolError> {
     authenticate_pending(state, basic, form).await?.confirm_by_reading(state).await
 }
 
@@ -106,7 +106,7 @@ impl PendingClient {
 
     /// `stored` is the revision of `revision_needed()`'s app as just read (None: no such app).
     /// A stale one costs the full secret check, as for any changed app.
-    pub async fn confirm(self, state: &Provider, stored: Option<i64>) -> Result<AuthenticatedClient, Error> {
+    pub async fn confirm(self, state: &Provider, stored: Option<i64>) -> Result<AuthenticatedClient, ProtocolError> {
         let Some((client_id, secret)) = self.remembered else { return Ok(self.client) };
         let method = self.client.method;
         match state.registry.confirm_remembered(self.client.app, stored) {
@@ -122,7 +122,7 @@ impl PendingClient {
     }
 
     /// Reads the revision (one primary-key read) when it is needed, and confirms.
-    pub async fn confirm_by_reading(self, state: &Provider) -> Result<AuthenticatedClient, Error> {
+    pub async fn confirm_by_reading(self, state: &Provider) -> Result<AuthenticatedClient, ProtocolError> {
         let stored = match self.revision_needed() {
             Some(app_id) => state.store.app_revision(app_id).await?,
             None => None,
@@ -137,7 +137,7 @@ pub async fn authenticate_pending(
     state: &Provider,
     basic: Option<BasicCredentials>,
     form: &FormParams,
-) -> Result<PendingClient, Error> {
+) -> Result<PendingClient, ProtocolError> {
     let post_secret = form.get("client_secret");
     let assertion = form.get("client_assertion");
     let methods = [basic.is_some(), post_secret.is_some(), assertion.is_some()].iter().filter(|m| **m).count();
@@ -174,7 +174,7 @@ pub async fn authenticate_pending(
 
 /// The app a client names; an unknown one is an authentication failure, while a database
 /// outage stays an outage (503), never a bad credential.
-async fn known_app(state: &Provider, client_id: &str) -> Result<Arc<App>, Error> {
+async fn known_app(state: &Provider, client_id: &str) -> Result<Arc<App>, ProtocolError> {
     match state.registry.get_shared(client_id).await {
         Ok(app) => Ok(app),
         Err(crate::error::Error::NotFound(_)) => Err(failed().into()),
@@ -184,7 +184,7 @@ async fn known_app(state: &Provider, client_id: &str) -> Result<Arc<App>, Error>
 
 /// Public clients cannot keep a secret, so they may only use `none` (RFC 6749 §2.1). A client
 /// that registered one method (RFC 7591 `token_endpoint_auth_method`) may use only that one.
-fn confidential_only(app: Arc<App>, method: AuthMethod) -> Result<AuthenticatedClient, Error> {
+fn confidential_only(app: Arc<App>, method: AuthMethod) -> Result<AuthenticatedClient, ProtocolError> {
     if app.client_type == ClientType::Public {
         return Err(failed().into());
     }
@@ -204,7 +204,7 @@ async fn by_secret(
     client_id: String,
     secret: Secret<String>,
     method: AuthMethod,
-) -> Result<PendingClient, Error> {
+) -> Result<PendingClient, ProtocolError> {
     match state.registry.check_secret(&client_id, secret.expose()).await? {
         Some(SecretCheck::Checked(app)) => confidential_only(app, method).map(PendingClient::checked),
         Some(SecretCheck::Remembered(app)) => {
@@ -230,8 +230,8 @@ fn printable(s: &str) -> &str {
 
 /// `private_key_jwt` (RFC 7523 §2.2, §3): an assertion signed with one of the app's registered,
 /// unexpired certificates, for our issuer, short-lived and used once.
-async fn by_assertion(state: &Provider, assertion: &str, client_id: Option<&str>) -> Result<Arc<App>, Error> {
-    let bad = |why: &'static str| Error::from(OAuthError::invalid_client(why));
+async fn by_assertion(state: &Provider, assertion: &str, client_id: Option<&str>) -> Result<Arc<App>, ProtocolError> {
+    let bad = |why: &'static str| ProtocolError::from(OAuthError::invalid_client(why));
     let jws = Jws::parse(assertion).map_err(bad)?;
     let iss = jws.str_claim("iss").ok_or_else(|| bad("the client assertion has no 'iss'"))?;
     if jws.str_claim("sub") != Some(iss) {
@@ -293,7 +293,7 @@ pub fn check_assertion_claims(
 
 /// Verifies a JWS with the app's own keys only: its usable certificates and the keys at its
 /// registered `jwks_uri`.
-pub async fn verify_with_app_certificates(state: &Provider, app: &App, jws: &Jws<'_>) -> Result<(), Error> {
+pub async fn verify_with_app_certificates(state: &Provider, app: &App, jws: &Jws<'_>) -> Result<(), ProtocolError> {
     let now = state.clock.now();
     let rows = state.store.usable_certificates(&app.id, now).await?;
     let mut keys: Vec<ClientKey> = rows.iter().filter_map(client_keys::from_certificate).collect();
@@ -308,7 +308,7 @@ pub async fn verify_with_app_certificates(state: &Provider, app: &App, jws: &Jws
     }
     jws.verify_with(keys.iter()).map_err(|why| {
         tracing::info!(client_id = %app.client_id, reason = why, "assertion signature rejected");
-        Error::from(OAuthError::invalid_client(why))
+        ProtocolError::from(OAuthError::invalid_client(why))
     })?;
     Ok(())
 }

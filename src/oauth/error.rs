@@ -124,7 +124,7 @@ impl std::fmt::Display for OAuthError {
 /// unavailable (503), or an internal fault (logged with its cause; the client sees
 /// `server_error`).
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum ProtocolError {
     #[error("{0}")]
     OAuth(OAuthError),
     #[error("the database is unavailable")]
@@ -133,32 +133,32 @@ pub enum Error {
     Internal(anyhow::Error),
 }
 
-impl From<OAuthError> for Error {
+impl From<OAuthError> for ProtocolError {
     fn from(e: OAuthError) -> Self {
-        Error::OAuth(e)
+        ProtocolError::OAuth(e)
     }
 }
 
-impl From<crate::error::Error> for Error {
+impl From<crate::error::Error> for ProtocolError {
     fn from(e: crate::error::Error) -> Self {
         match e {
-            crate::error::Error::Unavailable(e) => Error::Unavailable(e),
-            crate::error::Error::Internal(e) => Error::Internal(e),
+            crate::error::Error::Unavailable(e) => ProtocolError::Unavailable(e),
+            crate::error::Error::Internal(e) => ProtocolError::Internal(e),
             // Domain refusals reaching a protocol step are the server's own inconsistency.
-            other => Error::Internal(anyhow::anyhow!("{other}")),
+            other => ProtocolError::Internal(anyhow::anyhow!("{other}")),
         }
     }
 }
 
-impl From<sqlx::Error> for Error {
+impl From<sqlx::Error> for ProtocolError {
     fn from(e: sqlx::Error) -> Self {
         crate::error::Error::from(e).into()
     }
 }
 
-impl From<anyhow::Error> for Error {
+impl From<anyhow::Error> for ProtocolError {
     fn from(e: anyhow::Error) -> Self {
-        Error::Internal(e)
+        ProtocolError::Internal(e)
     }
 }
 

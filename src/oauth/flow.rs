@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::authorize::AuthorizationRequest;
-use super::{Error, ErrorCode, OAuthError};
+use super::{ErrorCode, OAuthError, ProtocolError};
 use crate::apps::App;
 use crate::crypto::{random_id, random_token, sha256};
 use crate::provider::Provider;
@@ -42,7 +42,7 @@ pub async fn next_step(
     req: &AuthorizationRequest,
     app: &App,
     session: Option<&SessionRow>,
-) -> Result<Step, Error> {
+) -> Result<Step, ProtocolError> {
     let now = state.clock.now();
     let Some(session) = session else {
         return Ok(if req.prompt_none {
@@ -146,13 +146,13 @@ pub async fn save_pending(
     req: &AuthorizationRequest,
     app: &App,
     peer: Option<IpAddr>,
-) -> Result<Option<(PendingRequest, String)>, Error> {
+) -> Result<Option<(PendingRequest, String)>, ProtocolError> {
     let now = state.clock.now();
     let browser = random_token();
     let pending = PendingRequest {
         id: random_id(),
         app_id: app.id.clone(),
-        params: serde_json::to_string(req).map_err(|e| Error::Internal(e.into()))?,
+        params: serde_json::to_string(req).map_err(|e| ProtocolError::Internal(e.into()))?,
         csrf: random_token(),
         browser: sha256(browser.as_bytes()).to_vec(),
         expires_at: now + PENDING_TTL,
@@ -170,9 +170,10 @@ pub async fn save_pending(
 pub async fn load_pending(
     state: &Provider,
     id: &str,
-) -> Result<Option<(PendingRequest, AuthorizationRequest, Arc<App>)>, Error> {
+) -> Result<Option<(PendingRequest, AuthorizationRequest, Arc<App>)>, ProtocolError> {
     let Some(p) = state.store.pending_request(id, state.clock.now()).await? else { return Ok(None) };
-    let mut req: AuthorizationRequest = serde_json::from_str(&p.params).map_err(|e| Error::Internal(e.into()))?;
+    let mut req: AuthorizationRequest =
+        serde_json::from_str(&p.params).map_err(|e| ProtocolError::Internal(e.into()))?;
     // A login on this request's own login page satisfies its prompt=login and max_age, however
     // many seconds the next page takes; until then, neither lets an older session through.
     if p.signed_in_at.is_some() {
@@ -198,7 +199,7 @@ pub async fn issue_code(
     app: &App,
     session: &SessionRow,
     tenant: &Tenant,
-) -> Result<String, Error> {
+) -> Result<String, ProtocolError> {
     let now = state.clock.now();
     let code = format!("{CODE_PREFIX}{}", random_token());
     let row = CodeRow {

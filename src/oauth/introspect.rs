@@ -8,7 +8,7 @@ use super::client_auth::{AuthenticatedClient, PendingClient};
 use super::grants::refresh_token::REFRESH_PREFIX;
 use super::params::FormParams;
 use super::tokens::{active_opaque, lookup_active, KnownToken, OPAQUE_PREFIX};
-use super::{Error, OAuthError};
+use super::{OAuthError, ProtocolError};
 use crate::provider::Provider;
 
 #[derive(Debug, Serialize, Default)]
@@ -37,7 +37,11 @@ pub struct Introspection {
     pub ctx: Option<String>,
 }
 
-pub async fn introspect(state: &Provider, caller: PendingClient, form: &FormParams) -> Result<Introspection, Error> {
+pub async fn introspect(
+    state: &Provider,
+    caller: PendingClient,
+    form: &FormParams,
+) -> Result<Introspection, ProtocolError> {
     let token = form.get("token").filter(|t| !t.is_empty());
     // The hot path, an opaque access token: its row and the caller's app revision (which a
     // remembered client authentication needs) come back from one statement.
@@ -62,7 +66,7 @@ pub async fn introspect(state: &Provider, caller: PendingClient, form: &FormPara
     Ok(access_token(state, &caller, known))
 }
 
-fn confidential(caller: AuthenticatedClient) -> Result<AuthenticatedClient, Error> {
+fn confidential(caller: AuthenticatedClient) -> Result<AuthenticatedClient, ProtocolError> {
     if !caller.is_confidential() {
         return Err(OAuthError::invalid_client("introspection requires client authentication").into());
     }
@@ -93,7 +97,7 @@ fn access_token(state: &Provider, caller: &AuthenticatedClient, known: Option<Kn
 
 /// A SuperID ticket is visible to the app it was issued to and to the client configured as
 /// the tenants' API (`superid.ticket_audience`); each look slides its expiry.
-async fn ticket(state: &Provider, caller: &AuthenticatedClient, token: &str) -> Result<Introspection, Error> {
+async fn ticket(state: &Provider, caller: &AuthenticatedClient, token: &str) -> Result<Introspection, ProtocolError> {
     let me = caller.app().client_id.as_str();
     let audience = state.config.ticket_audience.as_deref();
     let Some(t) = state.directory.use_ticket(token).await? else { return Ok(Introspection::default()) };
@@ -118,7 +122,11 @@ async fn ticket(state: &Provider, caller: &AuthenticatedClient, token: &str) -> 
 
 /// A refresh token is active while it is unused (or long-lived), unrevoked and unexpired, and
 /// only its own client may see it.
-async fn refresh_token(state: &Provider, caller: &AuthenticatedClient, token: &str) -> Result<Introspection, Error> {
+async fn refresh_token(
+    state: &Provider,
+    caller: &AuthenticatedClient,
+    token: &str,
+) -> Result<Introspection, ProtocolError> {
     let Some(row) = state.store.refresh_token(&crate::crypto::sha256(token.as_bytes())).await? else {
         return Ok(Introspection::default());
     };

@@ -15,4 +15,4 @@ pub mod revoke;
 pub mod token;
 pub mod tokens;
 
-pub use error::{Error, ErrorCode, OAuthError};
+pub use error::{ErrorCode, OAuthError, ProtocolError};

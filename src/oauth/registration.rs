@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::apps::{Access, AppOverrides, ClientType, NewApp, Template, UriKind};
 use crate::crypto::{random_token, sha256};
 use crate::jose::certificate;
-use crate::oauth::{Error, ErrorCode, OAuthError};
+use crate::oauth::{ErrorCode, OAuthError, ProtocolError};
 use crate::provider::Provider;
 use crate::store::registration::DYNAMIC_PARTNER;
 use crate::vocab::AuthMethod;
@@ -217,7 +217,7 @@ fn printable(s: &str) -> String {
 }
 
 /// `POST /register`.
-pub async fn register(state: &Provider, meta: &Map<String, Value>) -> Result<Value, Error> {
+pub async fn register(state: &Provider, meta: &Map<String, Value>) -> Result<Value, ProtocolError> {
     let plan = plan(state, meta)?;
     let new = NewApp {
         partner_id: DYNAMIC_PARTNER.into(),
@@ -229,15 +229,15 @@ pub async fn register(state: &Provider, meta: &Map<String, Value>) -> Result<Val
         justification: None,
     };
     let created = state.registry.create_with(new, &plan.overrides, "registration").await.map_err(|e| match e {
-        crate::error::Error::Invalid { message, .. } => Error::OAuth(bad_metadata(message)),
-        other => Error::from(other),
+        crate::error::Error::Invalid { message, .. } => ProtocolError::OAuth(bad_metadata(message)),
+        other => ProtocolError::from(other),
     })?;
     let client_id = created.app.client_id.clone();
     for jwk in &plan.jwks {
         state.registry.add_certificate(&client_id, jwk.as_bytes(), None, "registration").await.map_err(
             |e| match e {
-                crate::error::Error::Conflict(m) => Error::OAuth(bad_metadata(format!("jwks: {m}"))),
-                other => Error::from(other),
+                crate::error::Error::Conflict(m) => ProtocolError::OAuth(bad_metadata(format!("jwks: {m}"))),
+                other => ProtocolError::from(other),
             },
         )?;
     }
@@ -266,19 +266,20 @@ async fn authorized(
     state: &Provider,
     client_id: &str,
     token: Option<&str>,
-) -> Result<(String, Map<String, Value>), Error> {
+) -> Result<(String, Map<String, Value>), ProtocolError> {
     let token =
         token.ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "a registration access token is required"))?;
     let (app_id, metadata) =
         state.store.app_registration(client_id, &sha256(token.as_bytes())).await?.ok_or_else(|| {
             OAuthError::new(ErrorCode::InvalidToken, "the registration access token is not valid for this client")
         })?;
-    let metadata: Map<String, Value> = serde_json::from_str(&metadata).map_err(|e| Error::Internal(e.into()))?;
+    let metadata: Map<String, Value> =
+        serde_json::from_str(&metadata).map_err(|e| ProtocolError::Internal(e.into()))?;
     Ok((app_id, metadata))
 }
 
 /// `GET /register/{client_id}` (RFC 7592 §2.1).
-pub async fn read(state: &Provider, client_id: &str, token: Option<&str>) -> Result<Value, Error> {
+pub async fn read(state: &Provider, client_id: &str, token: Option<&str>) -> Result<Value, ProtocolError> {
     let (_, mut metadata) = authorized(state, client_id, token).await?;
     metadata.insert("client_id".into(), json!(client_id));
     metadata.insert("registration_client_uri".into(), json!(client_uri(state, client_id)));
@@ -292,7 +293,7 @@ pub async fn update(
     client_id: &str,
     token: Option<&str>,
     meta: &Map<String, Value>,
-) -> Result<Value, Error> {
+) -> Result<Value, ProtocolError> {
     let (app_id, registered) = authorized(state, client_id, token).await?;
     if meta.get("client_id").and_then(Value::as_str) != Some(client_id) {
         return Err(OAuthError::invalid_request("the body's client_id must be the client being updated").into());
@@ -323,7 +324,7 @@ pub async fn update(
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3).
-pub async fn delete(state: &Provider, client_id: &str, token: Option<&str>) -> Result<(), Error> {
+pub async fn delete(state: &Provider, client_id: &str, token: Option<&str>) -> Result<(), ProtocolError> {
     let (app_id, _) = authorized(state, client_id, token).await?;
     let event =
         crate::store::audit::AuditEvent::new(state.clock.now(), "registration", "app.deleted", client_id, json!({}));
@@ -332,7 +333,7 @@ pub async fn delete(state: &Provider, client_id: &str, token: Option<&str>) -> R
 }
 
 /// Checks an initial access token (the default registration mode).
-pub async fn initial_token_valid(state: &Provider, token: Option<&str>) -> Result<bool, Error> {
+pub async fn initial_token_valid(state: &Provider, token: Option<&str>) -> Result<bool, ProtocolError> {
     match token {
         Some(t) => Ok(state.store.registration_token_valid(&sha256(t.as_bytes()), state.clock.now()).await?),
         None => Ok(false),

@@ -7,10 +7,10 @@ use super::client_auth::AuthenticatedClient;
 use super::grants::refresh_token::Revoked;
 use super::params::FormParams;
 use super::tokens::{lookup_active, TokenKind};
-use super::{Error, OAuthError};
+use super::{OAuthError, ProtocolError};
 use crate::provider::Provider;
 
-pub async fn revoke(state: &Provider, caller: &AuthenticatedClient, form: &FormParams) -> Result<(), Error> {
+pub async fn revoke(state: &Provider, caller: &AuthenticatedClient, form: &FormParams) -> Result<(), ProtocolError> {
     let token = form.required("token")?;
     let foreign = || {
         tracing::info!(client_id = %caller.app().client_id, "revocation of another client's token refused");

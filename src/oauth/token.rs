@@ -6,7 +6,7 @@ use super::client_auth::AuthenticatedClient;
 use super::grants::{authorization_code, client_credentials, jwt_bearer, refresh_token};
 use super::params::FormParams;
 use super::tokens::IssuedAccess;
-use super::{Error, OAuthError};
+use super::{OAuthError, ProtocolError};
 use crate::provider::Provider;
 use crate::vocab::GrantType;
 
@@ -51,7 +51,7 @@ pub async fn exchange(
     grant: GrantType,
     client: &AuthenticatedClient,
     form: &FormParams,
-) -> Result<TokenResponse, Error> {
+) -> Result<TokenResponse, ProtocolError> {
     match grant {
         GrantType::ClientCredentials => client_credentials::exchange(state, client, form).await,
         GrantType::JwtBearer => jwt_bearer::exchange(state, client, form).await,

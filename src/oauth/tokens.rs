@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{Error, OAuthError};
+use super::{OAuthError, ProtocolError};
 use crate::apps::{App, TokenFormat};
 use crate::crypto::{random_id, random_token, sha256};
 use crate::jose::Alg;
@@ -56,7 +56,7 @@ struct AccessClaims<'a> {
     ctx: Option<&'a str>,
 }
 
-pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<IssuedAccess, Error> {
+pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<IssuedAccess, ProtocolError> {
     let now = state.clock.now();
     let ttl = req.app.access_token_ttl.unwrap_or(state.config.access_token_ttl);
     let scope = req.scope.join(" ");
@@ -99,8 +99,8 @@ pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<Is
                 tenant_ctx: None,
             };
             state.token_writer.write(row).await.map_err(|e| match e {
-                WriteError::Unavailable => Error::OAuth(OAuthError::temporarily_unavailable()),
-                WriteError::Failed(why) => Error::Internal(anyhow::anyhow!(why)),
+                WriteError::Unavailable => ProtocolError::OAuth(OAuthError::temporarily_unavailable()),
+                WriteError::Failed(why) => ProtocolError::Internal(anyhow::anyhow!(why)),
             })?;
             Ok(IssuedAccess { token, expires_in: ttl, jti, expires_at: now + ttl })
         }
@@ -131,7 +131,7 @@ pub enum TokenKind {
 
 /// Finds a token we issued that is still valid at `now`: signature (JWTs) or row (opaque),
 /// not expired, not revoked. Anything else is `None`, never an error the caller could probe.
-pub async fn lookup_active(state: &Provider, token: &str) -> Result<Option<KnownToken>, Error> {
+pub async fn lookup_active(state: &Provider, token: &str) -> Result<Option<KnownToken>, ProtocolError> {
     let now = state.clock.now();
     if token.starts_with(OPAQUE_PREFIX) {
         let digest = sha256(token.as_bytes()).to_vec();
@@ -151,7 +151,7 @@ pub async fn active_opaque(
     state: &Provider,
     row: Option<AccessTokenRow>,
     now: i64,
-) -> Result<Option<KnownToken>, Error> {
+) -> Result<Option<KnownToken>, ProtocolError> {
     let Some(row) = row else { return Ok(None) };
     if row.revoked_at.is_some() || row.expires_at <= now {
         return Ok(None);
@@ -171,7 +171,7 @@ pub async fn active_opaque(
 }
 
 /// A token that acts in a tenant is active only while that tenant approves its app.
-async fn still_admitted(state: &Provider, known: KnownToken) -> Result<Option<KnownToken>, Error> {
+async fn still_admitted(state: &Provider, known: KnownToken) -> Result<Option<KnownToken>, ProtocolError> {
     match &known.tenant_ctx {
         Some(ctx) if !state.store.approved_in_tenant(&known.client_id, ctx).await? => Ok(None),
         _ => Ok(Some(known)),

@@ -3,10 +3,11 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::config::Config;
 use crate::crypto::{b64url, sha256};
 use crate::error::Error;
 use crate::jose::Alg;
-use crate::provider::Provider;
+use crate::keys::Keys;
 use crate::tenants::{Tenant, User};
 
 pub const SUPERID: &str = "http://schemes.superoffice.net/identity/";
@@ -113,24 +114,25 @@ pub struct IdTokenInput<'a> {
     pub system_token: Option<&'a str>,
 }
 
-pub fn sign(state: &Provider, i: IdTokenInput<'_>) -> Result<String, Error> {
-    let now = state.clock.now();
+/// Signs with the app's own key when it has one, else the server's current key of the app's
+/// algorithm; `config` gives the issuer and the tenant URL templates.
+pub fn sign(keys: &Keys, config: &Config, now: i64, i: IdTokenInput<'_>) -> Result<String, Error> {
     let mut c = user_claims(i.user, i.tenant, i.is_admin, i.scope);
     if let Some(t) = i.tenant {
-        c.extend(tenant_urls(&state.config, t));
+        c.extend(tenant_urls(config, t));
     }
-    c.insert("iss".into(), json!(state.config.issuer));
+    c.insert("iss".into(), json!(config.issuer));
     c.insert("aud".into(), json!(i.client_id));
     c.insert("azp".into(), json!(i.client_id));
     c.insert("iat".into(), json!(now));
     c.insert("exp".into(), json!(now + i.ttl));
     c.insert("auth_time".into(), json!(i.auth_time));
     c.insert("amr".into(), json!(["pwd"]));
-    let key = match state.keys.app_signer(i.app_id) {
+    let key = match keys.app_signer(i.app_id) {
         Some(key) => key,
         None => {
             let alg = Alg::parse(i.signing_alg)?;
-            state.keys.signer(alg).ok_or_else(|| Error::Internal(anyhow::anyhow!("no current {} key", alg.as_str())))?
+            keys.signer(alg).ok_or_else(|| Error::Internal(anyhow::anyhow!("no current {} key", alg.as_str())))?
         }
     };
     c.insert("at_hash".into(), json!(at_hash(i.access_token, key.alg)));
@@ -140,5 +142,5 @@ pub fn sign(state: &Provider, i: IdTokenInput<'_>) -> Result<String, Error> {
     if let Some(n) = i.nonce {
         c.insert("nonce".into(), json!(n));
     }
-    Ok(key.sign_jwt("JWT", &Value::Object(c), state.keys.rng())?)
+    Ok(key.sign_jwt("JWT", &Value::Object(c), keys.rng())?)
 }

@@ -13,7 +13,7 @@ use super::xml::{attr, is_xml_char, text};
 use crate::clock::xml_datetime;
 use crate::crypto::{b64, random_id, sha256};
 use crate::jose::Alg;
-use crate::provider::Provider;
+use crate::keys::Keys;
 
 const SAML: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
@@ -22,11 +22,10 @@ const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 const STRUCTURAL: [&str; 7] = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti"];
 
 /// The signed assertion of these claims, base64-encoded.
-pub fn assertion(state: &Provider, claims: &Map<String, Value>) -> anyhow::Result<String> {
-    let key = state.keys.signer(Alg::RS256).ok_or_else(|| anyhow::anyhow!("no current RS256 key"))?;
-    let certificate =
-        state.keys.certificate(&key.kid).ok_or_else(|| anyhow::anyhow!("the RS256 key has no certificate"))?;
-    let xml = signed(claims, state.clock.now(), &certificate, |signed_info| key.sign_raw(signed_info))?;
+pub fn assertion(keys: &Keys, now: i64, claims: &Map<String, Value>) -> anyhow::Result<String> {
+    let key = keys.signer(Alg::RS256).ok_or_else(|| anyhow::anyhow!("no current RS256 key"))?;
+    let certificate = keys.certificate(&key.kid).ok_or_else(|| anyhow::anyhow!("the RS256 key has no certificate"))?;
+    let xml = signed(claims, now, &certificate, |signed_info| key.sign_raw(signed_info))?;
     Ok(b64(xml.as_bytes()))
 }
 

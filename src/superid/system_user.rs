@@ -136,7 +136,7 @@ pub async fn authenticate(state: &Provider, req: &Request) -> Result<String, Ref
     let issued = exchange(state, req).await?;
     match token_type {
         TokenType::Jwt => Ok(issued.jwt),
-        TokenType::Saml => super::saml::assertion(state, &issued.claims)
+        TokenType::Saml => super::saml::assertion(&state.keys, state.clock.now(), &issued.claims)
             .map_err(|_| refuse(None, "The token could not be issued; try again.")),
     }
 }

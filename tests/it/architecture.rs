@@ -141,7 +141,7 @@ fn named_modules(code: &str, reexports: &BTreeMap<String, String>) -> BTreeSet<S
                 name(&ident);
             }
         }
-        rest = &after[..];
+        rest = after;
     }
     found
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::client_credentials::{app, jwt_claims, post, TestApp};
+use crate::harness::apps::{app, jwt_claims, post, TestApp};
 use crate::harness::jwt::{hs256, rs256, unsigned};
 use crate::harness::{fixture, TestServer};
 use gatehouse::apps::Template;
@@ -75,7 +75,7 @@ both_backends!(
         let good_header = json!({"alg": "RS256", "kid": kid});
         let public_pem = fixture("app-public.pem");
         let now = srv.clock.now();
-        let tokens_before = crate::client_credentials::jwt_claims; // keep the helper in scope for readers
+        let tokens_before = crate::harness::apps::jwt_claims; // keep the helper in scope for readers
         let _ = tokens_before;
         let with = |f: &dyn Fn(&mut Value)| {
             let mut c = claims(&srv, &a.client_id);

@@ -1,67 +1,17 @@
 //! The client_credentials grant and client authentication by secret, driven by the
 //! openidconnect crate where it has the flow and by raw requests for exact wire shapes.
 
+use crate::harness::apps::*;
 use openidconnect::core::{CoreClient, CoreProviderMetadata};
 use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, Scope};
 use serde_json::{json, Value};
 
 use crate::harness::{http, TestServer};
-use gatehouse::apps::{Access, NewApp, Template, TokenFormat, TokenSettings};
-
-pub struct TestApp {
-    pub client_id: String,
-    pub secret: String,
-}
-
-pub async fn app(srv: &TestServer, template: Template) -> TestApp {
-    let partner = srv.partner().await;
-    let created = srv
-        .state
-        .registry
-        .create(
-            NewApp {
-                partner_id: partner,
-                name: "Sync service".into(),
-                template,
-                redirect_uris: vec![],
-                access: Access::Public,
-                technical_contact: None,
-                justification: None,
-            },
-            "test",
-        )
-        .await
-        .unwrap();
-    TestApp { client_id: created.app.client_id, secret: created.client_secret.unwrap().secret.expose().clone() }
-}
-
-pub async fn post(
-    srv: &TestServer,
-    path: &str,
-    auth: Option<(&str, &str)>,
-    form: &[(&str, &str)],
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut req = http().post(srv.url(path)).form(form);
-    if let Some((id, secret)) = auth {
-        req = req.basic_auth(id, Some(secret));
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap();
-    (status, headers, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
+use gatehouse::apps::{Template, TokenFormat, TokenSettings};
 
 async fn count(srv: &TestServer, table: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table}");
     gatehouse::on_db!(&srv.state.store.db, pool => sqlx::query_scalar::<_, i64>(&sql).fetch_one(pool).await.unwrap())
-}
-
-pub fn jwt_claims(token: &str) -> (Value, Value) {
-    let mut parts = token.split('.');
-    let mut next =
-        || serde_json::from_slice(&gatehouse::crypto::b64url_decode(parts.next().unwrap()).unwrap()).unwrap();
-    (next(), next())
 }
 
 both_backends!(

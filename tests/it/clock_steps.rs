@@ -5,8 +5,8 @@
 use serde_json::Value;
 
 use crate::harness::http;
-use crate::refresh::refresh;
-use crate::signin::{code_of, redeem, world, Browser, World};
+use crate::harness::signin::refresh;
+use crate::harness::signin::{code_of, redeem, world, Browser, World};
 
 async fn introspect(base: &str, w: &World, token: &str) -> Value {
     let res = http()

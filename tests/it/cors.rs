@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::harness::http;
-use crate::signin::{code_of, redeem, world, Browser};
+use crate::harness::signin::{code_of, redeem, world, Browser};
 use gatehouse::apps::UriKind;
 
 const SPA: &str = "http://127.0.0.1:5173";
@@ -56,7 +56,7 @@ both_backends!(
         let res = c.get(srv.url("/userinfo")).header("origin", EVIL).bearer_auth(access).send().await.unwrap();
         assert_eq!((res.status().as_u16(), acao(&res)), (200, None), "another origin cannot read it");
         // An origin registered by another app does not read this client's responses.
-        let other = crate::client_credentials::app(&srv, gatehouse::apps::Template::Web).await;
+        let other = crate::harness::apps::app(&srv, gatehouse::apps::Template::Web).await;
         srv.state.registry.add_uri(&other.client_id, UriKind::Cors, "https://other.example", "test").await.unwrap();
         let res = c.post(srv.url("/revoke")).header("origin", "https://other.example").basic_auth(&w.client_id, Some(&w.secret))
             .form(&[("token", access)]).send().await.unwrap();

@@ -5,10 +5,10 @@
 
 use serde_json::{json, Value};
 
-use crate::client_credentials::{app, jwt_claims, post, TestApp};
+use crate::harness::apps::{app, jwt_claims, post, TestApp};
 use crate::harness::jwt::rs256;
+use crate::harness::signin::{authorize_url, code_of, redeem, world, Browser, World, PASSWORD, REDIRECT};
 use crate::harness::{fixture, http, TestServer};
-use crate::signin::{authorize_url, code_of, redeem, world, Browser, World, PASSWORD, REDIRECT};
 use gatehouse::apps::{Access, AppOverrides, Entitlement, NewApp, RefreshMode, Template, TokenSettings};
 use gatehouse::secret::Secret;
 
@@ -69,7 +69,7 @@ both_backends!(
 );
 
 async fn public_client(srv: &TestServer, partner: &str) -> World {
-    crate::signin::public_client(srv, partner, "Desktop app", REDIRECT).await
+    crate::harness::signin::public_client(srv, partner, "Desktop app", REDIRECT).await
 }
 
 both_backends!(

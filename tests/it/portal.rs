@@ -2,38 +2,10 @@
 //! for every template, the app page's changes, and every bad input the issue lists. Each
 //! step checks the stored state through the domain API, not only the page.
 
+use crate::harness::portal::{portal_world, PASSWORD};
 use gatehouse::apps::{EntitlementStatus, Template};
-use gatehouse::secret::Secret;
 
 use crate::harness::{fixture, http, TestServer};
-
-pub const PASSWORD: &str = "correct horse battery staple";
-
-/// A partner with a developer who administers the partner's own tenant, a second partner with
-/// its own developer, and a platform administrator.
-pub struct PortalWorld {
-    pub partner: String,
-}
-
-pub async fn portal_world(srv: &TestServer) -> PortalWorld {
-    let dir = &srv.state.directory;
-    let partner = srv.partner().await;
-    dir.add_tenant("Cust1", "Customer One", None, Some(&partner), "test").await.unwrap();
-    dir.add_user("dev@example.com", Some("Dee Developer"), "Cust1", true, Secret::new(PASSWORD.into()), "test")
-        .await
-        .unwrap();
-    dir.add_user("user@example.com", Some("Una User"), "Cust1", false, Secret::new(PASSWORD.into()), "test")
-        .await
-        .unwrap();
-    dir.add_partner_member(&partner, "dev@example.com", "test").await.unwrap();
-    let other = dir.add_partner("Other Ltd", "test").await.unwrap();
-    dir.add_tenant("Cust2", "Customer Two", None, Some(&other.id), "test").await.unwrap();
-    dir.add_user("other@example.com", None, "Cust2", true, Secret::new(PASSWORD.into()), "test").await.unwrap();
-    dir.add_partner_member(&other.id, "other@example.com", "test").await.unwrap();
-    dir.add_user("root@example.com", None, "Cust2", false, Secret::new(PASSWORD.into()), "test").await.unwrap();
-    dir.set_platform_admin("root@example.com", true).await.unwrap();
-    PortalWorld { partner }
-}
 
 /// A signed-in portal user: keeps cookies, reads the CSRF token off each page.
 pub struct Portal {
@@ -79,7 +51,7 @@ impl Portal {
     }
 
     async fn read(&mut self, res: reqwest::Response) -> Page {
-        crate::signin::keep_cookies(&mut self.cookies, &res);
+        crate::harness::signin::keep_cookies(&mut self.cookies, &res);
         let status = res.status().as_u16();
         let html = res.text().await.unwrap();
         if let Some(c) = value_of(&html, "csrf") {

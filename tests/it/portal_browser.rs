@@ -5,9 +5,9 @@
 
 use gatehouse::apps::Template;
 
-use crate::browser::Driver;
+use crate::harness::browser::Driver;
+use crate::harness::portal::{portal_world, PASSWORD};
 use crate::harness::{Backend, TestServer};
-use crate::portal::{portal_world, PASSWORD};
 
 const SUFFIX: &str = " · Gatehouse";
 

@@ -7,9 +7,9 @@ use gatehouse::apps::{TokenFormat, TokenSettings};
 use gatehouse::store::pruning::Prunable;
 use serde_json::Value;
 
+use crate::harness::signin::refresh;
+use crate::harness::signin::{authorize_url, code_of, hidden, redeem, world, Browser, World};
 use crate::harness::{http, TestServer};
-use crate::refresh::refresh;
-use crate::signin::{authorize_url, code_of, hidden, redeem, world, Browser, World};
 
 async fn count(srv: &TestServer, table: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) FROM {table}");

@@ -2,22 +2,11 @@
 //! (a reuse ends the family, even when ten copies race), the grace period only as an app's
 //! explicit opt-in, and introspection of refresh tokens (RFC 7662 §2.2).
 
+use crate::harness::signin::refresh;
 use serde_json::Value;
 
+use crate::harness::signin::{code_of, redeem, world, Browser, World};
 use crate::harness::{http, TestServer};
-use crate::signin::{code_of, redeem, world, Browser, World};
-
-pub(crate) async fn refresh(base: &str, w: &World, token: &str) -> (u16, Value) {
-    let res = http()
-        .post(format!("{base}/token"))
-        .basic_auth(&w.client_id, Some(&w.secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
 
 async fn introspect(srv: &TestServer, w: &World, token: &str, hint: Option<&str>) -> Value {
     let mut form = vec![("token", token)];

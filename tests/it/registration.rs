@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::harness::signin::{world, Browser, REDIRECT};
 use crate::harness::{http, TestServer};
-use crate::signin::{world, Browser, REDIRECT};
 
 async fn initial_token(srv: &TestServer) -> String {
     gatehouse::oauth::registration::create_initial_token(&srv.state, 1).await.unwrap().0

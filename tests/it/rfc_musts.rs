@@ -6,9 +6,9 @@
 
 use serde_json::{json, Value};
 
-use crate::client_credentials::{app, post};
+use crate::harness::apps::{app, post};
+use crate::harness::signin::{authorize_url, code_of, redeem, world, Browser, World, REDIRECT};
 use crate::harness::{http, TestServer};
-use crate::signin::{authorize_url, code_of, redeem, world, Browser, World, REDIRECT};
 use gatehouse::apps::{Template, UriKind};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -27,7 +27,7 @@ fn get<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// A public client of the world's partner.
 async fn public_client(srv: &TestServer, w: &World) -> String {
     let partner = srv.state.registry.get(&w.client_id).await.unwrap().partner_id;
-    crate::signin::public_client(srv, &partner, "Public", REDIRECT).await.client_id
+    crate::harness::signin::public_client(srv, &partner, "Public", REDIRECT).await.client_id
 }
 
 both_backends!(

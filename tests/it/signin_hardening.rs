@@ -2,8 +2,8 @@
 //! session; the sign-in pages refuse cross-site posts; session cookies take the `__Host-`
 //! prefix behind https.
 
+use crate::harness::signin::{authorize_url, code_of, hidden, world, Browser, World, PASSWORD, REDIRECT};
 use crate::harness::{http, TestServer};
-use crate::signin::{authorize_url, code_of, hidden, world, Browser, World, PASSWORD, REDIRECT};
 
 /// Whether the browser's session still signs it in without a page (prompt=none).
 async fn signed_in(srv: &TestServer, browser: &mut Browser, w: &World) -> bool {

@@ -6,9 +6,9 @@
 
 use serde_json::{json, Value};
 
+use crate::harness::signin::{authorize_url, redeem, world, Browser, PASSWORD, REDIRECT};
+use crate::harness::system_user::{exchange, request, sign, stamp, story, Story};
 use crate::harness::{http, TestServer};
-use crate::signin::{authorize_url, redeem, world, Browser, PASSWORD, REDIRECT};
-use crate::system_user::{exchange, request, sign, stamp, story, Story};
 use gatehouse::apps::{Access, NewApp, Template};
 use gatehouse::secret::Secret;
 
@@ -497,14 +497,14 @@ both_backends!(
         let tokens: Value = res.json().await.unwrap();
         assert_eq!(payload(tokens["id_token"].as_str().unwrap_or_else(|| panic!("{tokens}")))["nonce"], "n-1");
         // PKCE still works for the app, and is enforced when the code was issued with it.
-        let code = crate::signin::code_of(&srv, &mut browser, &w, &[]).await;
+        let code = crate::harness::signin::code_of(&srv, &mut browser, &w, &[]).await;
         assert_eq!(redeem(&srv.base, &w, &code).await.0, 200);
         // The app page says so.
         assert_eq!(set("required").code, 0);
         assert!(srv.state.registry.get(&w.client_id).await.unwrap().require_pkce);
         // A public client cannot opt out.
         let partner = srv.state.registry.get(&w.client_id).await.unwrap().partner_id;
-        let public = crate::signin::public_client(&srv, &partner, "Desktop", "http://127.0.0.1/cb").await;
+        let public = crate::harness::signin::public_client(&srv, &partner, "Desktop", "http://127.0.0.1/cb").await;
         let out = srv.cli(&["app", "set", &public.client_id, "--pkce", "optional"], None);
         assert_ne!(out.code, 0);
         assert!(out.stderr.contains("public clients"), "{}", out.stderr);
@@ -518,7 +518,7 @@ both_backends!(
         assert!(s.system_token.starts_with("ERP connector-"), "{}", s.system_token);
         let w = world(&srv).await;
         let mut browser = Browser::new();
-        let code = crate::signin::code_of(&srv, &mut browser, &w, &[("scope", "openid profile email")]).await;
+        let code = crate::harness::signin::code_of(&srv, &mut browser, &w, &[("scope", "openid profile email")]).await;
         let (_, tokens) = redeem(&srv.base, &w, &code).await;
         let id = payload(tokens["id_token"].as_str().unwrap());
         assert_eq!(id[format!("{SUPERID}identityprovider")], "gatehouse");
@@ -528,7 +528,7 @@ both_backends!(
         let associate = id[format!("{SUPERID}associateid")].as_str().unwrap().to_string();
         assert!(associate.parse::<u64>().is_ok_and(|n| n > 0), "{associate}");
         // Stable: the same number at the next sign-in, and another user gets another.
-        let code = crate::signin::code_of(&srv, &mut browser, &w, &[]).await;
+        let code = crate::harness::signin::code_of(&srv, &mut browser, &w, &[]).await;
         let (_, tokens) = redeem(&srv.base, &w, &code).await;
         assert_eq!(payload(tokens["id_token"].as_str().unwrap())[format!("{SUPERID}associateid")], associate.as_str());
         let other = srv.state.directory.add_user("bob@example.com", Some("bob de la cruz"), "Cust1", false, Secret::new(PASSWORD.into()), "test").await.unwrap();

@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use gatehouse::http::session::{self, Login};
 use gatehouse::secret::Secret;
 
+use crate::harness::signin::{authorize_url, code_of, hidden, world, Browser, World, PASSWORD};
 use crate::harness::TestServer;
-use crate::signin::{authorize_url, code_of, hidden, world, Browser, World, PASSWORD};
 
 const OWNER: &str = "admin@example.com";
 

@@ -90,10 +90,10 @@ impl From<sqlx::Error> for PageError {
 }
 
 /// A sign-in step that failed on our side, once nothing can go back to the app.
-impl From<crate::oauth::Error> for PageError {
-    fn from(e: crate::oauth::Error) -> Self {
+impl From<crate::oauth::ProtocolError> for PageError {
+    fn from(e: crate::oauth::ProtocolError) -> Self {
         match e {
-            crate::oauth::Error::Unavailable(cause) => {
+            crate::oauth::ProtocolError::Unavailable(cause) => {
                 crate::store::log_unavailable(&cause);
                 Self::unavailable()
             }

@@ -4,7 +4,7 @@
 use super::super::authorize::verifier_matches;
 use super::super::client_auth::AuthenticatedClient;
 use super::super::token::TokenResponse;
-use super::super::Error;
+use super::super::ProtocolError;
 use super::denied;
 use super::refresh_token::{issue_for_user, UserGrant};
 use crate::crypto::sha256;
@@ -17,7 +17,7 @@ pub async fn exchange(
     state: &Provider,
     client: &AuthenticatedClient,
     form: &FormParams,
-) -> Result<TokenResponse, Error> {
+) -> Result<TokenResponse, ProtocolError> {
     let app = client.app();
     client.require_grant(GrantType::AuthorizationCode, false)?;
     let code = form.required("code")?;

@@ -4,7 +4,7 @@
 use super::super::client_auth::AuthenticatedClient;
 use super::super::token::TokenResponse;
 use super::super::tokens::{issue_access, AccessRequest};
-use super::super::{Error, OAuthError};
+use super::super::{OAuthError, ProtocolError};
 use super::{audience, entitlement_scopes};
 use crate::oauth::params::FormParams;
 use crate::provider::Provider;
@@ -14,7 +14,7 @@ pub async fn exchange(
     state: &Provider,
     client: &AuthenticatedClient,
     form: &FormParams,
-) -> Result<TokenResponse, Error> {
+) -> Result<TokenResponse, ProtocolError> {
     let app = client.app();
     client.require_grant(GrantType::ClientCredentials, true)?;
     let scope = entitlement_scopes(app, form.get("scope"))?;

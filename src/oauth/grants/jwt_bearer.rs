@@ -10,7 +10,7 @@ use super::super::client_auth::{
 };
 use super::super::token::TokenResponse;
 use super::super::tokens::{issue_access, AccessRequest};
-use super::super::{Error, OAuthError};
+use super::super::{OAuthError, ProtocolError};
 use super::denied;
 use super::{audience, entitlement_scopes};
 use crate::apps::Entitlement;
@@ -28,11 +28,11 @@ pub async fn exchange(
     state: &Provider,
     client: &AuthenticatedClient,
     form: &FormParams,
-) -> Result<TokenResponse, Error> {
+) -> Result<TokenResponse, ProtocolError> {
     let app = client.app();
     client.require_grant(GrantType::JwtBearer, true)?;
     let assertion = form.required("assertion")?;
-    let jws = Jws::parse(assertion).map_err(|why| Error::from(OAuthError::invalid_grant(why)))?;
+    let jws = Jws::parse(assertion).map_err(|why| ProtocolError::from(OAuthError::invalid_grant(why)))?;
     let by_app = jws.str_claim("iss") != Some(state.config.issuer.as_str());
     let (user, tenant) = if by_app {
         by_app_assertion(state, client, &jws).await?
@@ -89,16 +89,16 @@ async fn by_app_assertion(
     state: &Provider,
     client: &AuthenticatedClient,
     jws: &Jws<'_>,
-) -> Result<(User, Tenant), Error> {
+) -> Result<(User, Tenant), ProtocolError> {
     let app = client.app();
     if jws.str_claim("iss") != Some(app.client_id.as_str()) {
         return Err(denied("the assertion's 'iss' must be the client ID of the app that presents it"));
     }
     let now = state.clock.now();
     let exp = check_assertion_claims(jws, &state.config.issuer, &token_endpoint(state), now)
-        .map_err(|why| Error::from(OAuthError::invalid_grant(why)))?;
+        .map_err(|why| ProtocolError::from(OAuthError::invalid_grant(why)))?;
     verify_with_app_certificates(state, app, jws).await.map_err(|e| match e {
-        Error::OAuth(o) => Error::OAuth(OAuthError::invalid_grant(o.description)),
+        ProtocolError::OAuth(o) => ProtocolError::OAuth(OAuthError::invalid_grant(o.description)),
         other => other,
     })?;
     let sub = jws.str_claim("sub").ok_or_else(|| denied("the assertion has no 'sub'"))?;
@@ -131,7 +131,7 @@ async fn by_app_assertion(
 }
 
 /// The tenant the assertion names, or the user's only tenant.
-async fn tenant_of(state: &Provider, user: &User, ctx: Option<&str>) -> Result<Tenant, Error> {
+async fn tenant_of(state: &Provider, user: &User, ctx: Option<&str>) -> Result<Tenant, ProtocolError> {
     let memberships = state.directory.memberships(&user.id).await?;
     let ctx = match ctx {
         Some(c) => c.to_string(),
@@ -153,7 +153,7 @@ async fn by_credential(
     state: &Provider,
     client: &AuthenticatedClient,
     assertion: &str,
-) -> Result<(User, Tenant), Error> {
+) -> Result<(User, Tenant), ProtocolError> {
     let row = state
         .store
         .credential_by_digest(&sha256(assertion.as_bytes()))

@@ -6,12 +6,12 @@ pub mod jwt_bearer;
 pub mod refresh_token;
 
 use super::params::parse_scope;
-use super::{Error, OAuthError};
+use super::{OAuthError, ProtocolError};
 use crate::apps::App;
 use crate::provider::Provider;
 
 /// `invalid_grant` with a reason: the answer to every bad code, token or assertion.
-fn denied(why: &'static str) -> Error {
+fn denied(why: &'static str) -> ProtocolError {
     OAuthError::invalid_grant(why).into()
 }
 
@@ -36,7 +36,7 @@ pub fn entitlement_scopes(app: &App, requested: Option<&str>) -> Result<Vec<Stri
 /// RFC 8707: `resource` names a registered resource server that the app's partner owns or
 /// that was granted to the app (`invalid_target` otherwise); without one the token is for
 /// the default audience. An app's own list cannot widen this: audiences have owners.
-pub async fn audience(state: &Provider, app: &App, resource: Option<&str>) -> Result<String, Error> {
+pub async fn audience(state: &Provider, app: &App, resource: Option<&str>) -> Result<String, ProtocolError> {
     match resource {
         None => Ok(state.config.default_audience.clone()),
         Some(r) if state.store.may_use_resource(r, &app.id, &app.partner_id).await? => Ok(r.to_string()),

@@ -12,7 +12,7 @@ use aws_lc_rs::hmac;
 use super::super::client_auth::AuthenticatedClient;
 use super::super::token::TokenResponse;
 use super::super::tokens::{issue_access, AccessRequest};
-use super::super::{Error, OAuthError};
+use super::super::{OAuthError, ProtocolError};
 use super::denied;
 use crate::apps::RefreshMode;
 use crate::crypto::{b64url, random_id, random_token, sha256};
@@ -63,7 +63,7 @@ pub async fn issue_for_user(
     state: &Provider,
     client: &AuthenticatedClient,
     g: UserGrant<'_>,
-) -> Result<TokenResponse, Error> {
+) -> Result<TokenResponse, ProtocolError> {
     let app = client.app();
     let user =
         state.store.user_by_id(g.user_id).await?.map(User::from).ok_or_else(|| denied("the user no longer exists"))?;
@@ -99,7 +99,9 @@ pub async fn issue_for_user(
     };
     let id_token = if g.scope.iter().any(|s| s == "openid") {
         Some(crate::oidc::id_token::sign(
-            state,
+            &state.keys,
+            &state.config,
+            state.clock.now(),
             crate::oidc::id_token::IdTokenInput {
                 client_id: &app.client_id,
                 signing_alg: &app.signing_alg,
@@ -185,7 +187,7 @@ pub async fn exchange(
     state: &Provider,
     client: &AuthenticatedClient,
     form: &FormParams,
-) -> Result<TokenResponse, Error> {
+) -> Result<TokenResponse, ProtocolError> {
     let app = client.app();
     client.require_grant(GrantType::RefreshToken, false)?;
     let token = form.required("refresh_token")?;
@@ -260,7 +262,7 @@ async fn retry_or_reuse<'a>(
     token: &str,
     now: i64,
     grant: impl Fn(Option<String>) -> UserGrant<'a>,
-) -> Result<TokenResponse, Error> {
+) -> Result<TokenResponse, ProtocolError> {
     // A grace of 0 means none at all, not "within the same second". A use stamped after `now`
     // (the clock stepped back since) is not known to be recent, so it counts as a replay.
     // Strict one-time use is the default; a grace period is the app's explicit opt-in.
@@ -286,7 +288,7 @@ pub enum Revoked {
 }
 
 /// Ends a refresh token's whole grant (RFC 7009 §2.1), if it belongs to `app_id`.
-pub async fn revoke(state: &Provider, token: &str, app_id: &str) -> Result<Revoked, Error> {
+pub async fn revoke(state: &Provider, token: &str, app_id: &str) -> Result<Revoked, ProtocolError> {
     let Some(row) = state.store.refresh_token(&sha256(token.as_bytes())).await? else { return Ok(Revoked::Unknown) };
     if row.app_id != app_id {
         return Ok(Revoked::Foreign);

@@ -5,7 +5,12 @@ use gatehouse::config::{Config, Overrides};
 use gatehouse::AppState;
 use tempfile::TempDir;
 
+pub mod apps;
+pub mod browser;
 pub mod jwt;
+pub mod portal;
+pub mod signin;
+pub mod system_user;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
