@@ -1,9 +1,9 @@
 //! Dynamic client registration metadata (RFC 7591, OIDC Dynamic Client Registration):
 //! the request body through `http::register::object` (JSON object or refusal) and
 //! `oauth::registration::plan`, which checks every member (application type, grant and response
-//! types, authentication method, jwks through `apps::certificate::parse`, redirect and
+//! types, authentication method, jwks through `jose::certificate::parse`, redirect and
 //! post-logout URIs through `apps::redirect_uri::validate`, ID token alg, name) before anything
-//! is stored. `plan` reads only the configuration; the `AppState` it is given sits on an
+//! is stored. `plan` reads only the configuration; the `Provider` it is given sits on an
 //! in-memory SQLite database made once per process and never touched while fuzzing.
 //!
 //! Inputs are any bytes, or metadata built from fuzz data over the members the server knows.
@@ -24,13 +24,13 @@ use gatehouse::clock::Clock;
 use gatehouse::config::{Config, Overrides};
 use gatehouse::vocab::GrantType;
 use gatehouse::oauth::registration::{plan, Plan};
-use gatehouse::AppState;
+use gatehouse::provider::Provider;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
 
 /// Two servers: one with an https issuer (production rules), one on loopback http.
-fn states() -> &'static (AppState, AppState) {
-    static STATES: OnceLock<(tokio::runtime::Runtime, AppState, AppState)> = OnceLock::new();
+fn states() -> &'static (Provider, Provider) {
+    static STATES: OnceLock<(tokio::runtime::Runtime, Provider, Provider)> = OnceLock::new();
     let (_, production, development) = STATES.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let env = |name: &str| -> Option<String> {
@@ -45,14 +45,14 @@ fn states() -> &'static (AppState, AppState) {
             }
         };
         let config = Config::load(&Overrides::default(), env).expect("fuzz configuration");
-        let production = runtime.block_on(AppState::open(config, Clock::System)).expect("server state");
+        let production = runtime.block_on(Provider::open(config, Clock::System)).expect("server state");
         let mut dev_config = (*production.config).clone();
         dev_config.issuer = "http://127.0.0.1:8080".into();
-        let development = AppState { config: std::sync::Arc::new(dev_config), ..production.clone() };
+        let development = Provider { config: std::sync::Arc::new(dev_config), ..production.clone() };
         (runtime, production, development)
     });
     // Safe to hand out without the runtime: `plan` never awaits.
-    static PAIR: OnceLock<(AppState, AppState)> = OnceLock::new();
+    static PAIR: OnceLock<(Provider, Provider)> = OnceLock::new();
     PAIR.get_or_init(|| (production.clone(), development.clone()))
 }
 
@@ -140,7 +140,7 @@ fn build(b: &Built<'_>) -> Map<String, Value> {
     meta
 }
 
-fn check(state: &AppState, meta: &Map<String, Value>) {
+fn check(state: &Provider, meta: &Map<String, Value>) {
     let Ok(p) = plan(state, meta) else { return };
     check_plan(state, &p);
     let again =
@@ -153,7 +153,7 @@ fn check(state: &AppState, meta: &Map<String, Value>) {
     assert_eq!(again.overrides.client_type, p.overrides.client_type);
 }
 
-fn check_plan(state: &AppState, p: &Plan) {
+fn check_plan(state: &Provider, p: &Plan) {
     let m = &p.metadata;
     let method = m["token_endpoint_auth_method"].as_str().expect("method echoed");
     let native = m["application_type"] == json!("native");
