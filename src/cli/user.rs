@@ -36,6 +36,19 @@ pub(super) enum UserCmd {
     Show {
         email: String,
     },
+    /// Offboard a user: no more sign-in, and their sessions, consents, refresh and access
+    /// tokens and JWT credentials stop working at once.
+    Disable {
+        email: String,
+    },
+    /// Let a disabled user sign in again (what was revoked stays revoked).
+    Enable {
+        email: String,
+    },
+    /// Delete a disabled user and everything that belongs to them.
+    Delete {
+        email: String,
+    },
 }
 
 pub(super) async fn user(config: Config, json: bool, cmd: UserCmd) -> anyhow::Result<()> {
@@ -63,6 +76,18 @@ pub(super) async fn user(config: Config, json: bool, cmd: UserCmd) -> anyhow::Re
             let memberships = state.directory.memberships(&u.id).await?;
             let body = json!({ "user": u, "memberships": memberships });
             print(json, &body, || serde_json::to_string_pretty(&body).unwrap_or_default())
+        }
+        UserCmd::Disable { email } => {
+            let u = state.directory.disable_user(&email, ACTOR).await?;
+            print(json, &u, || format!("{} is disabled; their sessions and tokens have ended", u.email))
+        }
+        UserCmd::Enable { email } => {
+            let u = state.directory.enable_user(&email, ACTOR).await?;
+            print(json, &u, || format!("{} may sign in again", u.email))
+        }
+        UserCmd::Delete { email } => {
+            state.directory.delete_user(&email, ACTOR).await?;
+            print(json, &json!({ "deleted": email }), || format!("{email} is deleted"))
         }
     }
 }

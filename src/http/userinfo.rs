@@ -61,9 +61,9 @@ pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap, body: B
         );
     }
     let user = match state.store.user_by_id(&known.subject).await {
-        Ok(Some(u)) => User::from(u),
-        Ok(None) => {
-            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the token's user no longer exists")
+        Ok(Some(u)) if u.disabled_at.is_none() => User::from(u),
+        Ok(_) => {
+            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the token's user is disabled or deleted")
         }
         Err(e) => return crate::oauth::ProtocolError::from(e).into_response(),
     };

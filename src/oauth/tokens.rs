@@ -140,7 +140,10 @@ pub async fn lookup_active(state: &Provider, token: &str) -> Result<Option<Known
     }
     let Some(claims) = state.keys.verify_own(token, "at+jwt") else { return Ok(None) };
     let Some(known) = from_claims(&claims, &state.config.issuer) else { return Ok(None) };
-    if known.expires_at <= now || state.store.is_jwt_revoked(&known.jti).await? {
+    // A token acts for a person exactly when its subject is not its client (client_credentials
+    // tokens name their client); such a token ends when the person is disabled or deleted.
+    let person = (known.subject != known.client_id).then_some(known.subject.as_str());
+    if known.expires_at <= now || state.store.is_jwt_revoked(&known.jti, person).await? {
         return Ok(None);
     }
     still_admitted(state, known).await

@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(10, "0010_server_secrets"),
     migration!(11, "0011_pruning"),
     migration!(12, "0012_superid"),
+    migration!(13, "0013_offboarding"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -1,6 +1,7 @@
 //! SQL for partners, tenants, users, memberships and partner developers.
 
 use crate::on_db;
+use crate::store::apps::update_app;
 use crate::store::audit::{audited, AuditEvent};
 use crate::store::row::DbRow;
 use crate::store::Store;
@@ -33,6 +34,8 @@ pub struct UserRow {
     pub created_at: i64,
     /// SuperID's numeric `associateid`; given when the row is inserted.
     pub associate_id: Option<i64>,
+    /// When the person was disabled (offboarded); None while they may sign in.
+    pub disabled_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,12 +65,15 @@ fn user_row(r: &impl DbRow) -> sqlx::Result<UserRow> {
         platform_admin: r.flag("platform_admin")?,
         created_at: r.int("created_at")?,
         associate_id: r.opt_int("associate_id")?,
+        disabled_at: r.opt_int("disabled_at")?,
     })
 }
 
 const TENANT_COLUMNS: &str = "id, ctx, serial, name, status, owner_partner_id, created_at";
 
 const USER_COLUMNS: &str = "id, email, name, password_hash, platform_admin, created_at, associate_id";
+/// What a read of a user returns: the inserted columns and the offboarding state.
+const USER_SELECT: &str = "id, email, name, password_hash, platform_admin, created_at, associate_id, disabled_at";
 
 impl Store {
     pub async fn insert_partner(&self, p: &PartnerRow, event: &AuditEvent) -> sqlx::Result<()> {
@@ -189,14 +195,14 @@ impl Store {
 
     pub async fn user_by_id(&self, id: &str) -> sqlx::Result<Option<UserRow>> {
         on_db!(&self.db, pool => {
-            sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")).bind(id)
+            sqlx::query(&format!("SELECT {USER_SELECT} FROM users WHERE id = $1")).bind(id)
                 .fetch_optional(pool).await?.as_ref().map(user_row).transpose()
         })
     }
 
     pub async fn user_by_email(&self, email: &str) -> sqlx::Result<Option<UserRow>> {
         on_db!(&self.db, pool => {
-            sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1")).bind(email)
+            sqlx::query(&format!("SELECT {USER_SELECT} FROM users WHERE email = $1")).bind(email)
                 .fetch_optional(pool).await?.as_ref().map(user_row).transpose()
         })
     }
@@ -206,6 +212,66 @@ impl Store {
             sqlx::query("SELECT t.ctx, m.is_admin FROM memberships m JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 ORDER BY t.ctx")
                 .bind(user_id).fetch_all(pool).await?
                 .iter().map(|r| Ok(MembershipRow { tenant_ctx: r.text("ctx")?, is_admin: r.flag("is_admin")? })).collect()
+        })
+    }
+
+    /// Disables a person and ends, in the same transaction, everything issued to them: their
+    /// sessions and consents go, their refresh tokens, opaque access tokens and JWT
+    /// credentials are revoked, their grants are marked revoked (so a code not yet redeemed
+    /// fails), and the JWT access tokens recorded under those grants join the revoked list.
+    /// JWT access tokens are also refused at introspection while their subject is disabled
+    /// (`is_jwt_revoked`). False when the person was already disabled.
+    pub async fn disable_user(&self, user_id: &str, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+        const GRANTS: &str = "SELECT grant_id FROM refresh_tokens WHERE user_id = $1 \
+            UNION SELECT grant_id FROM authorization_codes WHERE user_id = $1";
+        audited!(self, event, when |done: &bool| *done, tx => {
+            let done = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL")
+                .bind(user_id).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
+            if done {
+                sqlx::query(&format!("INSERT INTO revoked_grants (grant_id, revoked_at) SELECT grant_id, $2 FROM ({GRANTS}) g WHERE true ON CONFLICT DO NOTHING"))
+                    .bind(user_id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(&format!("INSERT INTO revoked_jwts (jti, expires_at) SELECT jti, expires_at FROM grant_tokens \
+                    WHERE grant_id IN ({GRANTS}) ON CONFLICT DO NOTHING"))
+                    .bind(user_id).execute(&mut *tx).await?;
+                for sql in [
+                    "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                    "UPDATE access_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                    "UPDATE jwt_credentials SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                ] {
+                    sqlx::query(sql).bind(user_id).bind(now).execute(&mut *tx).await?;
+                }
+                for sql in ["DELETE FROM sessions WHERE user_id = $1", "DELETE FROM consents WHERE user_id = $1"] {
+                    sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
+                }
+            }
+            done
+        })
+    }
+
+    /// Lets a disabled person sign in again. What was revoked when they were disabled stays
+    /// revoked. False when the person was not disabled.
+    pub async fn enable_user(&self, user_id: &str, event: &AuditEvent) -> sqlx::Result<bool> {
+        audited!(self, event, when |done: &bool| *done, tx => {
+            sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL")
+                .bind(user_id).execute(&mut *tx).await?.rows_affected() == 1
+        })
+    }
+
+    /// Deletes a disabled person. Their memberships, sessions, consents, codes, refresh tokens
+    /// and credentials go with the row (foreign keys); their opaque access tokens are deleted
+    /// here. Only a disabled person can be deleted, so everything issued was revoked first.
+    /// Apps that named them as technical contact lose it, through `update_app!`, so every
+    /// instance's cached copy notices.
+    pub async fn delete_user(&self, user_id: &str, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+        audited!(self, event, when |done: &bool| *done, tx => {
+            let contact_of: Vec<String> = sqlx::query("SELECT id FROM apps WHERE technical_contact = $1")
+                .bind(user_id).fetch_all(&mut *tx).await?.iter().map(|r| r.text("id")).collect::<sqlx::Result<_>>()?;
+            for app_id in &contact_of {
+                update_app!(&mut *tx, app_id, now, "technical_contact = NULL,")?;
+            }
+            sqlx::query("DELETE FROM access_tokens WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM users WHERE id = $1 AND disabled_at IS NOT NULL")
+                .bind(user_id).execute(&mut *tx).await?.rows_affected() == 1
         })
     }
 

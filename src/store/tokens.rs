@@ -120,9 +120,13 @@ impl Store {
         on_db!(&self.db, pool => sqlx::query(SQL).bind(jti).bind(expires_at).execute(pool).await.map(|_| ()))
     }
 
-    pub async fn is_jwt_revoked(&self, jti: &str) -> sqlx::Result<bool> {
+    /// Is a JWT access token revoked? With `user_id` (a token that acts for a person), also
+    /// when that person is disabled or deleted. One statement either way.
+    pub async fn is_jwt_revoked(&self, jti: &str, user_id: Option<&str>) -> sqlx::Result<bool> {
+        const SQL: &str = "SELECT 1 FROM revoked_jwts WHERE jti = $1 UNION ALL \
+            SELECT 1 WHERE $2 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM users WHERE id = $2 AND disabled_at IS NULL)";
         on_db!(&self.db, pool => {
-            Ok(sqlx::query("SELECT 1 FROM revoked_jwts WHERE jti = $1").bind(jti).fetch_optional(pool).await?.is_some())
+            Ok(sqlx::query(SQL).bind(jti).bind(user_id).fetch_optional(pool).await?.is_some())
         })
     }
 

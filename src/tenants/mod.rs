@@ -42,6 +42,8 @@ pub struct User {
     pub created_at: i64,
     /// SuperID's `associateid`: a stable number per user.
     pub associate_id: i64,
+    /// When the person was disabled (offboarded); None while they may sign in.
+    pub disabled_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +75,7 @@ impl From<UserRow> for User {
             platform_admin: u.platform_admin,
             created_at: u.created_at,
             associate_id: u.associate_id.unwrap_or(0),
+            disabled_at: u.disabled_at,
         }
     }
 }
@@ -247,6 +250,7 @@ impl Directory {
             platform_admin: false,
             created_at: now,
             associate_id: None,
+            disabled_at: None,
         };
         let event =
             AuditEvent::new(now, actor, "user.created", &row.id, json!({ "tenant": tenant.ctx, "admin": admin }));
@@ -286,7 +290,42 @@ impl Directory {
             let _permit = self.hashing.acquire().await.map_err(|e| Error::Internal(e.into()))?;
             password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?
         };
-        Ok(if ok { user.map(User::from) } else { None })
+        // A disabled person's right password is answered like a wrong one: the same page, the
+        // same time spent hashing, and the failure counts against the source as usual.
+        Ok(if ok { user.map(User::from).filter(|u| u.disabled_at.is_none()) } else { None })
+    }
+
+    /// Offboards a person: they cannot sign in, and their sessions, consents, refresh tokens,
+    /// access tokens and JWT credentials stop working at once (`Store::disable_user`).
+    pub async fn disable_user(&self, email: &str, actor: &str) -> Result<User> {
+        let user = self.user(email).await?;
+        let now = self.clock.now();
+        let event = AuditEvent::new(now, actor, "user.disabled", &user.id, json!({ "email": user.email }));
+        self.store.disable_user(&user.id, now, &event).await?;
+        self.user(email).await
+    }
+
+    /// Lets a disabled person sign in again; what was revoked stays revoked.
+    pub async fn enable_user(&self, email: &str, actor: &str) -> Result<User> {
+        let user = self.user(email).await?;
+        let event = AuditEvent::new(self.clock.now(), actor, "user.enabled", &user.id, json!({ "email": user.email }));
+        self.store.enable_user(&user.id, &event).await?;
+        self.user(email).await
+    }
+
+    /// Deletes a person, who must be disabled first (so that everything issued to them has
+    /// already ended, and a deletion is never the first step of an offboarding).
+    pub async fn delete_user(&self, email: &str, actor: &str) -> Result<()> {
+        let user = self.user(email).await?;
+        if user.disabled_at.is_none() {
+            return Err(Error::conflict(format!("disable {} before deleting them", user.email)));
+        }
+        let now = self.clock.now();
+        let event = AuditEvent::new(now, actor, "user.deleted", &user.id, json!({ "email": user.email }));
+        if !self.store.delete_user(&user.id, now, &event).await? {
+            return Err(Error::not_found(format!("user '{email}'")));
+        }
+        Ok(())
     }
 
     pub async fn set_platform_admin(&self, email: &str, admin: bool) -> Result<User> {

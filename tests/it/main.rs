@@ -17,6 +17,7 @@ mod discovery; // discovery and JWKS read by the openidconnect crate; token sign
 mod hardening; // the external audit's findings (issue 16): acting for users, silent re-authorization, auth methods, refresh limits
 mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
 mod keys; // rotation: next published before it signs, retired stays published
+mod offboarding; // a disabled person signs in no more and what they held ends at once; delete only after disable
 mod portal; // the Developer Portal and administration pages over HTTP: wizard, app page, bad input
 mod portal_browser; // the portal in headless Chromium: every wizard path, secrets, certificates, approvals
 mod pruning; // expired rows of every table pruned in batches, live ones and reuse detection kept; the pending-request cap

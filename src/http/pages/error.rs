@@ -9,8 +9,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::{render, Policy};
-use crate::http::paths;
 use crate::http::portal::Nav;
+use crate::paths;
 
 #[derive(Debug)]
 pub enum PageError {

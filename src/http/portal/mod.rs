@@ -81,7 +81,9 @@ pub async fn viewer(state: &AppState, headers: &HeaderMap, here: &str) -> Result
     };
     let user = state.store.user_by_id(&session.row.user_id).await?;
     let partners = state.store.partners_of(&session.row.user_id).await?;
-    let Some(user) = user.map(User::from) else { return Err(PageError::SignIn { next: None }) };
+    let Some(user) = user.map(User::from).filter(|u| u.disabled_at.is_none()) else {
+        return Err(PageError::SignIn { next: None });
+    };
     let admin_of =
         state.directory.memberships(&user.id).await?.into_iter().filter(|m| m.is_admin).map(|m| m.tenant).collect();
     Ok(Viewer { session, user, partners, admin_of })

@@ -106,6 +106,9 @@ async fn by_app_assertion(
         Some(u) => User::from(u),
         None => state.directory.user(sub).await.map_err(|_| denied("the assertion's 'sub' is not a known user"))?,
     };
+    if user.disabled_at.is_some() {
+        return Err(denied("the assertion's user is disabled"));
+    }
     let tenant = tenant_of(state, &user, jws.str_claim(CTX_CLAIM).or(jws.str_claim("ctx"))).await?;
     // Acting for a user without that user is an integration point the tenant approved by
     // name; an administrator only under the wider one.
@@ -175,6 +178,9 @@ async fn by_credential(
         .await?
         .map(User::from)
         .ok_or_else(|| denied("the credential's user no longer exists"))?;
+    if user.disabled_at.is_some() {
+        return Err(denied("the credential's user is disabled"));
+    }
     if !state.store.is_member(&row.tenant_id, &user.id).await? {
         return Err(denied("the user is no longer a member of the credential's tenant"));
     }

@@ -67,6 +67,9 @@ pub async fn issue_for_user(
     let app = client.app();
     let user =
         state.store.user_by_id(g.user_id).await?.map(User::from).ok_or_else(|| denied("the user no longer exists"))?;
+    if user.disabled_at.is_some() {
+        return Err(denied("the user is disabled"));
+    }
     let tenant = match g.tenant_id {
         Some(id) => state.store.tenant_by_id(id).await?.map(crate::tenants::Tenant::from),
         None => None,
