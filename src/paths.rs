@@ -1,6 +1,8 @@
 //! Every path the server answers. The router and the discovery document both read these, so
 //! what is advertised is what is routed.
 
+/// Where a person who types the server's address lands: links to the pages they may want.
+pub const HOME: &str = "/";
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
 pub const JWKS: &str = "/jwks";

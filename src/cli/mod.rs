@@ -220,7 +220,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
              and private addresses; turn it off outside development and tests"
         );
     }
-    if state.directory.partners().await.map(|p| p.is_empty()).unwrap_or(false) {
+    // The partner that owns dynamically registered apps exists from the first migration on, so
+    // "no partner yet" means no partner but that one.
+    let dynamic = crate::store::registration::DYNAMIC_PARTNER;
+    if state.directory.partners().await.map(|p| p.iter().all(|p| p.id == dynamic)).unwrap_or(false) {
         tracing::info!(
             "no partner yet; to sign in to the Developer Portal at {}/portal the first time: \
              `gatehouse tenant add --ctx <ctx> --name <name>`, \

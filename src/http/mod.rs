@@ -41,6 +41,7 @@ pub fn app(state: AppState) -> Router {
     let metrics = std::sync::Arc::new(metrics::Metrics::new());
     let discovery = discovery::Document::build(&state.config);
     Router::new()
+        .route(paths::HOME, get(pages::home))
         .route(paths::DISCOVERY, get(discovery::metadata))
         .route(paths::AS_METADATA, get(discovery::metadata))
         .route(paths::SUPERID_DISCOVERY, get(discovery::metadata))

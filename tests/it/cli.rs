@@ -91,3 +91,64 @@ impl ThenAgain for crate::harness::CliOutput {
         srv.cli(args, None)
     }
 }
+
+/// Starts `gatehouse serve` on the test server's database and returns what it logged in its
+/// first two seconds of serving (at most 20 s in all), then stops it.
+fn first_log_lines(srv: &crate::harness::TestServer) -> String {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("GATEHOUSE_DATABASE_URL", &srv.database_url)
+        .env("GATEHOUSE_KEYS_DIR", srv.dir.path().join("keys"))
+        .env_remove("GATEHOUSE_ISSUER")
+        .current_dir(srv.dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for pipe in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    let mut deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut log = String::new();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+        if line.contains("gatehouse is serving") {
+            deadline = deadline.min(std::time::Instant::now() + std::time::Duration::from_secs(2));
+        }
+        log.push_str(&line);
+        log.push('\n');
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    log
+}
+
+both_backends!(
+    async fn a_first_start_says_how_to_reach_the_portal_and_the_root_page_links_the_pages(srv) {
+        // Only the partner of dynamically registered apps exists (migration 0007): still a first start.
+        let log = first_log_lines(&srv);
+        assert!(log.contains("no partner yet"), "{log}");
+        srv.partner().await;
+        let log = first_log_lines(&srv);
+        assert!(log.contains("gatehouse is serving") && !log.contains("no partner yet"), "{log}");
+
+        // Whoever types the server's address gets the pages, not a 404.
+        let res = crate::harness::http().get(srv.url("/")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+        let html = res.text().await.unwrap();
+        for link in ["href=\"/portal\"", "href=\"/admin/tenant\"", "href=\"/.well-known/openid-configuration\""] {
+            assert!(html.contains(link), "{link} in {html}");
+        }
+    }
+);

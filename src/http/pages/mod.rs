@@ -115,6 +115,28 @@ pub fn form_post(action: &str, fields: &[(&str, &str)]) -> Response {
 }
 
 #[derive(Template)]
+#[template(path = "home.html")]
+struct Home<'a> {
+    title: &'static str,
+    issuer: &'a str,
+    portal: &'static str,
+    admin_tenant: &'static str,
+    discovery: &'static str,
+}
+
+/// `GET /`: someone typed the server's address; show where the pages are instead of a 404.
+pub async fn home(axum::extract::State(state): axum::extract::State<crate::AppState>) -> Response {
+    let page = Home {
+        title: "Gatehouse",
+        issuer: &state.config.issuer,
+        portal: crate::paths::PORTAL,
+        admin_tenant: crate::paths::ADMIN_TENANT,
+        discovery: crate::paths::DISCOVERY,
+    };
+    render(StatusCode::OK, &page, Policy::Own)
+}
+
+#[derive(Template)]
 #[template(path = "signed_out.html")]
 struct SignedOut {
     title: &'static str,
