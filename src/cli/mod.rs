@@ -23,7 +23,7 @@ use app::AppCmd;
 use credential::CredentialCmd;
 use keys::KeysCmd;
 use partner::PartnerCmd;
-use resource::{RegistrationCmd, RegistrationTokenCmd, ResourceCmd};
+use resource::{RegistrationCmd, ResourceCmd};
 use tenant::TenantCmd;
 use user::UserCmd;
 
@@ -155,34 +155,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::user(config, json, cmd).await,
         Command::Keys(cmd) => keys::keys(config, json, cmd).await,
         Command::Credential(cmd) => credential::credential(config, json, cmd).await,
-        Command::Resource(cmd) => {
-            let state = open(config).await?;
-            match cmd {
-                ResourceCmd::Add { identifier, name, partner } => {
-                    let r =
-                        state.registry.register_resource_server(&identifier, &name, partner.as_deref(), ACTOR).await?;
-                    print(json, &r, || {
-                        let owner = r.owner_partner_id.as_deref().unwrap_or("the platform");
-                        format!("resource server {} registered (owner: {owner})", r.identifier)
-                    })
-                }
-                ResourceCmd::Grant { identifier, client_id } => {
-                    state.registry.grant_resource(&identifier, &client_id, ACTOR).await?;
-                    print(json, &json!({ "identifier": identifier, "client_id": client_id }), || {
-                        format!("{client_id} may now ask for tokens for {identifier}")
-                    })
-                }
-            }
-        }
-        Command::Registration(RegistrationCmd::Token(RegistrationTokenCmd::Create { expires_in_hours })) => {
-            if !(1..=24 * 365).contains(&expires_in_hours) {
-                anyhow::bail!("--expires-in-hours must be between 1 and 8760");
-            }
-            let state = open(config).await?;
-            let (token, expires_at) =
-                crate::oauth::registration::create_initial_token(&state, expires_in_hours).await?;
-            print(json, &json!({ "token": token, "expires_at": expires_at }), || token.clone())
-        }
+        Command::Resource(cmd) => resource::resource(config, json, cmd).await,
+        Command::Registration(cmd) => resource::registration(config, json, cmd).await,
     }
 }
 
