@@ -2,23 +2,8 @@
 //! under a running server. A backward step must not panic or invalidate what was just issued;
 //! a forward step expires what it should, and a later backward step does not revive it.
 
-use serde_json::Value;
-
-use crate::harness::http;
 use crate::harness::signin::refresh;
-use crate::harness::signin::{code_of, redeem, world, Browser, World};
-
-async fn introspect(base: &str, w: &World, token: &str) -> Value {
-    let res = http()
-        .post(format!("{base}/introspect"))
-        .basic_auth(&w.client_id, Some(&w.secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
+use crate::harness::signin::{code_of, introspect, redeem, world, Browser};
 
 both_backends!(
     async fn clock_steps_back_and_forward_without_reviving_expired_artefacts(srv) {
@@ -32,7 +17,7 @@ both_backends!(
 
         // Back 5 minutes: what was issued "in the future" is still good, and nothing panics.
         srv.clock.advance(-300);
-        assert_eq!(introspect(&srv.base, &w, &access).await["active"], true);
+        assert_eq!(introspect(&srv.base, &w, &access, None).await["active"], true);
         let (status, rotated) = refresh(&srv.base, &w, tokens["refresh_token"].as_str().unwrap()).await;
         assert_eq!(status, 200, "{rotated}");
         let refresh_token = rotated["refresh_token"].as_str().unwrap().to_string();
@@ -40,7 +25,7 @@ both_backends!(
 
         // Forward 2 hours: the access token (1 h) and the codes (5 min) have expired.
         srv.clock.advance(7_200);
-        assert_eq!(introspect(&srv.base, &w, &access).await["active"], false);
+        assert_eq!(introspect(&srv.base, &w, &access, None).await["active"], false);
         for code in [&unused_code, &fresh_code] {
             let (status, body) = redeem(&srv.base, &w, code).await;
             assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
@@ -52,7 +37,7 @@ both_backends!(
 
         // Back 5 minutes again: still 1 h 55 min past the access token's expiry; nothing revives.
         srv.clock.advance(-300);
-        assert_eq!(introspect(&srv.base, &w, &access).await["active"], false);
+        assert_eq!(introspect(&srv.base, &w, &access, None).await["active"], false);
         let (status, body) = redeem(&srv.base, &w, &unused_code).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
         // The superseded refresh token stays spent (reuse is detected, not honoured).

@@ -2,24 +2,12 @@
 //! pending codes, consents and JWT credentials stop working at once; enabling them again
 //! revives nothing; a person is deleted only once disabled.
 
-use serde_json::Value;
-
-use crate::harness::signin::{authorize_url, code_of, hidden, redeem, refresh, world, Browser, World, PASSWORD};
+use crate::harness::signin::{
+    authorize_url, code_of, hidden, introspect, redeem, refresh, world, Browser, World, PASSWORD,
+};
 use crate::harness::{http, TestServer};
 
 const ADMIN: &str = "admin@example.com";
-
-async fn introspect(srv: &TestServer, w: &World, token: &str) -> Value {
-    let res = http()
-        .post(srv.url("/introspect"))
-        .basic_auth(&w.client_id, Some(&w.secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
 
 async fn userinfo(srv: &TestServer, token: &str) -> u16 {
     http().get(srv.url("/userinfo")).bearer_auth(token).send().await.unwrap().status().as_u16()
@@ -71,15 +59,15 @@ both_backends!(
         // A second code from the same session, not redeemed before the person is disabled.
         let waiting_code = code_of(&srv, &mut browser, &w, &[]).await;
         let credential = gatehouse::oauth::credentials::create(&srv.state, ADMIN, "Cust1", std::slice::from_ref(&w.client_id), None, "test").await.unwrap();
-        assert_eq!(introspect(&srv, &w, &access).await["active"], true);
+        assert_eq!(introspect(&srv.base, &w, &access, None).await["active"], true);
         assert_eq!(userinfo(&srv, &access).await, 200);
 
         let user = srv.state.directory.disable_user(ADMIN, "test").await.unwrap();
         assert!(user.disabled_at.is_some());
 
         // RFC 7662 §2.2: a token that can no longer be used is reported inactive.
-        assert_eq!(introspect(&srv, &w, &access).await, serde_json::json!({ "active": false }));
-        assert_eq!(introspect(&srv, &w, &refresh_token).await["active"], false);
+        assert_eq!(introspect(&srv.base, &w, &access, None).await, serde_json::json!({ "active": false }));
+        assert_eq!(introspect(&srv.base, &w, &refresh_token, None).await["active"], false);
         assert_eq!(userinfo(&srv, &access).await, 401);
         let (status, body) = refresh(&srv.base, &w, &refresh_token).await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
@@ -98,7 +86,7 @@ both_backends!(
         srv.state.directory.enable_user(ADMIN, "test").await.unwrap();
         let mut fresh = Browser::new();
         assert!(signs_in(&srv, &mut fresh, &w).await);
-        assert_eq!(introspect(&srv, &w, &access).await["active"], false);
+        assert_eq!(introspect(&srv.base, &w, &access, None).await["active"], false);
         let (status, _) = refresh(&srv.base, &w, &refresh_token).await;
         assert_eq!(status, 400);
     }
@@ -115,7 +103,7 @@ both_backends!(
         let (_, tokens) = redeem(&srv.base, &w, &code).await;
         let access = tokens["access_token"].as_str().unwrap().to_string();
         assert!(!access.contains('.'), "an opaque token: {access}");
-        assert_eq!(introspect(&srv, &w, &access).await["active"], true);
+        assert_eq!(introspect(&srv.base, &w, &access, None).await["active"], true);
         let err = srv.state.directory.delete_user(ADMIN, "test").await.unwrap_err();
         assert!(matches!(err, gatehouse::error::Error::Conflict(_)), "{err}");
 
@@ -123,11 +111,11 @@ both_backends!(
         let disabled = srv.cli(&["--json", "user", "disable", ADMIN], None);
         assert_eq!(disabled.code, 0, "{}", disabled.stderr);
         assert!(disabled.json()["disabled_at"].is_i64());
-        assert_eq!(introspect(&srv, &w, &access).await["active"], false);
+        assert_eq!(introspect(&srv.base, &w, &access, None).await["active"], false);
         let deleted = srv.cli(&["user", "delete", ADMIN], None);
         assert_eq!(deleted.code, 0, "{}", deleted.stderr);
         assert!(matches!(srv.state.directory.user(ADMIN).await, Err(gatehouse::error::Error::NotFound(_))));
-        assert_eq!(introspect(&srv, &w, &access).await["active"], false);
+        assert_eq!(introspect(&srv.base, &w, &access, None).await["active"], false);
         assert_eq!(userinfo(&srv, &access).await, 401);
         let again = srv.cli(&["user", "disable", ADMIN], None);
         assert_eq!(again.code, 1, "an unknown user is an error");

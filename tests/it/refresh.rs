@@ -5,19 +5,8 @@
 use crate::harness::signin::refresh;
 use serde_json::Value;
 
-use crate::harness::signin::{code_of, redeem, world, Browser, World};
+use crate::harness::signin::{code_of, introspect, redeem, world, Browser, World};
 use crate::harness::{http, TestServer};
-
-async fn introspect(srv: &TestServer, w: &World, token: &str, hint: Option<&str>) -> Value {
-    let mut form = vec![("token", token)];
-    if let Some(h) = hint {
-        form.push(("token_type_hint", h));
-    }
-    let res = http().post(srv.url("/introspect")).basic_auth(&w.client_id, Some(&w.secret)).form(&form).send().await;
-    let res = res.unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
 
 /// Signs in once and returns the first token response.
 async fn first_tokens(srv: &TestServer, w: &World) -> Value {
@@ -43,7 +32,7 @@ both_backends!(
         // RFC 9700 §4.14.2: the reuse revokes the family, the legitimate successor included.
         let (status, _) = refresh(&srv.base, &w, &second_refresh).await;
         assert_eq!(status, 400);
-        assert_eq!(introspect(&srv, &w, &second_access, None).await["active"], false);
+        assert_eq!(introspect(&srv.base, &w, &second_access, None).await["active"], false);
     }
 );
 
@@ -100,7 +89,7 @@ both_backends!(
         let tokens = first_tokens(&srv, &w).await;
         let token = tokens["refresh_token"].as_str().unwrap();
         for hint in [None, Some("refresh_token"), Some("access_token")] {
-            let info = introspect(&srv, &w, token, hint).await;
+            let info = introspect(&srv.base, &w, token, hint).await;
             assert_eq!(info["active"], true, "hint {hint:?}: {info}");
             assert_eq!(info["client_id"], w.client_id.as_str());
             assert!(info["scope"].as_str().unwrap().split(' ').any(|s| s == "openid"), "{info}");
@@ -113,14 +102,14 @@ both_backends!(
             client_id: other["app"]["client_id"].as_str().unwrap().into(),
             secret: other["client_secret"]["secret"].as_str().unwrap().into(),
         };
-        assert_eq!(introspect(&srv, &other, token, None).await["active"], false);
+        assert_eq!(introspect(&srv.base, &other, token, None).await["active"], false);
         // Used (rotated out) and revoked refresh tokens are inactive.
         let (_, next) = refresh(&srv.base, &w, token).await;
-        assert_eq!(introspect(&srv, &w, token, None).await["active"], false);
+        assert_eq!(introspect(&srv.base, &w, token, None).await["active"], false);
         let next = next["refresh_token"].as_str().unwrap();
-        assert_eq!(introspect(&srv, &w, next, None).await["active"], true);
+        assert_eq!(introspect(&srv.base, &w, next, None).await["active"], true);
         let res = http().post(srv.url("/revoke")).basic_auth(&w.client_id, Some(&w.secret)).form(&[("token", next)]).send().await.unwrap();
         assert_eq!(res.status(), 200);
-        assert_eq!(introspect(&srv, &w, next, None).await["active"], false);
+        assert_eq!(introspect(&srv.base, &w, next, None).await["active"], false);
     }
 );

@@ -230,3 +230,16 @@ pub async fn refresh(base: &str, w: &World, token: &str) -> (u16, Value) {
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
+
+/// `POST /introspect` as the app `w` (RFC 7662), with an optional `token_type_hint`.
+pub async fn introspect(base: &str, w: &World, token: &str, hint: Option<&str>) -> Value {
+    let mut form = vec![("token", token)];
+    if let Some(h) = hint {
+        form.push(("token_type_hint", h));
+    }
+    let res =
+        http().post(format!("{base}/introspect")).basic_auth(&w.client_id, Some(&w.secret)).form(&form).send().await;
+    let res = res.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
