@@ -14,6 +14,7 @@ pub mod failpoint; // crash points the faults suite arms by environment variable
 pub mod http; // axum router, discovery, JWKS, health and metrics endpoints
 pub mod jose; // JWS, JWK, X.509 and key pairs: the encodings and the mathematics, no storage
 pub mod keys; // server signing keys: generate, rotate, sign, publish as JWKS
+pub mod mail; // outbound mail: an SMTP relay, or the outbox folder on the embedded default
 pub mod oauth; // RFC 6749 and extensions: requests, grants, client authentication, tokens
 pub mod oidc; // OpenID Connect on top of oauth: ID tokens and user claims
 pub mod outbound; // the one outbound HTTP client (jwks_uri): timeouts, size limit, public addresses only

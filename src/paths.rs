@@ -50,3 +50,13 @@ pub const PORTAL_APP_ACTION: &str = "/portal/apps/{client_id}/{action}";
 pub const PORTAL_ADMIN: &str = "/portal/admin";
 /// A tenant administrator's page (apps approved for the tenant).
 pub const ADMIN_TENANT: &str = "/admin/tenant";
+
+/// The pages a person reaches from a mailed link, and the reset form.
+pub const ACCOUNT_INVITATION: &str = "/account/invitation";
+pub const ACCOUNT_VERIFY: &str = "/account/verify";
+pub const ACCOUNT_RESET: &str = "/account/reset";
+pub const ACCOUNT_RESET_CONFIRM: &str = "/account/reset/confirm";
+/// A tenant administrator's forms about people (invite, role, remove, disable).
+pub const ADMIN_TENANT_PEOPLE: &str = "/admin/tenant/people";
+/// The first-run page: creates the first platform administrator (loopback only, one-time link).
+pub const SETUP: &str = "/setup";

@@ -11,9 +11,11 @@ use crate::apps::Registry;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::keys::Keys;
+use crate::mail::Mailer;
 use crate::outbound::Outbound;
 use crate::store::batch::TokenWriter;
 use crate::store::Store;
+use crate::tenants::people::People;
 use crate::tenants::Directory;
 
 #[derive(Clone, Debug)]
@@ -25,6 +27,8 @@ pub struct Provider {
     pub registry: Registry,
     pub directory: Directory,
     pub approvals: Approvals,
+    /// Invitations, verification, password reset and tenant membership, by mail.
+    pub people: People,
     /// Stores opaque access tokens with group commit.
     pub token_writer: TokenWriter,
     /// Clients' keys fetched from their `jwks_uri`, cached per instance.
@@ -46,10 +50,13 @@ impl Provider {
         .await?;
         let remote_keys = Arc::new(RemoteKeys::new(Outbound::new(config.outbound_allow_private)?));
         let directory = Directory::new(store.clone(), clock.clone());
+        let mailer = Mailer::new(&config.mail)?;
+        let people = People::new(store.clone(), clock.clone(), directory.clone(), mailer, &config.issuer);
         Ok(Provider {
             registry: Registry::new(store.clone(), clock.clone()),
             approvals: Approvals::new(store.clone(), clock.clone(), directory.clone()),
             directory,
+            people,
             keys: Arc::new(keys),
             config: Arc::new(config),
             token_writer: TokenWriter::spawn(store.clone()),

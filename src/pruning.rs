@@ -56,7 +56,8 @@ pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
         | Prunable::UsedJtis
         | Prunable::SystemUserReplays
         | Prunable::SystemUserTickets
-        | Prunable::RegistrationTokens => now,
+        | Prunable::RegistrationTokens
+        | Prunable::EmailLinks => now,
     }
 }
 

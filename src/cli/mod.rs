@@ -194,6 +194,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
              and private addresses; turn it off outside development and tests"
         );
     }
+    // While nobody is a platform administrator, a single-use link to the first-run page.
+    if let Some(link) = state.people.setup_link().await? {
+        tracing::info!(
+            "first start: create the first administrator, partner and tenant at {link} \
+             (from this machine, once, within an hour; a restart prints a new link)"
+        );
+    }
     // The partner that owns dynamically registered apps exists from the first migration on, so
     // "no partner yet" means no partner but that one.
     let dynamic = crate::store::registration::DYNAMIC_PARTNER;

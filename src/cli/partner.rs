@@ -21,6 +21,13 @@ pub(super) enum PartnerCmd {
         #[arg(long)]
         email: String,
     },
+    /// Invite someone by email to be a developer of the partner (new or existing account).
+    Invite {
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 pub(super) async fn partner(config: Config, json: bool, cmd: PartnerCmd) -> anyhow::Result<()> {
@@ -39,6 +46,10 @@ pub(super) async fn partner(config: Config, json: bool, cmd: PartnerCmd) -> anyh
             print(json, &json!({ "partner": partner, "email": email }), || {
                 format!("{email} is now a developer of partner {partner}")
             })
+        }
+        PartnerCmd::Invite { partner, email } => {
+            let sent = state.people.invite_developer(&partner, &email, ACTOR).await?;
+            super::user::print_sent(json, &sent)
         }
     }
 }

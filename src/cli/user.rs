@@ -49,6 +49,37 @@ pub(super) enum UserCmd {
     Delete {
         email: String,
     },
+    /// Invite someone to a tenant by email; prints the link too (it works once, for 7 days).
+    Invite {
+        email: String,
+        #[arg(long)]
+        tenant: String,
+        /// Invite as an administrator of the tenant.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Mail a user a link that verifies their address.
+    Verify {
+        email: String,
+    },
+    /// Mail a user a password reset link (as the "Forgot your password?" page does).
+    Reset {
+        email: String,
+    },
+    /// Make a member an administrator of a tenant, or (with --member) a plain member.
+    Role {
+        email: String,
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        member: bool,
+    },
+    /// Remove a person from a tenant; their account stays.
+    Remove {
+        email: String,
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 pub(super) async fn user(config: Config, json: bool, cmd: UserCmd) -> anyhow::Result<()> {
@@ -89,5 +120,41 @@ pub(super) async fn user(config: Config, json: bool, cmd: UserCmd) -> anyhow::Re
             state.directory.delete_user(&email, ACTOR).await?;
             print(json, &json!({ "deleted": email }), || format!("{email} is deleted"))
         }
+        UserCmd::Invite { email, tenant, admin } => {
+            let sent = state.people.invite_to_tenant(&tenant, &email, admin, ACTOR).await?;
+            print_sent(json, &sent)
+        }
+        UserCmd::Verify { email } => {
+            let user = state.directory.user(&email).await?;
+            let sent = state.people.send_verification(&user, ACTOR).await?;
+            print_sent(json, &sent)
+        }
+        UserCmd::Reset { email } => {
+            // The CLI is the operator: it is told plainly when the address has no account.
+            let user = state.directory.user(&email).await?;
+            let sent = state.people.send_reset_now(&user).await?;
+            print_sent(json, &sent)
+        }
+        UserCmd::Role { email, tenant, member } => {
+            state.people.set_role(&tenant, &email, !member, ACTOR).await?;
+            let role = if member { "a member" } else { "an administrator" };
+            print(json, &json!({ "email": email, "tenant": tenant, "admin": !member }), || {
+                format!("{email} is {role} of {tenant}")
+            })
+        }
+        UserCmd::Remove { email, tenant } => {
+            state.people.remove(&tenant, &email, ACTOR).await?;
+            print(json, &json!({ "removed": email, "tenant": tenant }), || format!("{email} was removed from {tenant}"))
+        }
     }
+}
+
+/// A mailed link: the operator sees it too, to pass on when mail does not arrive.
+pub(super) fn print_sent(json: bool, sent: &crate::tenants::people::Sent) -> anyhow::Result<()> {
+    let body =
+        json!({ "email": sent.email, "link": sent.link, "expires_at": sent.expires_at, "delivered": sent.delivered });
+    print(json, &body, || {
+        let note = if sent.delivered { "mailed to" } else { "could NOT be mailed to" };
+        format!("the link was {note} {}; it works once:\n{}", sent.email, sent.link)
+    })
 }

@@ -95,6 +95,26 @@ pub struct Config {
     /// have; `GET /authorize` answers 429 beyond it (`authorize.max_pending_per_address`,
     /// `GATEHOUSE_MAX_PENDING_PER_ADDRESS`, default 500; 1 to 1000000).
     pub max_pending_per_address: i64,
+    /// How mail leaves (invitations, verification, password reset).
+    pub mail: MailConfig,
+}
+
+/// Where outbound mail goes, and who it is from.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    /// The `From` mailbox, e.g. `Gatehouse <noreply@id.example.com>`.
+    pub from: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    /// Each message is written to a file in this folder and its link is logged: the embedded
+    /// default, which needs no mail server.
+    Outbox(PathBuf),
+    /// An SMTP relay URL (lettre's form: `smtp://`, `smtps://`, `?tls=required`); it may carry
+    /// the relay's password, so it is never printed.
+    Smtp(crate::secret::Secret<String>),
 }
 
 /// An address block such as `10.0.0.0/8` or `2001:db8::/32`; a bare address is one host.
@@ -247,6 +267,9 @@ impl Config {
         if let Some(v) = env("GATEHOUSE_MAX_PENDING_PER_ADDRESS") {
             raw.authorize.max_pending_per_address = Some(parse_num("GATEHOUSE_MAX_PENDING_PER_ADDRESS", &v)?);
         }
+        set(&mut raw.mail.smtp_url, "GATEHOUSE_SMTP_URL");
+        set(&mut raw.mail.from, "GATEHOUSE_MAIL_FROM");
+        set(&mut raw.mail.outbox_dir, "GATEHOUSE_OUTBOX_DIR");
         if let Some(v) = env("GATEHOUSE_ACCESS_TOKEN_TTL_SECS") {
             raw.tokens.access_token_ttl_secs = Some(parse_num("GATEHOUSE_ACCESS_TOKEN_TTL_SECS", &v)?);
         }
@@ -392,6 +415,7 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mail = mail_config(raw.mail, &issuer)?;
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -424,8 +448,35 @@ impl Config {
             audit_retention_days,
             prune_interval: Duration::from_secs(prune_interval),
             max_pending_per_address,
+            mail,
         })
     }
+}
+
+fn mail_config(raw: RawMail, issuer: &str) -> Result<MailConfig, ConfigError> {
+    let transport = match raw.smtp_url.filter(|u| !u.trim().is_empty()) {
+        Some(url) => {
+            // The message names the setting only: the URL may hold the relay's password.
+            let scheme_ok = Url::parse(url.trim()).is_ok_and(|u| matches!(u.scheme(), "smtp" | "smtps"));
+            if !scheme_ok {
+                return Err(bad("mail.smtp_url", "is not a URL like smtp://user:password@host:587?tls=required"));
+            }
+            MailTransport::Smtp(crate::secret::Secret::new(url.trim().to_string()))
+        }
+        None => MailTransport::Outbox(PathBuf::from(raw.outbox_dir.unwrap_or_else(|| "data/outbox".into()))),
+    };
+    let from = match raw.from {
+        Some(f) => f,
+        None => {
+            // An address literal is no mail domain; a loopback issuer sends from localhost.
+            let host = Url::parse(issuer).ok().and_then(|u| u.domain().map(str::to_string));
+            format!("Gatehouse <noreply@{}>", host.unwrap_or_else(|| "localhost".into()))
+        }
+    };
+    if from.parse::<lettre::message::Mailbox>().is_err() {
+        return Err(bad("mail.from", format!("'{from}' is not a mailbox like Gatehouse <noreply@example.com>")));
+    }
+    Ok(MailConfig { transport, from })
 }
 
 fn parse_bool(setting: &str, v: &str) -> Result<bool, ConfigError> {

@@ -32,6 +32,17 @@ pub struct RawConfig {
     pub pruning: RawPruning,
     #[serde(default)]
     pub authorize: RawAuthorize,
+    #[serde(default)]
+    pub mail: RawMail,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMail {
+    /// `smtp://user:password@host:587?tls=required`, `smtps://…:465`; unset: the outbox folder.
+    pub smtp_url: Option<String>,
+    pub from: Option<String>,
+    pub outbox_dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,7 @@
 //! HTTP: axum only. Handlers extract, call one domain function, and render; the route table
 //! lives here in one place.
 
+pub mod account;
 pub mod authorize;
 pub mod cors;
 pub mod discovery;
@@ -77,6 +78,12 @@ pub fn app(state: AppState) -> Router {
         .route(paths::PORTAL_APP_ACTION, get(portal::app_page::confirm_delete).post(portal::app_page::act))
         .route(paths::PORTAL_ADMIN, get(portal::admin::platform).post(portal::admin::platform_decide))
         .route(paths::ADMIN_TENANT, get(portal::admin::tenant).post(portal::admin::tenant_decide))
+        .route(paths::ADMIN_TENANT_PEOPLE, post(portal::people::act))
+        .route(paths::ACCOUNT_INVITATION, get(account::invitation_get).post(account::invitation_post))
+        .route(paths::ACCOUNT_VERIFY, get(account::verify_get).post(account::verify_post))
+        .route(paths::ACCOUNT_RESET, get(account::reset_get).post(account::reset_post))
+        .route(paths::ACCOUNT_RESET_CONFIRM, get(account::reset_confirm_get).post(account::reset_confirm_post))
+        .route(paths::SETUP, get(account::setup_get).post(account::setup_post))
         .route(paths::HEALTHZ, get(health::healthz))
         .route(paths::READYZ, get(health::readyz))
         .route(paths::METRICS, get(metrics::render))
@@ -115,7 +122,7 @@ async fn deadline(
     req: Request<axum::body::Body>,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let slowed = matches!(req.uri().path(), paths::SIGNIN | paths::PORTAL_LOGIN);
+    let slowed = matches!(req.uri().path(), paths::SIGNIN | paths::PORTAL_LOGIN | paths::ACCOUNT_INVITATION);
     let limit = state.config.db_acquire_timeout + Duration::from_secs(if slowed { 6 } else { 1 });
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,

@@ -51,8 +51,9 @@ pub fn user_claims(user: &User, tenant: Option<&Tenant>, is_admin: bool, scope: 
     }
     if has("email") {
         c.insert("email".into(), json!(user.email));
-        // Emails are set by administrators, not verified by a mail round trip.
-        c.insert("email_verified".into(), json!(false));
+        // True once a link mailed to the address was used (an invitation, a verification or
+        // a reset); an address an operator typed in is not verified.
+        c.insert("email_verified".into(), json!(user.email_verified));
     }
     if let Some(t) = tenant {
         c.insert(format!("{SUPERID}ctx"), json!(t.ctx));

@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(11, "0011_pruning"),
     migration!(12, "0012_superid"),
     migration!(13, "0013_offboarding"),
+    migration!(14, "0014_people"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -16,6 +16,7 @@ pub mod apps;
 pub mod audit;
 pub mod batch;
 pub mod credentials;
+pub mod email_links;
 pub mod grants;
 pub mod keys;
 mod migrate;

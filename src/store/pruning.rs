@@ -62,10 +62,12 @@ pub enum Prunable {
     RevokedGrants,
     /// Audit events older than the configured retention.
     AuditEvents,
+    /// Links sent by email (invitations, verification, reset) past their expiry, used or not.
+    EmailLinks,
 }
 
 impl Prunable {
-    pub const ALL: [Prunable; 14] = [
+    pub const ALL: [Prunable; 15] = [
         Prunable::PendingRequests,
         Prunable::Sessions,
         Prunable::LoginFailures,
@@ -80,6 +82,7 @@ impl Prunable {
         Prunable::AuthorizationCodes,
         Prunable::RevokedGrants,
         Prunable::AuditEvents,
+        Prunable::EmailLinks,
     ];
 
     /// The table the rows are in (for logs and measurements).
@@ -99,6 +102,7 @@ impl Prunable {
             Prunable::AuthorizationCodes => "authorization_codes",
             Prunable::RevokedGrants => "revoked_grants",
             Prunable::AuditEvents => "audit_events",
+            Prunable::EmailLinks => "email_links",
         }
     }
 
@@ -164,6 +168,9 @@ impl Prunable {
             ),
             Prunable::AuditEvents => {
                 "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 LIMIT $2)"
+            }
+            Prunable::EmailLinks => {
+                "DELETE FROM email_links WHERE digest IN (SELECT digest FROM email_links WHERE expires_at < $1 LIMIT $2)"
             }
         }
     }

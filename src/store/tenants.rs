@@ -36,6 +36,8 @@ pub struct UserRow {
     pub associate_id: Option<i64>,
     /// When the person was disabled (offboarded); None while they may sign in.
     pub disabled_at: Option<i64>,
+    /// When the person showed the address is theirs (a link mailed to it was used).
+    pub email_verified_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,14 +68,17 @@ fn user_row(r: &impl DbRow) -> sqlx::Result<UserRow> {
         created_at: r.int("created_at")?,
         associate_id: r.opt_int("associate_id")?,
         disabled_at: r.opt_int("disabled_at")?,
+        email_verified_at: r.opt_int("email_verified_at")?,
     })
 }
 
 const TENANT_COLUMNS: &str = "id, ctx, serial, name, status, owner_partner_id, created_at";
 
 const USER_COLUMNS: &str = "id, email, name, password_hash, platform_admin, created_at, associate_id";
-/// What a read of a user returns: the inserted columns and the offboarding state.
-const USER_SELECT: &str = "id, email, name, password_hash, platform_admin, created_at, associate_id, disabled_at";
+/// What a read of a user returns: the inserted columns, the offboarding state and whether the
+/// address is verified.
+const USER_SELECT: &str =
+    "id, email, name, password_hash, platform_admin, created_at, associate_id, disabled_at, email_verified_at";
 
 impl Store {
     pub async fn insert_partner(&self, p: &PartnerRow, event: &AuditEvent) -> sqlx::Result<()> {

@@ -16,7 +16,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("provider", &["provider"]),
     ("domain", &["approvals", "apps", "tenants", "keys"]),
     ("storage", &["store"]),
-    ("base", &["config", "error", "vocab", "paths", "jose", "outbound", "clock", "crypto", "secret", "failpoint"]),
+    (
+        "base",
+        &["config", "error", "vocab", "paths", "jose", "outbound", "mail", "clock", "crypto", "secret", "failpoint"],
+    ),
 ];
 
 /// Modules that may hold an `AppState`: the web layer and the entry point that builds it.

@@ -141,6 +141,9 @@ both_backends!(
         srv.partner().await;
         let log = first_log_lines(&srv);
         assert!(log.contains("gatehouse is serving") && !log.contains("no partner yet"), "{log}");
+        first_run_setup(&srv, &log).await;
+        let log = first_log_lines(&srv);
+        assert!(!log.contains("first start"), "a platform administrator exists: no setup link: {log}");
 
         // Whoever types the server's address gets the pages, not a 404.
         let res = crate::harness::http().get(srv.url("/")).send().await.unwrap();
@@ -152,3 +155,50 @@ both_backends!(
         }
     }
 );
+
+/// The setup link a first start logged: it answers on loopback only, refuses bad input on the
+/// page, creates the administrator, partner and tenant once, and signs them in to the portal.
+async fn first_run_setup(srv: &crate::harness::TestServer, log: &str) {
+    use crate::harness::http;
+    let at = log.find("/setup?token=").unwrap_or_else(|| panic!("no setup link in {log}"));
+    let token: String = log[at + "/setup?token=".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let page = http().get(srv.url(&format!("/setup?token={token}"))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    // Behind a trusted proxy, a caller from elsewhere is refused.
+    let proxied = srv.another_instance_with(&[("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
+    let res = http()
+        .get(format!("{}/setup?token={token}", proxied.base))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let form = |ctx: &'static str| {
+        [
+            ("token", token.clone()),
+            ("name", "Olga Operator".into()),
+            ("email", "olga@example.com".into()),
+            ("password", "the first admin's passphrase".into()),
+            ("password2", "the first admin's passphrase".into()),
+            ("partner", "Olga's Apps".into()),
+            ("ctx", ctx.into()),
+            ("tenant", "Olga's Own".into()),
+        ]
+    };
+    let bad = http().post(srv.url("/setup")).form(&form("1bad ctx")).send().await.unwrap();
+    assert_eq!(bad.status(), 200);
+    assert!(bad.text().await.unwrap().contains("ctx: must be 2 to 32 letters"), "the error is on the page");
+    let res = http().post(srv.url("/setup")).form(&form("Olga1")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/portal");
+    let user = srv.state.directory.user("olga@example.com").await.unwrap();
+    assert!(user.platform_admin);
+    let roles = srv.state.directory.memberships(&user.id).await.unwrap();
+    assert!(roles.iter().any(|m| m.tenant == "Olga1" && m.is_admin), "{roles:?}");
+    assert_eq!(srv.state.store.partners_of(&user.id).await.unwrap().len(), 1);
+    let again = http().post(srv.url("/setup")).form(&form("Olga2")).send().await.unwrap();
+    assert_eq!(again.status(), 400, "the link works once");
+}

@@ -18,6 +18,8 @@ mod hardening; // the external audit's findings (issue 16): acting for users, si
 mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
 mod keys; // rotation: next published before it signs, retired stays published
 mod offboarding; // a disabled person signs in no more and what they held ends at once; delete only after disable
+mod people; // invitations, verification and password reset by mail through a real SMTP server; a tenant's last administrator
+mod people_browser; // invitation, sign-in at an app on another origin, reset and offboarding in headless Chromium
 mod portal; // the Developer Portal and administration pages over HTTP: wizard, app page, bad input
 mod portal_browser; // the portal in headless Chromium: every wizard path, secrets, certificates, approvals
 mod pruning; // expired rows of every table pruned in batches, live ones and reuse detection kept; the pending-request cap

@@ -167,13 +167,13 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
     let tenant = srv.state.directory.tenant("Cust1").await.unwrap();
     srv.state.store.record_app_request(&app.id, &tenant.id, srv.clock.now()).await.unwrap();
     driver.goto(&srv.url("/admin/tenant")).await;
-    expect(&driver, "Apps in Customer One (Cust1)").await;
+    expect(&driver, "Customer One (Cust1)").await;
     driver.screenshot("portal-8-tenant-admin").await;
     driver.click_and_wait("button[value=approve]").await;
-    expect(&driver, "Apps in Customer One (Cust1)").await;
+    expect(&driver, "Customer One (Cust1)").await;
     assert!(srv.state.approvals.admits(&app, &tenant).await.unwrap());
     driver.click_and_wait("button[value=revoke]").await;
-    expect(&driver, "Apps in Customer One (Cust1)").await;
+    expect(&driver, "Customer One (Cust1)").await;
     assert_eq!(srv.state.store.authorization_status(&app.id, &tenant.id).await.unwrap().as_deref(), Some("revoked"));
     driver.screenshot("portal-9-tenant-admin-revoked").await;
 }

@@ -86,6 +86,8 @@ async fn fill(srv: &TestServer, w: &World) {
     let app = state.registry.get(&w.client_id).await.unwrap();
     let tenant = state.directory.tenant("Cust1").await.unwrap();
     state.directory.issue_ticket(&app.id, &tenant.id).await.unwrap();
+    // An invitation link (mailed to the test's outbox folder).
+    state.people.invite_to_tenant("Cust1", "invitee@example.com", false, "test").await.unwrap();
 }
 
 both_backends!(

@@ -121,6 +121,7 @@ struct Home<'a> {
     issuer: &'a str,
     portal: &'static str,
     admin_tenant: &'static str,
+    reset: &'static str,
     discovery: &'static str,
 }
 
@@ -131,6 +132,7 @@ pub async fn home(axum::extract::State(state): axum::extract::State<crate::AppSt
         issuer: &state.config.issuer,
         portal: crate::paths::PORTAL,
         admin_tenant: crate::paths::ADMIN_TENANT,
+        reset: crate::paths::ACCOUNT_RESET,
         discovery: crate::paths::DISCOVERY,
     };
     render(StatusCode::OK, &page, Policy::Own)

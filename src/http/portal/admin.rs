@@ -18,6 +18,8 @@ use crate::http::pages::{self, PageError, Policy};
 use crate::paths;
 use crate::store::approvals::AuthorizationView;
 use crate::store::apps::PendingEntitlement;
+use crate::store::email_links::{LinkRow, MemberRow};
+use crate::tenants::people::Sent;
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -26,7 +28,7 @@ pub struct TenantQuery {
     done: Option<String>,
 }
 
-fn not_admin(viewer: &Viewer) -> PageError {
+pub(super) fn not_admin(viewer: &Viewer) -> PageError {
     PageError::refused(
         viewer.nav(),
         "Not an administrator",
@@ -49,9 +51,10 @@ pub async fn tenant(
         Some("approve") => Some("The app is approved for every user of the tenant."),
         Some("deny") => Some("The app was denied."),
         Some("revoke") => Some("The approval was revoked: the app's refresh tokens and system token here have ended."),
-        _ => None,
+        Some(done) => super::people::notice(done),
+        None => None,
     };
-    render_tenant(&state, viewer, ctx, notice).await
+    render_tenant(&state, viewer, ctx, notice, None).await
 }
 
 #[derive(Template)]
@@ -65,6 +68,11 @@ struct TenantPage {
     notice: Option<&'static str>,
     records: Vec<AuthorizationView>,
     events: Vec<EventRow>,
+    members: Vec<MemberRow>,
+    invitations: Vec<LinkRow>,
+    /// An invitation whose mail could not be delivered: its link, for the administrator to
+    /// pass on another way.
+    pass_on: Option<Sent>,
 }
 
 /// One line of the audit trail, as the tenant administrator reads it.
@@ -75,11 +83,12 @@ struct EventRow {
     client_id: String,
 }
 
-async fn render_tenant(
+pub(super) async fn render_tenant(
     state: &AppState,
     viewer: Viewer,
     ctx: String,
     notice: Option<&'static str>,
+    pass_on: Option<Sent>,
 ) -> Result<Response, PageError> {
     let tenant = state.directory.tenant(&ctx).await?;
     let records = state.store.authorizations_of_tenant(&tenant.id).await?;
@@ -97,22 +106,31 @@ async fn render_tenant(
     }
     let events = trail
         .iter()
-        .filter(|e| e.action.starts_with("app."))
+        .filter(|e| e.action.starts_with("app.") || e.action.starts_with("member.") || e.action == "user.invited")
         .map(|e| EventRow {
             when: when(Some(e.at)),
             who: names.get(&e.actor).unwrap_or(&e.actor).clone(),
             what: e.action.trim_start_matches("app.").to_string(),
-            client_id: e.detail.get("client_id").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+            // An app's client ID, or the person an event about people was about.
+            client_id: ["client_id", "email"]
+                .iter()
+                .find_map(|k| e.detail.get(*k).and_then(|v| v.as_str()))
+                .unwrap_or("")
+                .to_string(),
         })
         .collect();
+    let (members, invitations) = state.people.members(&ctx).await?;
     let page = TenantPage {
-        title: format!("Apps in {} ({})", tenant.name, tenant.ctx),
+        title: format!("{} ({})", tenant.name, tenant.ctx),
         nav: viewer.nav(),
         admin_of: viewer.admin_of,
         ctx,
         notice,
         records,
         events,
+        members,
+        invitations,
+        pass_on,
     };
     Ok(pages::render(StatusCode::OK, &page, Policy::Own))
 }

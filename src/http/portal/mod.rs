@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod app_page;
+pub mod people;
 pub mod wizard;
 
 use askama::Template;

@@ -8,7 +8,9 @@ use tempfile::TempDir;
 pub mod apps;
 pub mod browser;
 pub mod jwt;
+pub mod mail;
 pub mod portal;
+pub mod rp;
 pub mod signin;
 pub mod system_user;
 
@@ -165,11 +167,17 @@ pub fn test_config_with(database_url: &str, dir: &std::path::Path, issuer: &str,
         issuer: Some(issuer.to_string()),
         config_file: None,
     };
+    // Mail goes to the test's own folder unless a test names an SMTP server.
+    let outbox = dir.join("outbox").display().to_string();
     Config::load(&overrides, |name| {
         if name == "GATEHOUSE_SUPERID_WEBAPI_URL" {
             return Some("https://{ctx}.example.com/api/".to_string());
         }
-        env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        let given = env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        if name == "GATEHOUSE_OUTBOX_DIR" {
+            return given.or_else(|| Some(outbox.clone()));
+        }
+        given
     })
     .unwrap()
 }

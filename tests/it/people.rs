@@ -1,0 +1,234 @@
+//! People by email (issue 18), over HTTP on both databases, with mail going through a real
+//! SMTP server (`harness::mail`): invitations make verified accounts and work once; reset
+//! links work once, expire, end sessions and refresh tokens, and the form answers the same
+//! for unknown addresses; verification makes `email_verified` true; a tenant keeps its last
+//! administrator. The same stories in Chromium are in `people_browser.rs`.
+
+use serde_json::Value;
+
+use crate::harness::mail::MailSink;
+use crate::harness::signin::{authorize_url, code_of, redeem, refresh, world, Browser, World, PASSWORD};
+use crate::harness::{http, Instance, TestServer};
+use gatehouse::secret::Secret;
+
+/// A second instance on the same database that sends its mail to `sink`.
+async fn mailing(srv: &TestServer, sink: &MailSink) -> Instance {
+    let url = sink.url();
+    srv.another_instance_with(&[
+        ("GATEHOUSE_SMTP_URL", url.as_str()),
+        ("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true"),
+    ])
+    .await
+}
+
+/// The ID token's claims of a fresh sign-in of `email` (whose password is `PASSWORD`).
+async fn id_claims(srv: &TestServer, w: &World, email: &str) -> (Value, Value) {
+    let mut browser = Browser::new();
+    let start = authorize_url(srv, w, &[("scope", "openid email profile offline_access")]);
+    let params = browser.sign_in(srv, &start, email).await;
+    let code = params.iter().find(|(k, _)| k == "code").map(|(_, v)| v.clone()).expect("a code");
+    let (status, tokens) = redeem(&srv.base, w, &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_string();
+    let claims = serde_json::from_slice(&gatehouse::crypto::b64url_decode(&payload).unwrap()).unwrap();
+    (claims, tokens)
+}
+
+fn page_says(html: &str, text: &str) {
+    assert!(html.contains(text), "the page should say {text:?}: {html}");
+}
+
+both_backends!(
+    async fn an_invitation_makes_a_verified_account_once_and_a_dead_link_is_refused(srv) {
+        let Some(sink) = MailSink::start() else { return };
+        let w = world(&srv).await;
+        let inst = mailing(&srv, &sink).await;
+        srv.state.approvals.approve("Cust1", &srv.state.registry.get(&w.client_id).await.unwrap(), None, "test").await.unwrap();
+
+        let sent = inst.state.people.invite_to_tenant("Cust1", "New@Example.com", false, "test").await.unwrap();
+        assert!(sent.delivered);
+        let mail = sink.wait_for("new@example.com", 1).await;
+        assert_eq!(mail.subject, "You are invited to Customer One (Cust1)");
+        assert_eq!(mail.link(), sent.link);
+        assert!(mail.link().starts_with(&format!("{}/account/invitation?token=", srv.base)), "{}", mail.link());
+        let token = mail.token();
+
+        let page = http().get(mail.link()).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        page_says(&page.text().await.unwrap(), "new@example.com");
+        // Bad input is answered on the page, and the link stays usable.
+        let form = |name: &'static str, p1: &'static str, p2: &'static str| {
+            vec![("token", token.clone()), ("name", name.into()), ("password", p1.into()), ("password2", p2.into())]
+        };
+        let res = http().post(srv.url("/account/invitation")).form(&form("Nina", PASSWORD, "something else")).send().await.unwrap();
+        page_says(&res.text().await.unwrap(), "The two passwords are not the same.");
+        let res = http().post(srv.url("/account/invitation")).form(&form("Nina", "short", "short")).send().await.unwrap();
+        page_says(&res.text().await.unwrap(), "at least 12 characters");
+        // A form another site posts is refused before the token is looked at.
+        let res = http()
+            .post(srv.url("/account/invitation"))
+            .header("origin", "https://evil.example")
+            .form(&form("Nina", PASSWORD, PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 403);
+
+        let res = http().post(srv.url("/account/invitation")).form(&form("Nina New", PASSWORD, PASSWORD)).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with("gatehouse_session=")));
+        page_says(&res.text().await.unwrap(), "You have joined Customer One (Cust1)");
+        // Used once: the same link again is refused, on its page and its form.
+        let again = http().post(srv.url("/account/invitation")).form(&form("Nina", PASSWORD, PASSWORD)).send().await.unwrap();
+        assert_eq!(again.status(), 400);
+        page_says(&again.text().await.unwrap(), "has expired or was already used");
+        assert_eq!(http().get(mail.link()).send().await.unwrap().status(), 400);
+
+        // OIDC Core §5.1: the address came through the mail, so it is verified.
+        let (claims, _) = id_claims(&srv, &w, "new@example.com").await;
+        assert_eq!((claims["email"].as_str(), claims["email_verified"].as_bool()), (Some("new@example.com"), Some(true)));
+        assert_eq!(claims["name"], "Nina New");
+
+        // An invitation dies after seven days.
+        inst.state.people.invite_to_tenant("Cust1", "late@example.com", false, "test").await.unwrap();
+        let late = sink.wait_for("late@example.com", 1).await;
+        srv.clock.advance(gatehouse::tenants::people::INVITATION_TTL + 1);
+        assert_eq!(http().get(late.link()).send().await.unwrap().status(), 400);
+        // A link of another kind is refused too: a reset token is no invitation.
+        let other = http().get(format!("{}/account/reset/confirm?token={}", srv.base, token)).send().await.unwrap();
+        assert_eq!(other.status(), 400);
+        let garbage = http().get(srv.url("/account/invitation?token=nonsense")).send().await.unwrap();
+        assert_eq!(garbage.status(), 400);
+    }
+);
+
+both_backends!(
+    async fn someone_with_an_account_accepts_by_signing_in_and_keeps_a_higher_role(srv) {
+        let Some(sink) = MailSink::start() else { return };
+        let w = world(&srv).await;
+        let _ = w;
+        let inst = mailing(&srv, &sink).await;
+        let dir = &srv.state.directory;
+        dir.add_tenant("Cust2", "Customer Two", None, None, "test").await.unwrap();
+        inst.state.people.invite_to_tenant("Cust2", "admin@example.com", false, "test").await.unwrap();
+        let mail = sink.wait_for("admin@example.com", 1).await;
+        let page = http().get(mail.link()).send().await.unwrap().text().await.unwrap();
+        page_says(&page, "This address has an account");
+        let token = mail.token();
+        let post = |password: &'static str| {
+            http().post(srv.url("/account/invitation")).form(&[("token", token.as_str()), ("password", password)]).send()
+        };
+        let wrong = post("not the password at all").await.unwrap();
+        page_says(&wrong.text().await.unwrap(), "The password is not right.");
+        let res = post(PASSWORD).await.unwrap();
+        assert_eq!(res.status(), 200);
+        let user = dir.user("admin@example.com").await.unwrap();
+        let roles = dir.memberships(&user.id).await.unwrap();
+        assert!(roles.iter().any(|m| m.tenant == "Cust2" && !m.is_admin), "{roles:?}");
+        assert!(roles.iter().any(|m| m.tenant == "Cust1" && m.is_admin), "{roles:?}");
+        assert!(user.email_verified);
+
+        // An invitation as member never demotes an administrator.
+        inst.state.people.invite_to_tenant("Cust1", "admin@example.com", false, "test").await.unwrap();
+        let token = sink.wait_for("admin@example.com", 2).await.token();
+        let res = http().post(srv.url("/account/invitation")).form(&[("token", token.as_str()), ("password", PASSWORD)]).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let roles = dir.memberships(&user.id).await.unwrap();
+        assert!(roles.iter().any(|m| m.tenant == "Cust1" && m.is_admin), "{roles:?}");
+
+        // The tenant's last administrator stays one and cannot be removed.
+        let people = &srv.state.people;
+        assert!(matches!(people.set_role("Cust1", "admin@example.com", false, "test").await, Err(gatehouse::error::Error::Conflict(_))));
+        assert!(matches!(people.remove("Cust1", "admin@example.com", "test").await, Err(gatehouse::error::Error::Conflict(_))));
+        dir.add_user("second@example.com", None, "Cust1", false, Secret::new(PASSWORD.into()), "test").await.unwrap();
+        people.set_role("Cust1", "second@example.com", true, "test").await.unwrap();
+        people.set_role("Cust1", "admin@example.com", false, "test").await.unwrap();
+        people.remove("Cust1", "admin@example.com", "test").await.unwrap();
+        let roles = dir.memberships(&user.id).await.unwrap();
+        assert!(roles.iter().all(|m| m.tenant != "Cust1"), "{roles:?}");
+    }
+);
+
+both_backends!(
+    async fn a_password_reset_tells_no_one_which_addresses_exist_and_ends_sessions_and_refresh_tokens(srv) {
+        let Some(sink) = MailSink::start() else { return };
+        let w = world(&srv).await;
+        let inst = mailing(&srv, &sink).await;
+        let (_, tokens) = id_claims(&srv, &w, "admin@example.com").await;
+        let old_refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+        let mut browser = Browser::new();
+        code_of(&srv, &mut browser, &w, &[]).await;
+
+        // The same answer for an unknown address and a known one.
+        let ask = |email: &'static str| http().post(format!("{}/account/reset", inst.base)).form(&[("email", email)]).send();
+        let unknown = ask("nobody@example.com").await.unwrap();
+        let (unknown_status, unknown_page) = (unknown.status(), unknown.text().await.unwrap());
+        let known = ask("admin@example.com").await.unwrap();
+        assert_eq!((unknown_status, unknown_page), (known.status(), known.text().await.unwrap()));
+        let mail = sink.wait_for("admin@example.com", 1).await;
+        // Requests are handled in order: the unknown one was done before the known one's mail.
+        assert!(sink.to("nobody@example.com").is_empty(), "{:?}", sink.all());
+        assert_eq!(mail.subject, "Reset your password");
+
+        let page = http().get(mail.link()).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let token = mail.token();
+        let set = |p1: &'static str, p2: &'static str| {
+            http()
+                .post(srv.url("/account/reset/confirm"))
+                .form(&[("token", token.as_str()), ("password", p1), ("password2", p2)])
+                .send()
+        };
+        page_says(&set("a brand new passphrase", "another one").await.unwrap().text().await.unwrap(), "not the same");
+        page_says(&set("short", "short").await.unwrap().text().await.unwrap(), "at least 12 characters");
+        let res = set("a brand new passphrase", "a brand new passphrase").await.unwrap();
+        assert_eq!(res.status(), 200);
+        page_says(&res.text().await.unwrap(), "signed out everywhere");
+        assert_eq!(set("yet another passphrase", "yet another passphrase").await.unwrap().status(), 400, "used once");
+
+        let dir = &srv.state.directory;
+        assert!(dir.verify_password("admin@example.com", Secret::new(PASSWORD.into())).await.unwrap().is_none());
+        assert!(dir.verify_password("admin@example.com", Secret::new("a brand new passphrase".into())).await.unwrap().is_some());
+        // RFC 6749 §6: the refresh token issued before the reset is refused.
+        let (status, body) = refresh(&srv.base, &w, &old_refresh).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+        // The browser's session ended: prompt=none needs a login (OIDC Core §3.1.2.6).
+        let res = browser.get(&authorize_url(&srv, &w, &[("prompt", "none")])).await;
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.contains("error=login_required"), "{location}");
+
+        // A reset link dies after 30 minutes.
+        ask("admin@example.com").await.unwrap();
+        let second = sink.wait_for("admin@example.com", 2).await;
+        srv.clock.advance(gatehouse::tenants::people::RESET_TTL + 1);
+        assert_eq!(http().get(second.link()).send().await.unwrap().status(), 400);
+    }
+);
+
+both_backends!(
+    async fn a_verification_link_makes_email_verified_true_in_userinfo(srv) {
+        let Some(sink) = MailSink::start() else { return };
+        let w = world(&srv).await;
+        let inst = mailing(&srv, &sink).await;
+        let (claims, tokens) = id_claims(&srv, &w, "admin@example.com").await;
+        assert_eq!(claims["email_verified"], false, "an address an operator typed is not verified");
+        let access = tokens["access_token"].as_str().unwrap().to_string();
+
+        let user = srv.state.directory.user("admin@example.com").await.unwrap();
+        inst.state.people.send_verification(&user, "test").await.unwrap();
+        let mail = sink.wait_for("admin@example.com", 1).await;
+        // Opening the link changes nothing (mail scanners open links); the button does.
+        let page = http().get(mail.link()).send().await.unwrap().text().await.unwrap();
+        page_says(&page, "Confirm my address");
+        assert!(!srv.state.directory.user("admin@example.com").await.unwrap().email_verified);
+        let res =
+            http().post(srv.url("/account/verify")).form(&[("token", mail.token().as_str())]).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let info: Value =
+            http().get(srv.url("/userinfo")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+        assert_eq!(info["email_verified"], true, "{info}");
+        let res =
+            http().post(srv.url("/account/verify")).form(&[("token", mail.token().as_str())]).send().await.unwrap();
+        assert_eq!(res.status(), 400, "used once");
+    }
+);
