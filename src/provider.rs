@@ -15,6 +15,7 @@ use crate::mail::Mailer;
 use crate::outbound::Outbound;
 use crate::store::batch::TokenWriter;
 use crate::store::Store;
+use crate::tenants::factors::Factors;
 use crate::tenants::people::People;
 use crate::tenants::Directory;
 
@@ -29,6 +30,8 @@ pub struct Provider {
     pub approvals: Approvals,
     /// Invitations, verification, password reset and tenant membership, by mail.
     pub people: People,
+    /// Second factors (TOTP, recovery codes).
+    pub factors: Factors,
     /// Stores opaque access tokens with group commit.
     pub token_writer: TokenWriter,
     /// Clients' keys fetched from their `jwks_uri`, cached per instance.
@@ -49,7 +52,8 @@ impl Provider {
         )
         .await?;
         let remote_keys = Arc::new(RemoteKeys::new(Outbound::new(config.outbound_allow_private)?));
-        let directory = Directory::new(store.clone(), clock.clone());
+        let default_mfa = crate::tenants::factors::Policy::parse(&config.default_mfa_policy)?;
+        let directory = Directory::new(store.clone(), clock.clone(), default_mfa);
         let mailer = Mailer::new(&config.mail)?;
         let people = People::new(store.clone(), clock.clone(), directory.clone(), mailer, &config.issuer);
         Ok(Provider {
@@ -57,6 +61,7 @@ impl Provider {
             approvals: Approvals::new(store.clone(), clock.clone(), directory.clone()),
             directory,
             people,
+            factors: Factors::new(store.clone(), clock.clone(), &config.issuer),
             keys: Arc::new(keys),
             config: Arc::new(config),
             token_writer: TokenWriter::spawn(store.clone()),

@@ -18,6 +18,16 @@ pub(super) enum TenantCmd {
         /// The partner that owns this tenant (its private apps admit this tenant's users).
         #[arg(long)]
         partner: Option<String>,
+        /// Who must sign in with a second factor: off, admins or everyone (default:
+        /// `tenants.default_mfa_policy`, itself `admins` by default).
+        #[arg(long)]
+        mfa: Option<String>,
+    },
+    /// Set who in the tenant must sign in with a second factor: off, admins or everyone.
+    Mfa {
+        #[arg(long)]
+        ctx: String,
+        policy: String,
     },
     List,
     /// Approve an app for the whole tenant (as its administrator would on the approval page).
@@ -46,9 +56,17 @@ pub(super) enum TenantCmd {
 pub(super) async fn tenant(config: Config, json: bool, cmd: TenantCmd) -> anyhow::Result<()> {
     let state = open(config).await?;
     match cmd {
-        TenantCmd::Add { ctx, name, serial, partner } => {
-            let t = state.directory.add_tenant(&ctx, &name, serial, partner.as_deref(), ACTOR).await?;
+        TenantCmd::Add { ctx, name, serial, partner, mfa } => {
+            let policy = mfa.as_deref().map(crate::tenants::factors::Policy::parse).transpose()?;
+            let mut t = state.directory.add_tenant(&ctx, &name, serial, partner.as_deref(), ACTOR).await?;
+            if let Some(policy) = policy {
+                t = state.directory.set_mfa_policy(&ctx, policy, ACTOR).await?;
+            }
             print(json, &t, || format!("tenant {} (serial {}) created: {}", t.ctx, t.serial, t.name))
+        }
+        TenantCmd::Mfa { ctx, policy } => {
+            let t = state.directory.set_mfa_policy(&ctx, crate::tenants::factors::Policy::parse(&policy)?, ACTOR).await?;
+            print(json, &t, || format!("{}: second factor required of {}", t.ctx, t.mfa_policy))
         }
         TenantCmd::Approve { ctx, client_id } => {
             let app = state.registry.get(&client_id).await?;

@@ -74,6 +74,11 @@ pub(super) enum UserCmd {
         #[arg(long)]
         member: bool,
     },
+    /// Remove a person's second factor and recovery codes (a lost phone); they set up a new one
+    /// at their next sign-in where one is required.
+    ResetMfa {
+        email: String,
+    },
     /// Remove a person from a tenant; their account stays.
     Remove {
         email: String,
@@ -141,6 +146,12 @@ pub(super) async fn user(config: Config, json: bool, cmd: UserCmd) -> anyhow::Re
             print(json, &json!({ "email": email, "tenant": tenant, "admin": !member }), || {
                 format!("{email} is {role} of {tenant}")
             })
+        }
+        UserCmd::ResetMfa { email } => {
+            let user = state.directory.user(&email).await?;
+            let removed = state.factors.remove(&user.id, ACTOR).await?;
+            let note = if removed { "no longer has a second factor" } else { "had no second factor" };
+            print(json, &json!({ "email": user.email, "removed": removed }), || format!("{} {note}", user.email))
         }
         UserCmd::Remove { email, tenant } => {
             state.people.remove(&tenant, &email, ACTOR).await?;

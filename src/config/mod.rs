@@ -97,6 +97,9 @@ pub struct Config {
     pub max_pending_per_address: i64,
     /// How mail leaves (invitations, verification, password reset).
     pub mail: MailConfig,
+    /// The second-factor policy of a tenant created without one: `off`, `admins` (the default)
+    /// or `everyone` (`tenants::factors::Policy`).
+    pub default_mfa_policy: String,
 }
 
 /// Where outbound mail goes, and who it is from.
@@ -270,6 +273,7 @@ impl Config {
         set(&mut raw.mail.smtp_url, "GATEHOUSE_SMTP_URL");
         set(&mut raw.mail.from, "GATEHOUSE_MAIL_FROM");
         set(&mut raw.mail.outbox_dir, "GATEHOUSE_OUTBOX_DIR");
+        set(&mut raw.tenants.default_mfa_policy, "GATEHOUSE_DEFAULT_MFA_POLICY");
         if let Some(v) = env("GATEHOUSE_ACCESS_TOKEN_TTL_SECS") {
             raw.tokens.access_token_ttl_secs = Some(parse_num("GATEHOUSE_ACCESS_TOKEN_TTL_SECS", &v)?);
         }
@@ -416,6 +420,10 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mail = mail_config(raw.mail, &issuer)?;
+        let default_mfa_policy = raw.tenants.default_mfa_policy.unwrap_or_else(|| "admins".into());
+        if !["off", "admins", "everyone"].contains(&default_mfa_policy.as_str()) {
+            return Err(bad("tenants.default_mfa_policy", format!("'{default_mfa_policy}' is not one of: off, admins, everyone")));
+        }
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -449,6 +457,7 @@ impl Config {
             prune_interval: Duration::from_secs(prune_interval),
             max_pending_per_address,
             mail,
+            default_mfa_policy,
         })
     }
 }

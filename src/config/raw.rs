@@ -34,6 +34,15 @@ pub struct RawConfig {
     pub authorize: RawAuthorize,
     #[serde(default)]
     pub mail: RawMail,
+    #[serde(default)]
+    pub tenants: RawTenants,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenants {
+    /// Who must use a second factor in a tenant created without saying: off, admins, everyone.
+    pub default_mfa_policy: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,5 +1,5 @@
 //! `GET/POST /authorize` (RFC 6749 §4.1, OIDC Core §3.1.2) and the sign-in pages it leads to:
-//! login, tenant choice, the tenant administrator's approval, and consent. Every page is a
+//! login, the second factor, tenant choice, the tenant administrator's approval, and consent. Every page is a
 //! step of one pending request (`/signin?request=…`), so any instance can serve the next one.
 
 use axum::extract::{Query, State};
@@ -12,11 +12,14 @@ use super::pages::signin::{Pending as PendingForm, SigninPage};
 use super::pages::{self, PageError};
 use super::session::{self, cookie, Login};
 use crate::oauth::authorize::{self, AuthorizationRequest, RedirectTarget, Refusal, ResponseMode};
-use crate::oauth::flow::{self, Step};
+use crate::oauth::flow::{self, SecondFactorReason, Step};
 use crate::oauth::params::FormParams;
 use crate::oauth::OAuthError;
 use crate::secret::Secret;
+use crate::store::audit::AuditEvent;
 use crate::store::sessions::SessionRow;
+use crate::tenants::factors::AMR_SECOND_FACTOR;
+use serde_json::json;
 use crate::AppState;
 
 /// Prefix of the cookie that binds a pending sign-in to the browser that started it.
@@ -263,6 +266,11 @@ pub async fn signin_page(
     };
     Ok(match flow::next_step(&state, &req, &app, session.as_ref()).await? {
         Step::Login => page.login(req.login_hint.as_deref().unwrap_or(""), None, StatusCode::OK),
+        Step::SecondFactor { enrolled: true, .. } => page.second_factor(None, StatusCode::OK),
+        Step::SecondFactor { enrolled: false, why } => {
+            let Some(session) = &session else { return Err(expired()) };
+            enrol_page(&state, &page, session, why, None).await?
+        }
         Step::SelectTenant(tenants) => page.choose_tenant(&tenants),
         Step::Approve(tenant) => page.approve(&tenant),
         Step::Consent(_) => page.consent(&req.scope),
@@ -272,6 +280,30 @@ pub async fn signin_page(
         }
     })
 }
+
+/// The page that sets up a second factor: the secret being set up, or a new one.
+async fn enrol_page(
+    state: &AppState,
+    page: &SigninPage<'_>,
+    session: &SessionRow,
+    why: SecondFactorReason,
+    error: Option<&str>,
+) -> Result<Response, PageError> {
+    let user = state.store.user_by_id(&session.user_id).await.map_err(failed)?.ok_or_else(expired)?;
+    let enrolment = match state.factors.pending_enrolment(&user.id, &user.email).await? {
+        Some(e) => e,
+        None => state.factors.start_enrolment(&user.id, &user.email).await?,
+    };
+    let reason = match why {
+        SecondFactorReason::Requested => "This app asks for a second factor when you sign in.",
+        _ => "Your organisation asks its administrators to sign in with a second factor.",
+    };
+    Ok(page.enroll(&enrolment, reason, error))
+}
+
+/// Failed second-factor codes a person may type in the failure window before the code step
+/// answers 429: six digits must not be guessable.
+const OTP_FAILURES: i64 = 5;
 
 fn expired() -> PageError {
     PageError::bad_request("This sign-in has expired. Go back to the app and start again.")
@@ -336,6 +368,51 @@ pub async fn signin_submit(
                 res.headers_mut().append(header::SET_COOKIE, cookie);
             }
             Ok(res)
+        }
+        Some(action @ ("otp" | "enroll" | "continue")) => {
+            let Some((digest, session)) = session else {
+                return Ok(Redirect::to(&next).into_response());
+            };
+            let page = SigninPage {
+                pending: PendingForm { id: &pending.id, csrf: &pending.csrf },
+                app: &app,
+                redirect_uri: &areq.redirect_uri,
+            };
+            let code = form.get("code").unwrap_or("");
+            let key = format!("otp:{}", session.user_id);
+            let now = state.clock.now();
+            match action {
+                "otp" => {
+                    let failures = state.store.reserve_login_attempt(&key, now, session::FAILURE_WINDOW).await.map_err(failed)?;
+                    if failures > OTP_FAILURES {
+                        let mut res = page.second_factor(
+                            Some("Too many wrong codes. Wait a few minutes and try again."),
+                            StatusCode::TOO_MANY_REQUESTS,
+                        );
+                        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(session::FAILURE_WINDOW as u32));
+                        return Ok(res);
+                    }
+                    if !state.factors.verify(&session.user_id, code).await? {
+                        let event = AuditEvent::new(now, &session.user_id, "login.second_factor_failed", &app.client_id, json!({}));
+                        let _ = state.store.record_audit(&event).await;
+                        return Ok(page.second_factor(Some("That code is not right, or was used already."), StatusCode::OK));
+                    }
+                    let _ = state.store.clear_login_failures(&key).await;
+                    state.store.set_session_amr(&digest, AMR_SECOND_FACTOR).await.map_err(failed)?;
+                }
+                "enroll" => match state.factors.confirm(&session.user_id, code).await? {
+                    Some(codes) => {
+                        state.store.set_session_amr(&digest, AMR_SECOND_FACTOR).await.map_err(failed)?;
+                        return Ok(page.recovery_codes(&codes));
+                    }
+                    None => {
+                        let why = if areq.second_factor { SecondFactorReason::Requested } else { SecondFactorReason::Policy };
+                        return enrol_page(&state, &page, &session, why, Some("That code is not right. Check the clock of the device, and type the newest code.")).await;
+                    }
+                },
+                _ => {}
+            }
+            Ok(Redirect::to(&next).into_response())
         }
         Some(action) => {
             let Some((digest, session)) = session else {

@@ -63,6 +63,9 @@ fn document(config: &Config) -> Vec<u8> {
         "scopes_supported": scopes,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        // OIDC Discovery §3: the levels `acr` takes; asking for the second one in `acr_values`
+        // makes the sign-in use a second factor.
+        "acr_values_supported": [crate::tenants::factors::ACR_PASSWORD, crate::tenants::factors::ACR_MFA],
     });
     let mut doc = doc;
     if config.registration != crate::config::RegistrationMode::Off {
@@ -89,6 +92,7 @@ fn claims_supported() -> Vec<String> {
         "at_hash",
         "azp",
         "amr",
+        "acr",
         "name",
         "preferred_username",
         "email",

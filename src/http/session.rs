@@ -188,7 +188,13 @@ pub async fn start(state: &AppState, user: &User, old: Option<&[u8]>) -> crate::
     }
     let now = state.clock.now();
     let token = crate::crypto::random_token();
-    let row = SessionRow { user_id: user.id.clone(), tenant_id: None, auth_time: now, expires_at: now + SESSION_TTL };
+    let row = SessionRow {
+        user_id: user.id.clone(),
+        tenant_id: None,
+        auth_time: now,
+        expires_at: now + SESSION_TTL,
+        amr: crate::tenants::factors::AMR_PASSWORD.into(),
+    };
     state.store.insert_session(&crate::crypto::sha256(token.as_bytes()), &row, now).await?;
     let device = throttle::device_cookie(state.device_key.expose(), &user.id, now);
     Ok([

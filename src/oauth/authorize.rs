@@ -59,6 +59,9 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// From `acr_values=tenant:<ctx>`.
     pub tenant_hint: Option<String>,
+    /// `acr_values` asked for a second factor (`tenants::factors::ACR_MFA`): step up.
+    #[serde(default)]
+    pub second_factor: bool,
 }
 
 /// Why a request was refused, and where the answer may go.
@@ -211,6 +214,8 @@ pub async fn validate(
     };
     let tenant_hint =
         p.get("acr_values").and_then(|v| v.split(' ').find_map(|a| a.strip_prefix("tenant:"))).map(str::to_string);
+    let second_factor =
+        p.get("acr_values").is_some_and(|v| v.split(' ').any(|a| a == crate::tenants::factors::ACR_MFA));
     let request = AuthorizationRequest {
         client_id: app.client_id.clone(),
         redirect_uri: redirect_uri.to_string(),
@@ -231,6 +236,7 @@ pub async fn validate(
         max_age,
         login_hint: p.get("login_hint").filter(|h| h.len() <= 254).map(str::to_string),
         tenant_hint,
+        second_factor,
     };
     Ok((request, app))
 }

@@ -14,6 +14,7 @@ use crate::crypto::{random_id, random_token, sha256};
 use crate::provider::Provider;
 use crate::store::grants::CodeRow;
 use crate::store::sessions::{PendingRequest, SessionRow};
+use crate::tenants::factors::{has_second_factor, Policy};
 use crate::tenants::Tenant;
 
 /// How long a pending request (login page open) lives.
@@ -25,12 +26,27 @@ pub const CODE_PREFIX: &str = "gatehouse_ac_";
 #[derive(Debug)]
 pub enum Step {
     Login,
+    /// The session lacks a second factor that the person has, the app asked for
+    /// (`acr_values`), or the tenant's policy requires; `enrolled` is false when the person
+    /// must set one up first.
+    SecondFactor { enrolled: bool, why: SecondFactorReason },
     SelectTenant(Vec<Tenant>),
     /// The tenant has not approved the app and the user is its administrator.
     Approve(Tenant),
     Consent(Tenant),
     Issue(Tenant),
     Refuse(OAuthError),
+}
+
+/// Why a second factor is asked for (the set-up page says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactorReason {
+    /// The person has one: every sign-in uses it.
+    Enrolled,
+    /// The app asked for it in `acr_values`.
+    Requested,
+    /// The tenant's policy requires it of this person.
+    Policy,
 }
 
 fn refuse(code: ErrorCode, why: &'static str) -> Step {
@@ -91,10 +107,29 @@ pub async fn next_step(
         return Ok(Step::SelectTenant(tenants));
     };
     let tenant = state.directory.tenant(&ctx).await?;
+    let is_admin = memberships.iter().any(|m| m.tenant == ctx && m.is_admin);
+    if !has_second_factor(&session.amr) {
+        let enrolled = state.factors.enrolled(&session.user_id).await?;
+        let policy = Policy::parse(&tenant.mfa_policy).unwrap_or(Policy::Admins);
+        let why = if enrolled {
+            Some(SecondFactorReason::Enrolled)
+        } else if req.second_factor {
+            Some(SecondFactorReason::Requested)
+        } else if policy.requires(is_admin) {
+            Some(SecondFactorReason::Policy)
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            if req.prompt_none {
+                return Ok(refuse(ErrorCode::InteractionRequired, "the sign-in needs a second factor"));
+            }
+            return Ok(Step::SecondFactor { enrolled, why });
+        }
+    }
     if !state.approvals.admits(app, &tenant).await? {
         let private_elsewhere = app.access == crate::apps::Access::Private
             && tenant.owner_partner_id.as_deref() != Some(app.partner_id.as_str());
-        let is_admin = memberships.iter().any(|m| m.tenant == ctx && m.is_admin);
         if private_elsewhere {
             return Ok(refuse(ErrorCode::AccessDenied, "this app is private to another company's tenants"));
         }
@@ -216,6 +251,7 @@ pub async fn issue_code(
         auth_time: session.auth_time,
         created_at: now,
         expires_at: now + state.config.code_ttl,
+        amr: Some(session.amr.clone()),
     };
     let event = crate::store::audit::AuditEvent::new(
         now,

@@ -108,6 +108,8 @@ pub struct IdTokenInput<'a> {
     pub scope: &'a [String],
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
+    /// How the person signed in (RFC 8176 values, space-separated); `pwd` when unrecorded.
+    pub amr: Option<&'a str>,
     pub access_token: &'a str,
     pub ttl: i64,
     /// SuperID's system token: only for a tenant administrator signing in to an app with the
@@ -128,7 +130,10 @@ pub fn sign(keys: &Keys, config: &Config, now: i64, i: IdTokenInput<'_>) -> Resu
     c.insert("iat".into(), json!(now));
     c.insert("exp".into(), json!(now + i.ttl));
     c.insert("auth_time".into(), json!(i.auth_time));
-    c.insert("amr".into(), json!(["pwd"]));
+    // OIDC Core §2: `amr` lists the methods used, `acr` names the level they reach.
+    let amr = i.amr.unwrap_or(crate::tenants::factors::AMR_PASSWORD);
+    c.insert("amr".into(), json!(amr.split(' ').filter(|m| !m.is_empty()).collect::<Vec<_>>()));
+    c.insert("acr".into(), json!(crate::tenants::factors::acr_of(amr)));
     let key = match keys.app_signer(i.app_id) {
         Some(key) => key,
         None => {

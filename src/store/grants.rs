@@ -22,6 +22,8 @@ pub struct CodeRow {
     pub auth_time: i64,
     pub created_at: i64,
     pub expires_at: i64,
+    /// How the person signed in (RFC 8176), for the ID token.
+    pub amr: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct RefreshRow {
     pub used_at: Option<i64>,
     pub successor: Option<String>,
     pub revoked_at: Option<i64>,
+    /// How the person signed in (RFC 8176), for ID tokens issued on refresh.
+    pub amr: Option<String>,
 }
 
 /// What taking a code returned.
@@ -67,6 +71,7 @@ fn code_row(r: &impl DbRow) -> sqlx::Result<CodeRow> {
         auth_time: r.int("auth_time")?,
         created_at: r.int("created_at")?,
         expires_at: r.int("expires_at")?,
+        amr: r.opt_text("amr")?,
     })
 }
 
@@ -85,15 +90,16 @@ fn refresh_row(r: &impl DbRow) -> sqlx::Result<RefreshRow> {
         used_at: r.opt_int("used_at")?,
         successor: r.opt_text("successor")?,
         revoked_at: r.opt_int("revoked_at")?,
+        amr: r.opt_text("amr")?,
     })
 }
 
 const CODE_COLUMNS: &str = "digest, grant_id, app_id, user_id, tenant_id, redirect_uri, scope, nonce, code_challenge, \
-    challenge_method, auth_time, created_at, expires_at";
+    challenge_method, auth_time, created_at, expires_at, amr";
 
 const REFRESH_COLUMNS: &str =
     "digest, grant_id, app_id, user_id, tenant_id, scope, nonce, auth_time, issued_at, expires_at, \
-    used_at, successor, revoked_at";
+    used_at, successor, revoked_at, amr";
 
 impl Store {
     pub async fn consent(&self, user_id: &str, app_id: &str) -> sqlx::Result<Option<String>> {
@@ -114,10 +120,10 @@ impl Store {
     /// Stores a new code and its audit event in one commit (one fsync on SQLite, not two).
     pub async fn insert_code(&self, c: &CodeRow, event: &AuditEvent) -> sqlx::Result<()> {
         audited!(self, event, tx => {
-            sqlx::query(&format!("INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+            sqlx::query(&format!("INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
                 .bind(&c.digest).bind(&c.grant_id).bind(&c.app_id).bind(&c.user_id).bind(&c.tenant_id).bind(&c.redirect_uri)
                 .bind(&c.scope).bind(&c.nonce).bind(&c.code_challenge).bind(&c.challenge_method).bind(c.auth_time)
-                .bind(c.created_at).bind(c.expires_at)
+                .bind(c.created_at).bind(c.expires_at).bind(&c.amr)
                 .execute(&mut *tx).await?;
         })
     }
@@ -179,10 +185,10 @@ impl Store {
             sqlx::query("INSERT INTO grant_tokens (grant_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(grant_id).bind(jti).bind(expires_at).execute(&mut *tx).await?;
             if let Some(r) = refresh {
-                sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+                sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
                     .bind(&r.digest).bind(&r.grant_id).bind(&r.app_id).bind(&r.user_id).bind(&r.tenant_id).bind(&r.scope)
                     .bind(&r.nonce).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at).bind(r.used_at).bind(&r.successor)
-                    .bind(r.revoked_at).execute(&mut *tx).await?;
+                    .bind(r.revoked_at).bind(&r.amr).execute(&mut *tx).await?;
             }
             tx.commit().await
         })
@@ -212,10 +218,10 @@ impl Store {
                 return Ok(false);
             }
             let r = successor;
-            sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"))
+            sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
                 .bind(&r.digest).bind(&r.grant_id).bind(&r.app_id).bind(&r.user_id).bind(&r.tenant_id).bind(&r.scope)
                 .bind(&r.nonce).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at).bind(r.used_at).bind(&r.successor).bind(r.revoked_at)
-                .execute(&mut *tx).await?;
+                .bind(&r.amr).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
         })

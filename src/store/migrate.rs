@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(12, "0012_superid"),
     migration!(13, "0013_offboarding"),
     migration!(14, "0014_people"),
+    migration!(15, "0015_second_factors"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

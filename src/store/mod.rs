@@ -17,6 +17,7 @@ pub mod audit;
 pub mod batch;
 pub mod credentials;
 pub mod email_links;
+pub mod factors;
 pub mod grants;
 pub mod keys;
 mod migrate;

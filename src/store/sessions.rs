@@ -26,6 +26,8 @@ pub struct SessionRow {
     pub tenant_id: Option<String>,
     pub auth_time: i64,
     pub expires_at: i64,
+    /// RFC 8176 methods the person used, space-separated (`tenants::factors::AMR_*`).
+    pub amr: String,
 }
 
 impl Store {
@@ -86,17 +88,17 @@ impl Store {
 
     pub async fn insert_session(&self, digest: &[u8], s: &SessionRow, now: i64) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
-            sqlx::query("INSERT INTO sessions (digest, user_id, tenant_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(digest).bind(&s.user_id).bind(&s.tenant_id).bind(s.auth_time).bind(now).bind(s.expires_at)
+            sqlx::query("INSERT INTO sessions (digest, user_id, tenant_id, auth_time, created_at, expires_at, amr) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(digest).bind(&s.user_id).bind(&s.tenant_id).bind(s.auth_time).bind(now).bind(s.expires_at).bind(&s.amr)
                 .execute(pool).await.map(|_| ())
         })
     }
 
     pub async fn session(&self, digest: &[u8], now: i64) -> sqlx::Result<Option<SessionRow>> {
         on_db!(&self.db, pool => {
-            sqlx::query("SELECT user_id, tenant_id, auth_time, expires_at FROM sessions WHERE digest = $1 AND expires_at > $2")
+            sqlx::query("SELECT user_id, tenant_id, auth_time, expires_at, amr FROM sessions WHERE digest = $1 AND expires_at > $2")
                 .bind(digest).bind(now).fetch_optional(pool).await?
-                .map(|r| Ok(SessionRow { user_id: r.text("user_id")?, tenant_id: r.opt_text("tenant_id")?, auth_time: r.int("auth_time")?, expires_at: r.int("expires_at")? }))
+                .map(|r| Ok(SessionRow { user_id: r.text("user_id")?, tenant_id: r.opt_text("tenant_id")?, auth_time: r.int("auth_time")?, expires_at: r.int("expires_at")?, amr: r.text("amr")? }))
                 .transpose()
         })
     }

@@ -22,6 +22,8 @@ pub struct TenantRow {
     pub status: String,
     pub owner_partner_id: Option<String>,
     pub created_at: i64,
+    /// Who must use a second factor: `off`, `admins` or `everyone` (`tenants::factors::Policy`).
+    pub mfa_policy: String,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +57,7 @@ fn tenant_row(r: &impl DbRow) -> sqlx::Result<TenantRow> {
         status: r.text("status")?,
         owner_partner_id: r.opt_text("owner_partner_id")?,
         created_at: r.int("created_at")?,
+        mfa_policy: r.text("mfa_policy")?,
     })
 }
 
@@ -72,7 +75,7 @@ fn user_row(r: &impl DbRow) -> sqlx::Result<UserRow> {
     })
 }
 
-const TENANT_COLUMNS: &str = "id, ctx, serial, name, status, owner_partner_id, created_at";
+const TENANT_SELECT: &str = "id, ctx, serial, name, status, owner_partner_id, created_at, mfa_policy";
 
 const USER_COLUMNS: &str = "id, email, name, password_hash, platform_admin, created_at, associate_id";
 /// What a read of a user returns: the inserted columns, the offboarding state and whether the
@@ -134,8 +137,9 @@ impl Store {
             } else {
                 sqlx::query("SELECT COALESCE(MAX(serial), 1000) + 1 AS n FROM tenants").fetch_one(&mut *tx).await?.int("n")?
             };
-            sqlx::query(&format!("INSERT INTO tenants ({TENANT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+            sqlx::query(&format!("INSERT INTO tenants ({TENANT_SELECT}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
                 .bind(&t.id).bind(&t.ctx).bind(serial).bind(&t.name).bind(&t.status).bind(&t.owner_partner_id).bind(t.created_at)
+                .bind(&t.mfa_policy)
                 .execute(&mut *tx).await?;
             serial
         })
@@ -143,21 +147,21 @@ impl Store {
 
     pub async fn tenant_by_id(&self, id: &str) -> sqlx::Result<Option<TenantRow>> {
         on_db!(&self.db, pool => {
-            sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1")).bind(id)
+            sqlx::query(&format!("SELECT {TENANT_SELECT} FROM tenants WHERE id = $1")).bind(id)
                 .fetch_optional(pool).await?.as_ref().map(tenant_row).transpose()
         })
     }
 
     pub async fn tenant_by_ctx(&self, ctx: &str) -> sqlx::Result<Option<TenantRow>> {
         on_db!(&self.db, pool => {
-            sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE ctx = $1")).bind(ctx)
+            sqlx::query(&format!("SELECT {TENANT_SELECT} FROM tenants WHERE ctx = $1")).bind(ctx)
                 .fetch_optional(pool).await?.as_ref().map(tenant_row).transpose()
         })
     }
 
     pub async fn list_tenants(&self) -> sqlx::Result<Vec<TenantRow>> {
         on_db!(&self.db, pool => {
-            sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY ctx")).fetch_all(pool).await?
+            sqlx::query(&format!("SELECT {TENANT_SELECT} FROM tenants ORDER BY ctx")).fetch_all(pool).await?
                 .iter().map(tenant_row).collect()
         })
     }
@@ -277,6 +281,12 @@ impl Store {
             sqlx::query("DELETE FROM access_tokens WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM users WHERE id = $1 AND disabled_at IS NOT NULL")
                 .bind(user_id).execute(&mut *tx).await?.rows_affected() == 1
+        })
+    }
+
+    pub async fn set_mfa_policy(&self, tenant_id: &str, policy: &str, event: &AuditEvent) -> sqlx::Result<()> {
+        audited!(self, event, tx => {
+            sqlx::query("UPDATE tenants SET mfa_policy = $2 WHERE id = $1").bind(tenant_id).bind(policy).execute(&mut *tx).await?;
         })
     }
 

@@ -1,6 +1,7 @@
 //! Tenants (customer installations), users and their memberships, and partners with their
 //! developers. Private/public admission of apps builds on these.
 
+pub mod factors;
 pub mod password;
 pub mod people;
 pub mod tickets;
@@ -32,6 +33,8 @@ pub struct Tenant {
     pub status: String,
     pub owner_partner_id: Option<String>,
     pub created_at: i64,
+    /// Who must use a second factor (`factors::Policy`).
+    pub mfa_policy: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,6 +68,7 @@ impl From<TenantRow> for Tenant {
             status: t.status,
             owner_partner_id: t.owner_partner_id,
             created_at: t.created_at,
+            mfa_policy: t.mfa_policy,
         }
     }
 }
@@ -92,6 +96,8 @@ pub struct Directory {
     /// Argon2 runs at most this many at once (one per core), so a burst of logins queues
     /// instead of exhausting memory (19 MiB each) and starving token requests.
     hashing: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The second-factor policy of a new tenant (`config.default_mfa_policy`).
+    default_mfa: factors::Policy,
 }
 
 /// A display name: 1–100 characters, no control characters.
@@ -133,9 +139,9 @@ pub fn normalise_email(email: &str) -> Result<String> {
 }
 
 impl Directory {
-    pub fn new(store: Store, clock: Clock) -> Self {
+    pub fn new(store: Store, clock: Clock, default_mfa: factors::Policy) -> Self {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Directory { store, clock, hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)) }
+        Directory { store, clock, hashing: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)), default_mfa }
     }
 
     pub async fn add_partner(&self, name: &str, actor: &str) -> Result<Partner> {
@@ -200,6 +206,7 @@ impl Directory {
             status: "running".into(),
             owner_partner_id: owner_partner.map(str::to_string),
             created_at: now,
+            mfa_policy: self.default_mfa.as_str().into(),
         };
         let event = AuditEvent::new(now, actor, "tenant.created", ctx, json!({ "name": row.name }));
         row.serial = self.store.insert_tenant(&row, &event).await.map_err(|e| {
@@ -338,6 +345,14 @@ impl Directory {
             return Err(Error::not_found(format!("user '{email}'")));
         }
         Ok(())
+    }
+
+    /// Sets who in the tenant must use a second factor.
+    pub async fn set_mfa_policy(&self, ctx: &str, policy: factors::Policy, actor: &str) -> Result<Tenant> {
+        let tenant = self.tenant(ctx).await?;
+        let event = AuditEvent::new(self.clock.now(), actor, "tenant.mfa_policy_set", ctx, json!({ "mfa": policy.as_str() }));
+        self.store.set_mfa_policy(&tenant.id, policy.as_str(), &event).await?;
+        self.tenant(ctx).await
     }
 
     pub async fn set_platform_admin(&self, email: &str, admin: bool) -> Result<User> {

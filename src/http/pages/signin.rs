@@ -1,5 +1,5 @@
-//! The pages of a pending sign-in (`templates/signin/`): login, tenant choice, the tenant
-//! administrator's approval, and consent. Each names the app, carries the pending request and
+//! The pages of a pending sign-in (`templates/signin/`): login, the second factor (and setting
+//! one up), tenant choice, the tenant administrator's approval, and consent. Each names the app, carries the pending request and
 //! its CSRF token in hidden fields, and posts to `/signin`.
 
 use askama::Template;
@@ -8,6 +8,7 @@ use axum::response::Response;
 
 use super::{render, Policy};
 use crate::apps::{App, Entitlement};
+use crate::tenants::factors::Enrolment;
 use crate::tenants::Tenant;
 
 /// The pending request a page's form continues.
@@ -62,6 +63,34 @@ struct Consent<'a> {
     redirect_host: String,
 }
 
+#[derive(Template)]
+#[template(path = "signin/second_factor.html")]
+struct SecondFactor<'a> {
+    title: &'static str,
+    pending: &'a Pending<'a>,
+    app_name: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "signin/enroll.html")]
+struct Enroll<'a> {
+    title: &'static str,
+    pending: &'a Pending<'a>,
+    reason: &'a str,
+    secret: &'a str,
+    uri: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "signin/recovery_codes.html")]
+struct RecoveryCodes<'a> {
+    title: &'static str,
+    pending: &'a Pending<'a>,
+    codes: &'a [String],
+}
+
 impl SigninPage<'_> {
     fn render(&self, status: StatusCode, page: &impl Template) -> Response {
         render(status, page, Policy::SignIn { redirect_uri: self.redirect_uri })
@@ -88,6 +117,31 @@ impl SigninPage<'_> {
             tenant,
             entitlements: self.app.active_entitlements().collect(),
         };
+        self.render(StatusCode::OK, &page)
+    }
+
+    /// The code of the person's second factor (or a recovery code).
+    pub fn second_factor(&self, error: Option<&str>, status: StatusCode) -> Response {
+        let page = SecondFactor { title: "Enter your code", pending: &self.pending, app_name: &self.app.name, error };
+        self.render(status, &page)
+    }
+
+    /// A second factor is required and the person has none: set one up now.
+    pub fn enroll(&self, enrolment: &Enrolment, reason: &str, error: Option<&str>) -> Response {
+        let page = Enroll {
+            title: "Set up a second factor",
+            pending: &self.pending,
+            reason,
+            secret: &enrolment.secret,
+            uri: &enrolment.uri,
+            error,
+        };
+        self.render(StatusCode::OK, &page)
+    }
+
+    /// The recovery codes of a second factor just set up, shown once.
+    pub fn recovery_codes(&self, codes: &[String]) -> Response {
+        let page = RecoveryCodes { title: "Save your recovery codes", pending: &self.pending, codes };
         self.render(StatusCode::OK, &page)
     }
 

@@ -62,6 +62,7 @@ pub async fn exchange(
             scope,
             nonce: row.nonce.as_deref(),
             auth_time: row.auth_time,
+            amr: row.amr.as_deref(),
             refresh: None,
         },
     )

@@ -54,6 +54,8 @@ pub struct UserGrant<'a> {
     pub scope: Vec<String>,
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
+    /// How the person signed in (RFC 8176), space-separated.
+    pub amr: Option<&'a str>,
     /// The refresh token to hand back instead of minting a new one.
     pub refresh: Option<String>,
 }
@@ -115,6 +117,7 @@ pub async fn issue_for_user(
                 scope: &g.scope,
                 nonce: g.nonce,
                 auth_time: g.auth_time,
+                amr: g.amr,
                 access_token: &access.token,
                 ttl: access.expires_in,
                 system_token: system_token.as_deref(),
@@ -136,6 +139,7 @@ pub async fn issue_for_user(
                 &g.scope,
                 g.nonce,
                 g.auth_time,
+                g.amr,
             );
             (Some(token), Some(row))
         }
@@ -165,6 +169,7 @@ pub fn refresh_row(
     scope: &[String],
     nonce: Option<&str>,
     auth_time: i64,
+    amr: Option<&str>,
 ) -> (String, RefreshRow) {
     let token = format!("{REFRESH_PREFIX}{}", random_token());
     let now = state.clock.now();
@@ -182,6 +187,7 @@ pub fn refresh_row(
         used_at: None,
         successor: None,
         revoked_at: None,
+        amr: amr.map(str::to_string),
     };
     (token, row)
 }
@@ -230,6 +236,7 @@ pub async fn exchange(
         scope: scope.clone(),
         nonce: None,
         auth_time: row.auth_time,
+        amr: row.amr.as_deref(),
         refresh,
     };
     if long_lived(app) {

@@ -177,6 +177,11 @@ pub fn test_config_with(database_url: &str, dir: &std::path::Path, issuer: &str,
         if name == "GATEHOUSE_OUTBOX_DIR" {
             return given.or_else(|| Some(outbox.clone()));
         }
+        // Tenants the fixtures make ask nobody for a second factor unless a test says so
+        // (`second_factor.rs` and the Chromium stories keep the product's default, `admins`).
+        if name == "GATEHOUSE_DEFAULT_MFA_POLICY" {
+            return given.or_else(|| Some("off".into()));
+        }
         given
     })
     .unwrap()
@@ -202,6 +207,7 @@ pub fn run_cli(database_url: &str, dir: &std::path::Path, args: &[&str], stdin: 
         .args(args)
         .env("GATEHOUSE_DATABASE_URL", database_url)
         .env("GATEHOUSE_KEYS_DIR", dir.join("keys"))
+        .env("GATEHOUSE_DEFAULT_MFA_POLICY", "off")
         .env_remove("GATEHOUSE_LISTEN")
         .env_remove("GATEHOUSE_ISSUER")
         .current_dir(dir)
