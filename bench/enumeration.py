@@ -54,7 +54,7 @@ def bench(server, samples):
     cli = server.cli
     try:
         partner = cli("partner", "add", "--name", "Bench")["id"]
-        cli("tenant", "add", "--ctx", "Bench1", "--name", "Bench", "--partner", partner)
+        cli("tenant", "add", "--ctx", "Bench1", "--name", "Bench", "--partner", partner, "--mfa", "off")
         cli("user", "add", "--email", "known@example.com", "--tenant", "Bench1", "--password-stdin",
             stdin=PASSWORD + "\n")
         c = common.Http(server.port)

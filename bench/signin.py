@@ -47,7 +47,7 @@ def bench(server, threads, duration):
     server.start()
     cli = server.cli
     partner = cli("partner", "add", "--name", "Bench")["id"]
-    cli("tenant", "add", "--ctx", "Bench1", "--name", "Bench", "--partner", partner)
+    cli("tenant", "add", "--ctx", "Bench1", "--name", "Bench", "--partner", partner, "--mfa", "off")
     cli("user", "add", "--email", "bench@example.com", "--tenant", "Bench1", "--admin", "--password-stdin",
         stdin=PASSWORD + "\n")
     app = cli("app", "create", "--partner", partner, "--template", "web", "--name", "Bench web", "--redirect-uri", REDIRECT)

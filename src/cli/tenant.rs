@@ -65,7 +65,8 @@ pub(super) async fn tenant(config: Config, json: bool, cmd: TenantCmd) -> anyhow
             print(json, &t, || format!("tenant {} (serial {}) created: {}", t.ctx, t.serial, t.name))
         }
         TenantCmd::Mfa { ctx, policy } => {
-            let t = state.directory.set_mfa_policy(&ctx, crate::tenants::factors::Policy::parse(&policy)?, ACTOR).await?;
+            let t =
+                state.directory.set_mfa_policy(&ctx, crate::tenants::factors::Policy::parse(&policy)?, ACTOR).await?;
             print(json, &t, || format!("{}: second factor required of {}", t.ctx, t.mfa_policy))
         }
         TenantCmd::Approve { ctx, client_id } => {

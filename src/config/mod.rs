@@ -422,7 +422,10 @@ impl Config {
         let mail = mail_config(raw.mail, &issuer)?;
         let default_mfa_policy = raw.tenants.default_mfa_policy.unwrap_or_else(|| "admins".into());
         if !["off", "admins", "everyone"].contains(&default_mfa_policy.as_str()) {
-            return Err(bad("tenants.default_mfa_policy", format!("'{default_mfa_policy}' is not one of: off, admins, everyone")));
+            return Err(bad(
+                "tenants.default_mfa_policy",
+                format!("'{default_mfa_policy}' is not one of: off, admins, everyone"),
+            ));
         }
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,

@@ -19,8 +19,8 @@ use crate::secret::Secret;
 use crate::store::audit::AuditEvent;
 use crate::store::sessions::SessionRow;
 use crate::tenants::factors::AMR_SECOND_FACTOR;
-use serde_json::json;
 use crate::AppState;
+use serde_json::json;
 
 /// Prefix of the cookie that binds a pending sign-in to the browser that started it.
 pub const FLOW_COOKIE: &str = "gatehouse_flow_";
@@ -383,19 +383,29 @@ pub async fn signin_submit(
             let now = state.clock.now();
             match action {
                 "otp" => {
-                    let failures = state.store.reserve_login_attempt(&key, now, session::FAILURE_WINDOW).await.map_err(failed)?;
+                    let failures =
+                        state.store.reserve_login_attempt(&key, now, session::FAILURE_WINDOW).await.map_err(failed)?;
                     if failures > OTP_FAILURES {
                         let mut res = page.second_factor(
                             Some("Too many wrong codes. Wait a few minutes and try again."),
                             StatusCode::TOO_MANY_REQUESTS,
                         );
-                        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(session::FAILURE_WINDOW as u32));
+                        res.headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from(session::FAILURE_WINDOW as u32));
                         return Ok(res);
                     }
                     if !state.factors.verify(&session.user_id, code).await? {
-                        let event = AuditEvent::new(now, &session.user_id, "login.second_factor_failed", &app.client_id, json!({}));
+                        let event = AuditEvent::new(
+                            now,
+                            &session.user_id,
+                            "login.second_factor_failed",
+                            &app.client_id,
+                            json!({}),
+                        );
                         let _ = state.store.record_audit(&event).await;
-                        return Ok(page.second_factor(Some("That code is not right, or was used already."), StatusCode::OK));
+                        return Ok(
+                            page.second_factor(Some("That code is not right, or was used already."), StatusCode::OK)
+                        );
                     }
                     let _ = state.store.clear_login_failures(&key).await;
                     state.store.set_session_amr(&digest, AMR_SECOND_FACTOR).await.map_err(failed)?;
@@ -406,8 +416,16 @@ pub async fn signin_submit(
                         return Ok(page.recovery_codes(&codes));
                     }
                     None => {
-                        let why = if areq.second_factor { SecondFactorReason::Requested } else { SecondFactorReason::Policy };
-                        return enrol_page(&state, &page, &session, why, Some("That code is not right. Check the clock of the device, and type the newest code.")).await;
+                        let why =
+                            if areq.second_factor { SecondFactorReason::Requested } else { SecondFactorReason::Policy };
+                        return enrol_page(
+                            &state,
+                            &page,
+                            &session,
+                            why,
+                            Some("That code is not right. Check the clock of the device, and type the newest code."),
+                        )
+                        .await;
                     }
                 },
                 _ => {}

@@ -29,7 +29,10 @@ pub enum Step {
     /// The session lacks a second factor that the person has, the app asked for
     /// (`acr_values`), or the tenant's policy requires; `enrolled` is false when the person
     /// must set one up first.
-    SecondFactor { enrolled: bool, why: SecondFactorReason },
+    SecondFactor {
+        enrolled: bool,
+        why: SecondFactorReason,
+    },
     SelectTenant(Vec<Tenant>),
     /// The tenant has not approved the app and the user is its administrator.
     Approve(Tenant),

@@ -67,7 +67,13 @@ impl Store {
         })
     }
 
-    pub async fn use_recovery_code(&self, user_id: &str, digest: &[u8], now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+    pub async fn use_recovery_code(
+        &self,
+        user_id: &str,
+        digest: &[u8],
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<bool> {
         audited!(self, event, when |done: &bool| *done, tx => {
             sqlx::query("UPDATE recovery_codes SET used_at = $3 WHERE digest = $1 AND user_id = $2 AND used_at IS NULL")
                 .bind(digest).bind(user_id).bind(now).execute(&mut *tx).await?.rows_affected() == 1

@@ -177,7 +177,9 @@ impl Factors {
         let secret = base32(secret);
         let label: String = form_urlencoded::byte_serialize(format!("{}:{email}", self.label).as_bytes()).collect();
         let issuer: String = form_urlencoded::byte_serialize(self.label.as_bytes()).collect();
-        let uri = format!("otpauth://totp/{label}?secret={secret}&issuer={issuer}&algorithm=SHA1&digits={DIGITS}&period={STEP}");
+        let uri = format!(
+            "otpauth://totp/{label}?secret={secret}&issuer={issuer}&algorithm=SHA1&digits={DIGITS}&period={STEP}"
+        );
         Enrolment { secret, uri }
     }
 
@@ -257,7 +259,15 @@ mod tests {
     #[test]
     fn base32_is_rfc_4648() {
         // RFC 4648 §10, without padding.
-        for (raw, encoded) in [("", ""), ("f", "MY"), ("fo", "MZXQ"), ("foo", "MZXW6"), ("foob", "MZXW6YQ"), ("fooba", "MZXW6YTB"), ("foobar", "MZXW6YTBOI")] {
+        for (raw, encoded) in [
+            ("", ""),
+            ("f", "MY"),
+            ("fo", "MZXQ"),
+            ("foo", "MZXW6"),
+            ("foob", "MZXW6YQ"),
+            ("fooba", "MZXW6YTB"),
+            ("foobar", "MZXW6YTBOI"),
+        ] {
             assert_eq!(base32(raw.as_bytes()), encoded);
         }
     }

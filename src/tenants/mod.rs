@@ -350,7 +350,8 @@ impl Directory {
     /// Sets who in the tenant must use a second factor.
     pub async fn set_mfa_policy(&self, ctx: &str, policy: factors::Policy, actor: &str) -> Result<Tenant> {
         let tenant = self.tenant(ctx).await?;
-        let event = AuditEvent::new(self.clock.now(), actor, "tenant.mfa_policy_set", ctx, json!({ "mfa": policy.as_str() }));
+        let event =
+            AuditEvent::new(self.clock.now(), actor, "tenant.mfa_policy_set", ctx, json!({ "mfa": policy.as_str() }));
         self.store.set_mfa_policy(&tenant.id, policy.as_str(), &event).await?;
         self.tenant(ctx).await
     }

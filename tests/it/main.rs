@@ -27,6 +27,7 @@ mod refresh; // strict one-time refresh by default, the per-app grace opt-in, re
 mod registration; // dynamic client registration and management (RFC 7591 / 7592)
 mod registry; // apps from templates, secrets, certificates, redirect URIs, nothing half-written
 mod rfc_musts; // one test per RFC / OIDC requirement not covered elsewhere, named after its clause
+mod second_factor; // TOTP set up at sign-in, one use per code, throttling, recovery codes, acr_values step-up, tenant policies, amr/acr
 mod signin; // authorization code + PKCE + OIDC with the openidconnect crate; pages, CSRF, throttling
 mod signin_hardening; // logout needs a hint or a confirmation, cross-site posts refused, __Host- cookies
 mod superid; // SuperID as SuperOffice's clients use it: tickets, SOAP, SAML, JWKS order, tenant paths, PKCE opt-out, claims

@@ -1,17 +1,20 @@
 //! People in headless Chromium (issue 18), with the relying party on another origin and mail
 //! through a real SMTP server: a tenant administrator invites someone on the tenant page; the
 //! invitee follows the mailed link, chooses a password, and signs in to the app, whose
-//! openidconnect client verifies an ID token with `email_verified: true`; they forget the
-//! password, reset it from the login page's link and sign in with the new one; the
+//! openidconnect client verifies an ID token with `email_verified: true`; the app asks for a
+//! second factor (`acr_values`) and they set up TOTP, and `max_age=0` asks for the password
+//! and a code again; they forget the password, reset it from the login page's link and sign
+//! in with the new one (and the code); the
 //! administrator disables them on the tenant page, and their refresh token and access token
 //! stop working. Pages are saved under `target/browser-screenshots/`.
 
 use crate::harness::browser::Driver;
 use crate::harness::mail::MailSink;
 use crate::harness::rp::{relying_party, Rp};
-use crate::harness::signin::{introspect, refresh, world, World, PASSWORD};
+use crate::harness::signin::{introspect, refresh, totp_code, world, World, PASSWORD};
 use crate::harness::{Backend, TestServer};
 use gatehouse::apps::UriKind;
+use gatehouse::tenants::factors::{ACR_MFA, ACR_PASSWORD};
 
 const SUFFIX: &str = " · Gatehouse";
 const NINA: &str = "nina@example.com";
@@ -34,7 +37,12 @@ async fn an_invited_person_joins_signs_in_resets_and_is_offboarded_in_chromium()
     let Some(driver) = Driver::start().await else { return };
     let Some(sink) = MailSink::start() else { return };
     let url = sink.url();
-    let env = [("GATEHOUSE_SMTP_URL", url.as_str()), ("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")];
+    // The product's second-factor default (administrators), not the fixtures' `off`.
+    let env = [
+        ("GATEHOUSE_SMTP_URL", url.as_str()),
+        ("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true"),
+        ("GATEHOUSE_DEFAULT_MFA_POLICY", "admins"),
+    ];
     let srv = TestServer::start_with(Backend::Sqlite, &env).await.unwrap();
     let w: World = world(&srv).await;
     let rp = relying_party(srv.base.clone(), Default::default()).await;
@@ -79,6 +87,37 @@ async fn an_invited_person_joins_signs_in_resets_and_is_offboarded_in_chromium()
     let (claims, _) = app.redeem(a, &rp.last("/cb")).await;
     assert_eq!(claims["email"], NINA);
     assert_eq!(claims["email_verified"], true, "the invitation went to her address: {claims}");
+    assert_eq!(claims["acr"], ACR_PASSWORD, "a member needs no second factor under the default policy");
+
+    // 3b. The app asks for a second factor (acr_values): she sets up TOTP with the code an
+    //     authenticator app would show; the ID token says so. Then max_age=0: the password and
+    //     a fresh code again.
+    let a = app.attempt(&[("acr_values", ACR_MFA)]);
+    driver.goto(&a.url).await;
+    expect(&driver, "Set up a second factor").await;
+    driver.screenshot("people-3b-second-factor").await;
+    let secret = driver.value("#secret").await;
+    driver.type_into("#code", &totp_code(&srv, &secret, 0)).await;
+    driver.click_and_wait("button[type=submit]").await;
+    expect(&driver, "Save your recovery codes").await;
+    driver.screenshot("people-3c-recovery-codes").await;
+    driver.click("button[type=submit]").await;
+    driver.wait_for_url(&callback).await;
+    let (claims, _) = app.redeem(a, &rp.last("/cb")).await;
+    assert_eq!(
+        (claims["acr"].as_str(), claims["amr"].clone()),
+        (Some(ACR_MFA), serde_json::json!(["pwd", "otp", "mfa"]))
+    );
+    srv.clock.advance(30);
+    let a = app.attempt(&[("max_age", "0")]);
+    driver.goto(&a.url).await;
+    expect(&driver, "Sign in").await;
+    log_in(&driver, NINA, PASSWORD).await;
+    expect(&driver, "Enter your code").await;
+    driver.type_into("#code", &totp_code(&srv, &secret, 0)).await;
+    driver.click("button[type=submit]").await;
+    driver.wait_for_url(&callback).await;
+    assert_eq!(app.redeem(a, &rp.last("/cb")).await.0["acr"], ACR_MFA);
 
     // 4. In a fresh browser she has forgotten the password: the login page's link, a mail,
     //    a new password, and a sign-in with it.
@@ -100,10 +139,14 @@ async fn an_invited_person_joins_signs_in_resets_and_is_offboarded_in_chromium()
     driver.click_and_wait("button[type=submit]").await;
     expect(&driver, "Your password is changed").await;
     driver.screenshot("people-4-reset").await;
+    srv.clock.advance(30);
     let a = app.attempt(&[]);
     driver.goto(&a.url).await;
     expect(&driver, "Sign in").await;
     log_in(&driver, NINA, NEW_PASSWORD).await;
+    expect(&driver, "Enter your code").await;
+    driver.type_into("#code", &totp_code(&srv, &secret, 0)).await;
+    driver.click("button[type=submit]").await;
     driver.wait_for_url(&callback).await;
     let (_, _) = app.redeem(a, &rp.last("/cb")).await;
 

@@ -243,3 +243,30 @@ pub async fn introspect(base: &str, w: &World, token: &str, hint: Option<&str>) 
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()
 }
+
+/// The code an authenticator app would show for `secret` (base32) at the server's time,
+/// `steps` steps later.
+pub fn totp_code(srv: &TestServer, base32: &str, steps: i64) -> String {
+    let secret = decode_base32(base32);
+    format!(
+        "{:06}",
+        gatehouse::tenants::factors::hotp(
+            &secret,
+            (gatehouse::tenants::factors::step_of(srv.clock.now()) + steps) as u64
+        )
+    )
+}
+
+fn decode_base32(s: &str) -> Vec<u8> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut bits, mut value, mut out) = (0u32, 0u64, Vec::new());
+    for c in s.chars() {
+        value = (value << 5) | ALPHABET.find(c).unwrap() as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((value >> bits) as u8);
+        }
+    }
+    out
+}
