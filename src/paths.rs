@@ -60,3 +60,5 @@ pub const ACCOUNT_RESET_CONFIRM: &str = "/account/reset/confirm";
 pub const ADMIN_TENANT_PEOPLE: &str = "/admin/tenant/people";
 /// The first-run page: creates the first platform administrator (loopback only, one-time link).
 pub const SETUP: &str = "/setup";
+/// The portal's second step for people who must (or chose to) use a second factor.
+pub const PORTAL_SECOND_FACTOR: &str = "/portal/second-factor";

@@ -46,6 +46,8 @@ pub struct UserRow {
 pub struct MembershipRow {
     pub tenant_ctx: String,
     pub is_admin: bool,
+    /// The tenant's second-factor policy.
+    pub mfa_policy: String,
 }
 
 fn tenant_row(r: &impl DbRow) -> sqlx::Result<TenantRow> {
@@ -218,9 +220,9 @@ impl Store {
 
     pub async fn memberships(&self, user_id: &str) -> sqlx::Result<Vec<MembershipRow>> {
         on_db!(&self.db, pool => {
-            sqlx::query("SELECT t.ctx, m.is_admin FROM memberships m JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 ORDER BY t.ctx")
+            sqlx::query("SELECT t.ctx, m.is_admin, t.mfa_policy FROM memberships m JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 ORDER BY t.ctx")
                 .bind(user_id).fetch_all(pool).await?
-                .iter().map(|r| Ok(MembershipRow { tenant_ctx: r.text("ctx")?, is_admin: r.flag("is_admin")? })).collect()
+                .iter().map(|r| Ok(MembershipRow { tenant_ctx: r.text("ctx")?, is_admin: r.flag("is_admin")?, mfa_policy: r.text("mfa_policy")? })).collect()
         })
     }
 

@@ -56,6 +56,8 @@ pub struct User {
 pub struct Membership {
     pub tenant: String,
     pub is_admin: bool,
+    /// Whether the tenant's policy asks this person for a second factor.
+    pub second_factor_required: bool,
 }
 
 impl From<TenantRow> for Tenant {
@@ -295,7 +297,13 @@ impl Directory {
             .memberships(user_id)
             .await?
             .into_iter()
-            .map(|m| Membership { tenant: m.tenant_ctx, is_admin: m.is_admin })
+            .map(|m| Membership {
+                second_factor_required: factors::Policy::parse(&m.mfa_policy)
+                    .unwrap_or(factors::Policy::Admins)
+                    .requires(m.is_admin),
+                tenant: m.tenant_ctx,
+                is_admin: m.is_admin,
+            })
             .collect())
     }
 

@@ -57,6 +57,13 @@ async fn an_invited_person_joins_signs_in_resets_and_is_offboarded_in_chromium()
     driver.goto(&srv.url("/admin/tenant")).await;
     expect(&driver, "Sign in to the Developer Portal").await;
     log_in(&driver, "admin@example.com", PASSWORD).await;
+    // The default policy: an administrator sets up a second factor before the tenant page.
+    expect(&driver, "Set up a second factor").await;
+    let ada_secret = driver.value("#secret").await;
+    driver.type_into("#code", &totp_code(&srv, &ada_secret, 0)).await;
+    driver.click_and_wait("button[type=submit]").await;
+    expect(&driver, "Save your recovery codes").await;
+    driver.click_and_wait("#continue").await;
     expect(&driver, "Customer One (Cust1)").await;
     driver.type_into("#invite-email", NINA).await;
     driver.click_and_wait("button[value=invite]").await;
@@ -166,6 +173,9 @@ async fn an_invited_person_joins_signs_in_resets_and_is_offboarded_in_chromium()
     driver.goto(&srv.url("/admin/tenant")).await;
     expect(&driver, "Sign in to the Developer Portal").await;
     log_in(&driver, "admin@example.com", PASSWORD).await;
+    expect(&driver, "Enter your code").await;
+    driver.type_into("#code", &totp_code(&srv, &ada_secret, 1)).await;
+    driver.click_and_wait("button[type=submit]").await;
     expect(&driver, "Customer One (Cust1)").await;
     driver.click_and_wait(&format!("button[aria-label='Disable: {NINA}']")).await;
     expect(&driver, "Customer One (Cust1)").await;

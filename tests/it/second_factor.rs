@@ -238,3 +238,65 @@ both_backends!(
         assert!(claims.iter().any(|c| c == "acr") && claims.iter().any(|c| c == "amr"));
     }
 );
+
+/// Signs in to the portal with the password, then opens the tenant page; returns where that
+/// sends the browser (or the status of the page it got).
+async fn portal_login(srv: &TestServer, browser: &mut Browser, email: &str) -> String {
+    let page = browser.get(&srv.url("/portal/login?next=/admin/tenant")).await.text().await.unwrap();
+    let csrf = hidden(&page, "csrf").unwrap();
+    let res = browser
+        .post(
+            &srv.url("/portal/login"),
+            &[("csrf", &csrf), ("next", "/admin/tenant"), ("email", email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let res = browser.get(&srv.url(res.headers()["location"].to_str().unwrap())).await;
+    if res.status().is_redirection() {
+        res.headers()["location"].to_str().unwrap().to_string()
+    } else {
+        res.status().as_str().to_string()
+    }
+}
+
+both_backends!(env DEFAULT_POLICY;
+    async fn the_tenant_page_needs_the_administrators_second_factor_too(srv) {
+        let _w = world(&srv).await;
+        srv.state.directory.add_user(MEMBER, None, "Cust1", false, Secret::new(PASSWORD.into()), "test").await.unwrap();
+        let mut browser = Browser::new();
+        let next = portal_login(&srv, &mut browser, ADMIN).await;
+        assert_eq!(next, "/portal/second-factor?next=%2Fadmin%2Ftenant", "the password alone does not reach the tenant page");
+        let page = browser.get(&srv.url(&next)).await.text().await.unwrap();
+        let secret = readonly_value(&page, "secret").expect("set up a factor first");
+        let csrf = hidden(&page, "csrf").unwrap();
+        let form = |code: String| vec![("csrf", csrf.clone()), ("next", "/admin/tenant".into()), ("action", "enroll".into()), ("code", code)];
+        let wrong = if totp_code(&srv, &secret, 0) == "000000" { "111111" } else { "000000" };
+        let f = form(wrong.into());
+        let res = browser.post(&srv.url("/portal/second-factor"), &pairs(&f)).await;
+        assert!(res.text().await.unwrap().contains("That code is not right"));
+        let f = form(totp_code(&srv, &secret, 0));
+        let res = browser.post(&srv.url("/portal/second-factor"), &pairs(&f)).await;
+        let html = res.text().await.unwrap();
+        assert!(html.contains("Save your recovery codes"), "{html}");
+        let res = browser.get(&srv.url("/admin/tenant")).await;
+        assert_eq!(res.status(), 200, "with the second factor the tenant page opens");
+
+        // A plain member is not asked under the `admins` policy.
+        let mut member = Browser::new();
+        assert_eq!(portal_login(&srv, &mut member, MEMBER).await, "403", "not an administrator, but not sent to a second factor");
+        assert_eq!(member.get(&srv.url("/portal")).await.status(), 200);
+        // A form posted to the second-factor page from another site is refused.
+        let res = http()
+            .post(srv.url("/portal/second-factor"))
+            .header("origin", "https://evil.example")
+            .form(&[("code", "123456")])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_redirection() || res.status() == 403, "{}", res.status());
+    }
+);
+
+fn pairs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, s)| (*k, s.as_str())).collect()
+}

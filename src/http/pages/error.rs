@@ -22,6 +22,8 @@ pub enum PageError {
     Refused { status: StatusCode, title: &'static str, message: &'static str, nav: Box<Nav> },
     /// Nobody is signed in to the portal: its login page, and then back to `next`.
     SignIn { next: Option<String> },
+    /// Signed in, but a second factor is needed first: its page, and then back to `next`.
+    SecondFactor { next: String },
 }
 
 impl PageError {
@@ -139,6 +141,10 @@ impl IntoResponse for PageError {
                 Redirect::to(&format!("{}?next={next}", paths::PORTAL_LOGIN)).into_response()
             }
             PageError::SignIn { next: None } => Redirect::to(paths::PORTAL_LOGIN).into_response(),
+            PageError::SecondFactor { next } => {
+                let next = form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>();
+                Redirect::to(&format!("{}?next={next}", paths::PORTAL_SECOND_FACTOR)).into_response()
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod app_page;
 pub mod people;
+pub mod second_factor;
 pub mod wizard;
 
 use askama::Template;
@@ -22,6 +23,7 @@ use crate::apps::App;
 use crate::paths;
 use crate::secret::Secret;
 use crate::store::tenants::PartnerRow;
+use crate::tenants::factors::has_second_factor;
 use crate::tenants::User;
 use crate::AppState;
 
@@ -85,8 +87,15 @@ pub async fn viewer(state: &AppState, headers: &HeaderMap, here: &str) -> Result
     let Some(user) = user.map(User::from).filter(|u| u.disabled_at.is_none()) else {
         return Err(PageError::SignIn { next: None });
     };
-    let admin_of =
-        state.directory.memberships(&user.id).await?.into_iter().filter(|m| m.is_admin).map(|m| m.tenant).collect();
+    let memberships = state.directory.memberships(&user.id).await?;
+    // The portal approves apps and manages people: whoever must (or chose to) use a second
+    // factor uses it here too.
+    if !has_second_factor(&session.row.amr)
+        && (memberships.iter().any(|m| m.second_factor_required) || state.factors.enrolled(&user.id).await?)
+    {
+        return Err(PageError::SecondFactor { next: here.to_string() });
+    }
+    let admin_of = memberships.into_iter().filter(|m| m.is_admin).map(|m| m.tenant).collect();
     Ok(Viewer { session, user, partners, admin_of })
 }
 
@@ -147,7 +156,7 @@ pub struct NextQuery {
 }
 
 /// Only our own portal and admin pages are followed after login (no open redirect).
-fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if (n.starts_with(paths::PORTAL) || n.starts_with(paths::ADMIN_TENANT))
