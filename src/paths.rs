@@ -62,3 +62,5 @@ pub const ADMIN_TENANT_PEOPLE: &str = "/admin/tenant/people";
 pub const SETUP: &str = "/setup";
 /// The portal's second step for people who must (or chose to) use a second factor.
 pub const PORTAL_SECOND_FACTOR: &str = "/portal/second-factor";
+/// A person's own account page: profile, password, second factor, sessions, allowed apps.
+pub const ACCOUNT: &str = "/account";

@@ -80,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::PORTAL_ADMIN, get(portal::admin::platform).post(portal::admin::platform_decide))
         .route(paths::ADMIN_TENANT, get(portal::admin::tenant).post(portal::admin::tenant_decide))
         .route(paths::ADMIN_TENANT_PEOPLE, post(portal::people::act))
+        .route(paths::ACCOUNT, get(portal::account::show).post(portal::account::act))
         .route(paths::ACCOUNT_INVITATION, get(account::invitation_get).post(account::invitation_post))
         .route(paths::ACCOUNT_VERIFY, get(account::verify_get).post(account::verify_post))
         .route(paths::ACCOUNT_RESET, get(account::reset_get).post(account::reset_post))

@@ -1,6 +1,7 @@
 //! Tenants (customer installations), users and their memberships, and partners with their
 //! developers. Private/public admission of apps builds on these.
 
+pub mod account;
 pub mod factors;
 pub mod password;
 pub mod people;

@@ -131,9 +131,9 @@ struct ResetMail<'a> {
 
 #[derive(Clone, Debug)]
 pub struct People {
-    store: Store,
-    clock: Clock,
-    directory: Directory,
+    pub(super) store: Store,
+    pub(super) clock: Clock,
+    pub(super) directory: Directory,
     mailer: Mailer,
     /// The issuer: links point at its pages.
     base_url: String,

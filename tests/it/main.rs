@@ -5,6 +5,7 @@
 #[macro_use]
 mod harness; // TestServer (real server, fresh database per test), both_backends!, fixtures
 
+mod account; // the account page: sessions, allowed apps revoked, password change, name, verification, events
 mod architecture; // the shape of src/: layers, no import cycles, http and AppState kept in the web layer, files ≤ 600 lines
 mod assertions; // private_key_jwt and the JWT bearer grant: signed assertions, JWT credentials, every forgery
 mod browser; // the sign-in pages in headless Chromium over WebDriver, with screenshots

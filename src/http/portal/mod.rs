@@ -4,6 +4,7 @@
 //! form parsing with its CSRF check, and the navigation bar every page shows
 //! (`templates/portal/base.html`).
 
+pub mod account;
 pub mod admin;
 pub mod app_page;
 pub mod people;
@@ -159,7 +160,9 @@ pub struct NextQuery {
 pub(crate) fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
-            if (n.starts_with(paths::PORTAL) || n.starts_with(paths::ADMIN_TENANT))
+            if (n.starts_with(paths::PORTAL)
+                || n.starts_with(paths::ADMIN_TENANT)
+                || n.starts_with(paths::ACCOUNT))
                 && !n.contains("//")
                 && !n.contains('\\') =>
         {
