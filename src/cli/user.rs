@@ -150,6 +150,12 @@ pub(super) async fn user(config: Config, json: bool, cmd: UserCmd) -> anyhow::Re
         UserCmd::ResetMfa { email } => {
             let user = state.directory.user(&email).await?;
             let removed = state.factors.remove(&user.id, ACTOR).await?;
+            if removed {
+                if let Some(sending) = state.people.notify(&user, crate::tenants::notices::Notice::SecondFactorRemoved)
+                {
+                    let _ = sending.await;
+                }
+            }
             let note = if removed { "no longer has a second factor" } else { "had no second factor" };
             print(json, &json!({ "email": user.email, "removed": removed }), || format!("{} {note}", user.email))
         }

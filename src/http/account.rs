@@ -317,7 +317,7 @@ pub async fn setup_post(
         state.people.setup_is_live(&token).await?;
         return Ok(again(fields, "The two passwords are not the same.".into()));
     }
-    let first = crate::tenants::people::FirstAdmin {
+    let first = crate::tenants::setup::FirstAdmin {
         name: &fields.name,
         email: &fields.email,
         password: Secret::new(form.get("password").unwrap_or("").to_string()),

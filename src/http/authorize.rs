@@ -413,6 +413,9 @@ pub async fn signin_submit(
                 "enroll" => match state.factors.confirm(&session.user_id, code).await? {
                     Some(codes) => {
                         state.store.set_session_amr(&digest, AMR_SECOND_FACTOR).await.map_err(failed)?;
+                        if let Ok(Some(user)) = state.store.user_by_id(&session.user_id).await {
+                            state.people.notify(&user.into(), crate::tenants::notices::Notice::SecondFactorAdded);
+                        }
                         return Ok(page.recovery_codes(&codes));
                     }
                     None => {

@@ -169,6 +169,10 @@ pub async fn check_password(
     let _ = state.store.release_login_attempt(&counters.account).await;
     let event = AuditEvent::new(now, &user.id, "login.succeeded", subject, serde_json::json!({}));
     let _ = state.store.record_audit(&event).await;
+    // The browser carries no device cookie of an earlier sign-in to this account.
+    if device.is_none() {
+        state.people.notify(&user, crate::tenants::notices::Notice::NewDevice);
+    }
     Ok(Login::Ok(user))
 }
 

@@ -3,8 +3,10 @@
 
 pub mod account;
 pub mod factors;
+pub mod notices;
 pub mod password;
 pub mod people;
+pub mod setup;
 pub mod tickets;
 
 use serde::Serialize;

@@ -137,8 +137,7 @@ async fn an_invited_person_joins_signs_in_resets_and_is_offboarded_in_chromium()
     driver.type_into("#email", NINA).await;
     driver.click_and_wait("button[type=submit]").await;
     expect(&driver, "Check your mail").await;
-    let mail = sink.wait_for(NINA, 2).await;
-    assert_eq!(mail.subject, "Reset your password");
+    let mail = sink.wait_for_subject(NINA, "Reset your password").await;
     driver.goto(&mail.link()).await;
     expect(&driver, "Choose a new password").await;
     driver.type_into("#password", NEW_PASSWORD).await;
@@ -156,6 +155,10 @@ async fn an_invited_person_joins_signs_in_resets_and_is_offboarded_in_chromium()
     driver.click("button[type=submit]").await;
     driver.wait_for_url(&callback).await;
     let (_, _) = app.redeem(a, &rp.last("/cb")).await;
+    // Security notices: a sign-in from a browser she had not used, and Ada's new factor.
+    let notice = sink.wait_for_subject(NINA, "New sign-in to your account").await;
+    assert!(notice.text.contains("/account"), "{}", notice.text);
+    sink.wait_for_subject("admin@example.com", "Your second factor changed").await;
 
     // 5. A last sign-in with offline access, then the administrator disables her on the
     //    tenant page: her refresh token and access token stop working at once.

@@ -111,6 +111,9 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: For
     state.store.set_session_amr(&session.digest, AMR_SECOND_FACTOR).await?;
     Ok(match recovery {
         Some(codes) => {
+            if let Ok(Some(user)) = state.store.user_by_id(&user_id).await {
+                state.people.notify(&user.into(), crate::tenants::notices::Notice::SecondFactorAdded);
+            }
             let page = RecoveryPage { title: "Save your recovery codes", next: &next, codes: &codes };
             pages::render(StatusCode::OK, &page, Policy::Own)
         }

@@ -123,4 +123,15 @@ impl MailSink {
         }
         panic!("no message #{count} to {to} arrived; all: {:?}", self.all());
     }
+
+    /// Waits (at most ten seconds) for a message to `to` with this subject.
+    pub async fn wait_for_subject(&self, to: &str, subject: &str) -> Received {
+        for _ in 0..200 {
+            if let Some(m) = self.to(to).into_iter().find(|m| m.subject == subject) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no message '{subject}' to {to} arrived; all: {:?}", self.all());
+    }
 }
