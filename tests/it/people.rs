@@ -232,3 +232,76 @@ both_backends!(
         assert_eq!(res.status(), 400, "used once");
     }
 );
+
+/// Signs `email` in to the portal in a fresh cookie-keeping browser; returns it with the CSRF
+/// token of the tenant page.
+async fn on_tenant_page(srv: &TestServer, email: &str) -> (Browser, String, u16) {
+    use crate::harness::signin::hidden;
+    let mut b = Browser::new();
+    let page = b.get(&srv.url("/portal/login")).await.text().await.unwrap();
+    let csrf = hidden(&page, "csrf").unwrap();
+    b.post(
+        &srv.url("/portal/login"),
+        &[("csrf", &csrf), ("next", "/portal"), ("email", email), ("password", PASSWORD)],
+    )
+    .await;
+    let res = b.get(&srv.url("/admin/tenant?ctx=Cust1")).await;
+    let status = res.status().as_u16();
+    let html = res.text().await.unwrap();
+    let csrf = hidden(&html, "csrf").unwrap_or_default();
+    (b, csrf, status)
+}
+
+both_backends!(
+    async fn the_tenant_pages_people_forms_refuse_what_they_must(srv) {
+        let _w = world(&srv).await;
+        let dir = &srv.state.directory;
+        dir.add_user("bob@example.com", None, "Cust1", false, Secret::new(PASSWORD.into()), "test").await.unwrap();
+        dir.add_tenant("Cust2", "Customer Two", None, None, "test").await.unwrap();
+        dir.add_user("bob@example.com", None, "Cust2", false, Secret::new(PASSWORD.into()), "test").await.unwrap();
+        let (mut admin, csrf, status) = on_tenant_page(&srv, "admin@example.com").await;
+        assert_eq!(status, 200);
+        let post = |action: &'static str, email: &'static str| {
+            vec![("csrf", csrf.clone()), ("ctx", "Cust1".to_string()), ("action", action.to_string()), ("email", email.to_string())]
+        };
+        let send = |b: &mut Browser, form: Vec<(&'static str, String)>| {
+            let url = srv.url("/admin/tenant/people");
+            let mut b2 = Browser { cookies: b.cookies.clone(), forwarded_for: None };
+            async move {
+                let borrowed: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let res = b2.post(&url, &borrowed).await;
+                (res.status().as_u16(), res.text().await.unwrap())
+            }
+        };
+        let (status, page) = send(&mut admin, post("invite", "not an address")).await;
+        assert_eq!(status, 400);
+        assert!(page.contains("email: is not an email address"), "{page}");
+        assert_eq!(send(&mut admin, post("invite", "carol@example.com")).await.0, 303);
+        let page = admin.get(&srv.url("/admin/tenant?ctx=Cust1")).await.text().await.unwrap();
+        assert!(page.contains("Invited, not yet joined: carol@example.com"), "{page}");
+        // The last administrator can be neither demoted nor removed.
+        let (status, page) = send(&mut admin, post("member", "admin@example.com")).await;
+        assert_eq!(status, 409);
+        assert!(page.contains("last administrator"), "{page}");
+        assert_eq!(send(&mut admin, post("remove", "admin@example.com")).await.0, 409);
+        // Bob belongs to Cust2 too: this tenant's administrator may remove him, not disable him.
+        let (status, page) = send(&mut admin, post("disable", "bob@example.com")).await;
+        assert_eq!(status, 409);
+        assert!(page.contains("belongs to other tenants"), "{page}");
+        assert!(dir.user("bob@example.com").await.unwrap().disabled_at.is_none());
+        assert_eq!(send(&mut admin, post("frobnicate", "bob@example.com")).await.0, 400);
+        // Without the CSRF token nothing happens.
+        let mut forged = post("remove", "bob@example.com");
+        forged[0].1 = "wrong".into();
+        assert_eq!(send(&mut admin, forged).await.0, 403);
+        assert_eq!(send(&mut admin, post("remove", "bob@example.com")).await.0, 303);
+        assert!(dir.memberships(&dir.user("bob@example.com").await.unwrap().id).await.unwrap().iter().all(|m| m.tenant != "Cust1"));
+
+        // A plain member has no say.
+        dir.add_user("mia@example.com", None, "Cust1", false, Secret::new(PASSWORD.into()), "test").await.unwrap();
+        let (mut mia, mia_csrf, status) = on_tenant_page(&srv, "mia@example.com").await;
+        assert_eq!(status, 403, "not an administrator");
+        let form = vec![("csrf", mia_csrf), ("ctx", "Cust1".to_string()), ("action", "invite".to_string()), ("email", "x@example.com".to_string())];
+        assert_eq!(send(&mut mia, form).await.0, 403);
+    }
+);
