@@ -64,3 +64,5 @@ pub const SETUP: &str = "/setup";
 pub const PORTAL_SECOND_FACTOR: &str = "/portal/second-factor";
 /// A person's own account page: profile, password, second factor, sessions, allowed apps.
 pub const ACCOUNT: &str = "/account";
+/// A partner's developers invite more developers (`POST`).
+pub const PORTAL_DEVELOPERS: &str = "/portal/developers";

@@ -305,3 +305,45 @@ both_backends!(
         assert_eq!(send(&mut mia, form).await.0, 403);
     }
 );
+
+both_backends!(
+    async fn a_partners_developer_invites_another_in_the_portal(srv) {
+        use crate::harness::signin::hidden;
+        let Some(sink) = MailSink::start() else { return };
+        let w = crate::harness::portal::portal_world(&srv).await;
+        let inst = mailing(&srv, &sink).await;
+        let portal_password = crate::harness::portal::PASSWORD;
+        let base = inst.base.clone();
+        let login = |email: &'static str| {
+            let base = base.clone();
+            async move {
+                let mut b = Browser::new();
+                let page = b.get(&format!("{base}/portal/login")).await.text().await.unwrap();
+                let csrf = hidden(&page, "csrf").unwrap();
+                let form = [("csrf", csrf.as_str()), ("next", "/portal"), ("email", email), ("password", portal_password)];
+                b.post(&format!("{base}/portal/login"), &form).await;
+                let page = b.get(&format!("{base}/portal")).await.text().await.unwrap();
+                (b, hidden(&page, "csrf").unwrap(), page)
+            }
+        };
+        let (mut dev, csrf, page) = login("dev@example.com").await;
+        assert!(page.contains("Developers of Test Partner AS") && page.contains("dev@example.com"), "{page}");
+        let form = [("csrf", csrf.as_str()), ("partner", w.partner.as_str()), ("email", "dana@example.com")];
+        let res = dev.post(&format!("{}/portal/developers", inst.base), &form).await;
+        assert_eq!(res.status(), 303);
+        let mail = sink.wait_for("dana@example.com", 1).await;
+        assert_eq!(mail.subject, "You are invited to the developers of Test Partner AS");
+        let token = mail.token();
+        let accept = [("token", token.as_str()), ("name", "Dana Dev"), ("password", PASSWORD), ("password2", PASSWORD)];
+        assert_eq!(http().post(srv.url("/account/invitation")).form(&accept).send().await.unwrap().status(), 200);
+        let dana = srv.state.directory.user("dana@example.com").await.unwrap();
+        let partners = srv.state.store.partners_of(&dana.id).await.unwrap();
+        assert_eq!(partners.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), [w.partner.as_str()]);
+
+        // A developer of another partner cannot invite to this one.
+        let (mut other, csrf, _) = login("other@example.com").await;
+        let form = [("csrf", csrf.as_str()), ("partner", w.partner.as_str()), ("email", "eve@example.com")];
+        assert_eq!(other.post(&format!("{}/portal/developers", inst.base), &form).await.status(), 403);
+        assert!(sink.to("eve@example.com").is_empty());
+    }
+);

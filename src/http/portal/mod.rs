@@ -265,10 +265,28 @@ struct Home {
     /// The viewer can see no app: say how to become a partner's developer.
     no_partner: bool,
     apps: Vec<App>,
+    notice: Option<&'static str>,
+    /// The viewer's partners with their developers, each with an invitation form.
+    partners: Vec<PartnerView>,
+}
+
+struct PartnerView {
+    id: String,
+    name: String,
+    developers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub struct HomeQuery {
+    done: Option<String>,
 }
 
 /// `GET /portal`: the apps of the viewer's partners (every app for a platform administrator).
-pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+pub async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HomeQuery>,
+) -> Result<Response, PageError> {
     let viewer = viewer(&state, &headers, paths::PORTAL).await?;
     let apps = if viewer.user.platform_admin {
         state.registry.list(None).await?
@@ -279,11 +297,39 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         }
         all
     };
+    let mut partners = Vec::new();
+    for p in &viewer.partners {
+        let developers = state.store.partner_member_emails(&p.id).await?;
+        partners.push(PartnerView { id: p.id.clone(), name: p.name.clone(), developers });
+    }
     let page = Home {
         title: "Your apps",
         nav: viewer.nav(),
         no_partner: viewer.partners.is_empty() && !viewer.user.platform_admin,
         apps,
+        notice: (q.done.as_deref() == Some("invite"))
+            .then_some("The invitation is on its way. It works once, for seven days."),
+        partners,
     };
     Ok(pages::render(StatusCode::OK, &page, Policy::Own))
+}
+
+/// `POST /portal/developers`: a developer of a partner invites someone to be one too.
+pub async fn invite_developer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, PageError> {
+    let viewer = viewer(&state, &headers, paths::PORTAL).await?;
+    form.check(&state, &headers, &viewer)?;
+    let partner = form.text("partner");
+    if !viewer.partners.iter().any(|p| p.id == partner) {
+        return Err(PageError::refused(
+            viewer.nav(),
+            "Not a developer of that partner",
+            "Only a partner's own developers invite more. Nothing was changed.",
+        ));
+    }
+    state.people.invite_developer(&partner, &form.text("email"), &viewer.user.id).await?;
+    Ok(Redirect::to(&format!("{}?done=invite", paths::PORTAL)).into_response())
 }
