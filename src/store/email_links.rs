@@ -132,6 +132,20 @@ impl Store {
         })
     }
 
+    /// Withdraws the open invitations of `email` to a tenant; false when there was none.
+    pub async fn withdraw_invitations(
+        &self,
+        tenant_id: &str,
+        email: &str,
+        now: i64,
+        event: &AuditEvent,
+    ) -> sqlx::Result<bool> {
+        audited!(self, event, when |done: &bool| *done, tx => {
+            sqlx::query("UPDATE email_links SET used_at = $3 WHERE tenant_id = $1 AND email = $2 AND purpose = 'invitation' AND used_at IS NULL")
+                .bind(tenant_id).bind(email).bind(now).execute(&mut *tx).await?.rows_affected() > 0
+        })
+    }
+
     /// Uses an invitation: makes the new account (its address verified by the click) or takes
     /// the existing person, and gives them the membership or developer seat it offered. An
     /// invitation never lowers a role the person already has.

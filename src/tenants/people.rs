@@ -484,6 +484,23 @@ impl People {
         Ok(())
     }
 
+    /// Withdraws an invitation to the tenant that was not accepted yet: its link stops working.
+    pub async fn withdraw(&self, ctx: &str, email: &str, actor: &str) -> Result<()> {
+        let email = normalise_email(email)?;
+        let tenant = self.directory.tenant(ctx).await?;
+        let event = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            "member.invitation_withdrawn",
+            &tenant.ctx,
+            json!({ "email": email }),
+        );
+        if !self.store.withdraw_invitations(&tenant.id, &email, self.clock.now(), &event).await? {
+            return Err(Error::not_found(format!("an open invitation for {email}")));
+        }
+        Ok(())
+    }
+
     /// Whether a tenant administrator may disable (or enable) this member's whole account:
     /// only someone who belongs to this tenant alone and is no platform administrator.
     pub async fn may_offboard(&self, ctx: &str, email: &str) -> Result<User> {

@@ -278,7 +278,13 @@ both_backends!(
         assert!(page.contains("email: is not an email address"), "{page}");
         assert_eq!(send(&mut admin, post("invite", "carol@example.com")).await.0, 303);
         let page = admin.get(&srv.url("/admin/tenant?ctx=Cust1")).await.text().await.unwrap();
-        assert!(page.contains("Invited, not yet joined: carol@example.com"), "{page}");
+        assert!(page.contains("Invited, not yet joined:") && page.contains("<li>carol@example.com "), "{page}");
+        // Withdrawn, an invitation's link stops working; withdrawing again is a 404.
+        let sent = srv.state.people.invite_to_tenant("Cust1", "dave@example.com", false, "test").await.unwrap();
+        assert_eq!(http().get(&sent.link).send().await.unwrap().status(), 200);
+        assert_eq!(send(&mut admin, post("withdraw", "dave@example.com")).await.0, 303);
+        assert_eq!(http().get(&sent.link).send().await.unwrap().status(), 400);
+        assert_eq!(send(&mut admin, post("withdraw", "dave@example.com")).await.0, 404);
         // The last administrator can be neither demoted nor removed.
         let (status, page) = send(&mut admin, post("member", "admin@example.com")).await;
         assert_eq!(status, 409);

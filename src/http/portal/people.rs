@@ -1,5 +1,5 @@
 //! A tenant administrator's forms about the tenant's people (`POST /admin/tenant/people`):
-//! invite by email, make administrator or member, remove from the tenant, and disable or
+//! invite by email (and withdraw an invitation), make administrator or member, remove from the tenant, and disable or
 //! enable someone who belongs to this tenant alone. The page that lists them is `admin`'s.
 
 use axum::extract::State;
@@ -22,6 +22,7 @@ pub fn notice(done: &str) -> Option<&'static str> {
         "remove" => "They were removed from the tenant. Their account stays.",
         "disable" => "They are disabled: they cannot sign in, and their sessions and tokens have ended.",
         "enable" => "They can sign in again.",
+        "withdraw" => "The invitation is withdrawn: its link no longer works.",
         _ => return None,
     })
 }
@@ -46,6 +47,7 @@ pub async fn act(State(state): State<AppState>, headers: HeaderMap, form: Form) 
             }
         }
         "admin" | "member" => state.people.set_role(&ctx, &email, action == "admin", &actor).await?,
+        "withdraw" => state.people.withdraw(&ctx, &email, &actor).await?,
         "remove" => state.people.remove(&ctx, &email, &actor).await?,
         "disable" | "enable" => {
             let user = state.people.may_offboard(&ctx, &email).await?;
@@ -58,7 +60,11 @@ pub async fn act(State(state): State<AppState>, headers: HeaderMap, form: Form) 
                 state.directory.enable_user(&user.email, &actor).await?;
             }
         }
-        _ => return Err(Error::invalid("action", "must be invite, admin, member, remove, disable or enable").into()),
+        _ => {
+            return Err(
+                Error::invalid("action", "must be invite, withdraw, admin, member, remove, disable or enable").into()
+            )
+        }
     }
     let ctx = form_urlencoded::byte_serialize(ctx.as_bytes()).collect::<String>();
     Ok(Redirect::to(&format!("{}?ctx={ctx}&done={action}", paths::ADMIN_TENANT)).into_response())
