@@ -6,7 +6,7 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -141,11 +141,7 @@ pub async fn invitation_post(
     let old = session::current(&state, &headers).await;
     let cookies = session::start(&state, &user, old.as_ref().map(|s| s.digest.as_slice())).await?;
     let page = JoinedPage { title: "Welcome", place: &inv.place, email: &user.email, admin_link };
-    let mut res = pages::render(StatusCode::OK, &page, Policy::Own);
-    for cookie in cookies {
-        res.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    Ok(res)
+    Ok(session::with_cookies(pages::render(StatusCode::OK, &page, Policy::Own), cookies))
 }
 
 #[derive(Template)]
@@ -334,9 +330,5 @@ pub async fn setup_post(
         Err(e) => return Err(e.into()),
     };
     let cookies = session::start(&state, &user, None).await?;
-    let mut res = axum::response::Redirect::to(paths::PORTAL).into_response();
-    for cookie in cookies {
-        res.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    Ok(res)
+    Ok(session::with_cookies(axum::response::Redirect::to(paths::PORTAL).into_response(), cookies))
 }

@@ -301,10 +301,6 @@ async fn enrol_page(
     Ok(page.enroll(&enrolment, reason, error))
 }
 
-/// Failed second-factor codes a person may type in the failure window before the code step
-/// answers 429: six digits must not be guessable.
-const OTP_FAILURES: i64 = 5;
-
 fn expired() -> PageError {
     PageError::bad_request("This sign-in has expired. Go back to the app and start again.")
 }
@@ -363,11 +359,7 @@ pub async fn signin_submit(
             let old = current.as_ref().map(|(d, _)| d.as_slice());
             let cookies = session::start(&state, &user, old).await.map_err(failed)?;
             state.store.mark_pending_signed_in(&pending.id, state.clock.now()).await.map_err(failed)?;
-            let mut res = Redirect::to(&next).into_response();
-            for cookie in cookies {
-                res.headers_mut().append(header::SET_COOKIE, cookie);
-            }
-            Ok(res)
+            Ok(session::with_cookies(Redirect::to(&next).into_response(), cookies))
         }
         Some(action @ ("otp" | "enroll" | "continue")) => {
             let Some((digest, session)) = session else {
@@ -379,13 +371,9 @@ pub async fn signin_submit(
                 redirect_uri: &areq.redirect_uri,
             };
             let code = form.get("code").unwrap_or("");
-            let key = format!("otp:{}", session.user_id);
-            let now = state.clock.now();
             match action {
                 "otp" => {
-                    let failures =
-                        state.store.reserve_login_attempt(&key, now, session::FAILURE_WINDOW).await.map_err(failed)?;
-                    if failures > OTP_FAILURES {
+                    if !state.factors.reserve_attempt(&session.user_id).await? {
                         let mut res = page.second_factor(
                             Some("Too many wrong codes. Wait a few minutes and try again."),
                             StatusCode::TOO_MANY_REQUESTS,
@@ -396,7 +384,7 @@ pub async fn signin_submit(
                     }
                     if !state.factors.verify(&session.user_id, code).await? {
                         let event = AuditEvent::new(
-                            now,
+                            state.clock.now(),
                             &session.user_id,
                             "login.second_factor_failed",
                             &app.client_id,
@@ -407,7 +395,7 @@ pub async fn signin_submit(
                             page.second_factor(Some("That code is not right, or was used already."), StatusCode::OK)
                         );
                     }
-                    let _ = state.store.clear_login_failures(&key).await;
+                    state.factors.clear_attempts(&session.user_id).await;
                     state.store.set_session_amr(&digest, AMR_SECOND_FACTOR).await.map_err(failed)?;
                 }
                 "enroll" => match state.factors.confirm(&session.user_id, code).await? {

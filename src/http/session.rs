@@ -206,3 +206,11 @@ pub async fn start(state: &AppState, user: &User, old: Option<&[u8]>) -> crate::
         set_cookie(state, &cookie_name(state, throttle::DEVICE_COOKIE), &device, "/", throttle::DEVICE_TTL),
     ])
 }
+
+/// `res` with the `Set-Cookie` headers of a session just started (`start`).
+pub fn with_cookies(mut res: axum::response::Response, cookies: [HeaderValue; 2]) -> axum::response::Response {
+    for cookie in cookies {
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    res
+}

@@ -19,6 +19,9 @@ pub const WINDOW: i64 = 1;
 pub const DIGITS: u32 = 6;
 /// Recovery codes made at enrolment; each works once.
 pub const RECOVERY_CODES: usize = 10;
+/// Wrong codes a person may type in the failure window before code pages answer 429: six
+/// digits must not be guessable by trying.
+pub const MAX_WRONG_CODES: i64 = 5;
 
 /// RFC 8176 values a session carries: the password alone, or with a one-time code.
 pub const AMR_PASSWORD: &str = "pwd";
@@ -212,6 +215,20 @@ impl Factors {
             return Ok(self.store.use_recovery_code(user_id, &recovery_digest(code), now, &event).await?);
         }
         Ok(false)
+    }
+
+    /// Counts an attempt at a code against the person (every attempt counts, so parallel
+    /// guesses do too); false when they have used up `MAX_WRONG_CODES` in the window.
+    pub async fn reserve_attempt(&self, user_id: &str) -> Result<bool> {
+        let key = format!("otp:{user_id}");
+        let tries =
+            self.store.reserve_login_attempt(&key, self.clock.now(), crate::config::LOGIN_FAILURE_WINDOW).await?;
+        Ok(tries <= MAX_WRONG_CODES)
+    }
+
+    /// A right code forgives the wrong ones before it.
+    pub async fn clear_attempts(&self, user_id: &str) {
+        let _ = self.store.clear_login_failures(&format!("otp:{user_id}")).await;
     }
 
     /// Removes the person's second factor and recovery codes (an operator's reset, when a phone

@@ -239,11 +239,7 @@ pub async fn login_post(
     };
     let old = session::current(&state, &headers).await;
     let cookies = session::start(&state, &user, old.as_ref().map(|s| s.digest.as_slice())).await?;
-    let mut res = Redirect::to(&next).into_response();
-    for cookie in cookies {
-        res.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    Ok(res)
+    Ok(session::with_cookies(Redirect::to(&next).into_response(), cookies))
 }
 
 /// `POST /portal/logout`

@@ -15,9 +15,6 @@ use crate::http::session::{self, cross_site, CurrentSession};
 use crate::tenants::factors::{Enrolment, AMR_SECOND_FACTOR};
 use crate::AppState;
 
-/// Wrong codes in the failure window before the page answers 429 (as on the sign-in pages).
-const FAILURES: i64 = 5;
-
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
@@ -90,10 +87,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: For
     }
     let next = safe_next(form.get("next"));
     let code = form.text("code");
-    let key = format!("otp:{user_id}");
-    let now = state.clock.now();
-    let failures = state.store.reserve_login_attempt(&key, now, session::FAILURE_WINDOW).await?;
-    if failures > FAILURES {
+    if !state.factors.reserve_attempt(&user_id).await? {
         let error = Some("Too many wrong codes. Wait a few minutes and try again.");
         let mut res = page(&state, &session, (&user_id, &email), &next, error, StatusCode::TOO_MANY_REQUESTS).await?;
         res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(session::FAILURE_WINDOW as u32));
@@ -107,7 +101,7 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: For
         _ if state.factors.verify(&user_id, &code).await? => None,
         _ => return wrong(&state, &session, (&user_id, &email), &next).await,
     };
-    let _ = state.store.clear_login_failures(&key).await;
+    state.factors.clear_attempts(&user_id).await;
     state.store.set_session_amr(&session.digest, AMR_SECOND_FACTOR).await?;
     Ok(match recovery {
         Some(codes) => {
