@@ -57,7 +57,8 @@ pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
         | Prunable::SystemUserReplays
         | Prunable::SystemUserTickets
         | Prunable::RegistrationTokens
-        | Prunable::EmailLinks => now,
+        | Prunable::EmailLinks
+        | Prunable::WebauthnCeremonies => now,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `GET/POST /authorize` (RFC 6749 §4.1, OIDC Core §3.1.2) and the sign-in pages it leads to:
-//! login, the second factor, tenant choice, the tenant administrator's approval, and consent. Every page is a
-//! step of one pending request (`/signin?request=…`), so any instance can serve the next one.
+//! login, the second factor (`signin_factors`), tenant choice, the tenant administrator's
+//! approval, and consent. Every page is a step of one pending request (`/signin?request=…`),
+//! so any instance can serve the next one.
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -11,6 +12,7 @@ use super::extract::{ClientAddr, OAuthRequest};
 use super::pages::signin::{Pending as PendingForm, SigninPage};
 use super::pages::{self, PageError};
 use super::session::{self, cookie, Login};
+use super::signin_factors::{self, enrol_page, expired, second_factor_page};
 use crate::oauth::authorize::{self, AuthorizationRequest, RedirectTarget, Refusal, ResponseMode};
 use crate::oauth::flow::{self, SecondFactorReason, Step};
 use crate::oauth::params::FormParams;
@@ -248,6 +250,8 @@ pub async fn current_session(state: &AppState, headers: &HeaderMap) -> Option<(V
 #[derive(Deserialize)]
 pub struct StepQuery {
     request: String,
+    /// `passkey`: the login step signs in with a passkey instead of a password.
+    with: Option<String>,
 }
 
 /// `GET /signin?request=…`: the page for the current step of a pending request.
@@ -265,11 +269,16 @@ pub async fn signin_page(
         redirect_uri: &req.redirect_uri,
     };
     Ok(match flow::next_step(&state, &req, &app, session.as_ref()).await? {
+        Step::Login if q.with.as_deref() == Some("passkey") => {
+            signin_factors::login_page(&state, &page, None, StatusCode::OK).await?
+        }
         Step::Login => page.login(req.login_hint.as_deref().unwrap_or(""), None, StatusCode::OK),
-        Step::SecondFactor { enrolled: true, .. } => page.second_factor(None, StatusCode::OK),
-        Step::SecondFactor { enrolled: false, why } => {
+        Step::SecondFactor { enrolled, why } => {
             let Some(session) = &session else { return Err(expired()) };
-            enrol_page(&state, &page, session, why, None).await?
+            match enrolled {
+                true => second_factor_page(&state, &page, &session.user_id, None, StatusCode::OK).await?,
+                false => enrol_page(&state, &page, session, why, None, StatusCode::OK).await?,
+            }
         }
         Step::SelectTenant(tenants) => page.choose_tenant(&tenants),
         Step::Approve(tenant) => page.approve(&tenant),
@@ -279,30 +288,6 @@ pub async fn signin_page(
             return advance(&state, &req, &app, session.as_ref(), Pending::Continued(&pending.id)).await
         }
     })
-}
-
-/// The page that sets up a second factor: the secret being set up, or a new one.
-async fn enrol_page(
-    state: &AppState,
-    page: &SigninPage<'_>,
-    session: &SessionRow,
-    why: SecondFactorReason,
-    error: Option<&str>,
-) -> Result<Response, PageError> {
-    let user = state.store.user_by_id(&session.user_id).await.map_err(failed)?.ok_or_else(expired)?;
-    let enrolment = match state.factors.pending_enrolment(&user.id, &user.email).await? {
-        Some(e) => e,
-        None => state.factors.start_enrolment(&user.id, &user.email).await?,
-    };
-    let reason = match why {
-        SecondFactorReason::Requested => "This app asks for a second factor when you sign in.",
-        _ => "Your organisation asks its administrators to sign in with a second factor.",
-    };
-    Ok(page.enroll(&enrolment, reason, error))
-}
-
-fn expired() -> PageError {
-    PageError::bad_request("This sign-in has expired. Go back to the app and start again.")
 }
 
 /// `POST /signin`: one step's form (login, tenant, approve, consent), refused from other
@@ -361,7 +346,16 @@ pub async fn signin_submit(
             state.store.mark_pending_signed_in(&pending.id, state.clock.now()).await.map_err(failed)?;
             Ok(session::with_cookies(Redirect::to(&next).into_response(), cookies))
         }
-        Some(action @ ("otp" | "enroll" | "continue")) => {
+        Some("passkey_login") => {
+            let page = SigninPage {
+                pending: PendingForm { id: &pending.id, csrf: &pending.csrf },
+                app: &app,
+                redirect_uri: &areq.redirect_uri,
+            };
+            let old = current.as_ref().map(|(d, _)| d.as_slice());
+            signin_factors::log_in(&state, &page, form.get("credential").unwrap_or(""), old).await
+        }
+        Some(action @ ("otp" | "enroll" | "passkey" | "enroll_passkey" | "continue")) => {
             let Some((digest, session)) = session else {
                 return Ok(Redirect::to(&next).into_response());
             };
@@ -371,13 +365,23 @@ pub async fn signin_submit(
                 redirect_uri: &areq.redirect_uri,
             };
             let code = form.get("code").unwrap_or("");
+            let credential = form.get("credential").unwrap_or("");
+            let why = if areq.second_factor { SecondFactorReason::Requested } else { SecondFactorReason::Policy };
             match action {
+                "passkey" => return signin_factors::verify(&state, &page, &digest, &session, credential).await,
+                "enroll_passkey" => {
+                    return signin_factors::enrol(&state, &page, &digest, &session, credential, why).await
+                }
                 "otp" => {
                     if !state.factors.reserve_attempt(&session.user_id).await? {
-                        let mut res = page.second_factor(
+                        let mut res = second_factor_page(
+                            &state,
+                            &page,
+                            &session.user_id,
                             Some("Too many wrong codes. Wait a few minutes and try again."),
                             StatusCode::TOO_MANY_REQUESTS,
-                        );
+                        )
+                        .await?;
                         res.headers_mut()
                             .insert(header::RETRY_AFTER, HeaderValue::from(session::FAILURE_WINDOW as u32));
                         return Ok(res);
@@ -391,9 +395,8 @@ pub async fn signin_submit(
                             json!({}),
                         );
                         let _ = state.store.record_audit(&event).await;
-                        return Ok(
-                            page.second_factor(Some("That code is not right, or was used already."), StatusCode::OK)
-                        );
+                        let error = Some("That code is not right, or was used already.");
+                        return second_factor_page(&state, &page, &session.user_id, error, StatusCode::OK).await;
                     }
                     state.factors.clear_attempts(&session.user_id).await;
                     state.store.set_session_amr(&digest, AMR_SECOND_FACTOR).await.map_err(failed)?;
@@ -407,16 +410,9 @@ pub async fn signin_submit(
                         return Ok(page.recovery_codes(&codes));
                     }
                     None => {
-                        let why =
-                            if areq.second_factor { SecondFactorReason::Requested } else { SecondFactorReason::Policy };
-                        return enrol_page(
-                            &state,
-                            &page,
-                            &session,
-                            why,
-                            Some("That code is not right. Check the clock of the device, and type the newest code."),
-                        )
-                        .await;
+                        let error =
+                            Some("That code is not right. Check the clock of the device, and type the newest code.");
+                        return enrol_page(&state, &page, &session, why, error, StatusCode::OK).await;
                     }
                 },
                 _ => {}

@@ -114,5 +114,5 @@ fn confirmation(p: &FormParams, csrf: &str, target: Option<&str>) -> Response {
         .collect();
     let page = Confirmation { title: "Sign out?", carried, csrf };
     // The answer to the form may redirect to the app, which `form-action` must allow.
-    pages::render(StatusCode::OK, &page, Policy::SignIn { redirect_uri: target.unwrap_or("") })
+    pages::render(StatusCode::OK, &page, Policy::SignIn { redirect_uri: target.unwrap_or(""), passkey: false })
 }

@@ -17,6 +17,7 @@ pub mod register;
 pub mod respond;
 pub mod revoke;
 pub mod session;
+pub mod signin_factors;
 pub mod system_user;
 pub mod throttle;
 pub mod token;

@@ -187,6 +187,16 @@ async fn known_device(state: &AppState, email: &str, cookie: &str, now: i64) -> 
 /// session fixation). Returns the `Set-Cookie` headers: the session, and the device cookie
 /// that marks this browser as one the user signed in from.
 pub async fn start(state: &AppState, user: &User, old: Option<&[u8]>) -> crate::error::Result<[HeaderValue; 2]> {
+    start_with(state, user, old, crate::tenants::factors::AMR_PASSWORD).await
+}
+
+/// `start` for a sign-in by other means than a password: `amr` says which (RFC 8176).
+pub async fn start_with(
+    state: &AppState,
+    user: &User,
+    old: Option<&[u8]>,
+    amr: &str,
+) -> crate::error::Result<[HeaderValue; 2]> {
     if let Some(old) = old {
         let _ = state.store.delete_session(old).await;
     }
@@ -197,7 +207,7 @@ pub async fn start(state: &AppState, user: &User, old: Option<&[u8]>) -> crate::
         tenant_id: None,
         auth_time: now,
         expires_at: now + SESSION_TTL,
-        amr: crate::tenants::factors::AMR_PASSWORD.into(),
+        amr: amr.into(),
     };
     state.store.insert_session(&crate::crypto::sha256(token.as_bytes()), &row, now).await?;
     let device = throttle::device_cookie(state.device_key.expose(), &user.id, now);

@@ -80,11 +80,24 @@ impl Store {
         })
     }
 
-    pub async fn remove_totp(&self, user_id: &str, event: &AuditEvent) -> sqlx::Result<bool> {
+    /// Whether the person has a confirmed TOTP factor, and any passkey: one round trip.
+    pub async fn second_factor_kinds(&self, user_id: &str) -> sqlx::Result<(bool, bool)> {
+        const SQL: &str = "SELECT \
+            (SELECT COUNT(*) FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL) AS totp, \
+            (SELECT COUNT(*) FROM passkeys WHERE user_id = $1) AS passkeys";
+        on_db!(&self.db, pool => {
+            let r = sqlx::query(SQL).bind(user_id).fetch_one(pool).await?;
+            Ok((r.int("totp")? > 0, r.int("passkeys")? > 0))
+        })
+    }
+
+    /// Removes every second factor of the person (authenticator app, passkeys, recovery codes).
+    pub async fn remove_second_factors(&self, user_id: &str, event: &AuditEvent) -> sqlx::Result<bool> {
         audited!(self, event, when |done: &bool| *done, tx => {
-            let done = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?.rows_affected() == 1;
+            let totp = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?.rows_affected();
+            let passkeys = sqlx::query("DELETE FROM passkeys WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?.rows_affected();
             sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-            done
+            totp + passkeys > 0
         })
     }
 

@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(13, "0013_offboarding"),
     migration!(14, "0014_people"),
     migration!(15, "0015_second_factors"),
+    migration!(16, "0016_passkeys"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -22,6 +22,7 @@ pub mod factors;
 pub mod grants;
 pub mod keys;
 mod migrate;
+pub mod passkeys;
 pub mod pruning;
 pub mod registration;
 pub mod resources;

@@ -64,10 +64,12 @@ pub enum Prunable {
     AuditEvents,
     /// Links sent by email (invitations, verification, reset) past their expiry, used or not.
     EmailLinks,
+    /// Passkey ceremonies that were started and never finished.
+    WebauthnCeremonies,
 }
 
 impl Prunable {
-    pub const ALL: [Prunable; 15] = [
+    pub const ALL: [Prunable; 16] = [
         Prunable::PendingRequests,
         Prunable::Sessions,
         Prunable::LoginFailures,
@@ -83,6 +85,7 @@ impl Prunable {
         Prunable::RevokedGrants,
         Prunable::AuditEvents,
         Prunable::EmailLinks,
+        Prunable::WebauthnCeremonies,
     ];
 
     /// The table the rows are in (for logs and measurements).
@@ -103,6 +106,7 @@ impl Prunable {
             Prunable::RevokedGrants => "revoked_grants",
             Prunable::AuditEvents => "audit_events",
             Prunable::EmailLinks => "email_links",
+            Prunable::WebauthnCeremonies => "webauthn_ceremonies",
         }
     }
 
@@ -171,6 +175,10 @@ impl Prunable {
             }
             Prunable::EmailLinks => {
                 "DELETE FROM email_links WHERE digest IN (SELECT digest FROM email_links WHERE expires_at < $1 LIMIT $2)"
+            }
+            Prunable::WebauthnCeremonies => {
+                "DELETE FROM webauthn_ceremonies WHERE key IN \
+                 (SELECT key FROM webauthn_ceremonies WHERE expires_at < $1 LIMIT $2)"
             }
         }
     }

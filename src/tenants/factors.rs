@@ -6,6 +6,7 @@
 use aws_lc_rs::hmac;
 use serde_json::json;
 
+use super::passkeys::RelyingParty;
 use crate::clock::Clock;
 use crate::crypto::{random_bytes, sha256};
 use crate::error::{Error, Result};
@@ -141,26 +142,48 @@ fn recovery_digest(code: &str) -> [u8; 32] {
 
 #[derive(Clone, Debug)]
 pub struct Factors {
-    store: Store,
-    clock: Clock,
+    pub(super) store: Store,
+    pub(super) clock: Clock,
     /// The issuer's host, shown by authenticator apps next to the account.
     label: String,
+    /// Passkeys' relying party (`passkeys`).
+    pub(super) rp: RelyingParty,
+}
+
+/// The second factors a person has set up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kinds {
+    pub totp: bool,
+    pub passkeys: bool,
+}
+
+impl Kinds {
+    pub fn any(self) -> bool {
+        self.totp || self.passkeys
+    }
 }
 
 impl Factors {
     pub fn new(store: Store, clock: Clock, issuer: &str) -> Factors {
         let label = url::Url::parse(issuer).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
-        Factors { store, clock, label: format!("Gatehouse {label}").trim().to_string() }
+        let rp = RelyingParty::for_issuer(issuer);
+        Factors { store, clock, label: format!("Gatehouse {label}").trim().to_string(), rp }
     }
 
-    /// Whether the person has a confirmed second factor.
+    /// Whether the person has a confirmed second factor (an authenticator app or a passkey).
     pub async fn enrolled(&self, user_id: &str) -> Result<bool> {
-        Ok(self.store.totp_factor(user_id).await?.is_some_and(|f| f.confirmed))
+        Ok(self.kinds(user_id).await?.any())
+    }
+
+    /// Which second factors the person has.
+    pub async fn kinds(&self, user_id: &str) -> Result<Kinds> {
+        let (totp, passkeys) = self.store.second_factor_kinds(user_id).await?;
+        Ok(Kinds { totp, passkeys })
     }
 
     /// Starts (or restarts) enrolment: a new secret, not yet counted as a factor.
     pub async fn start_enrolment(&self, user_id: &str, email: &str) -> Result<Enrolment> {
-        if self.enrolled(user_id).await? {
+        if self.kinds(user_id).await?.totp {
             return Err(Error::conflict("a second factor is set up already"));
         }
         let secret = random_bytes::<20>();
@@ -231,11 +254,11 @@ impl Factors {
         let _ = self.store.clear_login_failures(&format!("otp:{user_id}")).await;
     }
 
-    /// Removes the person's second factor and recovery codes (an operator's reset, when a phone
-    /// is lost and the codes with it).
+    /// Removes the person's second factors (authenticator app, passkeys) and recovery codes (an
+    /// operator's reset, when a phone is lost and the codes with it).
     pub async fn remove(&self, user_id: &str, actor: &str) -> Result<bool> {
         let event = AuditEvent::new(self.clock.now(), actor, "user.second_factor_removed", user_id, json!({}));
-        Ok(self.store.remove_totp(user_id, &event).await?)
+        Ok(self.store.remove_second_factors(user_id, &event).await?)
     }
 }
 

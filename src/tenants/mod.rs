@@ -4,6 +4,7 @@
 pub mod account;
 pub mod factors;
 pub mod notices;
+pub mod passkeys;
 pub mod password;
 pub mod people;
 pub mod setup;

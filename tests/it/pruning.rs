@@ -88,6 +88,8 @@ async fn fill(srv: &TestServer, w: &World) {
     state.directory.issue_ticket(&app.id, &tenant.id).await.unwrap();
     // An invitation link (mailed to the test's outbox folder).
     state.people.invite_to_tenant("Cust1", "invitee@example.com", false, "test").await.unwrap();
+    // A passkey ceremony started on a page that was never answered.
+    state.factors.start_assertion("signin:abandoned", None).await.unwrap();
 }
 
 both_backends!(

@@ -1,7 +1,8 @@
 //! Server-rendered pages: rendering an askama template (`templates/`, escaped by default) into a
 //! response with the security headers every page carries, the error page and `PageError`, and
-//! the `form_post` response. No JavaScript is needed; the two scripts (auto-submitting
-//! `form_post` responses, copy buttons) are allowed by their hashes.
+//! the `form_post` response. No JavaScript is needed except for passkeys; the three scripts
+//! (auto-submitting `form_post` responses, copy buttons, the passkey button) are allowed by
+//! their hashes.
 
 mod error;
 pub mod signin;
@@ -19,6 +20,20 @@ pub const AUTO_SUBMIT: &str = "document.forms[0].submit();";
 /// the page works without scripts too.
 pub const COPY_SCRIPT: &str = "document.querySelectorAll('button[data-copy]').forEach(function(b){b.addEventListener('click',function(){var e=document.getElementById(b.getAttribute('data-copy'));e.select();if(navigator.clipboard){navigator.clipboard.writeText(e.value);}b.textContent='Copied';});});";
 
+/// The passkey button (`templates/passkey_button.html`): WebAuthn is a browser API, so a page that
+/// uses a passkey needs this one script. It decodes the options the page carries (base64url
+/// fields, as in the WebAuthn JSON), asks the browser, and posts the answer in the button's
+/// form as JSON; no request leaves the form, so `connect-src` stays `'none'`.
+pub const PASSKEY_SCRIPT: &str = "(function(){function d(s){s=s.replace(/-/g,'+').replace(/_/g,'/');while(s.length%4)s+='=';return Uint8Array.from(atob(s),function(c){return c.charCodeAt(0);});}function e(a){var s='';new Uint8Array(a).forEach(function(x){s+=String.fromCharCode(x);});return btoa(s).replace(/\\+/g,'-').replace(/\\//g,'_').replace(/=+$/,'');}document.querySelectorAll('button[data-webauthn]').forEach(function(b){b.addEventListener('click',function(){var f=b.form,o=JSON.parse(b.getAttribute('data-options')),m=document.getElementById('webauthn-error'),p;o.challenge=d(o.challenge);(o.excludeCredentials||[]).concat(o.allowCredentials||[]).forEach(function(c){c.id=d(c.id);});if(b.getAttribute('data-webauthn')==='create'){o.user.id=d(o.user.id);p=navigator.credentials.create({publicKey:o});}else{p=navigator.credentials.get({publicKey:o});}p.then(function(c){var r=c.response,j={id:c.id,rawId:e(c.rawId),type:c.type,authenticatorAttachment:c.authenticatorAttachment,clientExtensionResults:c.getClientExtensionResults(),response:{clientDataJSON:e(r.clientDataJSON)}};if(r.attestationObject){j.response.attestationObject=e(r.attestationObject);j.response.transports=r.getTransports?r.getTransports():[];}else{j.response.authenticatorData=e(r.authenticatorData);j.response.signature=e(r.signature);if(r.userHandle){j.response.userHandle=e(r.userHandle);}}f.elements.credential.value=JSON.stringify(j);f.submit();}).catch(function(x){if(m){m.textContent='The passkey was not used ('+x.name+'). Try again, or use another way.';m.hidden=false;}});});});})();";
+
+/// A passkey button on a page: `create` registers one, `get` uses one. `options` is the
+/// WebAuthn options JSON of a ceremony started for this page (`tenants::passkeys`).
+pub struct PasskeyButton {
+    pub mode: &'static str,
+    pub options: String,
+    pub label: &'static str,
+}
+
 /// What a page's Content Security Policy allows beyond our own forms.
 #[derive(Clone, Copy)]
 pub enum Policy<'a> {
@@ -28,9 +43,11 @@ pub enum Policy<'a> {
     /// with a redirect to the app, and Chromium applies `form-action` to every redirect of a
     /// form submission: the app's redirect URI must be allowed too, or the last step never
     /// arrives.
-    SignIn { redirect_uri: &'a str },
+    SignIn { redirect_uri: &'a str, passkey: bool },
     /// A page that shows a value once: its copy buttons run `COPY_SCRIPT`.
     Copy,
+    /// A page of ours with a passkey button (`PASSKEY_SCRIPT`).
+    Passkey,
     /// The `form_post` response: its form posts to the client, and `AUTO_SUBMIT` sends it.
     FormPost,
 }
@@ -39,14 +56,15 @@ impl Policy<'_> {
     fn apply(self, res: &mut Response) {
         match self {
             Policy::Own => security_headers(res, None, "'self'"),
-            Policy::SignIn { redirect_uri } => {
+            Policy::SignIn { redirect_uri, passkey } => {
                 let form_action = match csp_source(redirect_uri) {
                     Some(source) => format!("'self' {source}"),
                     None => "'self'".to_string(),
                 };
-                security_headers(res, None, &form_action)
+                security_headers(res, passkey.then_some(PASSKEY_SCRIPT), &form_action)
             }
             Policy::Copy => security_headers(res, Some(COPY_SCRIPT), "'self'"),
+            Policy::Passkey => security_headers(res, Some(PASSKEY_SCRIPT), "'self'"),
             Policy::FormPost => security_headers(res, Some(AUTO_SUBMIT), "*"),
         }
     }

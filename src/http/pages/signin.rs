@@ -1,12 +1,12 @@
-//! The pages of a pending sign-in (`templates/signin/`): login, the second factor (and setting
-//! one up), tenant choice, the tenant administrator's approval, and consent. Each names the app, carries the pending request and
+//! The pages of a pending sign-in (`templates/signin/`): login (with a password or a passkey),
+//! the second factor (and setting one up), tenant choice, the tenant administrator's approval, and consent. Each names the app, carries the pending request and
 //! its CSRF token in hidden fields, and posts to `/signin`.
 
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::{render, Policy};
+use super::{render, PasskeyButton, Policy};
 use crate::apps::{App, Entitlement};
 use crate::tenants::factors::Enrolment;
 use crate::tenants::Tenant;
@@ -64,11 +64,25 @@ struct Consent<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "signin/passkey.html")]
+struct PasskeyLogin<'a> {
+    title: &'static str,
+    pending: &'a Pending<'a>,
+    app_name: &'a str,
+    passkey: PasskeyButton,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
 #[template(path = "signin/second_factor.html")]
 struct SecondFactor<'a> {
     title: &'static str,
     pending: &'a Pending<'a>,
     app_name: &'a str,
+    /// The person has an authenticator app: the code form.
+    totp: bool,
+    /// The person has passkeys: the button, with a ceremony for them.
+    passkey: Option<PasskeyButton>,
     error: Option<&'a str>,
 }
 
@@ -80,6 +94,7 @@ struct Enroll<'a> {
     reason: &'a str,
     secret: &'a str,
     uri: &'a str,
+    passkey: PasskeyButton,
     error: Option<&'a str>,
 }
 
@@ -93,7 +108,25 @@ struct RecoveryCodes<'a> {
 
 impl SigninPage<'_> {
     fn render(&self, status: StatusCode, page: &impl Template) -> Response {
-        render(status, page, Policy::SignIn { redirect_uri: self.redirect_uri })
+        render(status, page, Policy::SignIn { redirect_uri: self.redirect_uri, passkey: false })
+    }
+
+    /// A page with the passkey button: its script is allowed too.
+    fn render_with_passkey(&self, status: StatusCode, page: &impl Template) -> Response {
+        render(status, page, Policy::SignIn { redirect_uri: self.redirect_uri, passkey: true })
+    }
+
+    /// Signing in with a passkey alone; `options` are of an assertion started for this request.
+    pub fn passkey_login(&self, options: String, error: Option<&str>, status: StatusCode) -> Response {
+        let passkey = PasskeyButton { mode: "get", options, label: "Use a passkey" };
+        let page = PasskeyLogin {
+            title: "Sign in with a passkey",
+            pending: &self.pending,
+            app_name: &self.app.name,
+            passkey,
+            error,
+        };
+        self.render_with_passkey(status, &page)
     }
 
     /// The login form, with the email kept and the reason a try failed.
@@ -120,23 +153,46 @@ impl SigninPage<'_> {
         self.render(StatusCode::OK, &page)
     }
 
-    /// The code of the person's second factor (or a recovery code).
-    pub fn second_factor(&self, error: Option<&str>, status: StatusCode) -> Response {
-        let page = SecondFactor { title: "Enter your code", pending: &self.pending, app_name: &self.app.name, error };
-        self.render(status, &page)
+    /// The person's second factor: the code of their authenticator app (or a recovery code),
+    /// and their passkey when `passkey` carries the options of an assertion started for them.
+    pub fn second_factor(
+        &self,
+        totp: bool,
+        passkey: Option<String>,
+        error: Option<&str>,
+        status: StatusCode,
+    ) -> Response {
+        let with_passkey = passkey.is_some();
+        let passkey = passkey.map(|options| PasskeyButton { mode: "get", options, label: "Use a passkey" });
+        let title = if totp { "Enter your code" } else { "Use your passkey" };
+        let page = SecondFactor { title, pending: &self.pending, app_name: &self.app.name, totp, passkey, error };
+        if with_passkey {
+            self.render_with_passkey(status, &page)
+        } else {
+            self.render(status, &page)
+        }
     }
 
-    /// A second factor is required and the person has none: set one up now.
-    pub fn enroll(&self, enrolment: &Enrolment, reason: &str, error: Option<&str>) -> Response {
+    /// A second factor is required and the person has none: set one up now, an authenticator
+    /// app (`enrolment`) or a passkey (`passkey_options`, of a registration started for them).
+    pub fn enroll(
+        &self,
+        enrolment: &Enrolment,
+        passkey_options: String,
+        reason: &str,
+        error: Option<&str>,
+        status: StatusCode,
+    ) -> Response {
         let page = Enroll {
             title: "Set up a second factor",
             pending: &self.pending,
             reason,
             secret: &enrolment.secret,
             uri: &enrolment.uri,
+            passkey: PasskeyButton { mode: "create", options: passkey_options, label: "Create a passkey" },
             error,
         };
-        self.render(StatusCode::OK, &page)
+        self.render_with_passkey(status, &page)
     }
 
     /// The recovery codes of a second factor just set up, shown once.

@@ -1,4 +1,4 @@
-//! `/account`: the signed-in person's own page (profile, password, second factor, where they
+//! `/account`: the signed-in person's own page (profile, password, second factors and passkeys, where they
 //! are signed in, the apps they have allowed and their JWT credentials, recent security
 //! events). Signed in through the portal's login; each form acts on the viewer only.
 
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{viewer, when, Form, Nav, Viewer};
 use crate::error::Error;
 use crate::http::extract::ClientAddr;
-use crate::http::pages::{self, PageError, Policy};
+use crate::http::pages::{self, PageError, PasskeyButton, Policy};
 use crate::http::session::{self, Login};
 use crate::paths;
 use crate::secret::Secret;
@@ -39,7 +39,11 @@ struct AccountPage {
     email: String,
     name: String,
     verified: bool,
-    second_factor: bool,
+    /// An authenticator app is set up.
+    totp: bool,
+    passkeys: Vec<crate::tenants::passkeys::PasskeyView>,
+    /// The button that adds a passkey, with a registration started for this page.
+    passkey: PasskeyButton,
     /// The id of the session looking at the page.
     current: String,
     sessions: Vec<SessionView>,
@@ -56,6 +60,8 @@ fn notice(done: &str) -> Option<&'static str> {
         "end_session" => "That session is signed out.",
         "revoke_app" => "The app's access is revoked: it must ask you again.",
         "revoke_credential" => "The credential is revoked.",
+        "add_passkey" => "The passkey is added: you can sign in with it.",
+        "remove_passkey" => "The passkey is removed.",
         _ => return None,
     })
 }
@@ -82,6 +88,7 @@ async fn render(
         .into_iter()
         .map(|e| (when(Some(e.at)), e.action.replace(['.', '_'], " ")))
         .collect();
+    let options = state.factors.start_registration(&ceremony_key(&viewer), user).await?;
     let page = AccountPage {
         title: "Your account",
         notice,
@@ -89,7 +96,9 @@ async fn render(
         email: user.email.clone(),
         name: user.name.clone(),
         verified: user.email_verified,
-        second_factor: state.factors.enrolled(&user.id).await?,
+        totp: state.factors.kinds(&user.id).await?.totp,
+        passkeys: state.factors.passkeys(&user.id).await?,
+        passkey: PasskeyButton { mode: "create", options, label: "Add a passkey" },
         current: crate::crypto::hex(&viewer.session.digest),
         sessions,
         apps: state.people.allowed_apps(user).await?,
@@ -97,7 +106,12 @@ async fn render(
         events,
         nav: viewer.nav(),
     };
-    Ok(pages::render(status, &page, Policy::Own))
+    Ok(pages::render(status, &page, Policy::Passkey))
+}
+
+/// The key of the passkey registration this page started: one per browser session.
+fn ceremony_key(viewer: &Viewer) -> String {
+    format!("account:{}", crate::crypto::hex(&viewer.session.digest))
 }
 
 /// `GET /account`
@@ -134,6 +148,29 @@ pub async fn act(
             } else {
                 Err(Error::not_found("that credential"))
             }
+        }
+        "add_passkey" => {
+            let added = state
+                .factors
+                .finish_registration(&ceremony_key(&viewer), &user, &form.text("name"), &form.text("credential"))
+                .await;
+            if added.is_ok() {
+                state.people.notify(&user, crate::tenants::notices::Notice::SecondFactorAdded);
+                // Making it needed the passkey and its user verification: this session has
+                // used a second factor now, so the portal does not ask for one straight after.
+                if !crate::tenants::factors::has_second_factor(&viewer.session.row.amr) {
+                    let amr = crate::tenants::passkeys::AMR_PASSWORD_PASSKEY;
+                    state.store.set_session_amr(&viewer.session.digest, amr).await?;
+                }
+            }
+            added
+        }
+        "remove_passkey" => {
+            let removed = state.factors.remove_passkey(&user.id, &form.text("passkey")).await;
+            if removed.is_ok() {
+                state.people.notify(&user, crate::tenants::notices::Notice::SecondFactorRemoved);
+            }
+            removed
         }
         "password" => {
             if form.get("password") != form.get("password2") {

@@ -1,7 +1,8 @@
 //! The portal's second step (`/portal/second-factor`): a person whose tenant policy asks for a
 //! second factor, or who has one, types its code (or sets one up) before any portal or
 //! administration page, since those pages approve apps and manage people. `viewer` sends
-//! them here; the same factor and throttle as the sign-in pages.
+//! them here; the same factors (an authenticator app, passkeys) and throttle as the sign-in
+//! pages.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -10,7 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{safe_next, Form};
-use crate::http::pages::{self, PageError, Policy};
+use crate::error::Error;
+use crate::http::pages::{self, PageError, PasskeyButton, Policy};
 use crate::http::session::{self, cross_site, CurrentSession};
 use crate::tenants::factors::{Enrolment, AMR_SECOND_FACTOR};
 use crate::AppState;
@@ -27,6 +29,10 @@ struct CodePage<'a> {
     csrf: &'a str,
     next: &'a str,
     enrolment: Option<Enrolment>,
+    /// The person has an authenticator app: the code form.
+    totp: bool,
+    /// A passkey to use, or (while enrolling) to create.
+    passkey: Option<PasskeyButton>,
     error: Option<&'a str>,
 }
 
@@ -54,17 +60,78 @@ async fn page(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let (user_id, email) = user;
-    let enrolment = if state.factors.enrolled(user_id).await? {
-        None
+    let kinds = state.factors.kinds(user_id).await?;
+    let key = ceremony_key(session);
+    let (enrolment, passkey) = if kinds.any() {
+        let passkey = match kinds.passkeys {
+            true => Some(PasskeyButton {
+                mode: "get",
+                options: state.factors.start_assertion(&key, Some(user_id)).await?,
+                label: "Use a passkey",
+            }),
+            false => None,
+        };
+        (None, passkey)
     } else {
-        Some(match state.factors.pending_enrolment(user_id, email).await? {
+        let enrolment = match state.factors.pending_enrolment(user_id, email).await? {
             Some(e) => e,
             None => state.factors.start_enrolment(user_id, email).await?,
-        })
+        };
+        let Some(user) = state.store.user_by_id(user_id).await? else { return Err(PageError::SignIn { next: None }) };
+        let options = state.factors.start_registration(&key, &user.into()).await?;
+        (Some(enrolment), Some(PasskeyButton { mode: "create", options, label: "Create a passkey" }))
     };
-    let title = if enrolment.is_some() { "Set up a second factor" } else { "Enter your code" };
-    let page = CodePage { title, csrf: &session.csrf(), next, enrolment, error };
-    Ok(pages::render(status, &page, Policy::Own))
+    let title = match (&enrolment, kinds.totp) {
+        (Some(_), _) => "Set up a second factor",
+        (None, true) => "Enter your code",
+        (None, false) => "Use your passkey",
+    };
+    let policy = if passkey.is_some() { Policy::Passkey } else { Policy::Own };
+    let page = CodePage { title, csrf: &session.csrf(), next, enrolment, totp: kinds.totp, passkey, error };
+    Ok(pages::render(status, &page, policy))
+}
+
+/// The key of a passkey ceremony on this page: one per browser session.
+fn ceremony_key(session: &CurrentSession) -> String {
+    format!("portal:{}", crate::crypto::hex(&session.digest))
+}
+
+/// A passkey answer on this page: the person's passkey as their second factor, or a new one.
+async fn passkey(
+    state: &AppState,
+    session: &CurrentSession,
+    user: (&str, &str),
+    next: &str,
+    form: &Form,
+) -> Result<Response, PageError> {
+    let (user_id, _) = user;
+    let key = ceremony_key(session);
+    let credential = form.text("credential");
+    let outcome = match form.text("action").as_str() {
+        "enroll_passkey" => {
+            let Some(row) = state.store.user_by_id(user_id).await? else {
+                return Err(PageError::SignIn { next: None });
+            };
+            let person: crate::tenants::User = row.into();
+            let made = state.factors.finish_registration(&key, &person, "Passkey", &credential).await;
+            if made.is_ok() {
+                state.people.notify(&person, crate::tenants::notices::Notice::SecondFactorAdded);
+            }
+            made.map(|()| crate::tenants::passkeys::AMR_PASSWORD_PASSKEY)
+        }
+        _ => state.factors.finish_assertion(&key, &credential, Some(user_id)).await.map(|a| a.amr),
+    };
+    match outcome {
+        Ok(amr) => {
+            state.store.set_session_amr(&session.digest, amr).await?;
+            Ok(Redirect::to(next).into_response())
+        }
+        Err(Error::Invalid { .. } | Error::Conflict(_)) => {
+            let error = Some("That passkey could not be used. Try again, or use another way.");
+            page(state, session, user, next, error, StatusCode::BAD_REQUEST).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `GET /portal/second-factor?next=…`
@@ -86,6 +153,9 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: For
         return Err(PageError::forbidden("The form has expired or did not come from this site. Nothing was changed."));
     }
     let next = safe_next(form.get("next"));
+    if matches!(form.text("action").as_str(), "passkey" | "enroll_passkey") {
+        return passkey(&state, &session, (&user_id, &email), &next, &form).await;
+    }
     let code = form.text("code");
     if !state.factors.reserve_attempt(&user_id).await? {
         let error = Some("Too many wrong codes. Wait a few minutes and try again.");

@@ -175,6 +175,23 @@ impl Driver {
         panic!("expected to arrive at {prefix}, still at {at} ('{}')", self.title().await);
     }
 
+    /// Adds a virtual authenticator to the browser (WebAuthn Level 2 §11.3, WebDriver
+    /// extension): a platform authenticator that keeps discoverable passkeys, verifies the user
+    /// and consents without a person; passkeys made in the browser live in it.
+    pub(crate) async fn add_virtual_authenticator(&self) -> String {
+        let options = json!({ "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserConsenting": true, "isUserVerified": true });
+        let v = self.call(reqwest::Method::POST, "/webauthn/authenticator", options).await;
+        v.as_str().unwrap_or_else(|| panic!("no virtual authenticator: {v}")).to_string()
+    }
+
+    /// The passkeys the virtual authenticator `id` holds.
+    pub(crate) async fn passkeys(&self, id: &str) -> Vec<Value> {
+        let v =
+            self.call(reqwest::Method::GET, &format!("/webauthn/authenticator/{id}/credentials"), Value::Null).await;
+        v.as_array().unwrap_or_else(|| panic!("no credential list: {v}")).clone()
+    }
+
     pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
         let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, png.as_str().unwrap()).unwrap();

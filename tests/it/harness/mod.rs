@@ -6,6 +6,7 @@ use gatehouse::AppState;
 use tempfile::TempDir;
 
 pub mod apps;
+pub mod authenticator;
 pub mod browser;
 pub mod jwt;
 pub mod mail;
@@ -95,9 +96,17 @@ impl TestServer {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        // GATEHOUSE_ISSUER in `env` names another issuer (an https one, as behind a TLS proxy).
+        // GATEHOUSE_ISSUER in `env` names another issuer (an https one, as behind a TLS proxy),
+        // or `http://localhost`: this server by that name and its port, where browsers allow
+        // passkeys (an IP address cannot be a WebAuthn RP ID).
         let issuer = env.iter().find(|(k, _)| *k == "GATEHOUSE_ISSUER").map(|(_, v)| v.to_string());
-        let issuer = issuer.unwrap_or_else(|| format!("http://{addr}"));
+        let by_name = issuer.as_deref() == Some(LOCALHOST);
+        let issuer = match issuer {
+            Some(i) if i == LOCALHOST => format!("{LOCALHOST}:{}", addr.port()),
+            Some(i) => i,
+            None => format!("http://{addr}"),
+        };
+        let base = if by_name { issuer.clone() } else { format!("http://{addr}") };
         let config = test_config_with(&database_url, dir.path(), &issuer, env);
         let clock = Clock::manual(Clock::System.now());
         let state = AppState::open(config, clock.clone()).await.expect("server state");
@@ -105,7 +114,7 @@ impl TestServer {
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Some(TestServer { base: format!("http://{addr}"), state, clock, database_url, dir, server, postgres_db })
+        Some(TestServer { base, state, clock, database_url, dir, server, postgres_db })
     }
 
     /// A second Gatehouse on the same database and keys, as behind a load balancer.
@@ -153,6 +162,9 @@ impl Drop for Instance {
         self.server.abort();
     }
 }
+
+/// The issuer a test names to reach its server as `localhost` (`TestServer::start_with`).
+pub const LOCALHOST: &str = "http://localhost";
 
 pub fn test_config(database_url: &str, dir: &std::path::Path, issuer: &str) -> Config {
     test_config_with(database_url, dir, issuer, &[("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")])
