@@ -11,13 +11,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::extract::ClientAddr;
-use super::pages::{self, PageError, Policy};
+use super::pages::{self, PageError, PasskeyButton, Policy};
 use super::portal::Form;
 use super::session::{self, cross_site, Login};
 use crate::error::Error;
 use crate::paths;
 use crate::secret::Secret;
 use crate::tenants::people::dead_link;
+use crate::tenants::User;
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -47,7 +48,14 @@ struct InvitationPage<'a> {
     email: &'a str,
     existing: bool,
     name: &'a str,
+    /// For a new address: a passkey instead of a password.
+    passkey: Option<PasskeyButton>,
     error: Option<&'a str>,
+}
+
+/// The key of the passkey ceremony of an invitation's page: one per link.
+fn invitation_ceremony(token: &str) -> String {
+    format!("invitation:{}", crate::crypto::hex(&crate::crypto::sha256(token.as_bytes())))
 }
 
 async fn invitation_page(
@@ -58,6 +66,17 @@ async fn invitation_page(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let inv = state.people.invitation(token).await?;
+    // The account's id is chosen now: a passkey is made for it before the account exists.
+    let passkey = match inv.existing {
+        Some(_) => None,
+        None => {
+            let new_id = crate::crypto::random_id();
+            let options =
+                state.factors.start_registration_for_new(&invitation_ceremony(token), &new_id, &inv.email).await?;
+            Some(PasskeyButton { mode: "create", options, label: "Create my account with a passkey" })
+        }
+    };
+    let policy = if passkey.is_some() { Policy::Passkey } else { Policy::Own };
     let page = InvitationPage {
         title: "Accept your invitation",
         token,
@@ -66,9 +85,39 @@ async fn invitation_page(
         email: &inv.email,
         existing: inv.existing.is_some(),
         name,
+        passkey,
         error,
     };
-    Ok(pages::render(status, &page, Policy::Own))
+    Ok(pages::render(status, &page, policy))
+}
+
+/// A new person accepts with a passkey: it is checked before the invitation is spent, then
+/// the account is made under the id the passkey was made for, and the passkey saved.
+async fn accept_with_passkey(state: &AppState, token: &str, name: &str, credential: &str) -> Result<User, Response> {
+    let again = |error: String| async move {
+        match invitation_page(state, token, name, Some(&error), StatusCode::BAD_REQUEST).await {
+            Ok(page) => page,
+            Err(e) => e.into_response(),
+        }
+    };
+    let passkey = match state.factors.check_registration(&invitation_ceremony(token), credential).await {
+        Ok(p) => p,
+        Err(Error::Invalid { .. }) => return Err(again("That passkey could not be made. Try again.".into()).await),
+        Err(e) => return Err(PageError::from(e).into_response()),
+    };
+    let user = match state.people.accept_as_new_with_passkey(token, name, &passkey.user_id).await {
+        Ok(user) => user,
+        Err(Error::Invalid { field: field @ "name", message }) => {
+            return Err(again(format!("The {field} {message}.")).await)
+        }
+        Err(e) => return Err(PageError::from(e).into_response()),
+    };
+    if let Err(e) = state.factors.save_passkey(&user.id, "Passkey", passkey).await {
+        // The account exists; a password reset lets the person in if the passkey was not kept.
+        tracing::error!(error = %e, "a passkey made at an invitation was not saved");
+        return Err(PageError::from(e).into_response());
+    }
+    Ok(user)
 }
 
 /// `GET /account/invitation?token=…`
@@ -98,7 +147,14 @@ pub async fn invitation_post(
     let token = form.text("token");
     let inv = state.people.invitation(&token).await?;
     let password = Secret::new(form.get("password").unwrap_or("").to_string());
+    let with_passkey = form.get("action") == Some("passkey") && inv.existing.is_none();
     let user = match &inv.existing {
+        None if with_passkey => {
+            match accept_with_passkey(&state, &token, &form.text("name"), form.get("credential").unwrap_or("")).await {
+                Ok(user) => user,
+                Err(page) => return Ok(page),
+            }
+        }
         Some(existing) => {
             let from = session::Attempt::of(&state, peer.0, &headers);
             match session::check_password(&state, &from, &existing.email, password, "invitation").await? {
@@ -139,7 +195,11 @@ pub async fn invitation_post(
         _ => None,
     };
     let old = session::current(&state, &headers).await;
-    let cookies = session::start(&state, &user, old.as_ref().map(|s| s.digest.as_slice())).await?;
+    let old = old.as_ref().map(|s| s.digest.as_slice());
+    let cookies = match with_passkey {
+        true => session::start_with(&state, &user, old, crate::tenants::passkeys::AMR_PASSKEY).await?,
+        false => session::start(&state, &user, old).await?,
+    };
     let page = JoinedPage { title: "Welcome", place: &inv.place, email: &user.email, admin_link };
     Ok(session::with_cookies(pages::render(StatusCode::OK, &page, Policy::Own), cookies))
 }

@@ -61,6 +61,14 @@ pub struct PasskeyView {
     pub last_used_at: Option<i64>,
 }
 
+/// A registration answer that passed every check, not saved yet; `user_id` is the person the
+/// ceremony was started for.
+#[derive(Debug)]
+pub struct NewPasskey {
+    pub user_id: String,
+    stored: StoredPasskey,
+}
+
 /// Who an accepted assertion signed in, and with what (`amr`).
 #[derive(Debug, Clone)]
 pub struct Assertion {
@@ -111,51 +119,85 @@ impl Factors {
     /// an authenticator is not registered twice.
     pub async fn start_registration(&self, key: &str, user: &User) -> Result<String> {
         let existing: Vec<StoredPasskey> = self.stored_passkeys(&user.id).await?.into_iter().map(|(_, s)| s).collect();
+        self.start_registration_as(key, &user.id, &user.email, &user.name, &existing).await
+    }
+
+    /// Starts registering the first passkey of someone whose account does not exist yet (an
+    /// invitation accepted with a passkey): `new_id` becomes their user id, and the
+    /// passkey's user handle.
+    pub async fn start_registration_for_new(&self, key: &str, new_id: &str, email: &str) -> Result<String> {
+        self.start_registration_as(key, new_id, email, email, &[]).await
+    }
+
+    async fn start_registration_as(
+        &self,
+        key: &str,
+        user_id: &str,
+        email: &str,
+        name: &str,
+        existing: &[StoredPasskey],
+    ) -> Result<String> {
         let mut options = RegistrationOptions::default();
         options.timeout = TIMEOUT_MS;
         // Discoverable, so the passkey can sign in without an email typed first, and verified
         // (PIN or biometrics), so that alone it is two factors.
         options.resident_key = ResidentKeyRequirement::Required;
         options.user_verification = UserVerificationRequirement::Required;
-        options.exclude_credentials = Some(&existing);
+        options.exclude_credentials = Some(existing);
         let (challenge, state) = self
             .rp
             .0
-            .start_passkey_registration(user.id.as_bytes(), &user.email, &user.name, options)
+            .start_passkey_registration(user_id.as_bytes(), email, name, options)
             .map_err(|e| Error::Internal(e.into()))?;
         self.put_ceremony(key, &state).await?;
         serde_json::to_string(&challenge).map_err(|e| Error::Internal(e.into()))
     }
 
-    /// Finishes the registration started under `key` with the browser's answer (the
-    /// `PublicKeyCredential` as JSON).
-    pub async fn finish_registration(&self, key: &str, user: &User, name: &str, credential: &str) -> Result<()> {
+    /// Checks the browser's answer (the `PublicKeyCredential` as JSON) to the registration
+    /// started under `key`; nothing is saved yet.
+    pub async fn check_registration(&self, key: &str, credential: &str) -> Result<NewPasskey> {
+        let state: RegistrationState = self.take_ceremony(key).await?;
+        let credential: RegistrationCredential = serde_json::from_str(credential).map_err(refused)?;
+        let stored = self.rp.0.finish_passkey_registration(&credential, &state).map_err(refused)?;
+        let user_id = passki::Passki::base64_decode(&state.user.id)
+            .ok()
+            .and_then(|id| String::from_utf8(id).ok())
+            .ok_or_else(|| refused("the ceremony's user id is not ours"))?;
+        Ok(NewPasskey { user_id, stored })
+    }
+
+    /// Saves a checked passkey as `user_id`'s, named `name` (by the device that keeps it).
+    pub async fn save_passkey(&self, user_id: &str, name: &str, passkey: NewPasskey) -> Result<()> {
         let name = name.trim();
         let name = if name.is_empty() { "Passkey" } else { name };
         if name.chars().count() > 100 {
             return Err(Error::invalid("name", "must be at most 100 characters"));
         }
-        let state: RegistrationState = self.take_ceremony(key).await?;
-        let credential: RegistrationCredential = serde_json::from_str(credential).map_err(refused)?;
-        if state.user.id != passki::Passki::base64_encode(user.id.as_bytes()) {
+        if passkey.user_id != user_id {
             return Err(refused("the ceremony was started for someone else"));
         }
-        let passkey = self.rp.0.finish_passkey_registration(&credential, &state).map_err(refused)?;
         let now = self.clock.now();
+        let stored = passkey.stored;
         let row = PasskeyRow {
-            id: crate::crypto::b64url(&passkey.credential_id),
-            user_id: user.id.clone(),
+            id: crate::crypto::b64url(&stored.credential_id),
+            user_id: user_id.to_string(),
             name: name.to_string(),
-            credential: serde_json::to_string(&passkey).map_err(|e| Error::Internal(e.into()))?,
-            counter: i64::from(passkey.counter),
+            credential: serde_json::to_string(&stored).map_err(|e| Error::Internal(e.into()))?,
+            counter: i64::from(stored.counter),
             created_at: now,
             last_used_at: None,
         };
-        let event = AuditEvent::new(now, &user.id, "user.second_factor_added", &user.id, json!({ "kind": "passkey" }));
+        let event = AuditEvent::new(now, user_id, "user.second_factor_added", user_id, json!({ "kind": "passkey" }));
         if !self.store.insert_passkey(&row, &event).await? {
             return Err(Error::conflict("this passkey is registered already"));
         }
         Ok(())
+    }
+
+    /// Checks the answer to the registration started under `key` for `user`, and saves it.
+    pub async fn finish_registration(&self, key: &str, user: &User, name: &str, credential: &str) -> Result<()> {
+        let passkey = self.check_registration(key, credential).await?;
+        self.save_passkey(&user.id, name, passkey).await
     }
 
     /// Starts an assertion: for `user_id`'s passkeys (a second factor), or for any discoverable

@@ -263,13 +263,27 @@ impl People {
     /// Accepts an invitation for a new address: the account is made with this name and
     /// password, its address verified by the click.
     pub async fn accept_as_new(&self, token: &str, name: &str, password: Secret<String>) -> Result<User> {
+        self.join_new(token, name, random_id(), password).await
+    }
+
+    /// Accepts an invitation with a passkey instead of a password: the account gets `id`, the
+    /// user handle the passkey was made for, and a password nobody knows (a reset sets one).
+    pub async fn accept_as_new_with_passkey(&self, token: &str, name: &str, id: &str) -> Result<User> {
+        let valid = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        if !valid {
+            return Err(Error::invalid("passkey", "was not made for this invitation"));
+        }
+        self.join_new(token, name, id.to_string(), Secret::new(random_token())).await
+    }
+
+    async fn join_new(&self, token: &str, name: &str, id: String, password: Secret<String>) -> Result<User> {
         let invitation = self.live(Purpose::Invitation, token).await?;
         if self.store.user_by_email(&invitation.email).await?.is_some() {
             return Err(Error::conflict("this address has an account already: sign in to accept"));
         }
         let now = self.clock.now();
         let row = UserRow {
-            id: random_id(),
+            id,
             email: invitation.email.clone(),
             name: check_name("name", name)?,
             password_hash: self.directory.hash_password(password).await?,

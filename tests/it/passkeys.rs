@@ -6,7 +6,8 @@
 //! answer twice (a challenge is answered once), another origin (WebAuthn §7.2 step 9),
 //! another person's passkey as a second factor, a user handle that is not the passkey's
 //! owner (§7.2 step 6), a counter that went back (§7.2 step 21, a cloned authenticator), a
-//! disabled person, and a removed passkey.
+//! disabled person, and a removed passkey. A new person invited by mail makes their account
+//! with a passkey instead of a password, and a passkey made for another origin makes none.
 
 use serde_json::Value;
 
@@ -208,5 +209,53 @@ both_backends!(
         let events = srv.state.store.audit_trail(&member_id, 20).await.unwrap();
         let actions: Vec<&str> = events.iter().map(|e| e.action.as_ref()).collect();
         assert!(actions.contains(&"user.second_factor_added") && actions.contains(&"user.second_factor_removed"), "{actions:?}");
+    }
+);
+
+both_backends!(
+    async fn an_invitation_is_accepted_with_a_passkey_instead_of_a_password(srv) {
+        let w = world(&srv).await;
+        let app = srv.state.registry.get(&w.client_id).await.unwrap();
+        srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
+        let sent = srv.state.people.invite_to_tenant("Cust1", "keyholder@example.com", false, "test").await.unwrap();
+        let token = sent.link.split("token=").nth(1).unwrap().to_string();
+        let mut browser = Browser::new();
+        let mut authenticator = Authenticator::new(&srv.base);
+
+        // A made-up answer is refused on the page, and the link stays usable.
+        let page = browser.get(&sent.link).await.text().await.unwrap();
+        let options = options_on(&page);
+        assert_eq!(options["authenticatorSelection"]["residentKey"], "required", "{options}");
+        assert_eq!(options["user"]["name"], "keyholder@example.com", "{options}");
+        let mut stranger = Authenticator::new("https://gatehouse.example.net");
+        let forged = stranger.create(&options);
+        let form = [("token", token.as_str()), ("action", "passkey"), ("name", "Kim Key"), ("credential", forged.as_str())];
+        let res = browser.post(&srv.url("/account/invitation"), &form).await;
+        assert_eq!(res.status(), 400, "a passkey made for another origin is refused");
+        assert!(srv.state.store.user_by_email("keyholder@example.com").await.unwrap().is_none(), "no account yet");
+
+        // The real one: the account is made, the person is signed in by the passkey.
+        let page = browser.get(&sent.link).await.text().await.unwrap();
+        let credential = authenticator.create(&options_on(&page));
+        let form = [("token", token.as_str()), ("action", "passkey"), ("name", "Kim Key"), ("credential", credential.as_str())];
+        let res = browser.post(&srv.url("/account/invitation"), &form).await;
+        assert_eq!(res.status(), 200);
+        let welcome = res.text().await.unwrap();
+        assert!(welcome.contains("Welcome"), "{welcome}");
+        let user = srv.state.directory.user("keyholder@example.com").await.unwrap();
+        assert_eq!((user.name.as_str(), user.email_verified), ("Kim Key", true));
+        assert_eq!(authenticator.user_handle, user.id.as_bytes(), "the passkey belongs to the account made for it");
+        // The link is spent.
+        let res = browser.post(&srv.url("/account/invitation"), &form).await;
+        assert_eq!(res.status(), 400);
+
+        // Later, in another browser, the passkey alone signs in to the app.
+        let mut later = Browser::new();
+        let at = passkey_login_page(&srv, &mut later, &w).await;
+        let (status, location) = answer(&srv, &mut later, &at, "passkey_login", &authenticator.get(&options_on(&at.html))).await;
+        assert_eq!(status, 303, "{location}");
+        let claims = finish(&srv, &mut later, &w, &location).await;
+        assert_eq!(claims["amr"], serde_json::json!(["hwk", "user", "mfa"]), "{claims}");
+        assert_eq!(claims["sub"], user.id.as_str(), "{claims}");
     }
 );

@@ -6,7 +6,8 @@
 //! with the passkey alone, approve the app for the tenant and consent (`amr`
 //! ["hwk","user","mfa"]); `max_age=0` asks for the password and then the passkey. A plain
 //! member, stepped up by the app's `acr_values`, makes a passkey during the sign-in
-//! (`amr` ["pwd","hwk","mfa"]). Pages are saved under `target/browser-screenshots/`.
+//! (`amr` ["pwd","hwk","mfa"]). A person invited by mail makes their account with a
+//! passkey instead of a password. Pages are saved under `target/browser-screenshots/`.
 
 use crate::harness::browser::Driver;
 use crate::harness::rp::{relying_party, Rp};
@@ -19,6 +20,7 @@ use gatehouse::tenants::factors::ACR_MFA;
 const SUFFIX: &str = " · Gatehouse";
 const ADMIN: &str = "admin@example.com";
 const MEMBER: &str = "mo@example.com";
+const NEWCOMER: &str = "nia@example.com";
 
 async fn expect(driver: &Driver, title: &str) {
     driver.expect_title(&format!("{title}{SUFFIX}")).await;
@@ -127,4 +129,24 @@ async fn an_administrator_and_a_member_make_and_use_passkeys_in_chromium() {
         (Some(ACR_MFA), serde_json::json!(["pwd", "hwk", "mfa"]))
     );
     assert_eq!(driver.passkeys(&authenticator).await.len(), 2, "the member's passkey is in the authenticator too");
+
+    // 5. A new person, invited by mail, makes their account with a passkey and no password.
+    driver.goto(&srv.url("/")).await;
+    driver.delete_cookies().await;
+    let sent = srv.state.people.invite_to_tenant("Cust1", NEWCOMER, false, "test").await.unwrap();
+    driver.goto(&sent.link).await;
+    expect(&driver, "Accept your invitation").await;
+    driver.type_into("#passkey-name", "Nia New").await;
+    driver.screenshot("passkeys-6-invitation").await;
+    driver.click_and_wait("#passkey").await;
+    expect(&driver, "Welcome").await;
+    let user = srv.state.directory.user(NEWCOMER).await.unwrap();
+    assert_eq!((user.name.as_str(), user.email_verified), ("Nia New", true));
+    let held = driver.passkeys(&authenticator).await;
+    // WebDriver gives the user handle in base64url (WebAuthn §11.6); either alphabet is read.
+    let handle = |p: &serde_json::Value| {
+        let text = p["userHandle"].as_str().unwrap_or("").trim_end_matches('=').replace('+', "-").replace('/', "_");
+        gatehouse::crypto::b64url_decode(&text).unwrap_or_default()
+    };
+    assert!(held.iter().any(|p| handle(p) == user.id.as_bytes()), "the passkey is the new account's: {held:?}");
 }
