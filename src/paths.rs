@@ -10,6 +10,8 @@ pub const AUTHORIZE: &str = "/authorize";
 /// The sign-in pages (login, tenant, approval, consent) of a pending authorization request.
 pub const SIGNIN: &str = "/signin";
 pub const TOKEN: &str = "/token";
+/// Pushed authorization requests (RFC 9126).
+pub const PAR: &str = "/par";
 pub const INTROSPECT: &str = "/introspect";
 pub const REVOKE: &str = "/revoke";
 pub const USERINFO: &str = "/userinfo";

@@ -58,7 +58,8 @@ pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
         | Prunable::SystemUserTickets
         | Prunable::RegistrationTokens
         | Prunable::EmailLinks
-        | Prunable::WebauthnCeremonies => now,
+        | Prunable::WebauthnCeremonies
+        | Prunable::PushedRequests => now,
     }
 }
 

@@ -179,7 +179,7 @@ function forLibrary(r) {
 
 let config;
 /** One authorization request in the browser; `redeem` hands the response to the library. */
-async function authorize(context, { mode, prompt, maxAge, scope = 'openid profile email', otherVerifier = false, ...walkOpts } = {}) {
+async function authorize(context, { mode, prompt, maxAge, scope = 'openid profile email', otherVerifier = false, par = false, ...walkOpts } = {}) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState(), nonce = client.randomNonce();
   const params = {
@@ -189,7 +189,10 @@ async function authorize(context, { mode, prompt, maxAge, scope = 'openid profil
   if (mode) params.response_mode = mode;
   if (prompt) params.prompt = prompt;
   if (maxAge !== undefined) params.max_age = String(maxAge);
-  const r = await walk(context, client.buildAuthorizationUrl(config, params), walkOpts);
+  // par: the library pushes the parameters first (RFC 9126) and the browser gets a request_uri.
+  const url = par ? await client.buildAuthorizationUrlWithPAR(config, params) : client.buildAuthorizationUrl(config, params);
+  const r = await walk(context, url, walkOpts);
+  r.url0 = url;
   r.params = responseOf(r);
   r.state = state;
   r.redeem = () => client.authorizationCodeGrant(config, forLibrary(r), {
@@ -374,6 +377,24 @@ try {
     assert(r.params.get('code'), `RP got ${r.hit.search}`);
     live = await r.redeem();
     assert(live.refresh_token, 'refresh token');
+  });
+  await check("PAR (RFC 9126): openid-client pushes the request with the app's secret; the browser's URL holds only client_id and request_uri; ID token validated", async () => {
+    const endpoint = config.serverMetadata().pushed_authorization_request_endpoint;
+    assert(endpoint === `${issuer}/par`, `pushed_authorization_request_endpoint ${endpoint}`);
+    const r = await authorize(adminContext, { par: true });
+    const names = [...r.url0.searchParams.keys()].sort().join(',');
+    assert(names === 'client_id,request_uri', `the browser carried ${names}`);
+    assert(r.url0.searchParams.get('request_uri').startsWith('urn:ietf:params:oauth:request_uri:'), `${r.url0}`);
+    samePages(r, []);
+    const t = await r.redeem();
+    assert(t.claims().sub === first.tokens.claims().sub, 'same person');
+    // RFC 9126 section 4: the request_uri is used once; again, it is refused on our page, not redirected.
+    const again = await fetch(r.url0, { redirect: 'manual' });
+    assert(again.status === 400 && !again.headers.get('location'), `a used request_uri: ${again.status} ${again.headers.get('location')}`);
+  });
+  await check('PAR: a push with a redirect URI that is not registered is refused with invalid_request (RFC 9126 section 2.3)', async () => {
+    const params = { redirect_uri: `${RP}/elsewhere`, scope: 'openid', code_challenge_method: 'S256', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()) };
+    await refused(client.buildAuthorizationUrlWithPAR(config, params), 'invalid_request');
   });
   await check('prompt=login: the login page again although signed in; auth_time is fresh', async () => {
     const before = now();

@@ -26,6 +26,8 @@ pub struct App {
     pub loopback_any_port: bool,
     pub require_pkce: bool,
     pub allow_plain_pkce: bool,
+    /// Authorization requests only through PAR (RFC 9126 §6).
+    pub require_par: bool,
     pub token_format: TokenFormat,
     pub access_token_ttl: Option<i64>,
     pub refresh_mode: RefreshMode,
@@ -126,6 +128,7 @@ impl App {
             loopback_any_port: a.loopback_any_port,
             require_pkce: a.require_pkce,
             allow_plain_pkce: a.allow_plain_pkce,
+            require_par: a.require_par,
             access_token_ttl: a.access_token_ttl,
             refresh_grace_secs: a.refresh_grace_secs,
             jwks_uri: a.jwks_uri,
@@ -163,12 +166,16 @@ pub struct TokenSettings<'a> {
     pub refresh_grace_secs: Option<i64>,
     /// Whether PKCE is required; only a confidential app may make it optional (legacy).
     pub require_pkce: Option<bool>,
+    /// Whether authorization requests must be pushed first (RFC 9126).
+    pub require_par: Option<bool>,
 }
 
 /// Defaults of a template that a dynamic registration replaces.
 #[derive(Debug, Clone, Default)]
 pub struct AppOverrides {
     pub grant_types: Option<Vec<GrantType>>,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`.
+    pub require_par: bool,
     /// Where the client publishes its keys (dynamic registration, RFC 7591 §2).
     pub jwks_uri: Option<String>,
     /// The one authentication method the client registered; with `private_key_jwt` it gets

@@ -47,6 +47,7 @@ impl Registry {
             loopback_any_port: native,
             require_pkce: true,
             allow_plain_pkce: false,
+            require_par: overrides.require_par,
             token_format: TokenFormat::Jwt.as_str().into(),
             access_token_ttl: None,
             refresh_mode: RefreshMode::Rotating.as_str().into(),

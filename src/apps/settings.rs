@@ -51,6 +51,7 @@ impl Registry {
             refresh_mode: t.refresh_mode.map(|m| m.as_str()),
             refresh_grace_secs: t.refresh_grace_secs,
             require_pkce: t.require_pkce,
+            require_par: t.require_par,
         };
         let now = self.clock.now();
         let detail = json!({
@@ -60,6 +61,7 @@ impl Registry {
             "refresh_mode": row.refresh_mode,
             "refresh_grace_secs": row.refresh_grace_secs,
             "require_pkce": row.require_pkce,
+            "require_par": row.require_par,
         });
         let event = AuditEvent::new(now, actor, "app.token_settings_changed", client_id, detail);
         self.store.update_token_settings(&app.id, &row, now, &event).await?;

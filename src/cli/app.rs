@@ -66,6 +66,10 @@ pub(super) enum AppCmd {
         /// only: a request without PKCE must then be OpenID Connect with a nonce.
         #[arg(long, value_parser = ["required", "optional"])]
         pkce: Option<String>,
+        /// required: authorization requests must be pushed first (RFC 9126 PAR); optional
+        /// (default) also takes them in the browser's URL.
+        #[arg(long, value_parser = ["required", "optional"])]
+        par: Option<String>,
     },
     /// A signing key of the app's own (published in JWKS), or its rotation.
     #[command(subcommand)]
@@ -261,7 +265,16 @@ pub(super) async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Resu
                 certs.iter().map(|c| format!("{}  {}  {}", c.id, c.kid, c.kty)).collect::<Vec<_>>().join("\n")
             })
         }
-        AppCmd::Set { client_id, token_format, signing_alg, access_token_ttl, refresh_mode, refresh_grace, pkce } => {
+        AppCmd::Set {
+            client_id,
+            token_format,
+            signing_alg,
+            access_token_ttl,
+            refresh_mode,
+            refresh_grace,
+            pkce,
+            par,
+        } => {
             if refresh_grace.is_some_and(|g| g < 0) {
                 return Err(crate::error::Error::invalid("refresh-grace", "must be between 0 and 120 seconds").into());
             }
@@ -278,6 +291,7 @@ pub(super) async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Resu
                         refresh_mode,
                         refresh_grace_secs: refresh_grace,
                         require_pkce: pkce.as_deref().map(|p| p == "required"),
+                        require_par: par.as_deref().map(|p| p == "required"),
                     },
                     &algs,
                     ACTOR,

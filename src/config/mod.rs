@@ -95,6 +95,10 @@ pub struct Config {
     /// have; `GET /authorize` answers 429 beyond it (`authorize.max_pending_per_address`,
     /// `GATEHOUSE_MAX_PENDING_PER_ADDRESS`, default 500; 1 to 1000000).
     pub max_pending_per_address: i64,
+    /// Every app must push its authorization requests first (RFC 9126 §5
+    /// `require_pushed_authorization_requests`; `authorize.require_pushed_requests`,
+    /// `GATEHOUSE_REQUIRE_PAR`; off by default, and each app may be required on its own).
+    pub require_par: bool,
     /// How mail leaves (invitations, verification, password reset).
     pub mail: MailConfig,
     /// The second-factor policy of a tenant created without one: `off`, `admins` (the default)
@@ -269,6 +273,9 @@ impl Config {
         }
         if let Some(v) = env("GATEHOUSE_MAX_PENDING_PER_ADDRESS") {
             raw.authorize.max_pending_per_address = Some(parse_num("GATEHOUSE_MAX_PENDING_PER_ADDRESS", &v)?);
+        }
+        if let Some(v) = env("GATEHOUSE_REQUIRE_PAR") {
+            raw.authorize.require_pushed_requests = Some(parse_bool("GATEHOUSE_REQUIRE_PAR", &v)?);
         }
         set(&mut raw.mail.smtp_url, "GATEHOUSE_SMTP_URL");
         set(&mut raw.mail.from, "GATEHOUSE_MAIL_FROM");
@@ -459,6 +466,7 @@ impl Config {
             audit_retention_days,
             prune_interval: Duration::from_secs(prune_interval),
             max_pending_per_address,
+            require_par: raw.authorize.require_pushed_requests.unwrap_or(false),
             mail,
             default_mfa_policy,
         })

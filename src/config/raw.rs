@@ -76,6 +76,7 @@ pub struct RawPruning {
 #[serde(deny_unknown_fields)]
 pub struct RawAuthorize {
     pub max_pending_per_address: Option<i64>,
+    pub require_pushed_requests: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

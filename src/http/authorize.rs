@@ -13,8 +13,9 @@ use super::pages::signin::{Pending as PendingForm, SigninPage};
 use super::pages::{self, PageError};
 use super::session::{self, cookie, Login};
 use super::signin_factors::{self, enrol_page, expired, second_factor_page};
-use crate::oauth::authorize::{self, AuthorizationRequest, RedirectTarget, Refusal, ResponseMode};
+use crate::oauth::authorize::{self, AuthorizationRequest, Channel, RedirectTarget, Refusal, ResponseMode};
 use crate::oauth::flow::{self, SecondFactorReason, Step};
+use crate::oauth::par;
 use crate::oauth::params::FormParams;
 use crate::oauth::OAuthError;
 use crate::secret::Secret;
@@ -97,7 +98,15 @@ async fn authorize(
     encoded: &[u8],
 ) -> Result<Response, PageError> {
     let (params, repeated) = FormParams::parse_lenient(encoded).map_err(|e| PageError::bad_request(e.description))?;
-    let (req, app) = match authorize::validate(state, &params, &repeated).await {
+    // RFC 9126 §4: a pushed request's parameters replace the browser's.
+    let (params, repeated, channel) = match params.get("request_uri") {
+        Some(uri) if par::is_pushed(uri) => match par::redeem(state, &params).await {
+            Ok(pushed) => (pushed, Vec::new(), Channel::Pushed),
+            Err(why) => return Err(PageError::bad_request(why)),
+        },
+        _ => (params, repeated, Channel::Front),
+    };
+    let (req, app) = match authorize::validate(state, &params, &repeated, channel).await {
         Ok(ok) => ok,
         Err(Refusal::Page(why)) => return Err(PageError::bad_request(why)),
         Err(Refusal::Redirect { to, error }) => return Ok(error_response(state, &to, &error)),

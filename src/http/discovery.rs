@@ -38,6 +38,9 @@ fn document(config: &Config) -> Vec<u8> {
         // REQUIRED by OIDC Discovery §3; the endpoint itself arrives with the sign-in flow.
         "authorization_endpoint": url(paths::AUTHORIZE),
         "token_endpoint": url(paths::TOKEN),
+        // RFC 9126 §5.
+        "pushed_authorization_request_endpoint": url(paths::PAR),
+        "require_pushed_authorization_requests": config.require_par,
         "jwks_uri": url(paths::JWKS),
         "introspection_endpoint": url(paths::INTROSPECT),
         "revocation_endpoint": url(paths::REVOKE),

@@ -12,6 +12,7 @@ pub mod jwks;
 pub mod logout;
 pub mod metrics;
 pub mod pages;
+pub mod par;
 pub mod portal;
 pub mod register;
 pub mod respond;
@@ -58,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route(paths::SIGNIN, get(authorize::signin_page).post(authorize::signin_submit))
         .route(paths::TOKEN, post(token::token))
+        .route(paths::PAR, post(par::push))
         .route(paths::SUPERID_TOKEN, post(token::token))
         .route(paths::SUPERID_TENANT_TOKEN, post(token::token))
         .route(paths::INTROSPECT, post(introspect::introspect))

@@ -95,6 +95,15 @@ impl AuthorizationRequest {
     }
 }
 
+/// How the request's parameters arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// In the browser's URL or form post.
+    Front,
+    /// Pushed by the authenticated client first (RFC 9126), now being pushed or redeemed.
+    Pushed,
+}
+
 /// Validates an authorization request. `repeated` names the parameters sent more than once:
 /// a repeated `client_id` or `redirect_uri` is never redirected to; any other repetition is
 /// `invalid_request` sent back to the verified redirect URI (RFC 6749 §3.1, §4.1.2.1).
@@ -102,6 +111,7 @@ pub async fn validate(
     state: &Provider,
     p: &FormParams,
     repeated: &[String],
+    channel: Channel,
 ) -> Result<(AuthorizationRequest, std::sync::Arc<App>), Refusal> {
     if repeated.iter().any(|r| r == "client_id" || r == "redirect_uri") {
         return Err(Refusal::Page("The request repeats client_id or redirect_uri.".into()));
@@ -138,6 +148,12 @@ pub async fn validate(
             "parameter '{}' is repeated",
             super::params::printable(name)
         ))));
+    }
+    // RFC 9126 §4: where policy makes PAR the only way in, anything else is invalid_request.
+    if channel == Channel::Front && (state.config.require_par || app.require_par) {
+        return Err(refuse(OAuthError::invalid_request(
+            "this app must push its authorization requests first (RFC 9126 pushed authorization requests)",
+        )));
     }
     // OIDC Core §3.1.2.6: passing registration metadata in the request is not supported.
     if p.contains("registration") {

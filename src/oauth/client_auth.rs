@@ -241,7 +241,10 @@ async fn by_assertion(state: &Provider, assertion: &str, client_id: Option<&str>
         return Err(bad("client_id does not match the client assertion"));
     }
     let now = state.clock.now();
-    let exp = check_assertion_claims(&jws, &state.config.issuer, &token_endpoint(state), now).map_err(bad)?;
+    // RFC 9126 §2: at the PAR endpoint its own URL is a valid audience too.
+    let par_endpoint = format!("{}{}", state.config.issuer, crate::paths::PAR);
+    let audiences = [state.config.issuer.as_str(), &token_endpoint(state), &par_endpoint];
+    let exp = check_assertion_claims(&jws, &audiences, now).map_err(bad)?;
     let app = known_app(state, iss).await?;
     verify_with_app_certificates(state, &app, &jws).await?;
     let jti = jws
@@ -261,17 +264,13 @@ pub fn token_endpoint(state: &Provider) -> String {
 
 /// The audience, expiry and time checks shared by client assertions and JWT-bearer grants.
 /// Returns `exp`.
-pub fn check_assertion_claims(
-    jws: &Jws<'_>,
-    issuer: &str,
-    token_endpoint: &str,
-    now: i64,
-) -> Result<i64, &'static str> {
+/// `audiences` are the values `aud` may take: our issuer first, then endpoint URLs.
+pub fn check_assertion_claims(jws: &Jws<'_>, audiences: &[&str], now: i64) -> Result<i64, &'static str> {
     // A single string: our issuer, or the token endpoint URL, which OIDC Core §9 names as the
     // audience and many certified clients send. Arrays are refused so that one assertion
     // cannot be valid at several servers.
     match jws.claims.get("aud") {
-        Some(Value::String(aud)) if aud == issuer || aud == token_endpoint => {}
+        Some(Value::String(aud)) if audiences.contains(&aud.as_str()) => {}
         Some(Value::Array(_)) => return Err("the assertion's 'aud' must be a single string: this server's issuer"),
         _ => return Err("the assertion's 'aud' must be this server's issuer"),
     }

@@ -9,6 +9,7 @@ pub mod flow;
 pub mod grants;
 pub mod introspect;
 
+pub mod par;
 pub mod params;
 pub mod registration;
 pub mod revoke;

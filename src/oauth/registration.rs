@@ -47,6 +47,7 @@ const UNDERSTOOD: &[&str] = &[
     "application_type",
     "id_token_signed_response_alg",
     "post_logout_redirect_uris",
+    "require_pushed_authorization_requests",
 ];
 
 /// Validated metadata, ready to become an app.
@@ -166,6 +167,12 @@ pub fn plan(state: &Provider, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
         Some(alg) if state.config.signing_algs.iter().any(|a| a.as_str() == alg) => Some(alg.to_string()),
         Some(_) => return Err(bad_metadata("id_token_signed_response_alg is not one this server signs with")),
     };
+    // RFC 9126 §6: a client may ask to be held to PAR; absent is false.
+    let require_par = match meta.get("require_pushed_authorization_requests") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad_metadata("require_pushed_authorization_requests must be true or false")),
+    };
     let name =
         string(meta, "client_name")?.unwrap_or("Dynamically registered client").chars().take(100).collect::<String>();
     let template = if native {
@@ -184,6 +191,7 @@ pub fn plan(state: &Provider, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
     metadata.insert("token_endpoint_auth_method".into(), json!(method.as_str()));
     metadata.insert("redirect_uris".into(), json!(redirect_uris));
     metadata.insert("client_name".into(), json!(name));
+    metadata.insert("require_pushed_authorization_requests".into(), json!(require_par));
     Ok(Plan {
         name,
         template,
@@ -195,6 +203,7 @@ pub fn plan(state: &Provider, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
             signing_alg,
             jwks_uri,
             token_auth_method: Some(method.as_str().to_string()),
+            require_par,
             ..AppOverrides::default()
         },
         jwks,
@@ -314,6 +323,12 @@ pub async fn update(
         for new in wanted.iter().filter(|u| !app.uris(kind).contains(u)) {
             state.registry.add_uri(client_id, kind, new, "registration").await?;
         }
+    }
+    if app.require_par != plan.overrides.require_par {
+        let settings =
+            crate::apps::TokenSettings { require_par: Some(plan.overrides.require_par), ..Default::default() };
+        let algs: Vec<&str> = state.config.signing_algs.iter().map(|a| a.as_str()).collect();
+        state.registry.set_token_settings(client_id, settings, &algs, "registration").await?;
     }
     let mut metadata = plan.metadata;
     metadata.remove("client_id");

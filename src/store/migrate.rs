@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(14, "0014_people"),
     migration!(15, "0015_second_factors"),
     migration!(16, "0016_passkeys"),
+    migration!(17, "0017_pushed_requests"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -24,6 +24,7 @@ pub mod keys;
 mod migrate;
 pub mod passkeys;
 pub mod pruning;
+pub mod pushed_requests;
 pub mod registration;
 pub mod resources;
 mod row;

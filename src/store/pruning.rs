@@ -66,10 +66,12 @@ pub enum Prunable {
     EmailLinks,
     /// Passkey ceremonies that were started and never finished.
     WebauthnCeremonies,
+    /// Pushed authorization requests whose request_uri was never used.
+    PushedRequests,
 }
 
 impl Prunable {
-    pub const ALL: [Prunable; 16] = [
+    pub const ALL: [Prunable; 17] = [
         Prunable::PendingRequests,
         Prunable::Sessions,
         Prunable::LoginFailures,
@@ -86,6 +88,7 @@ impl Prunable {
         Prunable::AuditEvents,
         Prunable::EmailLinks,
         Prunable::WebauthnCeremonies,
+        Prunable::PushedRequests,
     ];
 
     /// The table the rows are in (for logs and measurements).
@@ -107,6 +110,7 @@ impl Prunable {
             Prunable::AuditEvents => "audit_events",
             Prunable::EmailLinks => "email_links",
             Prunable::WebauthnCeremonies => "webauthn_ceremonies",
+            Prunable::PushedRequests => "pushed_requests",
         }
     }
 
@@ -179,6 +183,10 @@ impl Prunable {
             Prunable::WebauthnCeremonies => {
                 "DELETE FROM webauthn_ceremonies WHERE key IN \
                  (SELECT key FROM webauthn_ceremonies WHERE expires_at < $1 LIMIT $2)"
+            }
+            Prunable::PushedRequests => {
+                "DELETE FROM pushed_requests WHERE digest IN \
+                 (SELECT digest FROM pushed_requests WHERE expires_at < $1 LIMIT $2)"
             }
         }
     }

@@ -90,6 +90,18 @@ async fn fill(srv: &TestServer, w: &World) {
     state.people.invite_to_tenant("Cust1", "invitee@example.com", false, "test").await.unwrap();
     // A passkey ceremony started on a page that was never answered.
     state.factors.start_assertion("signin:abandoned", None).await.unwrap();
+    // A pushed authorization request whose request_uri was never used.
+    let form =
+        gatehouse::oauth::params::FormParams::parse(authorize_url(srv, w, &[]).split_once('?').unwrap().1.as_bytes())
+            .unwrap();
+    let client = gatehouse::oauth::client_auth::authenticate(state, None, &{
+        let mut f = form.clone();
+        f.set("client_secret", &w.secret);
+        f
+    })
+    .await
+    .unwrap();
+    gatehouse::oauth::par::push(state, &client, &form).await.unwrap();
 }
 
 both_backends!(

@@ -338,6 +338,7 @@ async fn token_settings(state: &AppState, app: &App, form: &Form, actor: &str) -
         refresh_mode: Some(refresh_mode),
         refresh_grace_secs: None,
         require_pkce: None,
+        require_par: None,
     };
     state.registry.set_token_settings(&app.client_id, settings, &algs, actor).await.map(|_| ())
 }

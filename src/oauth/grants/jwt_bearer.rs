@@ -104,7 +104,7 @@ async fn by_app_assertion(
         return Err(denied("the assertion's 'iss' must be the client ID of the app that presents it"));
     }
     let now = state.clock.now();
-    let exp = check_assertion_claims(jws, &state.config.issuer, &token_endpoint(state), now)
+    let exp = check_assertion_claims(jws, &[state.config.issuer.as_str(), &token_endpoint(state)], now)
         .map_err(|why| ProtocolError::from(OAuthError::invalid_grant(why)))?;
     verify_with_app_certificates(state, app, jws).await.map_err(|e| match e {
         ProtocolError::OAuth(o) => ProtocolError::OAuth(OAuthError::invalid_grant(o.description)),

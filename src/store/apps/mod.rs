@@ -53,6 +53,8 @@ pub struct AppRow {
     pub loopback_any_port: bool,
     pub require_pkce: bool,
     pub allow_plain_pkce: bool,
+    /// Authorization requests only through PAR (RFC 9126 §6 `require_pushed_authorization_requests`).
+    pub require_par: bool,
     pub token_format: String,
     pub access_token_ttl: Option<i64>,
     pub refresh_mode: String,
@@ -102,6 +104,7 @@ pub struct TokenSettingsRow<'a> {
     /// A negative value clears the app's own grace period (back to the server default).
     pub refresh_grace_secs: Option<i64>,
     pub require_pkce: Option<bool>,
+    pub require_par: Option<bool>,
 }
 
 /// A loaded app with its lists.
@@ -113,7 +116,8 @@ pub struct AppRecord {
 
 const APP_COLUMNS: &str = "id, client_id, partner_id, name, template, kind, custom_tenant_id, access, client_type, \
     grant_types, loopback_any_port, require_pkce, allow_plain_pkce, token_format, access_token_ttl, refresh_mode, \
-    signing_alg, technical_contact, created_at, updated_at, revision, jwks_uri, refresh_grace_secs, token_auth_method";
+    signing_alg, technical_contact, created_at, updated_at, revision, jwks_uri, refresh_grace_secs, token_auth_method, \
+    require_par";
 
 fn app_row(r: &impl DbRow) -> sqlx::Result<AppRow> {
     Ok(AppRow {
@@ -130,6 +134,7 @@ fn app_row(r: &impl DbRow) -> sqlx::Result<AppRow> {
         loopback_any_port: r.flag("loopback_any_port")?,
         require_pkce: r.flag("require_pkce")?,
         allow_plain_pkce: r.flag("allow_plain_pkce")?,
+        require_par: r.flag("require_par")?,
         token_format: r.text("token_format")?,
         access_token_ttl: r.opt_int("access_token_ttl")?,
         refresh_mode: r.text("refresh_mode")?,
@@ -148,7 +153,7 @@ impl Store {
     pub async fn insert_app(&self, rows: NewAppRows<'_>, event: &AuditEvent) -> sqlx::Result<()> {
         let a = rows.app;
         let insert_app = format!(
-            "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+            "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
         );
         audited!(self, event, tx => {
             sqlx::query(&insert_app)
@@ -157,7 +162,7 @@ impl Store {
                 .bind(&a.grant_types).bind(a.loopback_any_port).bind(a.require_pkce).bind(a.allow_plain_pkce)
                 .bind(&a.token_format).bind(a.access_token_ttl).bind(&a.refresh_mode).bind(&a.signing_alg)
                 .bind(&a.technical_contact).bind(a.created_at).bind(a.updated_at).bind(a.revision)
-                .bind(&a.jwks_uri).bind(a.refresh_grace_secs).bind(&a.token_auth_method)
+                .bind(&a.jwks_uri).bind(a.refresh_grace_secs).bind(&a.token_auth_method).bind(a.require_par)
                 .execute(&mut *tx).await?;
             for u in rows.uris {
                 sqlx::query("INSERT INTO app_uris (app_id, kind, uri, created_at) VALUES ($1, $2, $3, $4)")
@@ -310,13 +315,14 @@ impl Store {
                 "token_format = COALESCE($3, token_format), signing_alg = COALESCE($4, signing_alg), \
                 access_token_ttl = COALESCE($5, access_token_ttl), refresh_mode = COALESCE($6, refresh_mode), \
                 refresh_grace_secs = CASE WHEN $7 < 0 THEN NULL ELSE COALESCE($7, refresh_grace_secs) END, \
-                require_pkce = COALESCE($8, require_pkce),",
+                require_pkce = COALESCE($8, require_pkce), require_par = COALESCE($9, require_par),",
                 s.token_format,
                 s.signing_alg,
                 s.access_token_ttl,
                 s.refresh_mode,
                 s.refresh_grace_secs,
-                s.require_pkce
+                s.require_pkce,
+                s.require_par
             )?;
         })
     }
