@@ -396,6 +396,24 @@ try {
     const params = { redirect_uri: `${RP}/elsewhere`, scope: 'openid', code_challenge_method: 'S256', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()) };
     await refused(client.buildAuthorizationUrlWithPAR(config, params), 'invalid_request');
   });
+  await check("JAR (RFC 9101): openid-client signs the request with the client's own key (jwks, kid), by value and then inside a push; approval, consent, ID token validated", async () => {
+    const jarKey = await rsaKey('node-jar');
+    const jar = await client.dynamicClientRegistration(new URL(issuer), {
+      redirect_uris: [REDIRECT], grant_types: ['authorization_code'], response_types: ['code'],
+      client_name: 'openid-client JAR', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jarKey.jwk] },
+    }, keyAuth(jarKey), { initialAccessToken, ...insecure });
+    const signing = { key: jarKey.privateKey, kid: jarKey.kid };
+    for (const pushed of [false, true]) {
+      const verifier = client.randomPKCECodeVerifier(), state = client.randomState(), nonce = client.randomNonce();
+      const params = { redirect_uri: REDIRECT, scope: 'openid email', state, nonce, code_challenge_method: 'S256', code_challenge: await client.calculatePKCECodeChallenge(verifier) };
+      let url = await client.buildAuthorizationUrlWithJAR(jar, params, signing);
+      assert(url.searchParams.get('request')?.split('.').length === 3, `no request object in ${url}`);
+      if (pushed) url = await client.buildAuthorizationUrlWithPAR(jar, url.searchParams);
+      const r = await walk(adminContext, url, pushed ? {} : { allow: ['approve', 'consent'] });
+      const t = await client.authorizationCodeGrant(jar, forLibrary(r), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+      assert(t.claims().email === admin.email, `email ${t.claims().email}`);
+    }
+  });
   await check('prompt=login: the login page again although signed in; auth_time is fresh', async () => {
     const before = now();
     const r = await authorize(adminContext, { prompt: 'login', person: admin, allow: ['login'] });

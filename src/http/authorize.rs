@@ -15,9 +15,9 @@ use super::session::{self, cookie, Login};
 use super::signin_factors::{self, enrol_page, expired, second_factor_page};
 use crate::oauth::authorize::{self, AuthorizationRequest, Channel, RedirectTarget, Refusal, ResponseMode};
 use crate::oauth::flow::{self, SecondFactorReason, Step};
-use crate::oauth::par;
 use crate::oauth::params::FormParams;
 use crate::oauth::OAuthError;
+use crate::oauth::{par, request_object};
 use crate::secret::Secret;
 use crate::store::audit::AuditEvent;
 use crate::store::sessions::SessionRow;
@@ -98,9 +98,15 @@ async fn authorize(
     encoded: &[u8],
 ) -> Result<Response, PageError> {
     let (params, repeated) = FormParams::parse_lenient(encoded).map_err(|e| PageError::bad_request(e.description))?;
-    // RFC 9126 §4: a pushed request's parameters replace the browser's.
-    let (params, repeated, channel) = match params.get("request_uri") {
-        Some(uri) if par::is_pushed(uri) => match par::redeem(state, &params).await {
+    // RFC 9126 §4 and RFC 9101 §6.3: a pushed request's or a request object's parameters
+    // replace the browser's.
+    let (params, repeated, channel) = match (params.get("request"), params.get("request_uri")) {
+        (Some(_), _) => match request_object::from_front(state, &params).await {
+            Ok(signed) => (signed, Vec::new(), Channel::Front),
+            Err(Refusal::Page(why)) => return Err(PageError::bad_request(why)),
+            Err(Refusal::Redirect { to, error }) => return Ok(error_response(state, &to, &error)),
+        },
+        (None, Some(uri)) if par::is_pushed(uri) => match par::redeem(state, &params).await {
             Ok(pushed) => (pushed, Vec::new(), Channel::Pushed),
             Err(why) => return Err(PageError::bad_request(why)),
         },

@@ -57,7 +57,9 @@ fn document(config: &Config) -> Vec<u8> {
         "end_session_endpoint": url(paths::LOGOUT),
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claims_supported": claims_supported(),
-        "request_parameter_supported": false,
+        // RFC 9101 by value, signed with the client's registered keys; request_uri only from PAR.
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": ASSERTION_ALGS,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
         "grant_types_supported": grants,

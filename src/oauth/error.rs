@@ -23,6 +23,8 @@ pub enum ErrorCode {
     AccountSelectionRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// OIDC Core §3.1.2.6, RFC 9101 §6.3: the request object is invalid.
+    InvalidRequestObject,
     RegistrationNotSupported,
     InvalidRedirectUri,
     InvalidClientMetadata,
@@ -53,6 +55,7 @@ impl ErrorCode {
             ErrorCode::AccountSelectionRequired => "account_selection_required",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::RegistrationNotSupported => "registration_not_supported",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",

@@ -12,6 +12,7 @@ pub mod introspect;
 pub mod par;
 pub mod params;
 pub mod registration;
+pub mod request_object;
 pub mod revoke;
 pub mod token;
 pub mod tokens;

@@ -43,7 +43,11 @@ pub async fn push(state: &Provider, client: &AuthenticatedClient, form: &FormPar
     if form.get("client_id").is_some_and(|id| id != client_id) {
         return Err(OAuthError::invalid_request("client_id does not match the authenticated client").into());
     }
-    let mut params = form.without(CLIENT_CREDENTIALS);
+    // RFC 9126 §3: a request object in the push is the whole request (RFC 9101 §6.3).
+    let mut params = match form.get("request") {
+        Some(jwt) => super::request_object::unpack(state, client.app(), jwt).await?,
+        None => form.without(CLIENT_CREDENTIALS),
+    };
     params.set("client_id", client_id);
     match authorize::validate(state, &params, &[], Channel::Pushed).await {
         Ok(_) => {}

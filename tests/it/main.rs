@@ -30,6 +30,7 @@ mod pruning; // expired rows of every table pruned in batches, live ones and reu
 mod refresh; // strict one-time refresh by default, the per-app grace opt-in, refresh-token introspection
 mod registration; // dynamic client registration and management (RFC 7591 / 7592)
 mod registry; // apps from templates, secrets, certificates, redirect URIs, nothing half-written
+mod request_objects; // signed request objects (RFC 9101) by value and through PAR; every untrustworthy one refused, errors only to registered URIs
 mod rfc_musts; // one test per RFC / OIDC requirement not covered elsewhere, named after its clause
 mod second_factor; // TOTP set up at sign-in, one use per code, throttling, recovery codes, acr_values step-up, tenant policies, amr/acr
 mod signin; // authorization code + PKCE + OIDC with the openidconnect crate; pages, CSRF, throttling

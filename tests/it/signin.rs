@@ -135,7 +135,8 @@ both_backends!(
             (vec![("scope", "openid admin")], "invalid_scope"),
             (vec![("prompt", "none")], "login_required"),
             (vec![("prompt", "none login")], "invalid_request"),
-            (vec![("request", "eyJhbGciOiJub25lIn0.e30.")], "request_not_supported"),
+            // An unsigned request object (RFC 9101 §10.2), refused at the front channel's registered redirect URI.
+            (vec![("request", "eyJhbGciOiJub25lIn0.e30.")], "invalid_request_object"),
             (vec![("request_uri", "https://evil.example/r")], "request_uri_not_supported"),
         ] {
             let res = http().get(authorize_url(&srv, &w, &extra)).send().await.unwrap();
