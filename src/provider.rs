@@ -36,6 +36,8 @@ pub struct Provider {
     pub token_writer: TokenWriter,
     /// Clients' keys fetched from their `jwks_uri`, cached per instance.
     pub remote_keys: Arc<RemoteKeys>,
+    /// Makes and checks DPoP nonces (RFC 9449 §8); shared by every instance through the database.
+    pub dpop_nonce_key: Arc<crate::secret::Secret<Vec<u8>>>,
 }
 
 impl Provider {
@@ -56,7 +58,12 @@ impl Provider {
         let directory = Directory::new(store.clone(), clock.clone(), default_mfa);
         let mailer = Mailer::new(&config.mail)?;
         let people = People::new(store.clone(), clock.clone(), directory.clone(), mailer, &config.issuer);
+        let dpop_nonce_key = store
+            .shared_secret("dpop-nonce", &crate::crypto::random_bytes::<32>(), clock.now())
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the DPoP nonce key: {e}"))?;
         Ok(Provider {
+            dpop_nonce_key: Arc::new(crate::secret::Secret::new(dpop_nonce_key)),
             registry: Registry::new(store.clone(), clock.clone()),
             approvals: Approvals::new(store.clone(), clock.clone(), directory.clone()),
             directory,

@@ -179,7 +179,7 @@ function forLibrary(r) {
 
 let config;
 /** One authorization request in the browser; `redeem` hands the response to the library. */
-async function authorize(context, { mode, prompt, maxAge, scope = 'openid profile email', otherVerifier = false, par = false, ...walkOpts } = {}) {
+async function authorize(context, { mode, prompt, maxAge, scope = 'openid profile email', otherVerifier = false, par = false, dpop, ...walkOpts } = {}) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState(), nonce = client.randomNonce();
   const params = {
@@ -197,7 +197,7 @@ async function authorize(context, { mode, prompt, maxAge, scope = 'openid profil
   r.state = state;
   r.redeem = () => client.authorizationCodeGrant(config, forLibrary(r), {
     pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, ...(maxAge !== undefined ? { maxAge } : {}),
-  });
+  }, undefined, dpop ? { DPoP: dpop } : undefined);
   return r;
 }
 
@@ -456,6 +456,21 @@ try {
   await check('userinfo', async () => {
     const info = await client.fetchUserInfo(config, live.access_token, live.claims().sub);
     assert(info.email === admin.email, `email ${info.email}`);
+  });
+  await check("DPoP (RFC 9449): openid-client's key binds a code flow's tokens; userinfo and refresh with its proofs; the bound token is refused as a bearer token", async () => {
+    const dpop = client.getDPoPHandle(config, await client.randomDPoPKeyPair());
+    const r = await authorize(adminContext, { dpop });
+    const t = await r.redeem();
+    assert(t.token_type.toLowerCase() === 'dpop', `token_type ${t.token_type}`);
+    const info = await client.fetchUserInfo(config, t.access_token, t.claims().sub, { DPoP: dpop });
+    assert(info.email === admin.email, `email ${info.email}`);
+    const again = await client.refreshTokenGrant(config, t.refresh_token, undefined, { DPoP: dpop });
+    assert(again.token_type.toLowerCase() === 'dpop', `refreshed token_type ${again.token_type}`);
+    const intro = await client.tokenIntrospection(config, again.access_token);
+    assert(intro.active === true && intro.token_type === 'DPoP' && intro.cnf?.jkt, `introspection ${JSON.stringify(intro)}`);
+    let asBearer;
+    try { await client.fetchUserInfo(config, again.access_token, t.claims().sub); asBearer = 'accepted'; } catch (e) { asBearer = e.response?.status ?? e.cause?.status ?? e.status ?? e.code ?? e.message; }
+    assert(asBearer === 401, `the bound token as a bearer token: ${asBearer}`);
   });
   await check('refresh rotates the refresh token', async () => {
     rotated = await client.refreshTokenGrant(config, live.refresh_token);

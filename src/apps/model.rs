@@ -28,6 +28,8 @@ pub struct App {
     pub allow_plain_pkce: bool,
     /// Authorization requests only through PAR (RFC 9126 §6).
     pub require_par: bool,
+    /// Every token request carries a DPoP proof (RFC 9449 §5.2).
+    pub require_dpop: bool,
     pub token_format: TokenFormat,
     pub access_token_ttl: Option<i64>,
     pub refresh_mode: RefreshMode,
@@ -129,6 +131,7 @@ impl App {
             require_pkce: a.require_pkce,
             allow_plain_pkce: a.allow_plain_pkce,
             require_par: a.require_par,
+            require_dpop: a.require_dpop,
             access_token_ttl: a.access_token_ttl,
             refresh_grace_secs: a.refresh_grace_secs,
             jwks_uri: a.jwks_uri,
@@ -168,6 +171,8 @@ pub struct TokenSettings<'a> {
     pub require_pkce: Option<bool>,
     /// Whether authorization requests must be pushed first (RFC 9126).
     pub require_par: Option<bool>,
+    /// Whether every token request must carry a DPoP proof (RFC 9449).
+    pub require_dpop: Option<bool>,
 }
 
 /// Defaults of a template that a dynamic registration replaces.
@@ -176,6 +181,8 @@ pub struct AppOverrides {
     pub grant_types: Option<Vec<GrantType>>,
     /// RFC 9126 §6 `require_pushed_authorization_requests`.
     pub require_par: bool,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`.
+    pub require_dpop: bool,
     /// Where the client publishes its keys (dynamic registration, RFC 7591 §2).
     pub jwks_uri: Option<String>,
     /// The one authentication method the client registered; with `private_key_jwt` it gets

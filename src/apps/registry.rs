@@ -48,6 +48,7 @@ impl Registry {
             require_pkce: true,
             allow_plain_pkce: false,
             require_par: overrides.require_par,
+            require_dpop: overrides.require_dpop,
             token_format: TokenFormat::Jwt.as_str().into(),
             access_token_ttl: None,
             refresh_mode: RefreshMode::Rotating.as_str().into(),

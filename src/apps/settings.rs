@@ -52,6 +52,7 @@ impl Registry {
             refresh_grace_secs: t.refresh_grace_secs,
             require_pkce: t.require_pkce,
             require_par: t.require_par,
+            require_dpop: t.require_dpop,
         };
         let now = self.clock.now();
         let detail = json!({
@@ -62,6 +63,7 @@ impl Registry {
             "refresh_grace_secs": row.refresh_grace_secs,
             "require_pkce": row.require_pkce,
             "require_par": row.require_par,
+            "require_dpop": row.require_dpop,
         });
         let event = AuditEvent::new(now, actor, "app.token_settings_changed", client_id, detail);
         self.store.update_token_settings(&app.id, &row, now, &event).await?;

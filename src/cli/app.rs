@@ -70,6 +70,10 @@ pub(super) enum AppCmd {
         /// (default) also takes them in the browser's URL.
         #[arg(long, value_parser = ["required", "optional"])]
         par: Option<String>,
+        /// required: every token request carries a DPoP proof and every token is bound to
+        /// its key (RFC 9449); optional (default) binds tokens only when a proof is sent.
+        #[arg(long, value_parser = ["required", "optional"])]
+        dpop: Option<String>,
     },
     /// A signing key of the app's own (published in JWKS), or its rotation.
     #[command(subcommand)]
@@ -274,6 +278,7 @@ pub(super) async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Resu
             refresh_grace,
             pkce,
             par,
+            dpop,
         } => {
             if refresh_grace.is_some_and(|g| g < 0) {
                 return Err(crate::error::Error::invalid("refresh-grace", "must be between 0 and 120 seconds").into());
@@ -292,6 +297,7 @@ pub(super) async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Resu
                         refresh_grace_secs: refresh_grace,
                         require_pkce: pkce.as_deref().map(|p| p == "required"),
                         require_par: par.as_deref().map(|p| p == "required"),
+                        require_dpop: dpop.as_deref().map(|p| p == "required"),
                     },
                     &algs,
                     ACTOR,

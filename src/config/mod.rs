@@ -99,6 +99,9 @@ pub struct Config {
     /// `require_pushed_authorization_requests`; `authorize.require_pushed_requests`,
     /// `GATEHOUSE_REQUIRE_PAR`; off by default, and each app may be required on its own).
     pub require_par: bool,
+    /// DPoP proofs must carry a nonce we issued (RFC 9449 §8; `tokens.dpop_require_nonce`,
+    /// `GATEHOUSE_DPOP_REQUIRE_NONCE`; off by default: proofs are then bound by time and jti).
+    pub dpop_require_nonce: bool,
     /// How mail leaves (invitations, verification, password reset).
     pub mail: MailConfig,
     /// The second-factor policy of a tenant created without one: `off`, `admins` (the default)
@@ -276,6 +279,9 @@ impl Config {
         }
         if let Some(v) = env("GATEHOUSE_REQUIRE_PAR") {
             raw.authorize.require_pushed_requests = Some(parse_bool("GATEHOUSE_REQUIRE_PAR", &v)?);
+        }
+        if let Some(v) = env("GATEHOUSE_DPOP_REQUIRE_NONCE") {
+            raw.tokens.dpop_require_nonce = Some(parse_bool("GATEHOUSE_DPOP_REQUIRE_NONCE", &v)?);
         }
         set(&mut raw.mail.smtp_url, "GATEHOUSE_SMTP_URL");
         set(&mut raw.mail.from, "GATEHOUSE_MAIL_FROM");
@@ -467,6 +473,7 @@ impl Config {
             prune_interval: Duration::from_secs(prune_interval),
             max_pending_per_address,
             require_par: raw.authorize.require_pushed_requests.unwrap_or(false),
+            dpop_require_nonce: raw.tokens.dpop_require_nonce.unwrap_or(false),
             mail,
             default_mfa_policy,
         })

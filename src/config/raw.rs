@@ -123,6 +123,7 @@ pub struct RawKeys {
 #[serde(deny_unknown_fields)]
 pub struct RawTokens {
     pub access_token_ttl_secs: Option<i64>,
+    pub dpop_require_nonce: Option<bool>,
     pub default_audience: Option<String>,
     pub code_ttl_secs: Option<i64>,
     pub refresh_grace_secs: Option<i64>,

@@ -19,7 +19,8 @@ pub struct CorsClient(pub String);
 /// How long a browser may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 /// Request headers a browser app may send (`DPoP` arrives with its issue).
-const ALLOWED_HEADERS: &str = "authorization, content-type, accept";
+/// `dpop`: browser apps send DPoP proofs (RFC 9449), and read `dpop-nonce` back.
+const ALLOWED_HEADERS: &str = "authorization, content-type, accept, dpop";
 
 enum Policy {
     /// Public documents: `*`.
@@ -78,7 +79,10 @@ pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Re
                 if let Ok(v) = HeaderValue::from_str(&origin) {
                     let h = res.headers_mut();
                     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-                    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("www-authenticate"));
+                    h.insert(
+                        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                        HeaderValue::from_static("www-authenticate, dpop-nonce"),
+                    );
                 }
             }
             res

@@ -68,6 +68,8 @@ fn document(config: &Config) -> Vec<u8> {
         "scopes_supported": scopes,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
+        // RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": crate::jose::dpop::ALGS,
         // OIDC Discovery §3: the levels `acr` takes; asking for the second one in `acr_values`
         // makes the sign-in use a second factor.
         "acr_values_supported": [crate::tenants::factors::ACR_PASSWORD, crate::tenants::factors::ACR_MFA],

@@ -1,23 +1,28 @@
 //! `POST /token` (RFC 6749 §3.2) and its SuperID alias.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::cors::CorsClient;
 use super::extract::OAuthRequest;
 use super::respond::no_store_json;
-use crate::oauth::{client_auth, token, OAuthError, ProtocolError};
+use crate::oauth::{client_auth, dpop, token, OAuthError, ProtocolError};
 use crate::store::audit::AuditEvent;
 use crate::AppState;
 use serde_json::json;
 
-pub async fn token(State(state): State<AppState>, req: OAuthRequest) -> Response {
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, uri: Uri, req: OAuthRequest) -> Response {
     let client_hint = client_hint(&req);
     let mut authenticated = None;
+    let proof = dpop::proof_header(headers.get_all("dpop").iter().map(|v| v.to_str().ok().map(str::to_string)));
     let result = async {
         let grant = token::grant_type(&req.form)?;
-        let client = client_auth::authenticate(&state, req.basic, &req.form).await?;
+        // RFC 9449 §4.3: the proof is for this method and this URL (the path the client used,
+        // SuperID's aliases included).
+        let url = format!("{}{}", state.config.issuer, uri.path());
+        let proof = dpop::check(&state, proof?.as_deref(), "POST", &url, None).await?;
+        let client = client_auth::authenticate(&state, req.basic, &req.form).await?.with_dpop(proof.map(|p| p.jkt));
         authenticated = Some(client.app().client_id.clone());
         token::exchange(&state, grant, &client, &req.form).await
     }
@@ -33,6 +38,12 @@ pub async fn token(State(state): State<AppState>, req: OAuthRequest) -> Response
     };
     if let Some(client_id) = authenticated {
         res.extensions_mut().insert(CorsClient(client_id));
+    }
+    // RFC 9449 §8: a fresh nonce with every answer to a DPoP request, for its next proof.
+    if headers.contains_key("dpop") {
+        if let Ok(v) = HeaderValue::from_str(&dpop::nonce(&state)) {
+            res.headers_mut().insert("dpop-nonce", v);
+        }
     }
     res
 }

@@ -4,6 +4,7 @@
 //! mathematics and the encodings, so both the registry and the protocol can share it.
 
 pub mod certificate;
+pub mod dpop;
 pub mod jws;
 pub mod signing;
 

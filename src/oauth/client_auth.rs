@@ -32,14 +32,26 @@ pub struct BasicCredentials {
     pub secret: Secret<String>,
 }
 
-/// An app that proved who it is in this request.
+/// An app that proved who it is in this request, and, with DPoP, which key it holds.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedClient {
     app: Arc<App>,
     method: AuthMethod,
+    /// The thumbprint of the key of the request's DPoP proof (RFC 9449): tokens issued in
+    /// this request are bound to it.
+    dpop_jkt: Option<String>,
 }
 
 impl AuthenticatedClient {
+    /// The same client, holding the key of a checked DPoP proof.
+    pub fn with_dpop(self, jkt: Option<String>) -> Self {
+        AuthenticatedClient { dpop_jkt: jkt, ..self }
+    }
+
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.dpop_jkt.as_deref()
+    }
+
     pub fn app(&self) -> &App {
         &self.app
     }
@@ -110,7 +122,7 @@ impl PendingClient {
         let Some((client_id, secret)) = self.remembered else { return Ok(self.client) };
         let method = self.client.method;
         match state.registry.confirm_remembered(self.client.app, stored) {
-            Some(app) => Ok(AuthenticatedClient { app, method }),
+            Some(app) => Ok(AuthenticatedClient { app, method, dpop_jkt: None }),
             None => match state.registry.recheck_secret(&client_id, secret.expose()).await? {
                 Some(app) => confidential_only(app, method),
                 None => {
@@ -169,7 +181,7 @@ pub async fn authenticate_pending(
     if app.client_type != ClientType::Public {
         return Err(failed().into());
     }
-    Ok(PendingClient::checked(AuthenticatedClient { app, method: AuthMethod::None }))
+    Ok(PendingClient::checked(AuthenticatedClient { app, method: AuthMethod::None, dpop_jkt: None }))
 }
 
 /// The app a client names; an unknown one is an authentication failure, while a database
@@ -196,7 +208,7 @@ fn confidential_only(app: Arc<App>, method: AuthMethod) -> Result<AuthenticatedC
         ))
         .into());
     }
-    Ok(AuthenticatedClient { app, method })
+    Ok(AuthenticatedClient { app, method, dpop_jkt: None })
 }
 
 async fn by_secret(

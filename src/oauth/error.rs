@@ -25,6 +25,10 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// OIDC Core §3.1.2.6, RFC 9101 §6.3: the request object is invalid.
     InvalidRequestObject,
+    /// RFC 9449 §5: the DPoP proof is invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: send the proof again with the nonce in the `DPoP-Nonce` header.
+    UseDpopNonce,
     RegistrationNotSupported,
     InvalidRedirectUri,
     InvalidClientMetadata,
@@ -56,6 +60,8 @@ impl ErrorCode {
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::InvalidRequestObject => "invalid_request_object",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::RegistrationNotSupported => "registration_not_supported",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",

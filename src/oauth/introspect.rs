@@ -35,6 +35,9 @@ pub struct Introspection {
     /// The tenant a SuperID ticket acts in (the SuperID claim name).
     #[serde(rename = "http://schemes.superoffice.net/identity/ctx", skip_serializing_if = "Option::is_none")]
     pub ctx: Option<String>,
+    /// RFC 9449 §6.2: the DPoP key a token is bound to, as `{"jkt": …}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<serde_json::Value>,
 }
 
 pub async fn introspect(
@@ -84,7 +87,7 @@ fn access_token(state: &Provider, caller: &AuthenticatedClient, known: Option<Kn
         active: true,
         scope: Some(t.scope),
         client_id: Some(t.client_id),
-        token_type: Some("Bearer"),
+        token_type: Some(if t.jkt.is_some() { "DPoP" } else { "Bearer" }),
         exp: Some(t.expires_at),
         iat: Some(t.issued_at),
         sub: Some(t.subject),
@@ -92,6 +95,7 @@ fn access_token(state: &Provider, caller: &AuthenticatedClient, known: Option<Kn
         iss: Some(state.config.issuer.clone()),
         jti: Some(t.jti),
         ctx: None,
+        cnf: t.jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
     }
 }
 
@@ -117,6 +121,7 @@ async fn ticket(state: &Provider, caller: &AuthenticatedClient, token: &str) -> 
         iss: Some(state.config.system_user_issuer.clone()),
         jti: None,
         ctx: Some(t.ctx),
+        cnf: None,
     })
 }
 
@@ -153,5 +158,6 @@ async fn refresh_token(
         iss: Some(state.config.issuer.clone()),
         jti: None,
         ctx: None,
+        cnf: row.jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
     })
 }

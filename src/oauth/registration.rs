@@ -48,6 +48,7 @@ const UNDERSTOOD: &[&str] = &[
     "id_token_signed_response_alg",
     "post_logout_redirect_uris",
     "require_pushed_authorization_requests",
+    "dpop_bound_access_tokens",
 ];
 
 /// Validated metadata, ready to become an app.
@@ -173,6 +174,12 @@ pub fn plan(state: &Provider, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(bad_metadata("require_pushed_authorization_requests must be true or false")),
     };
+    // RFC 9449 §5.2: a client may ask that its tokens always be DPoP-bound; absent is false.
+    let require_dpop = match meta.get("dpop_bound_access_tokens") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad_metadata("dpop_bound_access_tokens must be true or false")),
+    };
     let name =
         string(meta, "client_name")?.unwrap_or("Dynamically registered client").chars().take(100).collect::<String>();
     let template = if native {
@@ -192,6 +199,7 @@ pub fn plan(state: &Provider, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
     metadata.insert("redirect_uris".into(), json!(redirect_uris));
     metadata.insert("client_name".into(), json!(name));
     metadata.insert("require_pushed_authorization_requests".into(), json!(require_par));
+    metadata.insert("dpop_bound_access_tokens".into(), json!(require_dpop));
     Ok(Plan {
         name,
         template,
@@ -204,6 +212,7 @@ pub fn plan(state: &Provider, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
             jwks_uri,
             token_auth_method: Some(method.as_str().to_string()),
             require_par,
+            require_dpop,
             ..AppOverrides::default()
         },
         jwks,
@@ -324,9 +333,12 @@ pub async fn update(
             state.registry.add_uri(client_id, kind, new, "registration").await?;
         }
     }
-    if app.require_par != plan.overrides.require_par {
-        let settings =
-            crate::apps::TokenSettings { require_par: Some(plan.overrides.require_par), ..Default::default() };
+    if (app.require_par, app.require_dpop) != (plan.overrides.require_par, plan.overrides.require_dpop) {
+        let settings = crate::apps::TokenSettings {
+            require_par: Some(plan.overrides.require_par),
+            require_dpop: Some(plan.overrides.require_dpop),
+            ..Default::default()
+        };
         let algs: Vec<&str> = state.config.signing_algs.iter().map(|a| a.as_str()).collect();
         state.registry.set_token_settings(client_id, settings, &algs, "registration").await?;
     }

@@ -24,10 +24,11 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
+    /// A `Bearer` token, or a `DPoP` one when it is bound to the request's key (RFC 9449 §5).
     pub fn bearer(access: IssuedAccess, scope: Vec<String>) -> Self {
         TokenResponse {
+            token_type: if access.dpop_bound { "DPoP" } else { "Bearer" },
             access_token: access.token,
-            token_type: "Bearer",
             expires_in: access.expires_in,
             scope: scope.join(" "),
             refresh_token: None,
@@ -52,6 +53,14 @@ pub async fn exchange(
     client: &AuthenticatedClient,
     form: &FormParams,
 ) -> Result<TokenResponse, ProtocolError> {
+    // RFC 9449 §5.2: an app registered with dpop_bound_access_tokens sends a proof every time.
+    if client.app().require_dpop && client.dpop_jkt().is_none() {
+        return Err(OAuthError::new(
+            super::ErrorCode::InvalidDpopProof,
+            "this app must send a DPoP proof with every token request",
+        )
+        .into());
+    }
     match grant {
         GrantType::ClientCredentials => client_credentials::exchange(state, client, form).await,
         GrantType::JwtBearer => jwt_bearer::exchange(state, client, form).await,

@@ -30,6 +30,8 @@ pub struct AccessRequest<'a> {
     pub tenant_ctx: Option<String>,
     pub scope: Vec<String>,
     pub audience: String,
+    /// The DPoP key the token is bound to (RFC 9449 §6), if the request proved one.
+    pub jkt: Option<String>,
 }
 
 #[derive(Debug)]
@@ -39,6 +41,14 @@ pub struct IssuedAccess {
     /// The token's id (the JWT `jti`, or the opaque token's row id).
     pub jti: String,
     pub expires_at: i64,
+    /// Bound to a DPoP key: `token_type` is `DPoP` (RFC 9449 §5).
+    pub dpop_bound: bool,
+}
+
+/// RFC 7800 §3.1 confirmation, with RFC 9449 §6.1's `jkt`.
+#[derive(Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
 }
 
 /// RFC 9068 §2.2 claims.
@@ -54,6 +64,8 @@ struct AccessClaims<'a> {
     exp: i64,
     #[serde(rename = "http://schemes.superoffice.net/identity/ctx", skip_serializing_if = "Option::is_none")]
     ctx: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
 }
 
 pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<IssuedAccess, ProtocolError> {
@@ -73,12 +85,13 @@ pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<Is
                 iat: now,
                 exp: now + ttl,
                 ctx: req.tenant_ctx.as_deref(),
+                cnf: req.jkt.as_deref().map(|jkt| Confirmation { jkt }),
             };
             let token = match state.keys.app_signer(&req.app.id) {
                 Some(key) => key.sign_jwt("at+jwt", &claims, state.keys.rng())?,
                 None => state.keys.sign(Alg::parse(&req.app.signing_alg)?, "at+jwt", &claims)?,
             };
-            Ok(IssuedAccess { token, expires_in: ttl, jti, expires_at: now + ttl })
+            Ok(IssuedAccess { token, expires_in: ttl, jti, expires_at: now + ttl, dpop_bound: req.jkt.is_some() })
         }
         TokenFormat::Opaque => {
             let token = format!("{OPAQUE_PREFIX}{}", random_token());
@@ -97,12 +110,13 @@ pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<Is
                 expires_at: now + ttl,
                 revoked_at: None,
                 tenant_ctx: None,
+                jkt: req.jkt.clone(),
             };
             state.token_writer.write(row).await.map_err(|e| match e {
                 WriteError::Unavailable => ProtocolError::OAuth(OAuthError::temporarily_unavailable()),
                 WriteError::Failed(why) => ProtocolError::Internal(anyhow::anyhow!(why)),
             })?;
-            Ok(IssuedAccess { token, expires_in: ttl, jti, expires_at: now + ttl })
+            Ok(IssuedAccess { token, expires_in: ttl, jti, expires_at: now + ttl, dpop_bound: req.jkt.is_some() })
         }
     }
 }
@@ -120,6 +134,8 @@ pub struct KnownToken {
     /// The tenant the token acts in, if any (SuperID `ctx`).
     pub tenant_ctx: Option<String>,
     pub kind: TokenKind,
+    /// The DPoP key the token is bound to (`cnf.jkt`); such a token is refused as a bearer token.
+    pub jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +185,7 @@ pub async fn active_opaque(
         expires_at: row.expires_at,
         tenant_ctx: row.tenant_ctx,
         kind: TokenKind::Opaque(row.digest),
+        jkt: row.jkt,
     };
     still_admitted(state, known).await
 }
@@ -196,5 +213,6 @@ fn from_claims(c: &Map<String, Value>, issuer: &str) -> Option<KnownToken> {
         expires_at: c.get("exp")?.as_i64()?,
         tenant_ctx: s(CTX_CLAIM),
         kind: TokenKind::Jwt,
+        jkt: c.get("cnf").and_then(|cnf| cnf.get("jkt")).and_then(Value::as_str).map(str::to_string),
     })
 }

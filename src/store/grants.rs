@@ -43,6 +43,8 @@ pub struct RefreshRow {
     pub revoked_at: Option<i64>,
     /// How the person signed in (RFC 8176), for ID tokens issued on refresh.
     pub amr: Option<String>,
+    /// A public client's DPoP key: the token is refreshed only with a proof of it (RFC 9449 §5).
+    pub jkt: Option<String>,
 }
 
 /// What taking a code returned.
@@ -91,6 +93,7 @@ fn refresh_row(r: &impl DbRow) -> sqlx::Result<RefreshRow> {
         successor: r.opt_text("successor")?,
         revoked_at: r.opt_int("revoked_at")?,
         amr: r.opt_text("amr")?,
+        jkt: r.opt_text("jkt")?,
     })
 }
 
@@ -99,7 +102,7 @@ const CODE_COLUMNS: &str = "digest, grant_id, app_id, user_id, tenant_id, redire
 
 const REFRESH_COLUMNS: &str =
     "digest, grant_id, app_id, user_id, tenant_id, scope, nonce, auth_time, issued_at, expires_at, \
-    used_at, successor, revoked_at, amr";
+    used_at, successor, revoked_at, amr, jkt";
 
 impl Store {
     pub async fn consent(&self, user_id: &str, app_id: &str) -> sqlx::Result<Option<String>> {
@@ -185,10 +188,10 @@ impl Store {
             sqlx::query("INSERT INTO grant_tokens (grant_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(grant_id).bind(jti).bind(expires_at).execute(&mut *tx).await?;
             if let Some(r) = refresh {
-                sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
+                sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"))
                     .bind(&r.digest).bind(&r.grant_id).bind(&r.app_id).bind(&r.user_id).bind(&r.tenant_id).bind(&r.scope)
                     .bind(&r.nonce).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at).bind(r.used_at).bind(&r.successor)
-                    .bind(r.revoked_at).bind(&r.amr).execute(&mut *tx).await?;
+                    .bind(r.revoked_at).bind(&r.amr).bind(&r.jkt).execute(&mut *tx).await?;
             }
             tx.commit().await
         })
@@ -218,10 +221,10 @@ impl Store {
                 return Ok(false);
             }
             let r = successor;
-            sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
+            sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"))
                 .bind(&r.digest).bind(&r.grant_id).bind(&r.app_id).bind(&r.user_id).bind(&r.tenant_id).bind(&r.scope)
                 .bind(&r.nonce).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at).bind(r.used_at).bind(&r.successor).bind(r.revoked_at)
-                .bind(&r.amr).execute(&mut *tx).await?;
+                .bind(&r.amr).bind(&r.jkt).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
         })

@@ -43,6 +43,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(15, "0015_second_factors"),
     migration!(16, "0016_passkeys"),
     migration!(17, "0017_pushed_requests"),
+    migration!(18, "0018_dpop"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

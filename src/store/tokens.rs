@@ -21,12 +21,15 @@ pub struct AccessTokenRow {
     pub revoked_at: Option<i64>,
     /// The tenant's `ctx`, read with the row (not stored; ignored on insert).
     pub tenant_ctx: Option<String>,
+    /// The DPoP key the token is bound to (RFC 9449 `cnf.jkt`).
+    pub jkt: Option<String>,
 }
 
 const INSERT_TOKEN_COLUMNS: &str =
-    "INSERT INTO access_tokens (jti, digest, app_id, subject, user_id, tenant_id, scope, audience, issued_at, expires_at)";
+    "INSERT INTO access_tokens (jti, digest, app_id, subject, user_id, tenant_id, scope, audience, issued_at, expires_at, jkt)";
+const TOKEN_VALUES: usize = 11;
 
-/// Binds one access-token row's ten values; a macro so it works for either backend's query.
+/// Binds one access-token row's values; a macro so it works for either backend's query.
 macro_rules! bind_token {
     ($q:expr, $t:expr) => {
         $q.bind(&$t.jti)
@@ -39,6 +42,7 @@ macro_rules! bind_token {
             .bind(&$t.audience)
             .bind($t.issued_at)
             .bind($t.expires_at)
+            .bind(&$t.jkt)
     };
 }
 
@@ -51,21 +55,10 @@ impl Store {
         }
         let mut sql = String::from(INSERT_TOKEN_COLUMNS);
         for i in 0..tokens.len() {
-            let b = i * 10;
+            let b = i * TOKEN_VALUES;
             sql.push_str(if i == 0 { " VALUES " } else { ", " });
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10
-            ));
+            let row: Vec<String> = (1..=TOKEN_VALUES).map(|k| format!("${}", b + k)).collect();
+            sql.push_str(&format!("({})", row.join(", ")));
         }
         on_db!(&self.db, pool => {
             let mut q = sqlx::query(&sql);
@@ -78,7 +71,7 @@ impl Store {
 
     pub async fn access_token_by_digest(&self, digest: &[u8]) -> sqlx::Result<Option<AccessTokenRow>> {
         const SQL: &str = "SELECT t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, t.tenant_id, t.scope, t.audience, \
-            t.issued_at, t.expires_at, t.revoked_at, n.ctx AS tenant_ctx FROM access_tokens t JOIN apps a ON a.id = t.app_id \
+            t.issued_at, t.expires_at, t.revoked_at, t.jkt, n.ctx AS tenant_ctx FROM access_tokens t JOIN apps a ON a.id = t.app_id \
             LEFT JOIN tenants n ON n.id = t.tenant_id WHERE t.digest = $1";
         on_db!(&self.db, pool => {
             sqlx::query(SQL).bind(digest).fetch_optional(pool).await?.as_ref().map(access_token_row).transpose()
@@ -95,7 +88,7 @@ impl Store {
     ) -> sqlx::Result<(Option<AccessTokenRow>, Option<i64>)> {
         const SQL: &str =
             "SELECT c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, \
-            t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, n.ctx AS tenant_ctx FROM apps c \
+            t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, n.ctx AS tenant_ctx FROM apps c \
             LEFT JOIN access_tokens t ON t.digest = $1 LEFT JOIN apps a ON a.id = t.app_id \
             LEFT JOIN tenants n ON n.id = t.tenant_id WHERE c.id = $2";
         on_db!(&self.db, pool => {
@@ -155,5 +148,6 @@ fn access_token_row(r: &impl DbRow) -> sqlx::Result<AccessTokenRow> {
         expires_at: r.int("expires_at")?,
         revoked_at: r.opt_int("revoked_at")?,
         tenant_ctx: r.opt_text("tenant_ctx")?,
+        jkt: r.opt_text("jkt")?,
     })
 }

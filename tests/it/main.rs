@@ -15,6 +15,7 @@ mod client_keys; // clients' own kids, keys at a registered jwks_uri fetched fro
 mod clock_steps; // the server clock stepping back 5 minutes and forward 2 hours
 mod cors; // CORS on the wire: public documents for any origin, client endpoints for registered origins
 mod discovery; // discovery and JWKS read by the openidconnect crate; token signatures verify
+mod dpop; // DPoP (RFC 9449): bound tokens, every bad proof, replay, public clients' refresh tokens, userinfo, nonces
 mod hardening; // the external audit's findings (issue 16): acting for users, silent re-authorization, auth methods, refresh limits
 mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
 mod keys; // rotation: next published before it signs, retired stays published

@@ -339,6 +339,7 @@ async fn token_settings(state: &AppState, app: &App, form: &Form, actor: &str) -
         refresh_grace_secs: None,
         require_pkce: None,
         require_par: None,
+        require_dpop: None,
     };
     state.registry.set_token_settings(&app.client_id, settings, &algs, actor).await.map(|_| ())
 }

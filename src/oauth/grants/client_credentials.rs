@@ -45,6 +45,7 @@ pub async fn exchange(
             tenant_ctx: tenant.as_ref().map(|t| t.ctx.clone()),
             scope: scope.clone(),
             audience,
+            jkt: client.dpop_jkt().map(str::to_string),
         },
     )
     .await?;

@@ -65,6 +65,7 @@ pub async fn exchange(
             tenant_ctx: Some(tenant.ctx.clone()),
             scope: scope.clone(),
             audience,
+            jkt: client.dpop_jkt().map(str::to_string),
         },
     )
     .await?;

@@ -90,6 +90,7 @@ pub async fn issue_for_user(
             tenant_ctx: tenant.as_ref().map(|t| t.ctx.clone()),
             scope: g.scope.clone(),
             audience: state.config.default_audience.clone(),
+            jkt: client.dpop_jkt().map(str::to_string),
         },
     )
     .await?;
@@ -130,7 +131,7 @@ pub async fn issue_for_user(
     let (refresh, new_row) = match g.refresh {
         Some(existing) => (Some(existing), None),
         None if app.allows_grant(GrantType::RefreshToken) => {
-            let (token, row) = refresh_row(
+            let (token, mut row) = refresh_row(
                 state,
                 app,
                 g.grant_id,
@@ -141,6 +142,11 @@ pub async fn issue_for_user(
                 g.auth_time,
                 g.amr,
             );
+            // RFC 9449 §5: a public client's refresh token is bound to the key it proved; a
+            // confidential client's is already bound to its authentication.
+            if !client.is_confidential() {
+                row.jkt = client.dpop_jkt().map(str::to_string);
+            }
             (Some(token), Some(row))
         }
         None => (None, None),
@@ -188,6 +194,7 @@ pub fn refresh_row(
         successor: None,
         revoked_at: None,
         amr: amr.map(str::to_string),
+        jkt: None,
     };
     (token, row)
 }
@@ -211,6 +218,14 @@ pub async fn exchange(
     }
     if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
         return Err(denied("the refresh token is no longer valid"));
+    }
+    // RFC 9449 §5: a bound refresh token needs a proof of the same key.
+    if row.jkt.as_deref().is_some_and(|bound| client.dpop_jkt() != Some(bound)) {
+        return Err(OAuthError::new(
+            crate::oauth::ErrorCode::InvalidDpopProof,
+            "the refresh token is bound to a DPoP key this request did not prove",
+        )
+        .into());
     }
     if let Some(tenant_id) = &row.tenant_id {
         let tenant = state.store.tenant_by_id(tenant_id).await?.ok_or_else(|| denied("the tenant no longer exists"))?;

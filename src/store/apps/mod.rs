@@ -55,6 +55,8 @@ pub struct AppRow {
     pub allow_plain_pkce: bool,
     /// Authorization requests only through PAR (RFC 9126 §6 `require_pushed_authorization_requests`).
     pub require_par: bool,
+    /// Every token request carries a DPoP proof (RFC 9449 §5.2 `dpop_bound_access_tokens`).
+    pub require_dpop: bool,
     pub token_format: String,
     pub access_token_ttl: Option<i64>,
     pub refresh_mode: String,
@@ -105,6 +107,7 @@ pub struct TokenSettingsRow<'a> {
     pub refresh_grace_secs: Option<i64>,
     pub require_pkce: Option<bool>,
     pub require_par: Option<bool>,
+    pub require_dpop: Option<bool>,
 }
 
 /// A loaded app with its lists.
@@ -117,7 +120,7 @@ pub struct AppRecord {
 const APP_COLUMNS: &str = "id, client_id, partner_id, name, template, kind, custom_tenant_id, access, client_type, \
     grant_types, loopback_any_port, require_pkce, allow_plain_pkce, token_format, access_token_ttl, refresh_mode, \
     signing_alg, technical_contact, created_at, updated_at, revision, jwks_uri, refresh_grace_secs, token_auth_method, \
-    require_par";
+    require_par, require_dpop";
 
 fn app_row(r: &impl DbRow) -> sqlx::Result<AppRow> {
     Ok(AppRow {
@@ -135,6 +138,7 @@ fn app_row(r: &impl DbRow) -> sqlx::Result<AppRow> {
         require_pkce: r.flag("require_pkce")?,
         allow_plain_pkce: r.flag("allow_plain_pkce")?,
         require_par: r.flag("require_par")?,
+        require_dpop: r.flag("require_dpop")?,
         token_format: r.text("token_format")?,
         access_token_ttl: r.opt_int("access_token_ttl")?,
         refresh_mode: r.text("refresh_mode")?,
@@ -153,7 +157,7 @@ impl Store {
     pub async fn insert_app(&self, rows: NewAppRows<'_>, event: &AuditEvent) -> sqlx::Result<()> {
         let a = rows.app;
         let insert_app = format!(
-            "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+            "INSERT INTO apps ({APP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
         );
         audited!(self, event, tx => {
             sqlx::query(&insert_app)
@@ -162,7 +166,7 @@ impl Store {
                 .bind(&a.grant_types).bind(a.loopback_any_port).bind(a.require_pkce).bind(a.allow_plain_pkce)
                 .bind(&a.token_format).bind(a.access_token_ttl).bind(&a.refresh_mode).bind(&a.signing_alg)
                 .bind(&a.technical_contact).bind(a.created_at).bind(a.updated_at).bind(a.revision)
-                .bind(&a.jwks_uri).bind(a.refresh_grace_secs).bind(&a.token_auth_method).bind(a.require_par)
+                .bind(&a.jwks_uri).bind(a.refresh_grace_secs).bind(&a.token_auth_method).bind(a.require_par).bind(a.require_dpop)
                 .execute(&mut *tx).await?;
             for u in rows.uris {
                 sqlx::query("INSERT INTO app_uris (app_id, kind, uri, created_at) VALUES ($1, $2, $3, $4)")
@@ -315,14 +319,16 @@ impl Store {
                 "token_format = COALESCE($3, token_format), signing_alg = COALESCE($4, signing_alg), \
                 access_token_ttl = COALESCE($5, access_token_ttl), refresh_mode = COALESCE($6, refresh_mode), \
                 refresh_grace_secs = CASE WHEN $7 < 0 THEN NULL ELSE COALESCE($7, refresh_grace_secs) END, \
-                require_pkce = COALESCE($8, require_pkce), require_par = COALESCE($9, require_par),",
+                require_pkce = COALESCE($8, require_pkce), require_par = COALESCE($9, require_par), \
+                require_dpop = COALESCE($10, require_dpop),",
                 s.token_format,
                 s.signing_alg,
                 s.access_token_ttl,
                 s.refresh_mode,
                 s.refresh_grace_secs,
                 s.require_pkce,
-                s.require_par
+                s.require_par,
+                s.require_dpop
             )?;
         })
     }
