@@ -41,12 +41,19 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 7523 §2.1.
     JwtBearer,
+    /// RFC 8693 §2.1: delegation, an app acting for a person with a token another app holds.
+    TokenExchange,
 }
 
 impl GrantType {
     /// Every grant an app can be configured with.
-    pub const ALL: [GrantType; 4] =
-        [GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials, GrantType::JwtBearer];
+    pub const ALL: [GrantType; 5] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+        GrantType::JwtBearer,
+        GrantType::TokenExchange,
+    ];
 
     /// The grants the token endpoint serves today; discovery advertises exactly these.
     pub const SERVED: &'static [GrantType] = &GrantType::ALL;
@@ -57,6 +64,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 

@@ -13,7 +13,10 @@
 //   CONF_MULTI_EMAIL, CONF_MULTI_PASSWORD    a member of two tenants, administrator of
 //   CONF_MULTI_TENANT                        CONF_MULTI_TENANT, the one the browser picks
 //   CHROMIUM                                 the browser (default /usr/bin/chromium)
+//   CONF_GATEHOUSE_BIN                       the gatehouse binary, for the operator's steps
+//                                            (GATEHOUSE_DATABASE_URL names the server's database)
 import http from 'node:http';
+import { execFileSync } from 'node:child_process';
 import * as client from 'openid-client';
 import { chromium } from 'playwright-core';
 
@@ -456,6 +459,27 @@ try {
   await check('userinfo', async () => {
     const info = await client.fetchUserInfo(config, live.access_token, live.claims().sub);
     assert(info.email === admin.email, `email ${info.email}`);
+  });
+  await check("token exchange (RFC 8693): a private_key_jwt client with the token-exchange integration point, approved in the tenant, exchanges the person's token (genericGrantRequest); act names it in the JWT and in introspection", async () => {
+    const operator = (...args) => execFileSync(env.CONF_GATEHOUSE_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const key = await rsaKey('node-tx');
+    const tx = await keyClient(key, {
+      client_name: 'openid-client token exchange', jwks: { keys: [key.jwk] },
+      grant_types: ['client_credentials', 'urn:ietf:params:oauth:grant-type:token-exchange'],
+    });
+    const id = tx.cfg.clientMetadata().client_id;
+    const exchange = () => client.genericGrantRequest(tx.cfg, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+      subject_token: live.access_token, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    });
+    await refused(exchange(), 'unauthorized_client');
+    operator('app', 'entitlement', id, 'token-exchange');
+    operator('tenant', 'approve', '--ctx', 'Conf1', '--client-id', id);
+    const t = await exchange();
+    assert(t.issued_token_type === 'urn:ietf:params:oauth:token-type:access_token', `issued_token_type ${t.issued_token_type}`);
+    const claims = JSON.parse(Buffer.from(t.access_token.split('.')[1], 'base64url').toString());
+    assert(claims.act?.sub === id && claims.sub === live.claims().sub, `claims ${JSON.stringify(claims)}`);
+    const intro = await client.tokenIntrospection(tx.cfg, t.access_token);
+    assert(intro.active === true && JSON.stringify(intro.act) === JSON.stringify(claims.act), `introspection ${JSON.stringify(intro)}`);
   });
   await check("DPoP (RFC 9449): openid-client's key binds a code flow's tokens; userinfo and refresh with its proofs; the bound token is refused as a bearer token", async () => {
     const dpop = client.getDPoPHandle(config, await client.randomDPoPKeyPair());

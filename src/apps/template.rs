@@ -26,6 +26,7 @@ string_enum!(
         ErpSyncAgent => "erp-sync-agent",
         ActForUsers => "act-for-users",
         ActForAdministrators => "act-for-administrators",
+        ExchangeTokens => "token-exchange",
     }
 );
 
@@ -79,6 +80,7 @@ impl Entitlement {
                 | Entitlement::WebhookAgent
                 | Entitlement::ActForUsers
                 | Entitlement::ActForAdministrators
+                | Entitlement::ExchangeTokens
         )
     }
 
@@ -96,6 +98,9 @@ impl Entitlement {
             }
             Entitlement::ActForAdministrators => {
                 "act as any user of the tenant, administrators included, without that user signing in"
+            }
+            Entitlement::ExchangeTokens => {
+                "act for a user of the tenant with a token that user gave another app the tenant approved (token exchange)"
             }
         }
     }
@@ -118,13 +123,14 @@ impl Template {
             Template::Native => (&[WebApi, WebhookAgent], &[AuthorizationCode, RefreshToken]),
             // JWT bearer (RFC 7523) joins the server-to-server defaults: it is how these apps act
             // for a user without a browser.
-            Template::ServerToServer => {
-                (&[WebApi, Services88, WebhookAgent, SystemToken], &[ClientCredentials, AuthorizationCode, JwtBearer])
-            }
+            Template::ServerToServer => (
+                &[WebApi, Services88, WebhookAgent, SystemToken],
+                &[ClientCredentials, AuthorizationCode, JwtBearer, TokenExchange],
+            ),
             Template::Mirroring => (&[], &[ClientCredentials]),
             Template::ErpSync => (
                 &[WebApi, Services88, WebhookAgent, SystemToken, ErpSyncAgent],
-                &[ClientCredentials, AuthorizationCode, JwtBearer],
+                &[ClientCredentials, AuthorizationCode, JwtBearer, TokenExchange],
             ),
             Template::Empty => (&[WebApi, Services88, WebhookAgent], &[AuthorizationCode]),
         };

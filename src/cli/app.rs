@@ -78,7 +78,8 @@ pub(super) enum AppCmd {
     /// A signing key of the app's own (published in JWKS), or its rotation.
     #[command(subcommand)]
     Key(AppKeyCmd),
-    /// Add an integration point (webapi, services88, webhook-agent, system-token, erp-sync-agent).
+    /// Add an integration point (webapi, services88, webhook-agent, system-token, erp-sync-agent,
+    /// act-for-users, act-for-administrators, token-exchange).
     Entitlement {
         client_id: String,
         entitlement: String,

@@ -38,6 +38,9 @@ pub struct Introspection {
     /// RFC 9449 §6.2: the DPoP key a token is bound to, as `{"jkt": …}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<serde_json::Value>,
+    /// RFC 8693 §4.1: an exchanged token's delegation chain, as the JWT carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }
 
 pub async fn introspect(
@@ -96,6 +99,7 @@ fn access_token(state: &Provider, caller: &AuthenticatedClient, known: Option<Kn
         jti: Some(t.jti),
         ctx: None,
         cnf: t.jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
+        act: t.act,
     }
 }
 
@@ -122,6 +126,7 @@ async fn ticket(state: &Provider, caller: &AuthenticatedClient, token: &str) -> 
         jti: None,
         ctx: Some(t.ctx),
         cnf: None,
+        act: None,
     })
 }
 
@@ -159,5 +164,6 @@ async fn refresh_token(
         jti: None,
         ctx: None,
         cnf: row.jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
+        act: None,
     })
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::client_auth::AuthenticatedClient;
-use super::grants::{authorization_code, client_credentials, jwt_bearer, refresh_token};
+use super::grants::{authorization_code, client_credentials, jwt_bearer, refresh_token, token_exchange};
 use super::params::FormParams;
 use super::tokens::IssuedAccess;
 use super::{OAuthError, ProtocolError};
@@ -21,6 +21,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 impl TokenResponse {
@@ -33,6 +36,7 @@ impl TokenResponse {
             scope: scope.join(" "),
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
         }
     }
 }
@@ -64,6 +68,7 @@ pub async fn exchange(
     match grant {
         GrantType::ClientCredentials => client_credentials::exchange(state, client, form).await,
         GrantType::JwtBearer => jwt_bearer::exchange(state, client, form).await,
+        GrantType::TokenExchange => token_exchange::exchange(state, client, form).await,
         GrantType::AuthorizationCode => authorization_code::exchange(state, client, form).await,
         GrantType::RefreshToken => refresh_token::exchange(state, client, form).await,
     }

@@ -32,6 +32,8 @@ pub struct AccessRequest<'a> {
     pub audience: String,
     /// The DPoP key the token is bound to (RFC 9449 §6), if the request proved one.
     pub jkt: Option<String>,
+    /// RFC 8693 §4.1: who acts for the subject (a token exchange's delegation chain).
+    pub act: Option<Value>,
 }
 
 #[derive(Debug)]
@@ -66,6 +68,8 @@ struct AccessClaims<'a> {
     ctx: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Confirmation<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Value>,
 }
 
 pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<IssuedAccess, ProtocolError> {
@@ -86,6 +90,7 @@ pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<Is
                 exp: now + ttl,
                 ctx: req.tenant_ctx.as_deref(),
                 cnf: req.jkt.as_deref().map(|jkt| Confirmation { jkt }),
+                act: req.act.as_ref(),
             };
             let token = match state.keys.app_signer(&req.app.id) {
                 Some(key) => key.sign_jwt("at+jwt", &claims, state.keys.rng())?,
@@ -111,6 +116,7 @@ pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<Is
                 revoked_at: None,
                 tenant_ctx: None,
                 jkt: req.jkt.clone(),
+                act: req.act.as_ref().map(Value::to_string),
             };
             state.token_writer.write(row).await.map_err(|e| match e {
                 WriteError::Unavailable => ProtocolError::OAuth(OAuthError::temporarily_unavailable()),
@@ -136,6 +142,8 @@ pub struct KnownToken {
     pub kind: TokenKind,
     /// The DPoP key the token is bound to (`cnf.jkt`); such a token is refused as a bearer token.
     pub jkt: Option<String>,
+    /// RFC 8693 §4.1 `act`: the delegation chain of an exchanged token.
+    pub act: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +194,7 @@ pub async fn active_opaque(
         tenant_ctx: row.tenant_ctx,
         kind: TokenKind::Opaque(row.digest),
         jkt: row.jkt,
+        act: row.act.as_deref().and_then(|a| serde_json::from_str(a).ok()),
     };
     still_admitted(state, known).await
 }
@@ -214,5 +223,6 @@ fn from_claims(c: &Map<String, Value>, issuer: &str) -> Option<KnownToken> {
         tenant_ctx: s(CTX_CLAIM),
         kind: TokenKind::Jwt,
         jkt: c.get("cnf").and_then(|cnf| cnf.get("jkt")).and_then(Value::as_str).map(str::to_string),
+        act: c.get("act").cloned(),
     })
 }

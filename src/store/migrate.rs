@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(16, "0016_passkeys"),
     migration!(17, "0017_pushed_requests"),
     migration!(18, "0018_dpop"),
+    migration!(19, "0019_token_exchange"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -23,11 +23,13 @@ pub struct AccessTokenRow {
     pub tenant_ctx: Option<String>,
     /// The DPoP key the token is bound to (RFC 9449 `cnf.jkt`).
     pub jkt: Option<String>,
+    /// RFC 8693 `act` (JSON): who acts for the subject, for exchanged tokens.
+    pub act: Option<String>,
 }
 
 const INSERT_TOKEN_COLUMNS: &str =
-    "INSERT INTO access_tokens (jti, digest, app_id, subject, user_id, tenant_id, scope, audience, issued_at, expires_at, jkt)";
-const TOKEN_VALUES: usize = 11;
+    "INSERT INTO access_tokens (jti, digest, app_id, subject, user_id, tenant_id, scope, audience, issued_at, expires_at, jkt, act)";
+const TOKEN_VALUES: usize = 12;
 
 /// Binds one access-token row's values; a macro so it works for either backend's query.
 macro_rules! bind_token {
@@ -43,6 +45,7 @@ macro_rules! bind_token {
             .bind($t.issued_at)
             .bind($t.expires_at)
             .bind(&$t.jkt)
+            .bind(&$t.act)
     };
 }
 
@@ -71,7 +74,7 @@ impl Store {
 
     pub async fn access_token_by_digest(&self, digest: &[u8]) -> sqlx::Result<Option<AccessTokenRow>> {
         const SQL: &str = "SELECT t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, t.tenant_id, t.scope, t.audience, \
-            t.issued_at, t.expires_at, t.revoked_at, t.jkt, n.ctx AS tenant_ctx FROM access_tokens t JOIN apps a ON a.id = t.app_id \
+            t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx FROM access_tokens t JOIN apps a ON a.id = t.app_id \
             LEFT JOIN tenants n ON n.id = t.tenant_id WHERE t.digest = $1";
         on_db!(&self.db, pool => {
             sqlx::query(SQL).bind(digest).fetch_optional(pool).await?.as_ref().map(access_token_row).transpose()
@@ -88,7 +91,7 @@ impl Store {
     ) -> sqlx::Result<(Option<AccessTokenRow>, Option<i64>)> {
         const SQL: &str =
             "SELECT c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, \
-            t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, n.ctx AS tenant_ctx FROM apps c \
+            t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx FROM apps c \
             LEFT JOIN access_tokens t ON t.digest = $1 LEFT JOIN apps a ON a.id = t.app_id \
             LEFT JOIN tenants n ON n.id = t.tenant_id WHERE c.id = $2";
         on_db!(&self.db, pool => {
@@ -149,5 +152,6 @@ fn access_token_row(r: &impl DbRow) -> sqlx::Result<AccessTokenRow> {
         revoked_at: r.opt_int("revoked_at")?,
         tenant_ctx: r.opt_text("tenant_ctx")?,
         jkt: r.opt_text("jkt")?,
+        act: r.opt_text("act")?,
     })
 }

@@ -52,7 +52,13 @@ both_backends!(
         // Exactly the grants the token endpoint serves, and nothing it does not route yet.
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"])
+            serde_json::json!([
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ])
         );
         assert_eq!(doc["userinfo_endpoint"], srv.url("/userinfo"));
         assert_eq!(doc["end_session_endpoint"], srv.url("/logout"));

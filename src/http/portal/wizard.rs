@@ -473,5 +473,6 @@ fn entitlement_title(e: Entitlement) -> &'static str {
         Entitlement::ErpSyncAgent => "ERP sync agent",
         Entitlement::ActForUsers => "Act for the tenant's users (JWT bearer, no sign-in)",
         Entitlement::ActForAdministrators => "Act for any user, administrators included",
+        Entitlement::ExchangeTokens => "Token exchange (act with a user's token from another app)",
     }
 }

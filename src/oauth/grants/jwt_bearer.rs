@@ -66,6 +66,7 @@ pub async fn exchange(
             scope: scope.clone(),
             audience,
             jkt: client.dpop_jkt().map(str::to_string),
+            act: None,
         },
     )
     .await?;

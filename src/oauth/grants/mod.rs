@@ -4,6 +4,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod jwt_bearer;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use super::params::parse_scope;
 use super::{OAuthError, ProtocolError};

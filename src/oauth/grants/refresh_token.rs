@@ -91,6 +91,7 @@ pub async fn issue_for_user(
             scope: g.scope.clone(),
             audience: state.config.default_audience.clone(),
             jkt: client.dpop_jkt().map(str::to_string),
+            act: None,
         },
     )
     .await?;
