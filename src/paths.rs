@@ -12,6 +12,10 @@ pub const SIGNIN: &str = "/signin";
 pub const TOKEN: &str = "/token";
 /// Pushed authorization requests (RFC 9126).
 pub const PAR: &str = "/par";
+/// The device authorization grant (RFC 8628): where devices ask for codes, and the page where
+/// people type theirs.
+pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+pub const DEVICE: &str = "/device";
 pub const INTROSPECT: &str = "/introspect";
 pub const REVOKE: &str = "/revoke";
 pub const USERINFO: &str = "/userinfo";

@@ -59,7 +59,8 @@ pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
         | Prunable::RegistrationTokens
         | Prunable::EmailLinks
         | Prunable::WebauthnCeremonies
-        | Prunable::PushedRequests => now,
+        | Prunable::PushedRequests
+        | Prunable::DeviceCodes => now,
     }
 }
 

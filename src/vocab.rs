@@ -43,16 +43,19 @@ pub enum GrantType {
     JwtBearer,
     /// RFC 8693 §2.1: delegation, an app acting for a person with a token another app holds.
     TokenExchange,
+    /// RFC 8628 §3.4: a device without a browser, signed in on another one.
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant an app can be configured with.
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::JwtBearer,
         GrantType::TokenExchange,
+        GrantType::DeviceCode,
     ];
 
     /// The grants the token endpoint serves today; discovery advertises exactly these.
@@ -65,6 +68,7 @@ impl GrantType {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
             GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 

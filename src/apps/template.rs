@@ -120,7 +120,8 @@ impl Template {
         use GrantType::*;
         let (entitlements, grant_types): (&'static [Entitlement], &'static [GrantType]) = match self {
             Template::Web => (&[WebApi, WebhookAgent], &[AuthorizationCode, RefreshToken]),
-            Template::Native => (&[WebApi, WebhookAgent], &[AuthorizationCode, RefreshToken]),
+            // The device grant (RFC 8628) is for apps on devices without a browser: native ones.
+            Template::Native => (&[WebApi, WebhookAgent], &[AuthorizationCode, RefreshToken, DeviceCode]),
             // JWT bearer (RFC 7523) joins the server-to-server defaults: it is how these apps act
             // for a user without a browser.
             Template::ServerToServer => (

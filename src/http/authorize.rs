@@ -150,7 +150,7 @@ async fn advance(
             if let Some(id) = pending_id {
                 let _ = state.store.finish_pending_request(id).await;
             }
-            error_response(state, &req.target(), &error)
+            conclude(state, req, Err(error)).await
         }
         Step::Issue(tenant) => {
             let Some(session) = session else { return Err(PageError::bad_request("Please sign in again.")) };
@@ -161,7 +161,7 @@ async fn advance(
                 }
             }
             match flow::issue_code(state, req, app, session, &tenant).await {
-                Ok(code) => success_response(state, &req.target(), &code),
+                Ok(code) => conclude(state, req, Ok(code)).await,
                 Err(e) => internal_to_app(state, req, e),
             }
         }
@@ -192,9 +192,50 @@ fn too_many_pending() -> PageError {
     )
 }
 
+/// The end of a sign-in: the answer at the app's redirect URI or, for a device (RFC 8628),
+/// the device authorization approved with the code (or denied) and a page of ours saying so.
+async fn conclude(state: &AppState, req: &AuthorizationRequest, outcome: Result<String, OAuthError>) -> Response {
+    let Some(device) = &req.device else {
+        return match outcome {
+            Ok(code) => success_response(state, &req.target(), &code),
+            Err(error) => error_response(state, &req.target(), &error),
+        };
+    };
+    let (title, message) = match (crate::oauth::device::finish(state, device, outcome.as_deref().ok()).await, &outcome)
+    {
+        (Ok(true), Ok(_)) => ("Your device is signed in", "You can close this window and go back to your device."),
+        (Ok(true), Err(e)) if e.code == crate::oauth::ErrorCode::AccessDenied => {
+            ("Your device was not signed in", "Nothing was allowed. You can close this window.")
+        }
+        (Ok(true), Err(_)) => {
+            ("Your device was not signed in", "The app cannot be used this way. You can close this window.")
+        }
+        (Ok(false), _) => ("This code has expired", "Start again on your device to get a new code."),
+        (Err(e), _) => return PageError::from(e).into_response(),
+    };
+    let page = super::device::DonePage { title, message };
+    pages::render(StatusCode::OK, &page, pages::Policy::Own)
+}
+
+/// A device's sign-in, started on `/device` with the code it showed (RFC 8628 §3.3).
+pub(super) async fn start_device_sign_in(
+    state: &AppState,
+    peer: ClientAddr,
+    headers: &HeaderMap,
+    req: AuthorizationRequest,
+    app: std::sync::Arc<crate::apps::App>,
+) -> Result<Response, PageError> {
+    let session = current_session(state, headers).await;
+    advance(state, &req, &app, session.as_ref().map(|(_, s)| s), Pending::New(peer)).await
+}
+
 /// A failure on our side once the redirect URI is verified goes back to the app as
-/// `server_error` or `temporarily_unavailable` (RFC 6749 §4.1.2.1), so it can tell its user.
+/// `server_error` or `temporarily_unavailable` (RFC 6749 §4.1.2.1), so it can tell its user;
+/// a device's sign-in shows our error page (the device just waits until its code expires).
 fn internal_to_app(state: &AppState, req: &AuthorizationRequest, e: crate::oauth::ProtocolError) -> Response {
+    if req.device.is_some() {
+        return PageError::from(e).into_response();
+    }
     let error = match e {
         crate::oauth::ProtocolError::Unavailable(cause) => {
             crate::store::log_unavailable(&cause);
@@ -471,11 +512,8 @@ pub async fn signin_submit(
                 }
                 ("approve", _) | ("consent", Some("deny")) => {
                     let _ = state.store.finish_pending_request(&pending.id).await;
-                    return Ok(error_response(
-                        &state,
-                        &areq.target(),
-                        &OAuthError::new(crate::oauth::ErrorCode::AccessDenied, "the user declined"),
-                    ));
+                    let declined = OAuthError::new(crate::oauth::ErrorCode::AccessDenied, "the user declined");
+                    return Ok(conclude(&state, &areq, Err(declined)).await);
                 }
                 ("consent", Some("allow")) => {
                     let granted =

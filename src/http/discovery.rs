@@ -40,6 +40,8 @@ fn document(config: &Config) -> Vec<u8> {
         "token_endpoint": url(paths::TOKEN),
         // RFC 9126 §5.
         "pushed_authorization_request_endpoint": url(paths::PAR),
+        // RFC 8628 §4.
+        "device_authorization_endpoint": url(paths::DEVICE_AUTHORIZATION),
         "require_pushed_authorization_requests": config.require_par,
         "jwks_uri": url(paths::JWKS),
         "introspection_endpoint": url(paths::INTROSPECT),

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod authorize;
 pub mod cors;
+pub mod device;
 pub mod discovery;
 pub mod extract;
 pub mod health;
@@ -60,6 +61,8 @@ pub fn app(state: AppState) -> Router {
         .route(paths::SIGNIN, get(authorize::signin_page).post(authorize::signin_submit))
         .route(paths::TOKEN, post(token::token))
         .route(paths::PAR, post(par::push))
+        .route(paths::DEVICE_AUTHORIZATION, post(device::authorize))
+        .route(paths::DEVICE, get(device::enter).post(device::submit))
         .route(paths::SUPERID_TOKEN, post(token::token))
         .route(paths::SUPERID_TENANT_TOKEN, post(token::token))
         .route(paths::INTROSPECT, post(introspect::introspect))

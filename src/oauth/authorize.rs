@@ -25,6 +25,9 @@ pub enum ResponseMode {
     Query,
     Fragment,
     FormPost,
+    /// RFC 8628: the flow was started on `/device`; it ends on our page, and the device polls.
+    /// Never asked for in a request (not in `ALL`).
+    Device,
 }
 
 impl ResponseMode {
@@ -35,6 +38,7 @@ impl ResponseMode {
             ResponseMode::Query => "query",
             ResponseMode::Fragment => "fragment",
             ResponseMode::FormPost => "form_post",
+            ResponseMode::Device => "device",
         }
     }
 }
@@ -62,6 +66,9 @@ pub struct AuthorizationRequest {
     /// `acr_values` asked for a second factor (`tenants::factors::ACR_MFA`): step up.
     #[serde(default)]
     pub second_factor: bool,
+    /// The device authorization (RFC 8628) this sign-in approves, when it started on `/device`.
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 /// Why a request was refused, and where the answer may go.
@@ -253,6 +260,7 @@ pub async fn validate(
         login_hint: p.get("login_hint").filter(|h| h.len() <= 254).map(str::to_string),
         tenant_hint,
         second_factor,
+        device: None,
     };
     Ok((request, app))
 }

@@ -29,6 +29,12 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8: send the proof again with the nonce in the `DPoP-Nonce` header.
     UseDpopNonce,
+    /// RFC 8628 §3.5: the person has not finished on the other device yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling faster than the interval; it grew by 5 seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
     RegistrationNotSupported,
     InvalidRedirectUri,
     InvalidClientMetadata,
@@ -62,6 +68,9 @@ impl ErrorCode {
             ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::RegistrationNotSupported => "registration_not_supported",
             ErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             ErrorCode::InvalidClientMetadata => "invalid_client_metadata",

@@ -223,8 +223,9 @@ pub async fn load_pending(
         Err(crate::error::Error::NotFound(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    // The app may have changed while the user was on our pages.
-    if app.id != p.app_id || !app.redirect_uri_matches(&req.redirect_uri) {
+    // The app may have changed while the user was on our pages. A device's sign-in ends on
+    // our own page (RFC 8628), not at a redirect URI of the app.
+    if app.id != p.app_id || (req.device.is_none() && !app.redirect_uri_matches(&req.redirect_uri)) {
         return Ok(None);
     }
     Ok(Some((p, req, app)))

@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod client_auth;
 pub mod credentials;
+pub mod device;
 pub mod dpop;
 pub mod error;
 pub mod flow;

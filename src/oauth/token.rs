@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::client_auth::AuthenticatedClient;
-use super::grants::{authorization_code, client_credentials, jwt_bearer, refresh_token, token_exchange};
+use super::grants::{authorization_code, client_credentials, device_code, jwt_bearer, refresh_token, token_exchange};
 use super::params::FormParams;
 use super::tokens::IssuedAccess;
 use super::{OAuthError, ProtocolError};
@@ -69,6 +69,7 @@ pub async fn exchange(
         GrantType::ClientCredentials => client_credentials::exchange(state, client, form).await,
         GrantType::JwtBearer => jwt_bearer::exchange(state, client, form).await,
         GrantType::TokenExchange => token_exchange::exchange(state, client, form).await,
+        GrantType::DeviceCode => device_code::exchange(state, client, form).await,
         GrantType::AuthorizationCode => authorization_code::exchange(state, client, form).await,
         GrantType::RefreshToken => refresh_token::exchange(state, client, form).await,
     }

@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(17, "0017_pushed_requests"),
     migration!(18, "0018_dpop"),
     migration!(19, "0019_token_exchange"),
+    migration!(20, "0020_device_codes"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

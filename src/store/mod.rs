@@ -17,6 +17,7 @@ pub mod apps;
 pub mod audit;
 pub mod batch;
 pub mod credentials;
+pub mod device_codes;
 pub mod email_links;
 pub mod factors;
 pub mod grants;

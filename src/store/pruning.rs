@@ -68,10 +68,12 @@ pub enum Prunable {
     WebauthnCeremonies,
     /// Pushed authorization requests whose request_uri was never used.
     PushedRequests,
+    /// Device authorizations past their expiry, whatever became of them.
+    DeviceCodes,
 }
 
 impl Prunable {
-    pub const ALL: [Prunable; 17] = [
+    pub const ALL: [Prunable; 18] = [
         Prunable::PendingRequests,
         Prunable::Sessions,
         Prunable::LoginFailures,
@@ -89,6 +91,7 @@ impl Prunable {
         Prunable::EmailLinks,
         Prunable::WebauthnCeremonies,
         Prunable::PushedRequests,
+        Prunable::DeviceCodes,
     ];
 
     /// The table the rows are in (for logs and measurements).
@@ -111,6 +114,7 @@ impl Prunable {
             Prunable::EmailLinks => "email_links",
             Prunable::WebauthnCeremonies => "webauthn_ceremonies",
             Prunable::PushedRequests => "pushed_requests",
+            Prunable::DeviceCodes => "device_codes",
         }
     }
 
@@ -187,6 +191,9 @@ impl Prunable {
             Prunable::PushedRequests => {
                 "DELETE FROM pushed_requests WHERE digest IN \
                  (SELECT digest FROM pushed_requests WHERE expires_at < $1 LIMIT $2)"
+            }
+            Prunable::DeviceCodes => {
+                "DELETE FROM device_codes WHERE id IN (SELECT id FROM device_codes WHERE expires_at < $1 LIMIT $2)"
             }
         }
     }

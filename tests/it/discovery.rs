@@ -57,7 +57,8 @@ both_backends!(
                 "refresh_token",
                 "client_credentials",
                 "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                "urn:ietf:params:oauth:grant-type:token-exchange"
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+                "urn:ietf:params:oauth:grant-type:device_code"
             ])
         );
         assert_eq!(doc["userinfo_endpoint"], srv.url("/userinfo"));

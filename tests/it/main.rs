@@ -14,6 +14,7 @@ mod client_credentials; // client_credentials, secrets, token formats, introspec
 mod client_keys; // clients' own kids, keys at a registered jwks_uri fetched from the RP's listener
 mod clock_steps; // the server clock stepping back 5 minutes and forward 2 hours
 mod cors; // CORS on the wire: public documents for any origin, client endpoints for registered origins
+mod device; // the device grant (RFC 8628): codes, polling, slow_down, the sign-in on /device, denial, expiry, guessing
 mod discovery; // discovery and JWKS read by the openidconnect crate; token signatures verify
 mod dpop; // DPoP (RFC 9449): bound tokens, every bad proof, replay, public clients' refresh tokens, userinfo, nonces
 mod hardening; // the external audit's findings (issue 16): acting for users, silent re-authorization, auth methods, refresh limits

@@ -102,6 +102,22 @@ async fn fill(srv: &TestServer, w: &World) {
     .await
     .unwrap();
     gatehouse::oauth::par::push(state, &client, &form).await.unwrap();
+    // A device authorization nobody finished.
+    let row = gatehouse::store::device_codes::DeviceRow {
+        id: gatehouse::crypto::random_id(),
+        device_digest: gatehouse::crypto::sha256(b"device").to_vec(),
+        user_code: "BCDFGHJK".into(),
+        app_id: app.id.clone(),
+        scope: "openid".into(),
+        status: "pending".into(),
+        code_digest: None,
+        poll_interval: 5,
+        last_polled_at: None,
+        created_at: now,
+        expires_at: now + gatehouse::oauth::device::DEVICE_CODE_TTL,
+        client_id: app.client_id.clone(),
+    };
+    assert!(state.store.insert_device_code(&row).await.unwrap());
 }
 
 both_backends!(

@@ -2,6 +2,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod jwt_bearer;
 pub mod refresh_token;
 pub mod token_exchange;
