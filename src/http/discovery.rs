@@ -64,6 +64,8 @@ fn document(config: &Config) -> Vec<u8> {
         "request_object_signing_alg_values_supported": ASSERTION_ALGS,
         "request_uri_parameter_supported": false,
         "claims_parameter_supported": false,
+        // The pages are written in English only; `ui_locales` asking for others is ignored.
+        "ui_locales_supported": ["en"],
         "grant_types_supported": grants,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
