@@ -7,16 +7,14 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
-use super::cors::CorsClient;
 use super::extract::{ClientAddr, OAuthRequest};
 use super::pages::{self, PageError, Policy};
 use super::portal::Form;
-use super::respond::no_store_json;
 use super::session::cross_site;
-use crate::oauth::{client_auth, device};
+use crate::oauth::device;
 use crate::AppState;
 
 /// Wrong or right, codes typed from one address (IPv6: one /64) per login-failure window.
@@ -27,21 +25,8 @@ const CODES_IN_TOTAL: i64 = 2000;
 /// `POST /device_authorization` (§3.1): authenticated like the token endpoint (public
 /// clients by their client_id alone).
 pub async fn authorize(State(state): State<AppState>, req: OAuthRequest) -> Response {
-    let mut authenticated = None;
-    let result = async {
-        let client = client_auth::authenticate(&state, req.basic, &req.form).await?;
-        authenticated = Some(client.app().client_id.clone());
-        device::authorize(&state, &client, &req.form).await
-    }
-    .await;
-    let mut res = match result {
-        Ok(codes) => no_store_json(StatusCode::OK, &codes),
-        Err(e) => e.into_response(),
-    };
-    if let Some(client_id) = authenticated {
-        res.extensions_mut().insert(CorsClient(client_id));
-    }
-    res
+    req.answer_as_client(&state, StatusCode::OK, async |client, form| device::authorize(&state, client, form).await)
+        .await
 }
 
 #[derive(Template)]

@@ -14,9 +14,9 @@ use base64::Engine;
 
 use super::respond::oauth_error;
 use crate::config::Cidr;
-use crate::oauth::client_auth::BasicCredentials;
+use crate::oauth::client_auth::{self, AuthenticatedClient, BasicCredentials};
 use crate::oauth::params::FormParams;
-use crate::oauth::OAuthError;
+use crate::oauth::{OAuthError, ProtocolError};
 use crate::secret::Secret;
 use crate::AppState;
 
@@ -24,6 +24,29 @@ use crate::AppState;
 pub struct OAuthRequest {
     pub form: FormParams,
     pub basic: Option<BasicCredentials>,
+}
+
+impl OAuthRequest {
+    /// Authenticates the client as the token endpoint does, runs `step` for it, and answers
+    /// with its JSON under `status` (`no-store`) or the protocol error; the response names the
+    /// client for CORS.
+    pub async fn answer_as_client<T: serde::Serialize>(
+        self,
+        state: &AppState,
+        status: StatusCode,
+        step: impl AsyncFnOnce(&AuthenticatedClient, &FormParams) -> Result<T, ProtocolError>,
+    ) -> Response {
+        let client = match client_auth::authenticate(state, self.basic, &self.form).await {
+            Ok(client) => client,
+            Err(e) => return e.into_response(),
+        };
+        let mut res = match step(&client, &self.form).await {
+            Ok(body) => super::respond::no_store_json(status, &body),
+            Err(e) => e.into_response(),
+        };
+        res.extensions_mut().insert(super::cors::CorsClient(client.app().client_id.clone()));
+        res
+    }
 }
 
 /// The OAuth-shaped response for a request that could not be read (boxed: responses are large).
