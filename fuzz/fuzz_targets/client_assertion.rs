@@ -121,7 +121,7 @@ fn expected_claims(claims: &Map<String, Value>) -> Result<i64, ()> {
 }
 
 fn check_claims(jws: &Jws<'_>) {
-    let got = check_assertion_claims(jws, ISSUER, TOKEN_ENDPOINT, NOW);
+    let got = check_assertion_claims(jws, &[ISSUER, TOKEN_ENDPOINT], NOW);
     let want = expected_claims(&jws.claims);
     match (got, want) {
         (Ok(a), Ok(b)) => assert_eq!(a, b),

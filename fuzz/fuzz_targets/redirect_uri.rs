@@ -137,6 +137,8 @@ fn app(redirect_uris: Vec<String>, native: bool) -> App {
         loopback_any_port: native,
         require_pkce: true,
         allow_plain_pkce: false,
+        require_par: false,
+        require_dpop: false,
         token_format: TokenFormat::Jwt,
         access_token_ttl: None,
         refresh_mode: RefreshMode::Rotating,
