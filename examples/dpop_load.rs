@@ -52,6 +52,7 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(seconds.parse().unwrap());
     let dpop = mode == "dpop";
     let url = format!("{base}/token");
+    gatehouse::outbound::install_crypto_provider();
     let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
     let proofs = Arc::new(Proofs::new());
     let start = Instant::now();
