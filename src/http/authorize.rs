@@ -251,7 +251,7 @@ fn internal_to_app(state: &AppState, req: &AuthorizationRequest, e: crate::oauth
 
 /// A failure on our side where nothing can go back to the app: the error page (503 when the
 /// database is unavailable, otherwise 500).
-fn failed(e: impl Into<crate::oauth::ProtocolError>) -> PageError {
+pub(super) fn failed(e: impl Into<crate::oauth::ProtocolError>) -> PageError {
     PageError::from(e.into())
 }
 

@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::authorize::failed;
 use super::extract::{ClientAddr, OAuthRequest};
 use super::pages::{self, PageError, Policy};
 use super::portal::Form;
@@ -95,8 +96,4 @@ pub async fn submit(
             Some("That code is not right, or it has expired. Check the code on your device."),
         )),
     }
-}
-
-fn failed(e: impl Into<crate::oauth::ProtocolError>) -> PageError {
-    PageError::from(e.into())
 }

@@ -49,6 +49,11 @@ impl OAuthRequest {
     }
 }
 
+/// The request's `DPoP` proof (RFC 9449 §4.3 check 1: at most one header, visible ASCII).
+pub fn dpop_proof(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    crate::oauth::dpop::proof_header(headers.get_all("dpop").iter().map(|v| v.to_str().ok().map(str::to_string)))
+}
+
 /// The OAuth-shaped response for a request that could not be read (boxed: responses are large).
 pub struct Rejection(Box<Response>);
 

@@ -15,13 +15,17 @@ use serde_json::json;
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, uri: Uri, req: OAuthRequest) -> Response {
     let client_hint = client_hint(&req);
     let mut authenticated = None;
-    let proof = dpop::proof_header(headers.get_all("dpop").iter().map(|v| v.to_str().ok().map(str::to_string)));
+    let proof = super::extract::dpop_proof(&headers);
     let result = async {
         let grant = token::grant_type(&req.form)?;
         // RFC 9449 §4.3: the proof is for this method and this URL (the path the client used,
-        // SuperID's aliases included).
-        let url = format!("{}{}", state.config.issuer, uri.path());
-        let proof = dpop::check(&state, proof?.as_deref(), "POST", &url, None).await?;
+        // SuperID's aliases included); a request without one pays for neither.
+        let proof = match proof? {
+            Some(p) => {
+                dpop::check(&state, Some(&p), "POST", &format!("{}{}", state.config.issuer, uri.path()), None).await?
+            }
+            None => None,
+        };
         let client = client_auth::authenticate(&state, req.basic, &req.form).await?.with_dpop(proof.map(|p| p.jkt));
         authenticated = Some(client.app().client_id.clone());
         token::exchange(&state, grant, &client, &req.form).await

@@ -84,7 +84,7 @@ pub async fn userinfo(State(state): State<AppState>, method: Method, headers: He
             return dpop_error("invalid_token", "this token is not DPoP-bound: send it as a Bearer token", None)
         }
         (true, Some(bound)) => {
-            let proof = dpop::proof_header(headers.get_all("dpop").iter().map(|v| v.to_str().ok().map(str::to_string)));
+            let proof = super::extract::dpop_proof(&headers);
             let url = format!("{}{}", state.config.issuer, crate::paths::USERINFO);
             let checked = match proof {
                 Ok(p) => dpop::check(&state, p.as_deref(), method.as_str(), &url, Some(&token)).await,

@@ -123,18 +123,7 @@ pub async fn validate(
     if repeated.iter().any(|r| r == "client_id" || r == "redirect_uri") {
         return Err(Refusal::Page("The request repeats client_id or redirect_uri.".into()));
     }
-    let client_id = p
-        .get("client_id")
-        .ok_or_else(|| Refusal::Page("The request does not name an app (client_id is missing).".into()))?;
-    let app = match state.registry.get_shared(client_id).await {
-        Ok(app) => app,
-        Err(crate::error::Error::NotFound(_)) => {
-            return Err(Refusal::Page("The app that sent you here is not registered.".into()))
-        }
-        Err(_) => {
-            return Err(Refusal::Page("The service is temporarily unavailable. Please try again shortly.".into()))
-        }
-    };
+    let app = named_app(state, p).await?;
     let redirect_uri = p.get("redirect_uri").ok_or_else(|| Refusal::Page("The request has no redirect_uri.".into()))?;
     if !app.redirect_uri_matches(redirect_uri) {
         return Err(Refusal::Page("The redirect URI in the request is not registered for this app.".into()));
@@ -200,15 +189,7 @@ pub async fn validate(
     {
         return Err(refuse(OAuthError::invalid_request("state and nonce must be at most 512 characters")));
     }
-    let mut scope = parse_scope(p.get("scope").unwrap_or("")).map_err(&refuse)?;
-    // Standard OIDC scopes for claims we do not hold are left out of the grant rather than
-    // refused (RFC 6749 §3.3 lets the server grant less; OIDC Core §5.4 calls them requests).
-    scope.retain(|s| !IGNORED_OIDC_SCOPES.contains(&s.as_str()));
-    let entitlements: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
-    if let Some(bad) = scope.iter().find(|s| !OIDC_SCOPES.contains(&s.as_str()) && !entitlements.contains(&s.as_str()))
-    {
-        return Err(refuse(OAuthError::invalid_scope(format!("'{bad}' is not a scope this app may request"))));
-    }
+    let scope = requestable_scope(&app, p.get("scope").unwrap_or("")).map_err(&refuse)?;
     let (code_challenge, code_challenge_method) = pkce(&app, p).map_err(&refuse)?;
     // An app that opted out of PKCE (SuperID legacy) binds the code to the sign-in with a
     // nonce instead, which RFC 9700 §2.1.1 allows for OpenID Connect requests.
@@ -263,6 +244,34 @@ pub async fn validate(
         device: None,
     };
     Ok((request, app))
+}
+
+/// The app a request names by its `client_id`, or the sentence our page shows instead.
+pub async fn named_app(state: &Provider, p: &FormParams) -> Result<std::sync::Arc<App>, Refusal> {
+    let client_id = p
+        .get("client_id")
+        .ok_or_else(|| Refusal::Page("The request does not name an app (client_id is missing).".into()))?;
+    match state.registry.get_shared(client_id).await {
+        Ok(app) => Ok(app),
+        Err(crate::error::Error::NotFound(_)) => {
+            Err(Refusal::Page("The app that sent you here is not registered.".into()))
+        }
+        Err(_) => Err(Refusal::Page("The service is temporarily unavailable. Please try again shortly.".into())),
+    }
+}
+
+/// The scope a user-facing request may ask for: OIDC scopes and the app's active integration
+/// points. Standard OIDC scopes for claims we do not hold are left out rather than refused
+/// (RFC 6749 §3.3 lets the server grant less; OIDC Core §5.4 calls them requests).
+pub fn requestable_scope(app: &App, raw: &str) -> Result<Vec<String>, OAuthError> {
+    let mut scope = parse_scope(raw)?;
+    scope.retain(|s| !IGNORED_OIDC_SCOPES.contains(&s.as_str()));
+    let entitlements: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
+    if let Some(bad) = scope.iter().find(|s| !OIDC_SCOPES.contains(&s.as_str()) && !entitlements.contains(&s.as_str()))
+    {
+        return Err(OAuthError::invalid_scope(format!("'{bad}' is not a scope this app may request")));
+    }
+    Ok(scope)
 }
 
 /// RFC 7636 §4.3: S256 is required for public clients and, by default, for every app; a

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::authorize::{AuthorizationRequest, ResponseMode, IGNORED_OIDC_SCOPES, OIDC_SCOPES};
+use super::authorize::{requestable_scope, AuthorizationRequest, ResponseMode};
 use super::client_auth::AuthenticatedClient;
-use super::params::{parse_scope, FormParams};
-use super::{OAuthError, ProtocolError};
+use super::params::FormParams;
+use super::ProtocolError;
 use crate::apps::App;
 use crate::crypto::{random_id, random_token, sha256};
 use crate::provider::Provider;
@@ -70,13 +70,7 @@ pub async fn authorize(
 ) -> Result<DeviceAuthorization, ProtocolError> {
     let app = client.app();
     client.require_grant(GrantType::DeviceCode, false)?;
-    let mut scope = parse_scope(form.get("scope").unwrap_or("openid"))?;
-    scope.retain(|s| !IGNORED_OIDC_SCOPES.contains(&s.as_str()));
-    let entitlements: Vec<&str> = app.active_entitlements().map(|e| e.as_str()).collect();
-    if let Some(bad) = scope.iter().find(|s| !OIDC_SCOPES.contains(&s.as_str()) && !entitlements.contains(&s.as_str()))
-    {
-        return Err(OAuthError::invalid_scope(format!("'{bad}' is not a scope this app may request")).into());
-    }
+    let scope = requestable_scope(app, form.get("scope").unwrap_or("openid"))?;
     let now = state.clock.now();
     let device_code = format!("gatehouse_dc_{}", random_token());
     for _ in 0..5 {

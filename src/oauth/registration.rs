@@ -168,18 +168,10 @@ pub fn plan(state: &Provider, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
         Some(alg) if state.config.signing_algs.iter().any(|a| a.as_str() == alg) => Some(alg.to_string()),
         Some(_) => return Err(bad_metadata("id_token_signed_response_alg is not one this server signs with")),
     };
-    // RFC 9126 §6: a client may ask to be held to PAR; absent is false.
-    let require_par = match meta.get("require_pushed_authorization_requests") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(bad_metadata("require_pushed_authorization_requests must be true or false")),
-    };
-    // RFC 9449 §5.2: a client may ask that its tokens always be DPoP-bound; absent is false.
-    let require_dpop = match meta.get("dpop_bound_access_tokens") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(bad_metadata("dpop_bound_access_tokens must be true or false")),
-    };
+    // RFC 9126 §6 and RFC 9449 §5.2: a client may ask to be held to PAR, and that its tokens
+    // always be DPoP-bound.
+    let require_par = flag(meta, "require_pushed_authorization_requests")?;
+    let require_dpop = flag(meta, "dpop_bound_access_tokens")?;
     let name =
         string(meta, "client_name")?.unwrap_or("Dynamically registered client").chars().take(100).collect::<String>();
     let template = if native {
@@ -228,6 +220,15 @@ fn check_redirect(uri: &str, native: bool, production: bool) -> Result<(), Strin
         return Err("must use https (web clients of a production server)".into());
     }
     Ok(())
+}
+
+/// A boolean member; absent (or null) is false.
+fn flag(meta: &Map<String, Value>, name: &str) -> Result<bool, OAuthError> {
+    match meta.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(bad_metadata(format!("{name} must be true or false"))),
+    }
 }
 
 fn printable(s: &str) -> String {

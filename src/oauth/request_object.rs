@@ -4,8 +4,6 @@
 //! object's claims are the request (RFC 9101 §6.3); unsigned (`alg: none`) and encrypted
 //! objects are refused, and so is one for another audience, another client, or out of date.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 
 use super::authorize::{RedirectTarget, Refusal, ResponseMode};
@@ -99,18 +97,7 @@ pub async fn from_front(state: &Provider, front: &FormParams) -> Result<FormPara
     if front.contains("request_uri") {
         return Err(Refusal::Page("The request carries both request and request_uri.".into()));
     }
-    let client_id = front
-        .get("client_id")
-        .ok_or_else(|| Refusal::Page("The request does not name an app (client_id is missing).".into()))?;
-    let app: Arc<App> = match state.registry.get_shared(client_id).await {
-        Ok(app) => app,
-        Err(crate::error::Error::NotFound(_)) => {
-            return Err(Refusal::Page("The app that sent you here is not registered.".into()))
-        }
-        Err(_) => {
-            return Err(Refusal::Page("The service is temporarily unavailable. Please try again shortly.".into()))
-        }
-    };
+    let app = super::authorize::named_app(state, front).await?;
     let error = match unpack(state, &app, front.get("request").unwrap_or("")).await {
         Ok(params) => return Ok(params),
         Err(ProtocolError::OAuth(error)) => error,
