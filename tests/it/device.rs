@@ -164,6 +164,13 @@ both_backends!(
         let res = http().post(srv.url("/device_authorization")).basic_auth(&w.client_id, Some(&w.secret)).form(&[("scope", "openid")]).send().await.unwrap();
         assert_eq!(res.json::<Value>().await.unwrap()["error"], "unauthorized_client");
 
+        // Oversized or hostile typing is a wrong code, not an error of ours.
+        let long = "B".repeat(60_000);
+        for typed in [long.as_str(), "<script>alert(1)</script>", "BCDF\u{0}GHJK"] {
+            let res = Browser::new().post(&srv.url("/device"), &[("user_code", typed)]).await;
+            assert_eq!(res.status(), 400);
+            assert!(!res.text().await.unwrap().contains("<script>alert"));
+        }
         // §5.1: wrong codes are refused on the page, and a guesser is stopped (in a fresh window:
         // the codes typed above came from this address too).
         srv.clock.advance(gatehouse::config::LOGIN_FAILURE_WINDOW + 1);

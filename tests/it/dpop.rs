@@ -105,6 +105,10 @@ both_backends!(
             let (status, _, body) = post(&srv, "/token", &w, CC, &[proof]).await;
             assert_eq!((status, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{what}: {body}");
         }
+        // Oversized: a 10 KiB proof is refused before any parsing.
+        let huge = "a".repeat(10 * 1024);
+        let (status, _, body) = post(&srv, "/token", &w, CC, &[&huge]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "an oversized proof");
         // §4.3 check 1: exactly one DPoP header.
         let (a, b) = (key.proof("POST", &token_url, now, None, None), key.proof("POST", &token_url, now, None, None));
         let (status, _, body) = post(&srv, "/token", &w, CC, &[&a, &b]).await;

@@ -130,6 +130,7 @@ both_backends!(
             ("not valid yet", signed(changed("nbf", json!(now + 600))), id),
             ("nesting a request_uri", signed(changed("request_uri", json!("urn:x"))), id),
             ("encrypted (five parts)", "a.b.c.d.e".to_string(), id),
+            ("oversized (20 KiB)", format!("{}.{}.sig", "e".repeat(10_000), "e".repeat(10_000)), id),
         ];
         for (what, jwt, client_id) in &cases {
             // With a registered redirect URI in the front channel, the error goes there, with its state.
