@@ -18,6 +18,7 @@ pub mod mail; // outbound mail: an SMTP relay, or the outbox folder on the embed
 pub mod oauth; // RFC 6749 and extensions: requests, grants, client authentication, tokens
 pub mod oidc; // OpenID Connect on top of oauth: ID tokens and user claims
 pub mod outbound; // the one outbound HTTP client (jwks_uri): timeouts, size limit, public addresses only
+pub mod outbox; // delivering what the store queued (back-channel logouts), leased across instances
 pub mod paths; // every path the server answers: routes and discovery read the same constants
 pub mod provider; // Provider: the domain handles and settings every protocol step is given
 pub mod pruning; // deleting expired rows in bounded batches, once per period across instances

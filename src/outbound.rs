@@ -1,5 +1,5 @@
-//! The one outbound HTTP client: every URL a client registers and we fetch (today `jwks_uri`)
-//! goes through it. Timeouts, a size limit, no redirects, https only, and no connection to a
+//! The one outbound HTTP client: every URL a client registers and we call (`jwks_uri`, the
+//! back-channel logout URI) goes through it. Timeouts, a size limit, no redirects, https only, and no connection to a
 //! private, loopback or link-local address unless configured (development and tests), checked
 //! on the addresses DNS returns so a name cannot be rebound to an internal host.
 
@@ -115,6 +115,24 @@ impl Outbound {
             body.extend_from_slice(&chunk);
         }
         serde_json::from_slice(&body).map_err(|_| fail("did not return JSON"))
+    }
+}
+
+impl Outbound {
+    /// POSTs a form and returns the answer's status (its body is not read): for notifying an
+    /// app, where only "did it take it" matters.
+    pub async fn post_form(&self, raw: &str, form: &[(&str, &str)]) -> Result<u16, FetchError> {
+        let url = self.check_url(raw)?;
+        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let res = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| fail(describe(&e)))?;
+        Ok(res.status().as_u16())
     }
 }
 

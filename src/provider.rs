@@ -38,6 +38,11 @@ pub struct Provider {
     pub remote_keys: Arc<RemoteKeys>,
     /// Makes and checks DPoP nonces (RFC 9449 §8); shared by every instance through the database.
     pub dpop_nonce_key: Arc<crate::secret::Secret<Vec<u8>>>,
+    /// The one outbound HTTP client (also behind `remote_keys`).
+    pub outbound: Outbound,
+    /// Wakes this instance's outbox delivery when it queued something (other instances find
+    /// it on their next poll).
+    pub outbox_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Provider {
@@ -53,7 +58,8 @@ impl Provider {
             config.retired_key_ttl,
         )
         .await?;
-        let remote_keys = Arc::new(RemoteKeys::new(Outbound::new(config.outbound_allow_private)?));
+        let outbound = Outbound::new(config.outbound_allow_private)?;
+        let remote_keys = Arc::new(RemoteKeys::new(outbound.clone()));
         let default_mfa = crate::tenants::factors::Policy::parse(&config.default_mfa_policy)?;
         let directory = Directory::new(store.clone(), clock.clone(), default_mfa);
         let mailer = Mailer::new(&config.mail)?;
@@ -75,6 +81,8 @@ impl Provider {
             clock,
             store,
             remote_keys,
+            outbound,
+            outbox_queued: Arc::default(),
         })
     }
 }

@@ -49,6 +49,8 @@ pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
             now - SETTLE
         }
         Prunable::AuditEvents => now - config.audit_retention_days * 86_400,
+        // A finished delivery's status is kept as long as the audit trail.
+        Prunable::Outbox => now - config.audit_retention_days * 86_400,
         Prunable::PendingRequests
         | Prunable::Sessions
         | Prunable::AccessTokens
@@ -60,7 +62,8 @@ pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
         | Prunable::EmailLinks
         | Prunable::WebauthnCeremonies
         | Prunable::PushedRequests
-        | Prunable::DeviceCodes => now,
+        | Prunable::DeviceCodes
+        | Prunable::SessionApps => now,
     }
 }
 

@@ -18,6 +18,7 @@
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import * as client from 'openid-client';
+import * as jose from 'jose';
 import { chromium } from 'playwright-core';
 
 const [issuer, initialAccessToken, adminEmail, adminPassword] = process.argv.slice(2);
@@ -70,7 +71,7 @@ const rp = http.createServer((req, res) => {
 });
 await new Promise((ok, bad) => { rp.once('error', bad); rp.listen(0, '127.0.0.1', ok); });
 const RP = `http://127.0.0.1:${rp.address().port}`;
-const REDIRECT = `${RP}/cb`, POST_LOGOUT = `${RP}/bye`, JWKS_URI = `${RP}/jwks.json`;
+const REDIRECT = `${RP}/cb`, POST_LOGOUT = `${RP}/bye`, JWKS_URI = `${RP}/jwks.json`, BACKCHANNEL = `${RP}/backchannel`;
 
 // ---------------------------------------------------------------------------------------------
 // The browser: one Chromium for the whole script; a browser context is one person.
@@ -187,7 +188,7 @@ function forLibrary(r) {
 
 let config;
 /** One authorization request in the browser; `redeem` hands the response to the library. */
-async function authorize(context, { mode, prompt, maxAge, scope = 'openid profile email', otherVerifier = false, par = false, dpop, ...walkOpts } = {}) {
+async function authorize(context, { mode, prompt, maxAge, scope = 'openid profile email', otherVerifier = false, par = false, dpop, extra = {}, ...walkOpts } = {}) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState(), nonce = client.randomNonce();
   const params = {
@@ -197,12 +198,18 @@ async function authorize(context, { mode, prompt, maxAge, scope = 'openid profil
   if (mode) params.response_mode = mode;
   if (prompt) params.prompt = prompt;
   if (maxAge !== undefined) params.max_age = String(maxAge);
-  // par: the library pushes the parameters first (RFC 9126) and the browser gets a request_uri.
-  const url = par ? await client.buildAuthorizationUrlWithPAR(config, params) : client.buildAuthorizationUrl(config, params);
+  Object.assign(params, extra);
+  // par: the library pushes the parameters first (RFC 9126) and the browser gets a request_uri;
+  // with dpop, its proof at the push binds the code to the key (RFC 9449 section 10.1).
+  const url = par
+    ? await client.buildAuthorizationUrlWithPAR(config, params, dpop ? { DPoP: dpop } : undefined)
+    : client.buildAuthorizationUrl(config, params);
   const r = await walk(context, url, walkOpts);
   r.url0 = url;
   r.params = responseOf(r);
   r.state = state;
+  r.verifier = verifier;
+  r.nonce = nonce;
   r.redeem = () => client.authorizationCodeGrant(config, forLibrary(r), {
     pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, ...(maxAge !== undefined ? { maxAge } : {}),
   }, undefined, dpop ? { DPoP: dpop } : undefined);
@@ -285,7 +292,7 @@ async function unauthorized(promise) {
 }
 
 // ---------------------------------------------------------------------------------------------
-let adminContext, first, formPost, live, latest, rotated, serviceConfig, key1, keyed, keyedToken, uriClient;
+let adminContext, first, formPost, live, latest, rotated, serviceConfig, key1, keyed, keyedToken, uriClient, loggedOutAt;
 try {
   await check('headless Chromium starts', async () => {
     browser = await chromium.launch({
@@ -309,6 +316,8 @@ try {
     config = await client.dynamicClientRegistration(new URL(issuer), {
       redirect_uris: [REDIRECT], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
       post_logout_redirect_uris: [POST_LOGOUT], client_name: 'openid-client conformance',
+      // OIDC Back-Channel Logout 1.0: the RP's listener is told when a session ends.
+      backchannel_logout_uri: BACKCHANNEL,
       // openid-client authenticates with client_secret_post unless told otherwise; the server
       // holds a client to the one method it registered (RFC 7591 section 2).
       token_endpoint_auth_method: 'client_secret_post',
@@ -514,6 +523,25 @@ try {
     try { await client.fetchUserInfo(config, again.access_token, t.claims().sub); asBearer = 'accepted'; } catch (e) { asBearer = e.response?.status ?? e.cause?.status ?? e.status ?? e.code ?? e.message; }
     assert(asBearer === 401, `the bound token as a bearer token: ${asBearer}`);
   });
+  await check("dpop_jkt by PAR (RFC 9449 section 10.1): openid-client's proof at the push binds the code; redeemed without the key it is invalid_grant, with it a DPoP token", async () => {
+    const dpop = client.getDPoPHandle(config, await client.randomDPoPKeyPair());
+    const r1 = await authorize(adminContext, { par: true, dpop });
+    await refused(client.authorizationCodeGrant(config, forLibrary(r1), {
+      pkceCodeVerifier: r1.verifier, expectedState: r1.state, expectedNonce: r1.nonce,
+    }), 'invalid_grant');
+    const t = await (await authorize(adminContext, { par: true, dpop })).redeem();
+    assert(t.token_type.toLowerCase() === 'dpop', `token_type ${t.token_type}`);
+  });
+  await check('the claims parameter (OIDC Core 5.5): an essential email asked for by name with scope openid is released in the ID token; an unreachable essential acr is access_denied', async () => {
+    const claims = JSON.stringify({ id_token: { email: { essential: true } } });
+    const r = await authorize(adminContext, { scope: 'openid', extra: { claims } });
+    const t = await r.redeem();
+    assert(t.claims().email === admin.email, `email ${t.claims().email}`);
+    assert(t.scope.split(' ').includes('email'), `scope ${t.scope}`);
+    const gold = JSON.stringify({ id_token: { acr: { essential: true, values: ['urn:example:gold'] } } });
+    const denied = await authorize(adminContext, { extra: { claims: gold } });
+    assert(denied.params.get('error') === 'access_denied', `RP got ${denied.hit.search}`);
+  });
   await check('refresh rotates the refresh token', async () => {
     rotated = await client.refreshTokenGrant(config, live.refresh_token);
     assert(rotated.access_token, 'access token');
@@ -582,8 +610,25 @@ try {
     const state = client.randomState();
     const url = client.buildEndSessionUrl(config, { id_token_hint: latest.id_token, post_logout_redirect_uri: POST_LOGOUT, state });
     const r = await walk(adminContext, url, { path: '/bye' });
+    loggedOutAt = Date.now();
     samePages(r, []);
     assert(new URLSearchParams(r.hit.search).get('state') === state, `RP got ${r.hit.search}`);
+  });
+  await check("back-channel logout: the logout ended the session, and the RP's listener received a logout token that jose verifies against the JWKS (typ logout+jwt, iss, aud, sid of the ID token, the event, no nonce)", async () => {
+    const deadline = Date.now() + 10_000;
+    let hit;
+    while (!(hit = hits.find(h => h.path === '/backchannel' && h.at >= loggedOutAt)) && Date.now() < deadline) await sleep(50);
+    assert(hit, 'no logout token within 10 s');
+    const token = new URLSearchParams(hit.body).get('logout_token');
+    const md = config.serverMetadata();
+    const { payload, protectedHeader } = await jose.jwtVerify(token, jose.createRemoteJWKSet(new URL(md.jwks_uri)), {
+      issuer, audience: config.clientMetadata().client_id, typ: 'logout+jwt', maxTokenAge: 120,
+    });
+    assert(protectedHeader.typ === 'logout+jwt', `typ ${protectedHeader.typ}`);
+    assert(payload.events?.['http://schemas.openid.net/event/backchannel-logout'], `events ${JSON.stringify(payload.events)}`);
+    assert(payload.sid && payload.sid === latest.claims().sid, `sid ${payload.sid} vs the ID token's ${latest.claims().sid}`);
+    assert(payload.sub === latest.claims().sub && payload.jti && payload.nonce === undefined, JSON.stringify(payload));
+    console.log(`   logout token reached the RP ${hit.at - loggedOutAt} ms after the logout page answered`);
   });
   await check('after logout, prompt=none answers login_required', async () => {
     const r = await authorize(adminContext, { prompt: 'none' });

@@ -49,6 +49,7 @@ crate::vocab::string_enum!(
         PostLogout => "post-logout",
         Cors => "cors",
         Resource => "resource",
+        BackchannelLogout => "backchannel-logout",
     }
 );
 

@@ -47,6 +47,9 @@ pub struct App {
     pub post_logout_redirect_uris: Vec<String>,
     pub cors_origins: Vec<String>,
     pub resources: Vec<String>,
+    /// Where the app is told that a session it signed in with has ended (OIDC Back-Channel
+    /// Logout 1.0 `backchannel_logout_uri`); at most one.
+    pub backchannel_logout_uris: Vec<String>,
     pub entitlements: Vec<AppEntitlement>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -76,6 +79,7 @@ impl App {
             UriKind::PostLogout => &self.post_logout_redirect_uris,
             UriKind::Cors => &self.cors_origins,
             UriKind::Resource => &self.resources,
+            UriKind::BackchannelLogout => &self.backchannel_logout_uris,
         }
     }
 
@@ -114,6 +118,7 @@ impl App {
             post_logout_redirect_uris: list(UriKind::PostLogout),
             cors_origins: list(UriKind::Cors),
             resources: list(UriKind::Resource),
+            backchannel_logout_uris: list(UriKind::BackchannelLogout),
             template: stored(Template::parse(&a.template))?,
             kind: stored(AppKind::parse(&a.kind))?,
             access: stored(Access::parse(&a.access))?,
@@ -190,6 +195,8 @@ pub struct AppOverrides {
     pub token_auth_method: Option<String>,
     pub client_type: Option<ClientType>,
     pub post_logout_redirect_uris: Vec<String>,
+    /// OIDC Back-Channel Logout 1.0 `backchannel_logout_uri`.
+    pub backchannel_logout_uri: Option<String>,
     pub signing_alg: Option<String>,
     /// The integration points chosen in the portal wizard instead of the template's.
     pub entitlements: Option<Vec<Entitlement>>,

@@ -25,6 +25,8 @@ impl Registry {
         let native = defaults.loopback_any_port;
         check_uri_list(UriKind::Redirect, &new.redirect_uris, native)?;
         check_uri_list(UriKind::PostLogout, &overrides.post_logout_redirect_uris, native)?;
+        let backchannel: Vec<String> = overrides.backchannel_logout_uri.iter().cloned().collect();
+        check_uri_list(UriKind::BackchannelLogout, &backchannel, false)?;
         let client_type = overrides.client_type.unwrap_or(defaults.client_type);
         let grant_types = overrides.grant_types.clone().unwrap_or_else(|| defaults.grant_types.to_vec());
         if self.store.partner(&new.partner_id).await?.is_none() {
@@ -70,6 +72,9 @@ impl Registry {
                     .post_logout_redirect_uris
                     .iter()
                     .map(|u| UriRow { kind: UriKind::PostLogout.as_str().into(), uri: u.clone() }),
+            )
+            .chain(
+                backchannel.iter().map(|u| UriRow { kind: UriKind::BackchannelLogout.as_str().into(), uri: u.clone() }),
             )
             .collect();
         let chosen = overrides.entitlements.as_deref().unwrap_or(defaults.entitlements);

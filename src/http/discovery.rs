@@ -63,7 +63,13 @@ fn document(config: &Config) -> Vec<u8> {
         "request_parameter_supported": true,
         "request_object_signing_alg_values_supported": ASSERTION_ALGS,
         "request_uri_parameter_supported": false,
-        "claims_parameter_supported": false,
+        // OIDC Core §5.5: claims by name (released through their scopes), an essential `acr`,
+        // and a required `sub`.
+        "claims_parameter_supported": true,
+        // OIDC Back-Channel Logout §2.1: logout tokens name the session (`sid`), and ID tokens
+        // carry the same `sid`.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         // The pages are written in English only; `ui_locales` asking for others is ignored.
         "ui_locales_supported": ["en"],
         "grant_types_supported": grants,
@@ -108,6 +114,7 @@ fn claims_supported() -> Vec<String> {
         "preferred_username",
         "email",
         "email_verified",
+        "sid",
     ];
     let superid =
         crate::oidc::id_token::SUPERID_CLAIMS.iter().map(|c| format!("{}{c}", crate::oidc::id_token::SUPERID));

@@ -65,7 +65,8 @@ async fn logout(state: &AppState, headers: &HeaderMap, p: &FormParams) -> Result
         if !confirmed {
             return Ok(confirmation(p, &current.csrf(), target.as_deref()));
         }
-        let _ = state.store.delete_session(&current.digest).await;
+        let _ = state.store.delete_session(&current.digest, state.clock.now()).await;
+        state.outbox_queued.notify_one();
         let user = &current.row.user_id;
         let event =
             crate::store::audit::AuditEvent::new(state.clock.now(), user, "logout", user, serde_json::json!({}));

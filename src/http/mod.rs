@@ -159,10 +159,12 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
         }
     });
     let pruner = state.pruner().spawn();
+    let deliverer = crate::outbox::spawn(state.provider.clone());
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await;
     reloader.abort();
     pruner.abort();
+    deliverer.abort();
     Ok(result?)
 }
 

@@ -198,18 +198,20 @@ pub async fn start_with(
     amr: &str,
 ) -> crate::error::Result<[HeaderValue; 2]> {
     if let Some(old) = old {
-        let _ = state.store.delete_session(old).await;
+        let _ = state.store.delete_session(old, state.clock.now()).await;
     }
     let now = state.clock.now();
     let token = crate::crypto::random_token();
+    let digest = crate::crypto::sha256(token.as_bytes());
     let row = SessionRow {
         user_id: user.id.clone(),
         tenant_id: None,
         auth_time: now,
         expires_at: now + SESSION_TTL,
         amr: amr.into(),
+        sid: crate::store::sessions::sid_of(&digest),
     };
-    state.store.insert_session(&crate::crypto::sha256(token.as_bytes()), &row, now).await?;
+    state.store.insert_session(&digest, &row, now).await?;
     let device = throttle::device_cookie(state.device_key.expose(), &user.id, now);
     Ok([
         set_cookie(state, &cookie_name(state, SESSION_COOKIE), &token, "/", SESSION_TTL),

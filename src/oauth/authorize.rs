@@ -69,6 +69,12 @@ pub struct AuthorizationRequest {
     /// The device authorization (RFC 8628) this sign-in approves, when it started on `/device`.
     #[serde(default)]
     pub device: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code may only be redeemed with.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
+    /// OIDC Core §5.5.1: the `sub` the `claims` parameter asked the ID token to have.
+    #[serde(default)]
+    pub claimed_sub: Option<String>,
 }
 
 /// Why a request was refused, and where the answer may go.
@@ -218,8 +224,45 @@ pub async fn validate(
     };
     let tenant_hint =
         p.get("acr_values").and_then(|v| v.split(' ').find_map(|a| a.strip_prefix("tenant:"))).map(str::to_string);
+    let claims = match p.get("claims") {
+        Some(raw) => {
+            crate::oidc::claims::ClaimsRequest::parse(raw).map_err(|why| refuse(OAuthError::invalid_request(why)))?
+        }
+        None => crate::oidc::claims::ClaimsRequest::default(),
+    };
+    // OIDC Core §5.5.1.1: an essential `acr` we cannot reach fails the request; one that only
+    // the second-factor level meets makes the second factor required, as in `acr_values`.
     let second_factor =
-        p.get("acr_values").is_some_and(|v| v.split(' ').any(|a| a == crate::tenants::factors::ACR_MFA));
+        match claims.essential_acr() {
+            Some(wanted) => match crate::tenants::factors::weakest_level_in(&wanted) {
+                Some(level) => level == crate::tenants::factors::ACR_MFA,
+                None => {
+                    return Err(refuse(OAuthError::new(
+                        super::ErrorCode::AccessDenied,
+                        "no authentication level this server offers meets the essential acr claim",
+                    )))
+                }
+            },
+            None => false,
+        } || p.get("acr_values").is_some_and(|v| v.split(' ').any(|a| a == crate::tenants::factors::ACR_MFA));
+    let dpop_jkt = match p.get("dpop_jkt") {
+        // RFC 9449 §10: the base64url SHA-256 thumbprint of a JWK (RFC 7638).
+        Some(jkt) if jkt.len() == 43 && jkt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Some(jkt.to_string())
+        }
+        Some(_) => {
+            return Err(refuse(OAuthError::invalid_request("dpop_jkt must be a base64url SHA-256 JWK thumbprint")))
+        }
+        None => None,
+    };
+    // The claims parameter asks for claims by name; those we hold are released by the scopes
+    // they belong to, so asking for one asks for its scope, which the person then consents to.
+    let mut scope = scope;
+    for implied in claims.implied_scopes() {
+        if !scope.iter().any(|s| s == implied) && scope.iter().any(|s| s == "openid") {
+            scope.push(implied.to_string());
+        }
+    }
     let request = AuthorizationRequest {
         client_id: app.client_id.clone(),
         redirect_uri: redirect_uri.to_string(),
@@ -242,6 +285,8 @@ pub async fn validate(
         tenant_hint,
         second_factor,
         device: None,
+        dpop_jkt,
+        claimed_sub: claims.requested_sub().map(str::to_string),
     };
     Ok((request, app))
 }

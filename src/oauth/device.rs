@@ -135,6 +135,8 @@ pub async fn request_for(
         tenant_hint: None,
         second_factor: false,
         device: Some(row.id.clone()),
+        dpop_jkt: None,
+        claimed_sub: None,
     };
     Ok(Some((request, app, display(&row.user_code))))
 }

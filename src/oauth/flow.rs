@@ -78,6 +78,14 @@ pub async fn next_step(
             Step::Login
         });
     }
+    // OIDC Core §5.5.1: asked for one person's ID token, answer only for that person.
+    if req.claimed_sub.as_ref().is_some_and(|sub| sub != &session.user_id) {
+        return Ok(if req.prompt_none {
+            refuse(ErrorCode::LoginRequired, "the signed-in user is not the sub the claims parameter names")
+        } else {
+            refuse(ErrorCode::AccessDenied, "the signed-in user is not the sub the claims parameter names")
+        });
+    }
     let memberships = state.directory.memberships(&session.user_id).await?;
     let chosen = match &req.tenant_hint {
         Some(ctx) => match memberships.iter().find(|m| &m.tenant == ctx) {
@@ -256,6 +264,8 @@ pub async fn issue_code(
         created_at: now,
         expires_at: now + state.config.code_ttl,
         amr: Some(session.amr.clone()),
+        sid: Some(session.sid.clone()),
+        dpop_jkt: req.dpop_jkt.clone(),
     };
     let event = crate::store::audit::AuditEvent::new(
         now,
@@ -265,6 +275,11 @@ pub async fn issue_code(
         json!({ "tenant": tenant.ctx }),
     );
     state.store.insert_code(&row, &event).await?;
+    // OIDC Back-Channel Logout §2.3: the session's end is told to each app it signed in to
+    // that asked to be told.
+    if !app.backchannel_logout_uris.is_empty() {
+        state.store.record_session_app(&session.sid, &app.id, &session.user_id, session.expires_at).await?;
+    }
     Ok(code)
 }
 

@@ -30,8 +30,14 @@ pub struct Pushed {
     pub expires_in: i64,
 }
 
-/// Validates and keeps a pushed authorization request of `client`.
-pub async fn push(state: &Provider, client: &AuthenticatedClient, form: &FormParams) -> Result<Pushed, ProtocolError> {
+/// Validates and keeps a pushed authorization request of `client`; `proved` is the key of a
+/// DPoP proof sent with the push.
+pub async fn push(
+    state: &Provider,
+    client: &AuthenticatedClient,
+    form: &FormParams,
+    proved: Option<String>,
+) -> Result<Pushed, ProtocolError> {
     let client_id = client.app().client_id.as_str();
     // RFC 9126 §2.1: a request_uri inside a pushed request is refused.
     if form.contains("request_uri") {
@@ -49,6 +55,16 @@ pub async fn push(state: &Provider, client: &AuthenticatedClient, form: &FormPar
         None => form.without(CLIENT_CREDENTIALS),
     };
     params.set("client_id", client_id);
+    // RFC 9449 §10.1: with both a proof and dpop_jkt, they must name the same key.
+    if let Some(jkt) = proved {
+        match params.get("dpop_jkt") {
+            Some(named) if named != jkt => {
+                return Err(OAuthError::invalid_request("dpop_jkt does not match the key of the DPoP proof").into())
+            }
+            Some(_) => {}
+            None => params.set("dpop_jkt", &jkt),
+        }
+    }
     match authorize::validate(state, &params, &[], Channel::Pushed).await {
         Ok(_) => {}
         // RFC 9126 §2.3: where RFC 6749 would not redirect (a redirect URI that is missing or

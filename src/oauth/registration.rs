@@ -49,6 +49,8 @@ const UNDERSTOOD: &[&str] = &[
     "post_logout_redirect_uris",
     "require_pushed_authorization_requests",
     "dpop_bound_access_tokens",
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
 ];
 
 /// Validated metadata, ready to become an app.
@@ -163,6 +165,17 @@ pub fn plan(state: &Provider, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
         check_redirect(uri, native, production)
             .map_err(|why| bad_metadata(format!("post_logout_redirect_uris: '{}' {why}", printable(uri))))?;
     }
+    // OIDC Back-Channel Logout §2.2: an absolute URI without a fragment, checked like a web
+    // redirect URI.
+    let backchannel_logout_uri = match string(meta, "backchannel_logout_uri")? {
+        None => None,
+        Some(uri) => {
+            check_redirect(uri, false, production)
+                .map_err(|why| bad_metadata(format!("backchannel_logout_uri: '{}' {why}", printable(uri))))?;
+            Some(uri.to_string())
+        }
+    };
+    flag(meta, "backchannel_logout_session_required")?;
     let signing_alg = match string(meta, "id_token_signed_response_alg")? {
         None => None,
         Some(alg) if state.config.signing_algs.iter().any(|a| a.as_str() == alg) => Some(alg.to_string()),
@@ -192,6 +205,11 @@ pub fn plan(state: &Provider, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
     metadata.insert("client_name".into(), json!(name));
     metadata.insert("require_pushed_authorization_requests".into(), json!(require_par));
     metadata.insert("dpop_bound_access_tokens".into(), json!(require_dpop));
+    // Every logout token we send names the session (`sid`) as well as the person, which is
+    // what `backchannel_logout_session_required` asks for.
+    if backchannel_logout_uri.is_some() {
+        metadata.insert("backchannel_logout_session_required".into(), json!(true));
+    }
     Ok(Plan {
         name,
         template,
@@ -200,6 +218,7 @@ pub fn plan(state: &Provider, meta: &Map<String, Value>) -> Result<Plan, OAuthEr
             grant_types: Some(grants),
             client_type: Some(if method == AuthMethod::None { ClientType::Public } else { ClientType::Confidential }),
             post_logout_redirect_uris: post_logout,
+            backchannel_logout_uri,
             signing_alg,
             jwks_uri,
             token_auth_method: Some(method.as_str().to_string()),
@@ -324,9 +343,12 @@ pub async fn update(
         }
     }
     let app = state.registry.get(client_id).await?;
-    for (kind, wanted) in
-        [(UriKind::Redirect, &plan.redirect_uris), (UriKind::PostLogout, &plan.overrides.post_logout_redirect_uris)]
-    {
+    let backchannel: Vec<String> = plan.overrides.backchannel_logout_uri.iter().cloned().collect();
+    for (kind, wanted) in [
+        (UriKind::Redirect, &plan.redirect_uris),
+        (UriKind::PostLogout, &plan.overrides.post_logout_redirect_uris),
+        (UriKind::BackchannelLogout, &backchannel),
+    ] {
         for old in app.uris(kind).iter().filter(|u| !wanted.contains(u)) {
             state.registry.remove_uri(client_id, kind, old, "registration").await?;
         }

@@ -110,6 +110,8 @@ pub struct IdTokenInput<'a> {
     pub auth_time: i64,
     /// How the person signed in (RFC 8176 values, space-separated); `pwd` when unrecorded.
     pub amr: Option<&'a str>,
+    /// The browser session the sign-in belongs to (OIDC Back-Channel Logout §2.1).
+    pub sid: Option<&'a str>,
     pub access_token: &'a str,
     pub ttl: i64,
     /// SuperID's system token: only for a tenant administrator signing in to an app with the
@@ -147,6 +149,9 @@ pub fn sign(keys: &Keys, config: &Config, now: i64, i: IdTokenInput<'_>) -> Resu
     }
     if let Some(n) = i.nonce {
         c.insert("nonce".into(), json!(n));
+    }
+    if let Some(sid) = i.sid {
+        c.insert("sid".into(), json!(sid));
     }
     Ok(key.sign_jwt("JWT", &Value::Object(c), keys.rng())?)
 }

@@ -49,10 +49,17 @@ impl Store {
     }
 
     /// Ends one of the person's sessions; false when it is not theirs or already gone.
+    /// Its apps are queued back-channel logouts in the same commit.
     pub async fn end_session_of(&self, user_id: &str, digest: &[u8], event: &AuditEvent) -> sqlx::Result<bool> {
+        let sid = crate::store::sessions::sid_of(digest);
         audited!(self, event, when |done: &bool| *done, tx => {
-            sqlx::query("DELETE FROM sessions WHERE digest = $1 AND user_id = $2")
-                .bind(digest).bind(user_id).execute(&mut *tx).await?.rows_affected() == 1
+            let done = sqlx::query("DELETE FROM sessions WHERE digest = $1 AND user_id = $2")
+                .bind(digest).bind(user_id).execute(&mut *tx).await?.rows_affected() == 1;
+            if done {
+                sqlx::query(crate::store::outbox::QUEUE_SESSION_LOGOUTS).bind(&sid).bind(event.at).execute(&mut *tx).await?;
+                sqlx::query(crate::store::outbox::FORGET_SESSION_APPS).bind(&sid).execute(&mut *tx).await?;
+            }
+            done
         })
     }
 
@@ -108,6 +115,9 @@ impl Store {
         audited!(self, event, tx => {
             sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1").bind(user_id).bind(hash).execute(&mut *tx).await?;
             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND digest <> $2").bind(user_id).bind(keep).execute(&mut *tx).await?;
+            let kept = crate::store::sessions::sid_of(keep);
+            sqlx::query(crate::store::outbox::QUEUE_OTHER_LOGOUTS).bind(user_id).bind(now).bind(&kept).execute(&mut *tx).await?;
+            sqlx::query(crate::store::outbox::FORGET_OTHER_APPS).bind(user_id).bind(&kept).execute(&mut *tx).await?;
             sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
                 .bind(user_id).bind(now).execute(&mut *tx).await?;
         })

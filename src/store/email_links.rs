@@ -206,6 +206,8 @@ impl Store {
                 return Ok(None);
             }
             sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(&user_id).execute(&mut *tx).await?;
+            sqlx::query(crate::store::outbox::QUEUE_USER_LOGOUTS).bind(&user_id).bind(now).execute(&mut *tx).await?;
+            sqlx::query(crate::store::outbox::FORGET_USER_APPS).bind(&user_id).execute(&mut *tx).await?;
             sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
                 .bind(&user_id).bind(now).execute(&mut *tx).await?;
             sqlx::query("UPDATE email_links SET used_at = $2 WHERE user_id = $1 AND purpose = 'reset' AND used_at IS NULL")

@@ -24,6 +24,10 @@ pub struct CodeRow {
     pub expires_at: i64,
     /// How the person signed in (RFC 8176), for the ID token.
     pub amr: Option<String>,
+    /// The browser session it came from, as ID tokens and logout tokens name it.
+    pub sid: Option<String>,
+    /// RFC 9449 §10: the DPoP key the code may be redeemed with (`dpop_jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +49,8 @@ pub struct RefreshRow {
     pub amr: Option<String>,
     /// A public client's DPoP key: the token is refreshed only with a proof of it (RFC 9449 §5).
     pub jkt: Option<String>,
+    /// The browser session the grant came from, for the ID tokens issued on refresh.
+    pub sid: Option<String>,
 }
 
 /// What taking a code returned.
@@ -74,6 +80,8 @@ fn code_row(r: &impl DbRow) -> sqlx::Result<CodeRow> {
         created_at: r.int("created_at")?,
         expires_at: r.int("expires_at")?,
         amr: r.opt_text("amr")?,
+        sid: r.opt_text("sid")?,
+        dpop_jkt: r.opt_text("dpop_jkt")?,
     })
 }
 
@@ -94,15 +102,16 @@ fn refresh_row(r: &impl DbRow) -> sqlx::Result<RefreshRow> {
         revoked_at: r.opt_int("revoked_at")?,
         amr: r.opt_text("amr")?,
         jkt: r.opt_text("jkt")?,
+        sid: r.opt_text("sid")?,
     })
 }
 
 const CODE_COLUMNS: &str = "digest, grant_id, app_id, user_id, tenant_id, redirect_uri, scope, nonce, code_challenge, \
-    challenge_method, auth_time, created_at, expires_at, amr";
+    challenge_method, auth_time, created_at, expires_at, amr, sid, dpop_jkt";
 
 const REFRESH_COLUMNS: &str =
     "digest, grant_id, app_id, user_id, tenant_id, scope, nonce, auth_time, issued_at, expires_at, \
-    used_at, successor, revoked_at, amr, jkt";
+    used_at, successor, revoked_at, amr, jkt, sid";
 
 impl Store {
     pub async fn consent(&self, user_id: &str, app_id: &str) -> sqlx::Result<Option<String>> {
@@ -123,10 +132,10 @@ impl Store {
     /// Stores a new code and its audit event in one commit (one fsync on SQLite, not two).
     pub async fn insert_code(&self, c: &CodeRow, event: &AuditEvent) -> sqlx::Result<()> {
         audited!(self, event, tx => {
-            sqlx::query(&format!("INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"))
+            sqlx::query(&format!("INSERT INTO authorization_codes ({CODE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
                 .bind(&c.digest).bind(&c.grant_id).bind(&c.app_id).bind(&c.user_id).bind(&c.tenant_id).bind(&c.redirect_uri)
                 .bind(&c.scope).bind(&c.nonce).bind(&c.code_challenge).bind(&c.challenge_method).bind(c.auth_time)
-                .bind(c.created_at).bind(c.expires_at).bind(&c.amr)
+                .bind(c.created_at).bind(c.expires_at).bind(&c.amr).bind(&c.sid).bind(&c.dpop_jkt)
                 .execute(&mut *tx).await?;
         })
     }
@@ -188,10 +197,10 @@ impl Store {
             sqlx::query("INSERT INTO grant_tokens (grant_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(grant_id).bind(jti).bind(expires_at).execute(&mut *tx).await?;
             if let Some(r) = refresh {
-                sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"))
+                sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
                     .bind(&r.digest).bind(&r.grant_id).bind(&r.app_id).bind(&r.user_id).bind(&r.tenant_id).bind(&r.scope)
                     .bind(&r.nonce).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at).bind(r.used_at).bind(&r.successor)
-                    .bind(r.revoked_at).bind(&r.amr).bind(&r.jkt).execute(&mut *tx).await?;
+                    .bind(r.revoked_at).bind(&r.amr).bind(&r.jkt).bind(&r.sid).execute(&mut *tx).await?;
             }
             tx.commit().await
         })
@@ -221,10 +230,10 @@ impl Store {
                 return Ok(false);
             }
             let r = successor;
-            sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"))
+            sqlx::query(&format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
                 .bind(&r.digest).bind(&r.grant_id).bind(&r.app_id).bind(&r.user_id).bind(&r.tenant_id).bind(&r.scope)
                 .bind(&r.nonce).bind(r.auth_time).bind(r.issued_at).bind(r.expires_at).bind(r.used_at).bind(&r.successor).bind(r.revoked_at)
-                .bind(&r.amr).bind(&r.jkt).execute(&mut *tx).await?;
+                .bind(&r.amr).bind(&r.jkt).bind(&r.sid).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(true)
         })

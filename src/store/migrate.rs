@@ -46,6 +46,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(18, "0018_dpop"),
     migration!(19, "0019_token_exchange"),
     migration!(20, "0020_device_codes"),
+    migration!(21, "0021_backchannel_logout"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

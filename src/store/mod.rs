@@ -23,6 +23,7 @@ pub mod factors;
 pub mod grants;
 pub mod keys;
 mod migrate;
+pub mod outbox;
 pub mod passkeys;
 pub mod pruning;
 pub mod pushed_requests;

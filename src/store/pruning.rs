@@ -70,10 +70,16 @@ pub enum Prunable {
     PushedRequests,
     /// Device authorizations past their expiry, whatever became of them.
     DeviceCodes,
+    /// Which apps a session signed in to, once the session has expired (an ended session's
+    /// rows went when it ended).
+    SessionApps,
+    /// Deliveries that were delivered or given up, after the configured retention of their
+    /// status (the portal shows it).
+    Outbox,
 }
 
 impl Prunable {
-    pub const ALL: [Prunable; 18] = [
+    pub const ALL: [Prunable; 20] = [
         Prunable::PendingRequests,
         Prunable::Sessions,
         Prunable::LoginFailures,
@@ -92,6 +98,8 @@ impl Prunable {
         Prunable::WebauthnCeremonies,
         Prunable::PushedRequests,
         Prunable::DeviceCodes,
+        Prunable::SessionApps,
+        Prunable::Outbox,
     ];
 
     /// The table the rows are in (for logs and measurements).
@@ -115,6 +123,8 @@ impl Prunable {
             Prunable::WebauthnCeremonies => "webauthn_ceremonies",
             Prunable::PushedRequests => "pushed_requests",
             Prunable::DeviceCodes => "device_codes",
+            Prunable::SessionApps => "session_apps",
+            Prunable::Outbox => "outbox",
         }
     }
 
@@ -194,6 +204,14 @@ impl Prunable {
             }
             Prunable::DeviceCodes => {
                 "DELETE FROM device_codes WHERE id IN (SELECT id FROM device_codes WHERE expires_at < $1 LIMIT $2)"
+            }
+            Prunable::SessionApps => {
+                "DELETE FROM session_apps WHERE (sid, app_id) IN \
+                 (SELECT sid, app_id FROM session_apps WHERE expires_at < $1 LIMIT $2)"
+            }
+            Prunable::Outbox => {
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+                 WHERE COALESCE(delivered_at, abandoned_at) < $1 LIMIT $2)"
             }
         }
     }

@@ -28,6 +28,16 @@ pub struct SessionRow {
     pub expires_at: i64,
     /// RFC 8176 methods the person used, space-separated (`tenants::factors::AMR_*`).
     pub amr: String,
+    /// How apps know the session (`sid_of` its digest; not stored).
+    pub sid: String,
+}
+
+/// The session's `sid` (OIDC Front- and Back-Channel Logout): derived from the digest of the
+/// session cookie, so it names the session to apps without being usable as the cookie.
+pub fn sid_of(digest: &[u8]) -> String {
+    let mut input = b"gatehouse sid:".to_vec();
+    input.extend_from_slice(digest);
+    crate::crypto::b64url(&crate::crypto::sha256(&input)[..18])
 }
 
 impl Store {
@@ -98,7 +108,7 @@ impl Store {
         on_db!(&self.db, pool => {
             sqlx::query("SELECT user_id, tenant_id, auth_time, expires_at, amr FROM sessions WHERE digest = $1 AND expires_at > $2")
                 .bind(digest).bind(now).fetch_optional(pool).await?
-                .map(|r| Ok(SessionRow { user_id: r.text("user_id")?, tenant_id: r.opt_text("tenant_id")?, auth_time: r.int("auth_time")?, expires_at: r.int("expires_at")?, amr: r.text("amr")? }))
+                .map(|r| Ok(SessionRow { user_id: r.text("user_id")?, tenant_id: r.opt_text("tenant_id")?, auth_time: r.int("auth_time")?, expires_at: r.int("expires_at")?, amr: r.text("amr")?, sid: sid_of(digest) }))
                 .transpose()
         })
     }
@@ -109,8 +119,18 @@ impl Store {
         })
     }
 
-    pub async fn delete_session(&self, digest: &[u8]) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => sqlx::query("DELETE FROM sessions WHERE digest = $1").bind(digest).execute(pool).await.map(|_| ()))
+    /// Ends a session at `now`; every app it signed in to is queued a back-channel logout in
+    /// the same commit.
+    pub async fn delete_session(&self, digest: &[u8], now: i64) -> sqlx::Result<()> {
+        use crate::store::outbox::{FORGET_SESSION_APPS, QUEUE_SESSION_LOGOUTS};
+        let sid = sid_of(digest);
+        on_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM sessions WHERE digest = $1").bind(digest).execute(&mut *tx).await?;
+            sqlx::query(QUEUE_SESSION_LOGOUTS).bind(&sid).bind(now).execute(&mut *tx).await?;
+            sqlx::query(FORGET_SESSION_APPS).bind(&sid).execute(&mut *tx).await?;
+            tx.commit().await
+        })
     }
 
     /// Gives back a reserved attempt that turned out to be a success.

@@ -254,6 +254,8 @@ impl Store {
                 for sql in ["DELETE FROM sessions WHERE user_id = $1", "DELETE FROM consents WHERE user_id = $1"] {
                     sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
                 }
+                sqlx::query(crate::store::outbox::QUEUE_USER_LOGOUTS).bind(user_id).bind(now).execute(&mut *tx).await?;
+                sqlx::query(crate::store::outbox::FORGET_USER_APPS).bind(user_id).execute(&mut *tx).await?;
             }
             done
         })

@@ -77,6 +77,12 @@ pub fn acr_of(amr: &str) -> &'static str {
     }
 }
 
+/// The weakest of our levels among `wanted` (essential `acr` values, OIDC Core §5.5.1.1): what
+/// the sign-in must reach at least. None when none of them is ours.
+pub fn weakest_level_in(wanted: &[String]) -> Option<&'static str> {
+    [ACR_PASSWORD, ACR_MFA].into_iter().find(|level| wanted.iter().any(|w| w == level))
+}
+
 pub fn has_second_factor(amr: &str) -> bool {
     amr.split(' ').any(|m| m == "otp" || m == "hwk")
 }

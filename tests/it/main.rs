@@ -8,7 +8,9 @@ mod harness; // TestServer (real server, fresh database per test), both_backends
 mod account; // the account page: sessions, allowed apps revoked, password change, name, verification, events
 mod architecture; // the shape of src/: layers, no import cycles, http and AppState kept in the web layer, files ≤ 600 lines
 mod assertions; // private_key_jwt and the JWT bearer grant: signed assertions, JWT credentials, every forgery
+mod backchannel_logout; // back-channel logout: signed logout tokens to another port, retries and giving up, one delivery across instances
 mod browser; // the sign-in pages in headless Chromium over WebDriver, with screenshots
+mod claims_parameter; // the claims parameter (OIDC Core 5.5): claims by name, essential acr, required sub; dpop_jkt (RFC 9449 §10)
 mod cli; // the gatehouse binary: exit codes, one-line errors, --json output
 mod client_credentials; // client_credentials, secrets, token formats, introspection, revocation
 mod client_keys; // clients' own kids, keys at a registered jwks_uri fetched from the RP's listener

@@ -101,7 +101,7 @@ async fn fill(srv: &TestServer, w: &World) {
     })
     .await
     .unwrap();
-    gatehouse::oauth::par::push(state, &client, &form).await.unwrap();
+    gatehouse::oauth::par::push(state, &client, &form, None).await.unwrap();
     // A device authorization nobody finished.
     let row = gatehouse::store::device_codes::DeviceRow {
         id: gatehouse::crypto::random_id(),
@@ -118,6 +118,12 @@ async fn fill(srv: &TestServer, w: &World) {
         client_id: app.client_id.clone(),
     };
     assert!(state.store.insert_device_code(&row).await.unwrap());
+    // The apps of a live session, and a logout delivered for an ended one.
+    let ended = gatehouse::store::sessions::sid_of(b"ended");
+    state.store.record_session_app("live", &app.id, "u1", now + 3_600).await.unwrap();
+    state.store.record_session_app(&ended, &app.id, "u1", now + 3_600).await.unwrap();
+    state.store.delete_session(b"ended", now).await.unwrap();
+    state.store.delivered(&format!("{ended}.{}", app.id), now).await.unwrap();
 }
 
 both_backends!(
@@ -135,8 +141,8 @@ both_backends!(
         srv.clock.advance(31 * 86_400 + 2 * 3_600);
         let pruned = srv.state.pruner().prune().await.unwrap();
         for (table, n) in counts(&srv).await {
-            if table == "audit_events" {
-                assert!(n > 0, "audit events are kept for the retention, a year by default");
+            if table == "audit_events" || table == "outbox" {
+                assert!(n > 0, "{table} are kept for the audit retention, a year by default");
             } else {
                 assert_eq!(n, 0, "{table} after {pruned:?}");
             }
@@ -144,6 +150,7 @@ both_backends!(
         srv.clock.advance(365 * 86_400);
         srv.state.pruner().prune().await.unwrap();
         assert_eq!(count(&srv, "audit_events").await, 0);
+        assert_eq!(count(&srv, "outbox").await, 0);
     }
 );
 

@@ -350,6 +350,7 @@ fn uri_field(kind: UriKind) -> &'static str {
         UriKind::PostLogout => "uri-post-logout",
         UriKind::Cors => "uri-cors",
         UriKind::Resource => "uri-resource",
+        UriKind::BackchannelLogout => "uri-backchannel-logout",
     }
 }
 
@@ -411,6 +412,11 @@ async fn render(
         (UriKind::Redirect, "Redirect URLs", "Matched exactly; https, or http for localhost only."),
         (UriKind::PostLogout, "Post-logout redirect URLs", "Where users may be sent after signing out."),
         (UriKind::Cors, "CORS origins", "scheme://host[:port] of browser apps that call the token endpoint."),
+        (
+            UriKind::BackchannelLogout,
+            "Back-channel logout URL",
+            "One URL we POST a signed logout token to when a person's session ends.",
+        ),
     ]
     .into_iter()
     .map(|(kind, title, hint)| UriList {

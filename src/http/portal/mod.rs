@@ -246,7 +246,8 @@ pub async fn login_post(
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap, form: Form) -> Result<Response, PageError> {
     let viewer = viewer(&state, &headers, paths::PORTAL).await?;
     form.check(&state, &headers, &viewer)?;
-    let _ = state.store.delete_session(&viewer.session.digest).await;
+    let _ = state.store.delete_session(&viewer.session.digest, state.clock.now()).await;
+    state.outbox_queued.notify_one();
     let mut res = Redirect::to(paths::PORTAL_LOGIN).into_response();
     let name = session::cookie_name(&state, session::SESSION_COOKIE);
     res.headers_mut().insert(header::SET_COOKIE, session::set_cookie(&state, &name, "", "/", 0));

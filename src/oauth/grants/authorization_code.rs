@@ -51,6 +51,10 @@ pub async fn exchange(
         (None, Some(_)) => return Err(denied("this code was issued without a code_challenge")),
         (None, None) => {}
     }
+    // RFC 9449 §10: a code bound to a DPoP key is redeemed only with a proof of that key.
+    if row.dpop_jkt.as_deref().is_some_and(|bound| client.dpop_jkt() != Some(bound)) {
+        return Err(denied("this code is bound to a DPoP key (dpop_jkt) the request did not prove"));
+    }
     let scope: Vec<String> = row.scope.split_whitespace().map(str::to_string).collect();
     issue_for_user(
         state,
@@ -64,6 +68,7 @@ pub async fn exchange(
             auth_time: row.auth_time,
             amr: row.amr.as_deref(),
             refresh: None,
+            sid: row.sid.as_deref(),
         },
     )
     .await

@@ -70,6 +70,7 @@ pub async fn exchange(
             auth_time: code.auth_time,
             amr: code.amr.as_deref(),
             refresh: None,
+            sid: code.sid.as_deref(),
         },
     )
     .await

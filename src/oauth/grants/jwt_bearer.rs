@@ -74,17 +74,18 @@ pub async fn exchange(
     let refresh = if app.allows_grant(GrantType::RefreshToken) {
         let grant_id = crate::crypto::random_id();
         let now = state.clock.now();
-        let (token, row) = super::refresh_token::refresh_row(
-            state,
-            app,
-            &grant_id,
-            &user.id,
-            Some(&tenant.id),
-            &scope,
-            None,
-            now,
-            None,
-        );
+        let grant = super::refresh_token::UserGrant {
+            grant_id: &grant_id,
+            user_id: &user.id,
+            tenant_id: Some(&tenant.id),
+            scope: scope.clone(),
+            nonce: None,
+            auth_time: now,
+            amr: None,
+            refresh: None,
+            sid: None,
+        };
+        let (token, row) = super::refresh_token::refresh_row(state, app, &grant);
         state.store.record_issued(&grant_id, &access.jti, access.expires_at, Some(&row)).await?;
         Some(token)
     } else {

@@ -58,6 +58,8 @@ pub struct UserGrant<'a> {
     pub amr: Option<&'a str>,
     /// The refresh token to hand back instead of minting a new one.
     pub refresh: Option<String>,
+    /// The browser session the grant came from (`sid` in ID tokens).
+    pub sid: Option<&'a str>,
 }
 
 /// Access token, ID token (for `openid`) and refresh token for a user.
@@ -120,6 +122,7 @@ pub async fn issue_for_user(
                 nonce: g.nonce,
                 auth_time: g.auth_time,
                 amr: g.amr,
+                sid: g.sid,
                 access_token: &access.token,
                 ttl: access.expires_in,
                 system_token: system_token.as_deref(),
@@ -132,17 +135,7 @@ pub async fn issue_for_user(
     let (refresh, new_row) = match g.refresh {
         Some(existing) => (Some(existing), None),
         None if app.allows_grant(GrantType::RefreshToken) => {
-            let (token, mut row) = refresh_row(
-                state,
-                app,
-                g.grant_id,
-                &user.id,
-                tenant.as_ref().map(|t| t.id.as_str()),
-                &g.scope,
-                g.nonce,
-                g.auth_time,
-                g.amr,
-            );
+            let (token, mut row) = refresh_row(state, app, &g);
             // RFC 9449 §5: a public client's refresh token is bound to the key it proved; a
             // confidential client's is already bound to its authentication.
             if !client.is_confidential() {
@@ -166,36 +159,26 @@ pub async fn issue_for_user(
 }
 
 /// A new refresh token of a grant and its row, not yet stored.
-#[allow(clippy::too_many_arguments)]
-pub fn refresh_row(
-    state: &Provider,
-    app: &crate::apps::App,
-    grant_id: &str,
-    user_id: &str,
-    tenant_id: Option<&str>,
-    scope: &[String],
-    nonce: Option<&str>,
-    auth_time: i64,
-    amr: Option<&str>,
-) -> (String, RefreshRow) {
+pub fn refresh_row(state: &Provider, app: &crate::apps::App, g: &UserGrant<'_>) -> (String, RefreshRow) {
     let token = format!("{REFRESH_PREFIX}{}", random_token());
     let now = state.clock.now();
     let row = RefreshRow {
         digest: sha256(token.as_bytes()).to_vec(),
-        grant_id: grant_id.to_string(),
+        grant_id: g.grant_id.to_string(),
         app_id: app.id.clone(),
-        user_id: user_id.to_string(),
-        tenant_id: tenant_id.map(str::to_string),
-        scope: scope.join(" "),
-        nonce: nonce.map(str::to_string),
-        auth_time,
+        user_id: g.user_id.to_string(),
+        tenant_id: g.tenant_id.map(str::to_string),
+        scope: g.scope.join(" "),
+        nonce: g.nonce.map(str::to_string),
+        auth_time: g.auth_time,
         issued_at: now,
-        expires_at: (!long_lived(app)).then_some(rotating_expiry(now, auth_time)),
+        expires_at: (!long_lived(app)).then_some(rotating_expiry(now, g.auth_time)),
         used_at: None,
         successor: None,
         revoked_at: None,
-        amr: amr.map(str::to_string),
+        amr: g.amr.map(str::to_string),
         jkt: None,
+        sid: g.sid.map(str::to_string),
     };
     (token, row)
 }
@@ -254,6 +237,7 @@ pub async fn exchange(
         auth_time: row.auth_time,
         amr: row.amr.as_deref(),
         refresh,
+        sid: row.sid.as_deref(),
     };
     if long_lived(app) {
         return issue_for_user(state, client, grant(Some(token.to_string()))).await;

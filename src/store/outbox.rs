@@ -1,0 +1,152 @@
+//! SQL for the outbox: deliveries to apps that must not be lost when a process dies, written in
+//! the transaction of the change they report, and leased by one instance at a time until they
+//! are delivered or given up. Today it carries back-channel logouts (OIDC Back-Channel Logout
+//! 1.0): which apps each browser session signed in to, and a logout for each when it ends.
+
+use crate::on_db;
+use crate::store::row::DbRow;
+use crate::store::Store;
+
+/// The outbox kind of a back-channel logout.
+pub const BACKCHANNEL_LOGOUT: &str = "backchannel_logout";
+
+/// Seconds a leased delivery belongs to the instance that leased it: longer than the outbound
+/// client's timeout, so a delivery in flight is never leased twice; a crashed instance's lease
+/// runs out and another instance retries.
+pub const LEASE_SECS: i64 = 30;
+
+/// The columns every queueing statement writes. The id is one per session and app: a session
+/// ends once, so ending it again (two tabs signing out) queues nothing more.
+macro_rules! queue_logouts_where {
+    ($condition:literal) => {
+        concat!(
+            "INSERT INTO outbox (id, kind, app_id, client_id, subject, sid, created_at, next_attempt_at) \
+             SELECT s.sid || '.' || s.app_id, 'backchannel_logout', s.app_id, a.client_id, s.user_id, s.sid, $2, $2 \
+             FROM session_apps s JOIN apps a ON a.id = s.app_id WHERE ",
+            $condition,
+            " ON CONFLICT (id) DO NOTHING"
+        )
+    };
+}
+
+/// In the transaction that deletes session `$1` (its `sid`) at `$2`: a logout for each of its apps.
+pub const QUEUE_SESSION_LOGOUTS: &str = queue_logouts_where!("s.sid = $1");
+pub const FORGET_SESSION_APPS: &str = "DELETE FROM session_apps WHERE sid = $1";
+/// In the transaction that deletes every session of person `$1` at `$2`.
+pub const QUEUE_USER_LOGOUTS: &str = queue_logouts_where!("s.user_id = $1");
+pub const FORGET_USER_APPS: &str = "DELETE FROM session_apps WHERE user_id = $1";
+/// In the transaction that deletes every session of person `$1` but `$3` (a sid) at `$2`.
+pub const QUEUE_OTHER_LOGOUTS: &str = queue_logouts_where!("s.user_id = $1 AND s.sid <> $3");
+pub const FORGET_OTHER_APPS: &str = "DELETE FROM session_apps WHERE user_id = $1 AND sid <> $2";
+
+/// A delivery leased to this instance.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub kind: String,
+    pub app_id: String,
+    pub client_id: String,
+    pub subject: String,
+    pub sid: Option<String>,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+}
+
+/// A delivery as the portal and tests see it.
+#[derive(Debug, Clone)]
+pub struct DeliveryStatus {
+    pub id: String,
+    pub kind: String,
+    pub subject: String,
+    pub attempts: i64,
+    pub delivered_at: Option<i64>,
+    pub abandoned_at: Option<i64>,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// Records that session `sid` of `user_id` signed in to `app_id`, until `expires_at`.
+    pub async fn record_session_app(
+        &self,
+        sid: &str,
+        app_id: &str,
+        user_id: &str,
+        expires_at: i64,
+    ) -> sqlx::Result<()> {
+        const SQL: &str = "INSERT INTO session_apps (sid, app_id, user_id, expires_at) VALUES ($1, $2, $3, $4) \
+            ON CONFLICT (sid, app_id) DO UPDATE SET expires_at = EXCLUDED.expires_at";
+        on_db!(&self.db, pool => {
+            sqlx::query(SQL).bind(sid).bind(app_id).bind(user_id).bind(expires_at).execute(pool).await.map(|_| ())
+        })
+    }
+
+    /// Leases up to `limit` deliveries that are due at `now`. The lease is re-checked by the
+    /// UPDATE itself, so two instances racing for a row (PostgreSQL re-reads a row another
+    /// transaction changed) never both get it.
+    pub async fn lease_deliveries(&self, now: i64, limit: i64) -> sqlx::Result<Vec<Delivery>> {
+        const SQL: &str = "UPDATE outbox SET leased_until = $1 + $3, attempts = attempts + 1 \
+            WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL \
+                AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) \
+                ORDER BY next_attempt_at LIMIT $2) \
+            AND delivered_at IS NULL AND abandoned_at IS NULL AND (leased_until IS NULL OR leased_until <= $1) \
+            RETURNING id, kind, app_id, client_id, subject, sid, attempts";
+        on_db!(&self.db, pool => {
+            let rows = sqlx::query(SQL).bind(now).bind(limit).bind(LEASE_SECS).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Delivery {
+                        id: r.text("id")?,
+                        kind: r.text("kind")?,
+                        app_id: r.text("app_id")?,
+                        client_id: r.text("client_id")?,
+                        subject: r.text("subject")?,
+                        sid: r.opt_text("sid")?,
+                        attempts: r.int("attempts")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    pub async fn delivered(&self, id: &str, now: i64) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query("UPDATE outbox SET delivered_at = $2, leased_until = NULL, last_error = NULL WHERE id = $1")
+                .bind(id).bind(now).execute(pool).await.map(|_| ())
+        })
+    }
+
+    /// A failed attempt: tried again at `retry_at`, or given up at `now` when `retry_at` is None.
+    pub async fn delivery_failed(&self, id: &str, now: i64, retry_at: Option<i64>, why: &str) -> sqlx::Result<()> {
+        on_db!(&self.db, pool => {
+            sqlx::query("UPDATE outbox SET next_attempt_at = COALESCE($3, next_attempt_at), \
+                    abandoned_at = CASE WHEN $3 IS NULL THEN $2 ELSE NULL END, leased_until = NULL, last_error = $4 \
+                 WHERE id = $1")
+                .bind(id).bind(now).bind(retry_at).bind(why).execute(pool).await.map(|_| ())
+        })
+    }
+
+    /// The newest deliveries to an app, newest first.
+    pub async fn deliveries_of(&self, app_id: &str, limit: i64) -> sqlx::Result<Vec<DeliveryStatus>> {
+        const SQL: &str =
+            "SELECT id, kind, subject, attempts, delivered_at, abandoned_at, next_attempt_at, last_error \
+            FROM outbox WHERE app_id = $1 ORDER BY created_at DESC, id LIMIT $2";
+        on_db!(&self.db, pool => {
+            let rows = sqlx::query(SQL).bind(app_id).bind(limit).fetch_all(pool).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(DeliveryStatus {
+                        id: r.text("id")?,
+                        kind: r.text("kind")?,
+                        subject: r.text("subject")?,
+                        attempts: r.int("attempts")?,
+                        delivered_at: r.opt_int("delivered_at")?,
+                        abandoned_at: r.opt_int("abandoned_at")?,
+                        next_attempt_at: r.int("next_attempt_at")?,
+                        last_error: r.opt_text("last_error")?,
+                    })
+                })
+                .collect()
+        })
+    }
+}
