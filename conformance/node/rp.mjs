@@ -609,8 +609,8 @@ try {
   await check('RP-initiated logout in Chromium: back at the RP /bye with the state', async () => {
     const state = client.randomState();
     const url = client.buildEndSessionUrl(config, { id_token_hint: latest.id_token, post_logout_redirect_uri: POST_LOGOUT, state });
-    const r = await walk(adminContext, url, { path: '/bye' });
     loggedOutAt = Date.now();
+    const r = await walk(adminContext, url, { path: '/bye' });
     samePages(r, []);
     assert(new URLSearchParams(r.hit.search).get('state') === state, `RP got ${r.hit.search}`);
   });
@@ -628,7 +628,7 @@ try {
     assert(payload.events?.['http://schemas.openid.net/event/backchannel-logout'], `events ${JSON.stringify(payload.events)}`);
     assert(payload.sid && payload.sid === latest.claims().sid, `sid ${payload.sid} vs the ID token's ${latest.claims().sid}`);
     assert(payload.sub === latest.claims().sub && payload.jti && payload.nonce === undefined, JSON.stringify(payload));
-    console.log(`   logout token reached the RP ${hit.at - loggedOutAt} ms after the logout page answered`);
+    console.log(`   logout token reached the RP ${hit.at - loggedOutAt} ms after the browser opened the logout URL`);
   });
   await check('after logout, prompt=none answers login_required', async () => {
     const r = await authorize(adminContext, { prompt: 'none' });

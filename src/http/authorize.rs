@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::extract::{ClientAddr, OAuthRequest};
-use super::pages::signin::{Pending as PendingForm, SigninPage};
+use super::pages::signin::SigninPage;
 use super::pages::{self, PageError};
 use super::session::{self, cookie, Login};
 use super::signin_factors::{self, enrol_page, expired, second_factor_page};
@@ -319,11 +319,7 @@ pub async fn signin_page(
     let (pending, req, app) = flow::load_pending(&state, &q.request).await?.ok_or_else(expired)?;
     // prompt=login stays set until the person signs in on this request's page (`load_pending`).
     let session = current_session(&state, &headers).await.map(|(_, s)| s).filter(|_| !req.prompt_login);
-    let page = SigninPage {
-        pending: PendingForm { id: &pending.id, csrf: &pending.csrf },
-        app: &app,
-        redirect_uri: &req.redirect_uri,
-    };
+    let page = SigninPage::of(&pending.id, &pending.csrf, &app, &req);
     Ok(match flow::next_step(&state, &req, &app, session.as_ref()).await? {
         Step::Login if q.with.as_deref() == Some("passkey") => {
             signin_factors::login_page(&state, &page, None, StatusCode::OK).await?
@@ -375,23 +371,13 @@ pub async fn signin_submit(
         Some("login") => {
             let email = form.get("email").unwrap_or("").trim().to_lowercase();
             let password = Secret::new(form.get("password").unwrap_or("").to_string());
-            let page = SigninPage {
-                pending: PendingForm { id: &pending.id, csrf: &pending.csrf },
-                app: &app,
-                redirect_uri: &areq.redirect_uri,
-            };
+            let page = SigninPage::of(&pending.id, &pending.csrf, &app, &areq);
             let from = session::Attempt::of(&state, peer.0, &headers);
             let user = match session::check_password(&state, &from, &email, password, &app.client_id).await {
                 Ok(Login::Ok(user)) => user,
-                Ok(Login::Wrong) => {
-                    return Ok(page.login(&email, Some("The email or password is not right."), StatusCode::OK))
-                }
+                Ok(Login::Wrong) => return Ok(page.login(&email, Some(page.text().wrong_password), StatusCode::OK)),
                 Ok(Login::Throttled) => {
-                    let mut res = page.login(
-                        &email,
-                        Some("Too many failed sign-ins. Wait a few minutes and try again."),
-                        StatusCode::TOO_MANY_REQUESTS,
-                    );
+                    let mut res = page.login(&email, Some(page.text().throttled), StatusCode::TOO_MANY_REQUESTS);
                     res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(session::FAILURE_WINDOW as u32));
                     return Ok(res);
                 }
@@ -403,11 +389,7 @@ pub async fn signin_submit(
             Ok(session::with_cookies(Redirect::to(&next).into_response(), cookies))
         }
         Some("passkey_login") => {
-            let page = SigninPage {
-                pending: PendingForm { id: &pending.id, csrf: &pending.csrf },
-                app: &app,
-                redirect_uri: &areq.redirect_uri,
-            };
+            let page = SigninPage::of(&pending.id, &pending.csrf, &app, &areq);
             let old = current.as_ref().map(|(d, _)| d.as_slice());
             signin_factors::log_in(&state, &page, form.get("credential").unwrap_or(""), old).await
         }
@@ -415,11 +397,7 @@ pub async fn signin_submit(
             let Some((digest, session)) = session else {
                 return Ok(Redirect::to(&next).into_response());
             };
-            let page = SigninPage {
-                pending: PendingForm { id: &pending.id, csrf: &pending.csrf },
-                app: &app,
-                redirect_uri: &areq.redirect_uri,
-            };
+            let page = SigninPage::of(&pending.id, &pending.csrf, &app, &areq);
             let code = form.get("code").unwrap_or("");
             let credential = form.get("credential").unwrap_or("");
             let why = if areq.second_factor { SecondFactorReason::Requested } else { SecondFactorReason::Policy };

@@ -70,8 +70,8 @@ fn document(config: &Config) -> Vec<u8> {
         // carry the same `sid`.
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
-        // The pages are written in English only; `ui_locales` asking for others is ignored.
-        "ui_locales_supported": ["en"],
+        // The sign-in pages, in the first of the request's `ui_locales` we have.
+        "ui_locales_supported": crate::http::pages::locale::SUPPORTED,
         "grant_types_supported": grants,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,

@@ -19,9 +19,6 @@ use crate::tenants::notices::Notice;
 use crate::tenants::User;
 use crate::AppState;
 
-/// What a refused passkey answer shows: the cause is logged, not shown.
-const REFUSED: &str = "That passkey could not be used. Try again, or use another way to sign in.";
-
 /// The key of the passkey ceremony of a pending request.
 fn ceremony_key(page: &SigninPage<'_>) -> String {
     format!("signin:{}", page.pending.id)
@@ -76,8 +73,8 @@ pub async fn enrol_page(
     };
     let passkey = state.factors.start_registration(&ceremony_key(page), &user).await?;
     let reason = match why {
-        SecondFactorReason::Requested => "This app asks for a second factor when you sign in.",
-        _ => "Your organisation asks its administrators to sign in with a second factor.",
+        SecondFactorReason::Requested => page.text().reason_requested,
+        _ => page.text().reason_policy,
     };
     Ok(page.enroll(&enrolment, passkey, reason, error, status))
 }
@@ -96,12 +93,14 @@ pub async fn log_in(
 ) -> Result<Response, PageError> {
     let assertion = match state.factors.finish_assertion(&ceremony_key(page), credential, None).await {
         Ok(a) => a,
-        Err(Error::Invalid { .. }) => return login_page(state, page, Some(REFUSED), StatusCode::BAD_REQUEST).await,
+        Err(Error::Invalid { .. }) => {
+            return login_page(state, page, Some(page.text().passkey_refused), StatusCode::BAD_REQUEST).await
+        }
         Err(e) => return Err(e.into()),
     };
     let user = state.store.user_by_id(&assertion.user_id).await?.filter(|u| u.disabled_at.is_none());
     let Some(user) = user else {
-        return login_page(state, page, Some(REFUSED), StatusCode::BAD_REQUEST).await;
+        return login_page(state, page, Some(page.text().passkey_refused), StatusCode::BAD_REQUEST).await;
     };
     let user: User = user.into();
     let now = state.clock.now();
@@ -131,7 +130,14 @@ pub async fn verify(
             let event =
                 AuditEvent::new(now, &session.user_id, "login.second_factor_failed", &page.app.client_id, detail);
             let _ = state.store.record_audit(&event).await;
-            second_factor_page(state, page, &session.user_id, Some(REFUSED), StatusCode::BAD_REQUEST).await
+            second_factor_page(
+                state,
+                page,
+                &session.user_id,
+                Some(page.text().passkey_refused),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -157,7 +163,7 @@ pub async fn enrol(
         Err(e @ (Error::Invalid { .. } | Error::Conflict(_))) => {
             let message = match e {
                 Error::Conflict(_) => "This passkey is set up already.",
-                _ => REFUSED,
+                _ => page.text().passkey_refused,
             };
             enrol_page(state, page, session, why, Some(message), StatusCode::BAD_REQUEST).await
         }

@@ -75,6 +75,9 @@ pub struct AuthorizationRequest {
     /// OIDC Core §5.5.1: the `sub` the `claims` parameter asked the ID token to have.
     #[serde(default)]
     pub claimed_sub: Option<String>,
+    /// OIDC Core §3.1.2.1: the languages the person prefers for our pages.
+    #[serde(default)]
+    pub ui_locales: Option<String>,
 }
 
 /// Why a request was refused, and where the answer may go.
@@ -287,6 +290,7 @@ pub async fn validate(
         device: None,
         dpop_jkt,
         claimed_sub: claims.requested_sub().map(str::to_string),
+        ui_locales: p.get("ui_locales").filter(|l| l.len() <= 100).map(str::to_string),
     };
     Ok((request, app))
 }

@@ -137,6 +137,7 @@ pub async fn request_for(
         device: Some(row.id.clone()),
         dpop_jkt: None,
         claimed_sub: None,
+        ui_locales: None,
     };
     Ok(Some((request, app, display(&row.user_code))))
 }

@@ -3,8 +3,8 @@
 //! the pages' CSP meets the redirect to the app as it does in the world. An administrator and a
 //! plain member go through login, tenant choice, approval and consent; the app receives its
 //! code by query, fragment and form_post and redeems it with the openidconnect crate; prompt,
-//! max_age, RP-initiated logout, and a single-page app calling token and userinfo with `fetch`
-//! (CORS). Each page is saved as a screenshot under `target/browser-screenshots/`.
+//! max_age, RP-initiated logout, a single-page app calling token and userinfo with `fetch`
+//! (CORS), and the pages in Norwegian for `ui_locales=nb`. Each page is saved as a screenshot under `target/browser-screenshots/`.
 
 use crate::harness::browser::Driver;
 use crate::harness::rp::{param, relying_party, response_params, Rp};
@@ -192,5 +192,27 @@ mod signin_in_chromium {
         driver.wait_for_url(&callback).await;
         let (claims, _) = app.redeem(a, &rp.last("/cb")).await;
         assert_eq!(claims[CTX], "Cust2");
+
+        // 8. ui_locales (OIDC Core §3.1.2.1): a person whose app asks for Norwegian gets the
+        //    login and consent pages in Bokmål, marked as such for screen readers.
+        driver.goto(&srv.url("/healthz")).await;
+        driver.delete_cookies().await;
+        dir.add_user("erik@example.com", Some("Erik Nordmann"), "Cust1", false, Secret::new(PASSWORD.into()), "test")
+            .await
+            .unwrap();
+        let a = app.attempt(&[("ui_locales", "nb-NO en")]);
+        driver.goto(&a.url).await;
+        driver.expect_title("Logg inn · Gatehouse").await;
+        assert_eq!(driver.execute("return document.documentElement.lang").await, "nb");
+        driver.screenshot("signin-7-norwegian-login").await;
+        driver.type_into("#email", "erik@example.com").await;
+        driver.type_into("#password", PASSWORD).await;
+        driver.click_and_wait("button[type=submit]").await;
+        driver.expect_title("Gi tilgang? · Gatehouse").await;
+        let consent = driver.execute("return document.body.textContent").await;
+        assert!(consent.as_str().unwrap().contains("se e-postadressen din"), "{consent}");
+        driver.click("button[value=allow]").await;
+        driver.wait_for_url(&callback).await;
+        app.redeem(a, &rp.last("/cb")).await;
     }
 }

@@ -249,3 +249,24 @@ both_backends!(
         assert_eq!(get(&redirect_params(&res), "error"), Some("invalid_request"), "none with another value");
     }
 );
+
+both_backends!(
+    async fn oidc_3_1_2_1_ui_locales_picks_the_pages_language(srv) {
+        let w = world(&srv).await;
+        // "End-User's preferred languages and scripts for the user interface, represented as a
+        // space-separated list of BCP47 language tag values, ordered by preference."
+        for (asked, lang, title) in [
+            ("fr-CA nb-NO en", "nb", "<title>Logg inn · Gatehouse</title>"),
+            ("en nb", "en", "<title>Sign in · Gatehouse</title>"),
+            ("fr", "en", "<title>Sign in · Gatehouse</title>"),
+        ] {
+            let mut browser = Browser::new();
+            let res = browser.get(&authorize_url(&srv, &w, &[("ui_locales", asked)])).await;
+            let location = res.headers()["location"].to_str().unwrap().to_string();
+            let page = browser.get(&srv.url(&location)).await.text().await.unwrap();
+            assert!(page.contains(&format!("<html lang=\"{lang}\">")) && page.contains(title), "{asked}: {page}");
+        }
+        let meta: Value = http().get(srv.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(meta["ui_locales_supported"], json!(["en", "nb"]));
+    }
+);

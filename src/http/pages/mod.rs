@@ -5,6 +5,7 @@
 //! their hashes.
 
 mod error;
+pub mod locale;
 pub mod signin;
 
 use askama::Template;

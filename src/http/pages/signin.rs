@@ -6,6 +6,7 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::locale::{Locale, Text};
 use super::{render, PasskeyButton, Policy};
 use crate::apps::{App, Entitlement};
 use crate::tenants::factors::Enrolment;
@@ -17,17 +18,20 @@ pub struct Pending<'a> {
     pub csrf: &'a str,
 }
 
-/// One step's page of a pending request for `app`, which ends at `redirect_uri`.
+/// One step's page of a pending request for `app`, which ends at `redirect_uri`, in the
+/// language the request asked for.
 pub struct SigninPage<'a> {
     pub pending: Pending<'a>,
     pub app: &'a App,
     pub redirect_uri: &'a str,
+    pub locale: Locale,
 }
 
 #[derive(Template)]
 #[template(path = "signin/login.html")]
 struct Login<'a> {
     title: &'static str,
+    t: &'static Text,
     pending: &'a Pending<'a>,
     app_name: &'a str,
     email: &'a str,
@@ -38,6 +42,7 @@ struct Login<'a> {
 #[template(path = "signin/tenant.html")]
 struct ChooseTenant<'a> {
     title: &'static str,
+    t: &'static Text,
     pending: &'a Pending<'a>,
     app_name: &'a str,
     tenants: &'a [Tenant],
@@ -47,6 +52,7 @@ struct ChooseTenant<'a> {
 #[template(path = "signin/approve.html")]
 struct Approve<'a> {
     title: &'static str,
+    t: &'static Text,
     pending: &'a Pending<'a>,
     app_name: &'a str,
     tenant: &'a Tenant,
@@ -57,6 +63,7 @@ struct Approve<'a> {
 #[template(path = "signin/consent.html")]
 struct Consent<'a> {
     title: &'static str,
+    t: &'static Text,
     pending: &'a Pending<'a>,
     app_name: &'a str,
     scopes: Vec<&'a str>,
@@ -67,6 +74,7 @@ struct Consent<'a> {
 #[template(path = "signin/passkey.html")]
 struct PasskeyLogin<'a> {
     title: &'static str,
+    t: &'static Text,
     pending: &'a Pending<'a>,
     app_name: &'a str,
     passkey: PasskeyButton,
@@ -77,6 +85,7 @@ struct PasskeyLogin<'a> {
 #[template(path = "signin/second_factor.html")]
 struct SecondFactor<'a> {
     title: &'static str,
+    t: &'static Text,
     pending: &'a Pending<'a>,
     app_name: &'a str,
     /// The person has an authenticator app: the code form.
@@ -90,6 +99,7 @@ struct SecondFactor<'a> {
 #[template(path = "signin/enroll.html")]
 struct Enroll<'a> {
     title: &'static str,
+    t: &'static Text,
     pending: &'a Pending<'a>,
     reason: &'a str,
     secret: &'a str,
@@ -102,11 +112,32 @@ struct Enroll<'a> {
 #[template(path = "signin/recovery_codes.html")]
 struct RecoveryCodes<'a> {
     title: &'static str,
+    t: &'static Text,
     pending: &'a Pending<'a>,
     codes: &'a [String],
 }
 
-impl SigninPage<'_> {
+impl<'a> SigninPage<'a> {
+    /// The page of the pending request `id` (with its CSRF token) for `req`.
+    pub fn of(
+        id: &'a str,
+        csrf: &'a str,
+        app: &'a App,
+        req: &'a crate::oauth::authorize::AuthorizationRequest,
+    ) -> Self {
+        SigninPage {
+            pending: Pending { id, csrf },
+            app,
+            redirect_uri: &req.redirect_uri,
+            locale: Locale::negotiate(req.ui_locales.as_deref()),
+        }
+    }
+
+    /// The words of the page's language (errors shown on it too).
+    pub fn text(&self) -> &'static Text {
+        self.locale.text()
+    }
+
     fn render(&self, status: StatusCode, page: &impl Template) -> Response {
         render(status, page, Policy::SignIn { redirect_uri: self.redirect_uri, passkey: false })
     }
@@ -118,9 +149,11 @@ impl SigninPage<'_> {
 
     /// Signing in with a passkey alone; `options` are of an assertion started for this request.
     pub fn passkey_login(&self, options: String, error: Option<&str>, status: StatusCode) -> Response {
-        let passkey = PasskeyButton { mode: "get", options, label: "Use a passkey" };
+        let t = self.text();
+        let passkey = PasskeyButton { mode: "get", options, label: t.use_a_passkey };
         let page = PasskeyLogin {
-            title: "Sign in with a passkey",
+            title: t.title_passkey,
+            t,
             pending: &self.pending,
             app_name: &self.app.name,
             passkey,
@@ -131,20 +164,24 @@ impl SigninPage<'_> {
 
     /// The login form, with the email kept and the reason a try failed.
     pub fn login(&self, email: &str, error: Option<&str>, status: StatusCode) -> Response {
-        let page = Login { title: "Sign in", pending: &self.pending, app_name: &self.app.name, email, error };
+        let t = self.text();
+        let page = Login { title: t.title_sign_in, t, pending: &self.pending, app_name: &self.app.name, email, error };
         self.render(status, &page)
     }
 
     /// The person is a user of several tenants: which one signs in (the first is chosen).
     pub fn choose_tenant(&self, tenants: &[Tenant]) -> Response {
-        let page = ChooseTenant { title: "Choose a tenant", pending: &self.pending, app_name: &self.app.name, tenants };
+        let t = self.text();
+        let page = ChooseTenant { title: t.title_tenant, t, pending: &self.pending, app_name: &self.app.name, tenants };
         self.render(StatusCode::OK, &page)
     }
 
     /// The tenant has not approved the app, and the person administers it.
     pub fn approve(&self, tenant: &Tenant) -> Response {
+        let t = self.text();
         let page = Approve {
-            title: "Approve this app for your tenant",
+            title: t.title_approve,
+            t,
             pending: &self.pending,
             app_name: &self.app.name,
             tenant,
@@ -163,9 +200,10 @@ impl SigninPage<'_> {
         status: StatusCode,
     ) -> Response {
         let with_passkey = passkey.is_some();
-        let passkey = passkey.map(|options| PasskeyButton { mode: "get", options, label: "Use a passkey" });
-        let title = if totp { "Enter your code" } else { "Use your passkey" };
-        let page = SecondFactor { title, pending: &self.pending, app_name: &self.app.name, totp, passkey, error };
+        let t = self.text();
+        let passkey = passkey.map(|options| PasskeyButton { mode: "get", options, label: t.use_a_passkey });
+        let title = if totp { t.title_code } else { t.title_use_passkey };
+        let page = SecondFactor { title, t, pending: &self.pending, app_name: &self.app.name, totp, passkey, error };
         if with_passkey {
             self.render_with_passkey(status, &page)
         } else {
@@ -183,13 +221,15 @@ impl SigninPage<'_> {
         error: Option<&str>,
         status: StatusCode,
     ) -> Response {
+        let t = self.text();
         let page = Enroll {
-            title: "Set up a second factor",
+            title: t.title_enroll,
+            t,
             pending: &self.pending,
             reason,
             secret: &enrolment.secret,
             uri: &enrolment.uri,
-            passkey: PasskeyButton { mode: "create", options: passkey_options, label: "Create a passkey" },
+            passkey: PasskeyButton { mode: "create", options: passkey_options, label: t.create_passkey },
             error,
         };
         self.render_with_passkey(status, &page)
@@ -197,17 +237,20 @@ impl SigninPage<'_> {
 
     /// The recovery codes of a second factor just set up, shown once.
     pub fn recovery_codes(&self, codes: &[String]) -> Response {
-        let page = RecoveryCodes { title: "Save your recovery codes", pending: &self.pending, codes };
+        let t = self.text();
+        let page = RecoveryCodes { title: t.title_recovery, t, pending: &self.pending, codes };
         self.render(StatusCode::OK, &page)
     }
 
     /// The person has not yet allowed these scopes.
     pub fn consent(&self, scope: &[String]) -> Response {
+        let t = self.text();
         let page = Consent {
-            title: "Allow access?",
+            title: t.title_consent,
+            t,
             pending: &self.pending,
             app_name: &self.app.name,
-            scopes: scope.iter().map(|s| scope_label(s)).collect(),
+            scopes: scope.iter().map(|s| t.scope(s)).collect(),
             redirect_host: redirect_host(self.redirect_uri),
         };
         self.render(StatusCode::OK, &page)
@@ -224,15 +267,5 @@ fn redirect_host(uri: &str) -> String {
             (None, _) => format!("{}:", u.scheme()),
         },
         Err(_) => uri.to_string(),
-    }
-}
-
-fn scope_label(scope: &str) -> &str {
-    match scope {
-        "openid" => "know who you are",
-        "profile" => "see your name",
-        "email" => "see your email address",
-        "offline_access" => "stay connected when you are away",
-        other => other,
     }
 }

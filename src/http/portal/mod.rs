@@ -176,6 +176,8 @@ pub(crate) fn safe_next(next: Option<&str>) -> String {
 #[template(path = "portal/login.html")]
 struct LoginPage<'a> {
     title: &'static str,
+    /// The portal is in English; the sign-in form's words come from the sign-in pages'.
+    t: &'static super::pages::locale::Text,
     csrf: &'a str,
     next: &'a str,
     email: &'a str,
@@ -185,7 +187,14 @@ struct LoginPage<'a> {
 fn login_page(state: &AppState, next: &str, email: &str, error: Option<&str>, status: StatusCode) -> Response {
     let token = crate::crypto::random_token();
     let csrf = session::csrf_for(&token);
-    let page = LoginPage { title: "Sign in to the Developer Portal", csrf: &csrf, next, email, error };
+    let page = LoginPage {
+        title: "Sign in to the Developer Portal",
+        t: &super::pages::locale::EN,
+        csrf: &csrf,
+        next,
+        email,
+        error,
+    };
     let mut res = pages::render(status, &page, Policy::Own);
     res.headers_mut()
         .append(header::SET_COOKIE, session::set_cookie(state, LOGIN_COOKIE, &token, paths::PORTAL_LOGIN, 3600));

@@ -40,6 +40,7 @@ struct CodePage<'a> {
 #[template(path = "portal/recovery_codes.html")]
 struct RecoveryPage<'a> {
     title: &'static str,
+    t: &'static crate::http::pages::locale::Text,
     next: &'a str,
     codes: &'a [String],
 }
@@ -178,7 +179,12 @@ pub async fn submit(State(state): State<AppState>, headers: HeaderMap, form: For
             if let Ok(Some(user)) = state.store.user_by_id(&user_id).await {
                 state.people.notify(&user.into(), crate::tenants::notices::Notice::SecondFactorAdded);
             }
-            let page = RecoveryPage { title: "Save your recovery codes", next: &next, codes: &codes };
+            let page = RecoveryPage {
+                title: "Save your recovery codes",
+                t: &crate::http::pages::locale::EN,
+                next: &next,
+                codes: &codes,
+            };
             pages::render(StatusCode::OK, &page, Policy::Own)
         }
         None => Redirect::to(&next).into_response(),
