@@ -151,6 +151,7 @@ fn app(redirect_uris: Vec<String>, native: bool) -> App {
         post_logout_redirect_uris: Vec::new(),
         cors_origins: Vec::new(),
         resources: Vec::new(),
+        backchannel_logout_uris: Vec::new(),
         entitlements: Vec::new(),
         created_at: 0,
         updated_at: 0,
