@@ -151,7 +151,7 @@ pub(super) enum RedirectCmd {
     Add {
         client_id: String,
         uri: String,
-        /// redirect (default), post-logout, cors or resource.
+        /// redirect (default), post-logout, cors, resource or backchannel-logout (one URL).
         #[arg(long, default_value = "redirect")]
         kind: String,
     },

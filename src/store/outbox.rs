@@ -58,6 +58,7 @@ pub struct DeliveryStatus {
     pub id: String,
     pub kind: String,
     pub subject: String,
+    pub created_at: i64,
     pub attempts: i64,
     pub delivered_at: Option<i64>,
     pub abandoned_at: Option<i64>,
@@ -129,7 +130,7 @@ impl Store {
     /// The newest deliveries to an app, newest first.
     pub async fn deliveries_of(&self, app_id: &str, limit: i64) -> sqlx::Result<Vec<DeliveryStatus>> {
         const SQL: &str =
-            "SELECT id, kind, subject, attempts, delivered_at, abandoned_at, next_attempt_at, last_error \
+            "SELECT id, kind, subject, created_at, attempts, delivered_at, abandoned_at, next_attempt_at, last_error \
             FROM outbox WHERE app_id = $1 ORDER BY created_at DESC, id LIMIT $2";
         on_db!(&self.db, pool => {
             let rows = sqlx::query(SQL).bind(app_id).bind(limit).fetch_all(pool).await?;
@@ -139,6 +140,7 @@ impl Store {
                         id: r.text("id")?,
                         kind: r.text("kind")?,
                         subject: r.text("subject")?,
+                        created_at: r.int("created_at")?,
                         attempts: r.int("attempts")?,
                         delivered_at: r.opt_int("delivered_at")?,
                         abandoned_at: r.opt_int("abandoned_at")?,

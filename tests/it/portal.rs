@@ -469,3 +469,34 @@ impl Portal {
         self.cookie_header()
     }
 }
+
+both_backends!(
+    async fn the_app_page_takes_a_back_channel_logout_url_and_shows_its_deliveries(srv) {
+        let w = portal_world(&srv).await;
+        let mut p = Portal::login(&srv, "dev@example.com").await;
+        let (done, _) = wizard(&mut p, &w.partner, "web", "Acme Web", "https://app.example.com/cb").await;
+        let client_id = input_value(&done.html, "client-id").unwrap_or_else(|| panic!("{}", done.html));
+        let add = |uri: &'static str| (format!("/portal/apps/{client_id}/uri-add"), uri);
+        let (path, uri) = add("https://app.example.com/logout#x");
+        let csrf = p.csrf.clone();
+        let page = p.post(&path, &[("csrf", &csrf), ("kind", "backchannel-logout"), ("uri", uri)]).await;
+        assert_eq!(page.status, 400, "a fragment is refused");
+        assert!(page.html.contains("id=\"uri-backchannel-logout-error\""), "{}", page.html);
+        let (path, uri) = add("https://app.example.com/logout");
+        let csrf = p.csrf.clone();
+        assert_eq!(p.post(&path, &[("csrf", &csrf), ("kind", "backchannel-logout"), ("uri", uri)]).await.status, 303);
+        let app = srv.state.registry.get(&client_id).await.unwrap();
+        assert_eq!(app.backchannel_logout_uris, vec!["https://app.example.com/logout".to_string()]);
+        let page = p.get(&format!("/portal/apps/{client_id}")).await;
+        assert!(page.html.contains("Back-channel logouts") && page.html.contains("None sent yet."));
+
+        // A session that signed in to the app ends: its logout is listed, waiting for its attempt.
+        let now = srv.clock.now();
+        let sid = gatehouse::store::sessions::sid_of(b"a session");
+        srv.state.store.record_session_app(&sid, &app.id, "someone", now + 3_600).await.unwrap();
+        srv.state.store.delete_session(b"a session", now).await.unwrap();
+        let page = p.get(&format!("/portal/apps/{client_id}")).await;
+        let table = &page.html[page.html.find("id=\"deliveries\"").expect("the deliveries table")..];
+        assert!(table.contains("next attempt") && table.contains("<td>0</td>"), "{table}");
+    }
+);

@@ -384,6 +384,8 @@ struct AppPage<'a> {
     /// The signing algorithms the server offers, and whether the app uses it.
     signing_algs: Vec<(&'a str, bool)>,
     approvals: Vec<AuthorizationView>,
+    /// The newest back-channel logouts sent to the app, with their status.
+    deliveries: Vec<crate::store::outbox::DeliveryStatus>,
 }
 
 impl AppPage<'_> {
@@ -447,6 +449,7 @@ async fn render(
         certs,
         signing_algs: state.config.signing_algs.iter().map(|a| (a.as_str(), a.as_str() == app.signing_alg)).collect(),
         approvals,
+        deliveries: state.store.deliveries_of(&app.id, 20).await?,
     };
     Ok(pages::render(status, &page, Policy::Own))
 }
