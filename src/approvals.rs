@@ -9,6 +9,7 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::store::approvals::Approval;
 use crate::store::audit::AuditEvent;
+use crate::store::outbox::WebhookEvent;
 use crate::store::Store;
 use crate::tenants::{Directory, Tenant};
 
@@ -57,7 +58,13 @@ impl Approvals {
         );
         let joined = entitlements.join(" ");
         let approval = Approval { approver, entitlements: &joined, system_token: token.as_deref() };
-        self.store.approve_app(&app.id, &tenant.id, &approval, now, &event).await?;
+        let webhook = WebhookEvent::new(
+            "approval.granted",
+            tenant_ctx,
+            now,
+            json!({ "client_id": app.client_id, "tenant": tenant_ctx, "tenant_name": tenant.name, "entitlements": entitlements }),
+        );
+        self.store.approve_app(&app.id, &tenant.id, &approval, now, &event, &webhook).await?;
         Ok(())
     }
 
@@ -71,7 +78,13 @@ impl Approvals {
             End::Denied => "app.denied",
         };
         let event = AuditEvent::new(now, actor, action, tenant_ctx, json!({ "client_id": app.client_id }));
-        self.store.set_authorization_status(&app.id, &tenant.id, status.as_str(), now, &event).await?;
+        let kind = match status {
+            End::Revoked => "approval.revoked",
+            End::Denied => "approval.denied",
+        };
+        let webhook =
+            WebhookEvent::new(kind, tenant_ctx, now, json!({ "client_id": app.client_id, "tenant": tenant_ctx }));
+        self.store.set_authorization_status(&app.id, &tenant.id, status.as_str(), now, &event, &webhook).await?;
         Ok(())
     }
 

@@ -122,16 +122,24 @@ impl Outbound {
     /// POSTs a form and returns the answer's status (its body is not read): for notifying an
     /// app, where only "did it take it" matters.
     pub async fn post_form(&self, raw: &str, form: &[(&str, &str)]) -> Result<u16, FetchError> {
-        let url = self.check_url(raw)?;
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        let res = self
-            .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| fail(describe(&e)))?;
+        self.post(raw, "application/x-www-form-urlencoded", &[], body).await
+    }
+
+    /// POSTs `body` as `content_type` with extra `headers`; the answer's status.
+    pub async fn post(
+        &self,
+        raw: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> Result<u16, FetchError> {
+        let url = self.check_url(raw)?;
+        let mut req = self.client.post(url).header(reqwest::header::CONTENT_TYPE, content_type).body(body);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let res = req.send().await.map_err(|e| fail(describe(&e)))?;
         Ok(res.status().as_u16())
     }
 }

@@ -1,5 +1,6 @@
-//! Delivering the outbox: what the store queued in the transaction of a change (today, a
-//! back-channel logout for each app a session signed in to) is leased by one instance,
+//! Delivering the outbox: what the store queued in the transaction of a change (a back-channel
+//! logout for each app a session signed in to, an event for each of an app's webhooks) is
+//! leased by one instance,
 //! POSTed through the outbound client, and marked delivered, or retried with backoff until it
 //! is given up. Every instance runs this; the lease makes each delivery one instance's at a
 //! time, and a crashed instance's lease runs out so another retries (the app may see a logout
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use crate::oidc::logout_token::{self, LogoutTokenInput};
 use crate::provider::Provider;
-use crate::store::outbox::{Delivery, BACKCHANNEL_LOGOUT};
+use crate::store::outbox::{Delivery, BACKCHANNEL_LOGOUT, WEBHOOK};
 
 /// Most deliveries one instance leases at a time; they are sent concurrently, each within the
 /// outbound timeout, well inside the lease.
@@ -60,9 +61,43 @@ pub async fn deliver_due(state: &Provider) -> sqlx::Result<Pass> {
 
 /// One attempt: Ok when the app took it, else why not (a sentence without secrets).
 async fn attempt(state: &Provider, d: &Delivery) -> Result<(), String> {
-    if d.kind != BACKCHANNEL_LOGOUT {
-        return Err(format!("unknown delivery kind '{}'", d.kind));
+    match d.kind.as_str() {
+        BACKCHANNEL_LOGOUT => logout(state, d).await,
+        WEBHOOK => webhook(state, d).await,
+        other => Err(format!("unknown delivery kind '{other}'")),
     }
+}
+
+/// A webhook event, signed as Standard Webhooks specifies: `webhook-id` (the same on every
+/// attempt), `webhook-timestamp` (this attempt's), and `webhook-signature`, `v1,` and the
+/// base64 HMAC-SHA256 of `id.timestamp.body` under the webhook's secret.
+async fn webhook(state: &Provider, d: &Delivery) -> Result<(), String> {
+    let (Some(webhook_id), Some(body)) = (&d.webhook_id, &d.payload) else {
+        return Err("the delivery has no webhook or body".into());
+    };
+    let hook = match state.store.webhook(webhook_id).await {
+        Ok(Some(hook)) => hook,
+        Ok(None) => return Err("the webhook was removed".into()),
+        Err(e) => return Err(format!("reading the webhook failed: {e}")),
+    };
+    let key = hook
+        .secret
+        .strip_prefix(crate::apps::webhooks::SECRET_PREFIX)
+        .and_then(crate::crypto::b64_decode)
+        .ok_or("the webhook's secret is not readable")?;
+    let timestamp = state.clock.now().to_string();
+    let signed = format!("{}.{timestamp}.{body}", d.id);
+    let signature = format!("v1,{}", crate::crypto::b64(&crate::crypto::hmac_sha256(&key, signed.as_bytes())));
+    let headers = [("webhook-id", d.id.as_str()), ("webhook-timestamp", &timestamp), ("webhook-signature", &signature)];
+    match state.outbound.post(&hook.url, "application/json", &headers, body.clone()).await {
+        Ok(200..=299) => Ok(()),
+        Ok(status) => Err(format!("the webhook answered HTTP {status}")),
+        Err(e) => Err(format!("the webhook {e}")),
+    }
+}
+
+/// A back-channel logout: a fresh logout token for the app's logout URL.
+async fn logout(state: &Provider, d: &Delivery) -> Result<(), String> {
     let app = match state.registry.get_shared(&d.client_id).await {
         Ok(app) => app,
         Err(crate::error::Error::NotFound(_)) => return Err("the app no longer exists".into()),
@@ -99,13 +134,13 @@ async fn settle(state: &Provider, d: &Delivery, outcome: &Result<(), String>) ->
     let now = state.clock.now();
     match outcome {
         Ok(()) => {
-            tracing::info!(client_id = %d.client_id, attempts = d.attempts, "back-channel logout delivered");
+            tracing::info!(client_id = %d.client_id, kind = %d.kind, attempts = d.attempts, "delivered");
             state.store.delivered(&d.id, now).await
         }
         Err(why) => {
             let retry_at = (d.attempts < MAX_ATTEMPTS).then(|| now + backoff(d.attempts));
-            tracing::warn!(client_id = %d.client_id, attempts = d.attempts, gave_up = retry_at.is_none(), why = %why,
-                "back-channel logout not delivered");
+            tracing::warn!(client_id = %d.client_id, kind = %d.kind, attempts = d.attempts, gave_up = retry_at.is_none(),
+                why = %why, "not delivered");
             state.store.delivery_failed(&d.id, now, retry_at, why).await
         }
     }

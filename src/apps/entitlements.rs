@@ -6,6 +6,7 @@ use serde_json::json;
 use super::*;
 use crate::error::{Error, Result};
 use crate::store::audit::AuditEvent;
+use crate::store::outbox::WebhookEvent;
 
 impl Registry {
     /// Adds an integration point. Restricted ones wait as pending; ones that change what the
@@ -35,7 +36,9 @@ impl Registry {
             return Err(Error::conflict(format!("the app already has '{}'", entitlement.as_str())));
         }
         if entitlement.needs_tenant_reapproval() {
-            self.store.require_reapproval(&app.id, now).await?;
+            self.store
+                .require_reapproval(&app.id, now, |tenants| reapproval_event(&app.client_id, entitlement, tenants, now))
+                .await?;
         }
         self.forget_authentications(client_id);
         self.get(client_id).await
@@ -67,9 +70,17 @@ impl Registry {
             return Err(Error::conflict(format!("'{}' is not waiting for a decision", entitlement.as_str())));
         }
         if approve && entitlement.needs_tenant_reapproval() {
-            self.store.require_reapproval(&app.id, now).await?;
+            self.store
+                .require_reapproval(&app.id, now, |tenants| reapproval_event(&app.client_id, entitlement, tenants, now))
+                .await?;
         }
         self.forget_authentications(client_id);
         self.get(client_id).await
     }
+}
+
+/// The webhook event of tenants asked to approve an app again (it gained `entitlement`).
+fn reapproval_event(client_id: &str, entitlement: Entitlement, tenants: &[String], now: i64) -> WebhookEvent {
+    let data = json!({ "client_id": client_id, "entitlement": entitlement.as_str(), "tenants": tenants });
+    WebhookEvent::new("approval.needs_reapproval", client_id, now, data)
 }

@@ -14,6 +14,7 @@ mod secrets;
 mod settings;
 pub mod template;
 mod uris;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

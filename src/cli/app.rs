@@ -44,6 +44,9 @@ pub(super) enum AppCmd {
     Cert(CertCmd),
     #[command(subcommand)]
     Redirect(RedirectCmd),
+    /// URLs told about the app's approvals, signed as Standard Webhooks.
+    #[command(subcommand)]
+    Webhook(WebhookCmd),
     /// Token settings: format (jwt or opaque), signing algorithm, access-token lifetime.
     Set {
         client_id: String,
@@ -143,6 +146,22 @@ pub(super) enum CertCmd {
     },
     List {
         client_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum WebhookCmd {
+    /// Registers a URL; prints its signing secret (shown once).
+    Add {
+        client_id: String,
+        url: String,
+    },
+    List {
+        client_id: String,
+    },
+    Remove {
+        client_id: String,
+        url: String,
     },
 }
 
@@ -333,6 +352,19 @@ pub(super) async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Resu
             print(json, &keys, || {
                 keys.iter().map(|k| format!("{}  {:<6} {}", k.kid, k.alg, k.state)).collect::<Vec<_>>().join("\n")
             })
+        }
+        AppCmd::Webhook(WebhookCmd::Add { client_id, url }) => {
+            let (hook, secret) = registry.add_webhook(&client_id, &url, ACTOR).await?;
+            let out = json!({ "id": hook.id, "url": hook.url, "secret": secret });
+            print(json, &out, || format!("webhook added: {url}\n  secret: {secret}   (shown only now)"))
+        }
+        AppCmd::Webhook(WebhookCmd::List { client_id }) => {
+            let hooks = registry.webhooks(&client_id).await?;
+            print(json, &hooks, || hooks.iter().map(|h| format!("{}  {}", h.id, h.url)).collect::<Vec<_>>().join("\n"))
+        }
+        AppCmd::Webhook(WebhookCmd::Remove { client_id, url }) => {
+            registry.remove_webhook(&client_id, &url, ACTOR).await?;
+            print(json, &json!({ "removed": url }), || format!("webhook removed: {url}"))
         }
         AppCmd::Redirect(RedirectCmd::Add { client_id, uri, kind }) => {
             let app = registry.add_uri(&client_id, UriKind::parse(&kind)?, &uri, ACTOR).await?;

@@ -3,6 +3,7 @@
 
 use crate::on_db;
 use crate::store::audit::{audited, AuditEvent};
+use crate::store::outbox::{queue_webhooks, WebhookEvent};
 use crate::store::row::DbRow;
 use crate::store::Store;
 
@@ -48,7 +49,8 @@ fn authorization_view(r: &impl DbRow) -> sqlx::Result<AuthorizationView> {
 }
 
 impl Store {
-    /// Records (or renews) a tenant administrator's approval of an app.
+    /// Records (or renews) a tenant administrator's approval of an app, and queues `webhook`
+    /// for the app's webhooks in the same commit.
     pub async fn approve_app(
         &self,
         app_id: &str,
@@ -56,8 +58,10 @@ impl Store {
         a: &Approval<'_>,
         now: i64,
         event: &AuditEvent,
+        webhook: &WebhookEvent,
     ) -> sqlx::Result<()> {
         audited!(self, event, tx => {
+            queue_webhooks!(&mut *tx, app_id, webhook, now)?;
             // A renewed approval keeps the record's system token; a first one (or one after a
             // revocation cleared it) gets the new one.
             sqlx::query("INSERT INTO authorization_records (id, app_id, tenant_id, status, entitlements, approved_by, approved_at, updated_at, system_token) \
@@ -108,7 +112,8 @@ impl Store {
     }
 
     /// Ends (revoked) or refuses (denied) an app in a tenant. A revocation also ends the app's
-    /// refresh tokens and system token there. Returns false when there was no record to change.
+    /// refresh tokens and system token there; `webhook` is queued in the same commit. Returns
+    /// false when there was no record to change.
     pub async fn set_authorization_status(
         &self,
         app_id: &str,
@@ -116,8 +121,10 @@ impl Store {
         status: &str,
         now: i64,
         event: &AuditEvent,
+        webhook: &WebhookEvent,
     ) -> sqlx::Result<bool> {
         audited!(self, event, tx => {
+            queue_webhooks!(&mut *tx, app_id, webhook, now)?;
             let changed = sqlx::query("UPDATE authorization_records SET status = $3, system_token = NULL, updated_at = $4 WHERE app_id = $1 AND tenant_id = $2")
                 .bind(app_id).bind(tenant_id).bind(status).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
             let inserted = if changed {
@@ -134,11 +141,26 @@ impl Store {
         })
     }
 
-    /// Adding certain entitlements to an app asks every approving tenant to approve again.
-    pub async fn require_reapproval(&self, app_id: &str, now: i64) -> sqlx::Result<u64> {
+    /// Adding certain entitlements to an app asks every approving tenant to approve again; the
+    /// app's webhooks hear which tenants (`webhook` made from their ctxs) in the same commit.
+    pub async fn require_reapproval(
+        &self,
+        app_id: &str,
+        now: i64,
+        webhook: impl Fn(&[String]) -> WebhookEvent,
+    ) -> sqlx::Result<u64> {
         on_db!(&self.db, pool => {
-            Ok(sqlx::query("UPDATE authorization_records SET status = 'needs-reapproval', updated_at = $2 WHERE app_id = $1 AND status = 'approved'")
-                .bind(app_id).bind(now).execute(pool).await?.rows_affected())
+            let mut tx = pool.begin().await?;
+            let ctxs: Vec<String> = sqlx::query("UPDATE authorization_records SET status = 'needs-reapproval', updated_at = $2 \
+                    WHERE app_id = $1 AND status = 'approved' \
+                    RETURNING (SELECT ctx FROM tenants t WHERE t.id = authorization_records.tenant_id) AS ctx")
+                .bind(app_id).bind(now).fetch_all(&mut *tx).await?
+                .iter().map(|r| r.text("ctx")).collect::<sqlx::Result<_>>()?;
+            if !ctxs.is_empty() {
+                queue_webhooks!(&mut *tx, app_id, webhook(&ctxs), now)?;
+            }
+            tx.commit().await?;
+            Ok(ctxs.len() as u64)
         })
     }
 

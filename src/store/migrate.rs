@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(19, "0019_token_exchange"),
     migration!(20, "0020_device_codes"),
     migration!(21, "0021_backchannel_logout"),
+    migration!(22, "0022_webhooks"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

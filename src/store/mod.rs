@@ -34,6 +34,7 @@ pub mod sessions;
 pub mod system_users;
 pub mod tenants;
 pub mod tokens;
+pub mod webhooks;
 
 pub use migrate::MIGRATIONS;
 

@@ -1,7 +1,8 @@
 //! SQL for the outbox: deliveries to apps that must not be lost when a process dies, written in
 //! the transaction of the change they report, and leased by one instance at a time until they
-//! are delivered or given up. Today it carries back-channel logouts (OIDC Back-Channel Logout
-//! 1.0): which apps each browser session signed in to, and a logout for each when it ends.
+//! are delivered or given up. It carries back-channel logouts (OIDC Back-Channel Logout 1.0:
+//! which apps each browser session signed in to, and a logout for each when it ends) and
+//! webhook events (one row per event and registered webhook of the app).
 
 use crate::on_db;
 use crate::store::row::DbRow;
@@ -9,6 +10,52 @@ use crate::store::Store;
 
 /// The outbox kind of a back-channel logout.
 pub const BACKCHANNEL_LOGOUT: &str = "backchannel_logout";
+/// The outbox kind of a webhook event.
+pub const WEBHOOK: &str = "webhook";
+
+/// An event for an app's webhooks, in the Standard Webhooks payload shape.
+#[derive(Debug, Clone)]
+pub struct WebhookEvent {
+    /// `evt_…`: with the webhook's id, the `webhook-id` every attempt of one delivery carries.
+    pub id: String,
+    /// What the event is about (a tenant's ctx), for listings.
+    pub subject: String,
+    /// `{"type", "timestamp", "data"}` as sent.
+    pub body: String,
+}
+
+impl WebhookEvent {
+    pub fn new(kind: &str, subject: &str, at: i64, data: serde_json::Value) -> WebhookEvent {
+        let body = serde_json::json!({ "type": kind, "timestamp": crate::clock::xml_datetime(at), "data": data });
+        WebhookEvent {
+            id: format!("evt_{}", crate::crypto::random_id()),
+            subject: subject.into(),
+            body: body.to_string(),
+        }
+    }
+}
+
+/// In the transaction of a change to app `$5` at `$3`: event `$1` about `$2` (body `$4`) for
+/// each of the app's webhooks.
+pub const QUEUE_WEBHOOKS: &str =
+    "INSERT INTO outbox (id, kind, app_id, client_id, subject, created_at, next_attempt_at, payload, webhook_id) \
+    SELECT $1 || '.' || w.id, 'webhook', w.app_id, a.client_id, $2, $3, $3, $4, w.id \
+    FROM app_webhooks w JOIN apps a ON a.id = w.app_id WHERE w.app_id = $5";
+
+/// Queues `$event` for app `$app_id`'s webhooks inside transaction `$tx`.
+macro_rules! queue_webhooks {
+    ($tx:expr, $app_id:expr, $event:expr, $now:expr) => {
+        sqlx::query($crate::store::outbox::QUEUE_WEBHOOKS)
+            .bind(&$event.id)
+            .bind(&$event.subject)
+            .bind($now)
+            .bind(&$event.body)
+            .bind($app_id)
+            .execute($tx)
+            .await
+    };
+}
+pub(crate) use queue_webhooks;
 
 /// Seconds a leased delivery belongs to the instance that leased it: longer than the outbound
 /// client's timeout, so a delivery in flight is never leased twice; a crashed instance's lease
@@ -50,6 +97,9 @@ pub struct Delivery {
     pub sid: Option<String>,
     /// Attempts so far, this one included.
     pub attempts: i64,
+    /// A webhook event's body, and the webhook it goes to.
+    pub payload: Option<String>,
+    pub webhook_id: Option<String>,
 }
 
 /// A delivery as the portal and tests see it.
@@ -91,7 +141,7 @@ impl Store {
                 AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) \
                 ORDER BY next_attempt_at LIMIT $2) \
             AND delivered_at IS NULL AND abandoned_at IS NULL AND (leased_until IS NULL OR leased_until <= $1) \
-            RETURNING id, kind, app_id, client_id, subject, sid, attempts";
+            RETURNING id, kind, app_id, client_id, subject, sid, attempts, payload, webhook_id";
         on_db!(&self.db, pool => {
             let rows = sqlx::query(SQL).bind(now).bind(limit).bind(LEASE_SECS).fetch_all(pool).await?;
             rows.iter()
@@ -104,6 +154,8 @@ impl Store {
                         subject: r.text("subject")?,
                         sid: r.opt_text("sid")?,
                         attempts: r.int("attempts")?,
+                        payload: r.opt_text("payload")?,
+                        webhook_id: r.opt_text("webhook_id")?,
                     })
                 })
                 .collect()

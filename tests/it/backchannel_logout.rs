@@ -5,65 +5,24 @@
 //! and given up after the last attempt; two instances deliver one logout once. openid-client's
 //! `jose` verifies a logout token in `conformance/node/rp.mjs`.
 
-use std::sync::{Arc, Mutex};
-
 use serde_json::{json, Value};
 
+use crate::harness::receiver::Receiver;
 use crate::harness::signin::{code_of, redeem, world, Browser, World};
 use crate::harness::{http, TestServer};
 use gatehouse::apps::UriKind;
 
-/// A logout endpoint on its own port: it records each form it is POSTed and answers with the
-/// next status of `answers` (200 once they run out).
-struct LogoutListener {
-    url: String,
-    received: Arc<Mutex<Vec<String>>>,
-    answers: Arc<Mutex<Vec<u16>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for LogoutListener {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl LogoutListener {
-    async fn start(answers: &[u16]) -> LogoutListener {
-        let received: Arc<Mutex<Vec<String>>> = Arc::default();
-        let answers = Arc::new(Mutex::new(answers.iter().rev().copied().collect::<Vec<_>>()));
-        let (r, a) = (received.clone(), answers.clone());
-        let app = axum::Router::new().route(
-            "/backchannel",
-            axum::routing::post(move |body: String| {
-                let (r, a) = (r.clone(), a.clone());
-                async move {
-                    r.lock().unwrap().push(body);
-                    let status = a.lock().unwrap().pop().unwrap_or(200);
-                    axum::http::StatusCode::from_u16(status).unwrap()
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/backchannel", listener.local_addr().unwrap());
-        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        LogoutListener { url, received, answers, task }
-    }
-
-    /// The logout tokens received so far.
-    fn tokens(&self) -> Vec<String> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|body| {
-                form_urlencoded::parse(body.as_bytes())
-                    .find(|(k, _)| k == "logout_token")
-                    .map(|(_, v)| v.into_owned())
-                    .expect("a logout_token in the form")
-            })
-            .collect()
-    }
+/// The logout tokens `rp` received so far.
+fn logout_tokens(rp: &Receiver) -> Vec<String> {
+    rp.all()
+        .iter()
+        .map(|r| {
+            form_urlencoded::parse(r.body.as_bytes())
+                .find(|(k, _)| k == "logout_token")
+                .map(|(_, v)| v.into_owned())
+                .expect("a logout_token in the form")
+        })
+        .collect()
 }
 
 fn part(jwt: &str, i: usize) -> Value {
@@ -89,7 +48,7 @@ async fn deliver(srv: &TestServer) -> gatehouse::outbox::Pass {
 
 both_backends!(
     async fn ending_a_session_sends_each_of_its_apps_a_signed_logout_token(srv) {
-        let rp = LogoutListener::start(&[]).await;
+        let rp = Receiver::start(&[]).await;
         let (w, mut browser, id_token) = signed_in(&srv, &rp.url).await;
         // Back-Channel Logout §2.1 (sid in ID tokens when session_supported is advertised).
         let sid = id_token["sid"].as_str().expect("the ID token names the session").to_string();
@@ -101,7 +60,7 @@ both_backends!(
         let res = browser.post(&srv.url("/logout"), &[("csrf", csrf.as_str())]).await;
         assert!(res.status().is_success(), "{}", res.status());
         assert_eq!(deliver(&srv).await.delivered, 1);
-        let tokens = rp.tokens();
+        let tokens = logout_tokens(&rp);
         assert_eq!(tokens.len(), 1);
         let token = &tokens[0];
         // §2.4: explicitly typed, signed with a key in our JWKS, naming the app, the person and
@@ -123,7 +82,7 @@ both_backends!(
         // Delivered once: later passes send nothing more.
         srv.clock.advance(3_600);
         assert_eq!(deliver(&srv).await, gatehouse::outbox::Pass::default());
-        assert_eq!(rp.tokens().len(), 1);
+        assert_eq!(logout_tokens(&rp).len(), 1);
         let app = srv.state.registry.get(&w.client_id).await.unwrap();
         let shown = srv.state.store.deliveries_of(&app.id, 10).await.unwrap();
         assert_eq!(shown.len(), 1);
@@ -133,7 +92,7 @@ both_backends!(
 
 both_backends!(
     async fn a_failing_logout_url_is_retried_with_backoff_and_given_up_after_the_last_attempt(srv) {
-        let rp = LogoutListener::start(&[500, 503]).await;
+        let rp = Receiver::start(&[500, 503]).await;
         let (w, mut browser, _) = signed_in(&srv, &rp.url).await;
         let page = browser.get(&srv.url("/logout")).await.text().await.unwrap();
         let csrf = crate::harness::signin::hidden(&page, "csrf").unwrap();
@@ -145,7 +104,7 @@ both_backends!(
         assert_eq!(deliver(&srv).await.failed, 1, "HTTP 503 too");
         srv.clock.advance(gatehouse::outbox::backoff(2));
         assert_eq!(deliver(&srv).await.delivered, 1, "the third attempt is taken");
-        let tokens = rp.tokens();
+        let tokens = logout_tokens(&rp);
         assert_eq!(tokens.len(), 3);
         let jtis: Vec<Value> = tokens.iter().map(|t| part(t, 1)["jti"].clone()).collect();
         assert!(jtis.iter().all(|j| *j == jtis[0]), "every attempt of one logout has the same jti: {jtis:?}");
@@ -179,7 +138,7 @@ both_backends!(
 
 both_backends!(
     async fn two_instances_deliver_one_logout_once(srv) {
-        let rp = LogoutListener::start(&[]).await;
+        let rp = Receiver::start(&[]).await;
         let (_, mut browser, _) = signed_in(&srv, &rp.url).await;
         let other = srv.another_instance().await;
         let page = browser.get(&srv.url("/logout")).await.text().await.unwrap();
@@ -190,17 +149,17 @@ both_backends!(
             gatehouse::outbox::deliver_due(&other.state)
         );
         assert_eq!(a.unwrap().delivered + b.unwrap().delivered, 1);
-        assert_eq!(rp.tokens().len(), 1);
+        assert_eq!(logout_tokens(&rp).len(), 1);
     }
 );
 
 both_backends!(
     async fn offboarding_ends_every_session_with_a_logout(srv) {
-        let rp = LogoutListener::start(&[]).await;
+        let rp = Receiver::start(&[]).await;
         let (_, _, first) = signed_in(&srv, &rp.url).await;
         srv.state.directory.disable_user("admin@example.com", "test").await.unwrap();
         assert_eq!(deliver(&srv).await.delivered, 1);
-        let claims = part(&rp.tokens()[0], 1);
+        let claims = part(&logout_tokens(&rp)[0], 1);
         assert_eq!(claims["sub"], first["sub"]);
         assert_eq!(claims["sid"], first["sid"]);
     }

@@ -42,5 +42,6 @@ mod signin_hardening; // logout needs a hint or a confirmation, cross-site posts
 mod superid; // SuperID as SuperOffice's clients use it: tickets, SOAP, SAML, JWKS order, tenant paths, PKCE opt-out, claims
 mod system_user; // SuperID system users: the whole story, and every wrong signed token
 mod tenants; // tenants, users, memberships, partners
-mod throttle;
-mod token_exchange; // token exchange (RFC 8693): delegation with act chains, only where the tenant approved it; every refusal // failed logins: per account and address, known-device cookies, trusted proxies
+mod throttle; // failed logins: per account and address, known-device cookies, trusted proxies
+mod token_exchange; // token exchange (RFC 8693): delegation with act chains, only where the tenant approved it; every refusal
+mod webhooks; // approvals to partners' webhooks, signed as Standard Webhooks; retries, another instance, one delivery

@@ -11,6 +11,7 @@ pub mod browser;
 pub mod jwt;
 pub mod mail;
 pub mod portal;
+pub mod receiver;
 pub mod rp;
 pub mod signin;
 pub mod system_user;

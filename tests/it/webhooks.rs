@@ -1,0 +1,133 @@
+//! Webhooks (issue 19's events, Standard Webhooks signatures) on both databases: a tenant's
+//! approval, revocation and denial of an app, and a request to approve it again, reach each
+//! webhook its partner registered (a listener on another port), signed with the webhook's
+//! secret; a failing endpoint is retried with the same `webhook-id`; what one instance queued
+//! another delivers (nothing is lost when the first dies before sending); two instances
+//! deliver one event once. The `standardwebhooks` library verifies a delivery in
+//! `conformance/node/rp.mjs`.
+
+use serde_json::{json, Value};
+
+use crate::harness::receiver::{Received, Receiver};
+use crate::harness::signin::world;
+use crate::harness::TestServer;
+use gatehouse::apps::Entitlement;
+
+/// Checks a delivery's Standard Webhooks signature with `secret` (`whsec_<base64 key>`),
+/// independently of the server's code, and returns its JSON body.
+fn verified(r: &Received, secret: &str) -> Value {
+    let id = r.header("webhook-id").expect("webhook-id");
+    let timestamp = r.header("webhook-timestamp").expect("webhook-timestamp");
+    let key = base64_decode(secret.strip_prefix("whsec_").unwrap());
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key);
+    let tag = aws_lc_rs::hmac::sign(&key, format!("{id}.{timestamp}.{}", r.body).as_bytes());
+    let expected = format!("v1,{}", gatehouse::crypto::b64(tag.as_ref()));
+    let signatures = r.header("webhook-signature").expect("webhook-signature");
+    assert!(signatures.split(' ').any(|s| s == expected), "signature {signatures} is not {expected}");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    serde_json::from_str(&r.body).unwrap()
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    gatehouse::crypto::b64_decode(s).expect("standard base64")
+}
+
+async fn deliver(srv: &TestServer) -> gatehouse::outbox::Pass {
+    gatehouse::outbox::deliver_due(&srv.state).await.unwrap()
+}
+
+both_backends!(
+    async fn approvals_reach_every_webhook_signed_with_its_secret(srv) {
+        let w = world(&srv).await;
+        let (a, b) = (Receiver::start(&[]).await, Receiver::start(&[]).await);
+        let reg = &srv.state.registry;
+        let (_, secret_a) = reg.add_webhook(&w.client_id, &a.url, "test").await.unwrap();
+        let (_, secret_b) = reg.add_webhook(&w.client_id, &b.url, "test").await.unwrap();
+        assert_ne!(secret_a, secret_b);
+        let app = reg.get(&w.client_id).await.unwrap();
+
+        srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
+        assert_eq!(deliver(&srv).await.delivered, 2, "one delivery per webhook");
+        let granted = verified(&a.all()[0], &secret_a);
+        assert_eq!(granted["type"], "approval.granted");
+        assert_eq!(granted["data"]["client_id"], w.client_id.as_str());
+        assert_eq!(granted["data"]["tenant"], "Cust1");
+        assert!(granted["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(verified(&b.all()[0], &secret_b)["type"], "approval.granted");
+        assert_ne!(a.all()[0].header("webhook-id"), b.all()[0].header("webhook-id"));
+
+        srv.state.approvals.end("Cust1", &app, gatehouse::approvals::End::Revoked, "test").await.unwrap();
+        srv.state.approvals.end("Cust1", &app, gatehouse::approvals::End::Denied, "test").await.unwrap();
+        assert_eq!(deliver(&srv).await.delivered, 4);
+        // Events of one pass go out concurrently: in any order (as Standard Webhooks allows).
+        let mut kinds: Vec<String> =
+            a.all().iter().map(|r| verified(r, &secret_a)["type"].as_str().unwrap().to_string()).collect();
+        kinds.sort();
+        assert_eq!(kinds, ["approval.denied", "approval.granted", "approval.revoked"]);
+        // Delivered once: later passes send nothing more.
+        srv.clock.advance(3_600);
+        assert_eq!(deliver(&srv).await, gatehouse::outbox::Pass::default());
+
+        // Gaining an integration point that needs the tenants' approval again tells the app
+        // which tenants were asked.
+        srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
+        reg.add_entitlement(&w.client_id, Entitlement::ExchangeTokens, None, "test").await.unwrap();
+        deliver(&srv).await;
+        let last = verified(a.all().last().unwrap(), &secret_a);
+        assert_eq!(last["type"], "approval.needs_reapproval", "{last}");
+        assert_eq!(last["data"]["tenants"], json!(["Cust1"]));
+        assert_eq!(last["data"]["entitlement"], "token-exchange");
+    }
+);
+
+both_backends!(
+    async fn a_failing_webhook_is_retried_with_the_same_id_and_another_instance_delivers_what_one_queued(srv) {
+        let w = world(&srv).await;
+        let hook = Receiver::start(&[500]).await;
+        let (_, secret) = srv.state.registry.add_webhook(&w.client_id, &hook.url, "test").await.unwrap();
+        let app = srv.state.registry.get(&w.client_id).await.unwrap();
+        srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
+        assert_eq!(deliver(&srv).await.failed, 1);
+        srv.clock.advance(gatehouse::outbox::backoff(1));
+        // The first instance is gone (it never sends again); another delivers the retry.
+        let other = srv.another_instance().await;
+        assert_eq!(gatehouse::outbox::deliver_due(&other.state).await.unwrap().delivered, 1);
+        let got = hook.all();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"), "one event, one id");
+        assert_ne!(got[0].header("webhook-timestamp"), got[1].header("webhook-timestamp"), "each attempt signs anew");
+        verified(&got[1], &secret);
+
+        // Two instances racing for one new event deliver it once.
+        srv.state.approvals.end("Cust1", &app, gatehouse::approvals::End::Revoked, "test").await.unwrap();
+        let (x, y) =
+            tokio::join!(gatehouse::outbox::deliver_due(&srv.state), gatehouse::outbox::deliver_due(&other.state));
+        assert_eq!(x.unwrap().delivered + y.unwrap().delivered, 1);
+        assert_eq!(hook.all().len(), 3);
+    }
+);
+
+both_backends!(
+    async fn webhook_urls_are_checked_and_the_secret_is_shown_once(srv) {
+        let w = world(&srv).await;
+        for bad in ["https://hooks.example.com/x#frag", "ftp://hooks.example.com/x", "not a url"] {
+            let out = srv.cli(&["app", "webhook", "add", &w.client_id, bad], None);
+            assert_eq!(out.code, 1, "{bad}: {}", out.stdout);
+        }
+        let out = srv.cli(&["--json", "app", "webhook", "add", &w.client_id, "https://hooks.example.com/gatehouse"], None);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let added = out.json();
+        assert!(added["secret"].as_str().unwrap().starts_with("whsec_"));
+        let listed = srv.cli(&["--json", "app", "webhook", "list", &w.client_id], None).json();
+        assert_eq!(listed[0]["url"], "https://hooks.example.com/gatehouse");
+        assert!(listed[0].get("secret").is_none(), "the secret is not shown again");
+        for i in 1..gatehouse::apps::webhooks::MAX_WEBHOOKS {
+            srv.state.registry.add_webhook(&w.client_id, &format!("https://hooks.example.com/{i}"), "test").await.unwrap();
+        }
+        let sixth = srv.state.registry.add_webhook(&w.client_id, "https://hooks.example.com/6", "test").await;
+        assert!(sixth.is_err(), "at most five");
+        let out = srv.cli(&["app", "webhook", "remove", &w.client_id, "https://hooks.example.com/gatehouse"], None);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(srv.state.registry.webhooks(&w.client_id).await.unwrap().len() as i64, gatehouse::apps::webhooks::MAX_WEBHOOKS - 1);
+    }
+);
