@@ -34,11 +34,18 @@ pub struct Approvals {
     store: Store,
     clock: Clock,
     directory: Directory,
+    /// Woken when a decision queued webhook events, so this instance sends them at once.
+    queued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Approvals {
-    pub fn new(store: Store, clock: Clock, directory: Directory) -> Approvals {
-        Approvals { store, clock, directory }
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        directory: Directory,
+        queued: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Approvals {
+        Approvals { store, clock, directory, queued }
     }
 
     /// A tenant administrator's (or the CLI's) approval of an app for the whole tenant. An app
@@ -65,6 +72,7 @@ impl Approvals {
             json!({ "client_id": app.client_id, "tenant": tenant_ctx, "tenant_name": tenant.name, "entitlements": entitlements }),
         );
         self.store.approve_app(&app.id, &tenant.id, &approval, now, &event, &webhook).await?;
+        self.queued.notify_one();
         Ok(())
     }
 
@@ -85,6 +93,7 @@ impl Approvals {
         let webhook =
             WebhookEvent::new(kind, tenant_ctx, now, json!({ "client_id": app.client_id, "tenant": tenant_ctx }));
         self.store.set_authorization_status(&app.id, &tenant.id, status.as_str(), now, &event, &webhook).await?;
+        self.queued.notify_one();
         Ok(())
     }
 

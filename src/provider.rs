@@ -59,6 +59,7 @@ impl Provider {
         )
         .await?;
         let outbound = Outbound::new(config.outbound_allow_private)?;
+        let outbox_queued: Arc<tokio::sync::Notify> = Arc::default();
         let remote_keys = Arc::new(RemoteKeys::new(outbound.clone()));
         let default_mfa = crate::tenants::factors::Policy::parse(&config.default_mfa_policy)?;
         let directory = Directory::new(store.clone(), clock.clone(), default_mfa);
@@ -71,7 +72,7 @@ impl Provider {
         Ok(Provider {
             dpop_nonce_key: Arc::new(crate::secret::Secret::new(dpop_nonce_key)),
             registry: Registry::new(store.clone(), clock.clone()),
-            approvals: Approvals::new(store.clone(), clock.clone(), directory.clone()),
+            approvals: Approvals::new(store.clone(), clock.clone(), directory.clone(), outbox_queued.clone()),
             directory,
             people,
             factors: Factors::new(store.clone(), clock.clone(), &config.issuer),
@@ -82,7 +83,7 @@ impl Provider {
             store,
             remote_keys,
             outbound,
-            outbox_queued: Arc::default(),
+            outbox_queued,
         })
     }
 }

@@ -20,6 +20,7 @@ import { execFileSync } from 'node:child_process';
 import * as client from 'openid-client';
 import * as jose from 'jose';
 import { chromium } from 'playwright-core';
+import standardWebhooks from 'standardwebhooks';
 
 const [issuer, initialAccessToken, adminEmail, adminPassword] = process.argv.slice(2);
 const env = process.env;
@@ -58,7 +59,7 @@ const rp = http.createServer((req, res) => {
   req.on('data', chunk => { if (body.length < 65536) body += chunk; });
   req.on('end', () => {
     const u = new URL(req.url, 'http://rp.invalid');
-    hits.push({ method: req.method, path: u.pathname, search: u.search, body, at: Date.now() });
+    hits.push({ method: req.method, path: u.pathname, search: u.search, body, headers: req.headers, at: Date.now() });
     if (u.pathname === '/jwks.json') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(servedKeys));
@@ -361,13 +362,37 @@ try {
       await refused(r.redeem(), 'access_denied');
     });
   });
+  let webhookSecret;
+  await check("webhooks: the operator registers the RP's /webhook for the app (gatehouse app webhook add); the secret is shown once", async () => {
+    const operator = (...args) => execFileSync(env.CONF_GATEHOUSE_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const added = JSON.parse(operator('--json', 'app', 'webhook', 'add', config.clientMetadata().client_id, `${RP}/webhook`));
+    webhookSecret = added.secret;
+    assert(webhookSecret?.startsWith('whsec_'), `secret ${webhookSecret}`);
+  });
+  let approvalStarted;
   await check('first sign-in in Chromium: login, approval, consent, then the code at the cross-origin RP (query); ID token validated', async () => {
+    approvalStarted = Date.now();
     first = await authorize(adminContext, { person: admin, allow: ['login', 'approve', 'consent'] });
     samePages(first, ['login', 'approve', 'consent']);
     assert(first.hit.method === 'GET' && new URLSearchParams(first.hit.search).get('code'), `RP got ${first.hit.method} ${first.hit.search}`);
     assert(first.params.get('iss') === issuer, `iss ${first.params.get('iss')}`);
     first.tokens = await first.redeem();
     assert(first.tokens.claims().sub && first.tokens.refresh_token, 'sub and refresh token');
+  });
+  await check("webhooks: the tenant's approval reached the RP's /webhook, and the standardwebhooks library verifies its signature (approval.granted for this app and tenant)", async () => {
+    const deadline = Date.now() + 10_000;
+    let hit;
+    while (!(hit = hits.find(h => h.path === '/webhook')) && Date.now() < deadline) await sleep(50);
+    assert(hit, 'no webhook within 10 s');
+    const event = new standardWebhooks.Webhook(webhookSecret).verify(hit.body, hit.headers);
+    assert(event.type === 'approval.granted', `type ${event.type}`);
+    assert(event.data.client_id === config.clientMetadata().client_id, JSON.stringify(event.data));
+    let forged;
+    try { new standardWebhooks.Webhook(webhookSecret).verify(hit.body.replace('granted', 'revoked'), hit.headers); forged = 'accepted'; } catch { forged = 'refused'; }
+    assert(forged === 'refused', 'a changed body still verified');
+    const callback = first.hit.at;
+    console.log(`   webhook reached the RP ${hit.at - approvalStarted} ms after the sign-in began, ${hit.at - callback} ms from the code's callback`);
+    assert(hit.at <= callback + 1000, 'the event came more than a second after the approval');
   });
   await check('code replay is invalid_grant and revokes what the code gave', async () => {
     await refused(first.redeem(), 'invalid_grant');
