@@ -27,6 +27,8 @@ string_enum!(
         ActForUsers => "act-for-users",
         ActForAdministrators => "act-for-administrators",
         ExchangeTokens => "token-exchange",
+        AdminPartner => "admin:partner",
+        AdminPlatform => "admin:platform",
     }
 );
 
@@ -68,7 +70,7 @@ impl Entitlement {
     /// Restricted integration points: requested ones wait as *pending* until a platform
     /// administrator approves them.
     pub const fn needs_approval(self) -> bool {
-        matches!(self, Entitlement::Services88 | Entitlement::ErpSyncAgent)
+        matches!(self, Entitlement::Services88 | Entitlement::ErpSyncAgent | Entitlement::AdminPlatform)
     }
 
     /// Adding one of these to an app puts its tenants' authorization records into
@@ -102,6 +104,8 @@ impl Entitlement {
             Entitlement::ExchangeTokens => {
                 "act for a user of the tenant with a token that user gave another app the tenant approved (token exchange)"
             }
+            Entitlement::AdminPartner => "manage its partner's apps through the admin API",
+            Entitlement::AdminPlatform => "manage every partner, app and tenant through the admin API",
         }
     }
 }

@@ -2,6 +2,7 @@
 //! lives here in one place.
 
 pub mod account;
+pub mod api;
 pub mod authorize;
 pub mod cors;
 pub mod device;
@@ -96,6 +97,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::HEALTHZ, get(health::healthz))
         .route(paths::READYZ, get(health::readyz))
         .route(paths::METRICS, get(metrics::render))
+        .merge(api::router())
         .fallback(respond::not_found)
         .method_not_allowed_fallback(respond::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), deadline))

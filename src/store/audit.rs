@@ -86,4 +86,29 @@ impl Store {
             }).collect()
         })
     }
+
+    /// Events in `(at, id)` order after the cursor `after`, from before `before` (the stream
+    /// stays behind the newest events until every transaction of their second has committed).
+    pub async fn audit_after(
+        &self,
+        after: Option<(i64, &str)>,
+        before: i64,
+        limit: i64,
+    ) -> sqlx::Result<Vec<(String, AuditEvent)>> {
+        const SQL: &str = "SELECT id, at, actor, action, subject, detail FROM audit_events \
+            WHERE at < $1 AND (at > $2 OR (at = $2 AND id > $3)) ORDER BY at, id LIMIT $4";
+        let (at, id) = after.unwrap_or((i64::MIN, ""));
+        on_db!(&self.db, pool => {
+            let rows = sqlx::query(SQL).bind(before).bind(at).bind(id).bind(limit).fetch_all(pool).await?;
+            rows.iter().map(|r| {
+                Ok((r.text("id")?, AuditEvent {
+                    at: r.int("at")?,
+                    actor: r.text("actor")?,
+                    action: r.text("action")?.into(),
+                    subject: r.text("subject")?,
+                    detail: serde_json::from_str(&r.text("detail")?).unwrap_or_default(),
+                }))
+            }).collect()
+        })
+    }
 }

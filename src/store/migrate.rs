@@ -48,6 +48,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(20, "0020_device_codes"),
     migration!(21, "0021_backchannel_logout"),
     migration!(22, "0022_webhooks"),
+    migration!(23, "0023_audit_stream"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

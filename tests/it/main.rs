@@ -6,6 +6,7 @@
 mod harness; // TestServer (real server, fresh database per test), both_backends!, fixtures
 
 mod account; // the account page: sessions, allowed apps revoked, password change, name, verification, events
+mod api; // the admin API: a partner's CI rotates secrets and certificates, idempotent creates, If-Match, tenants, the audit stream, problem details
 mod architecture; // the shape of src/: layers, no import cycles, http and AppState kept in the web layer, files ≤ 600 lines
 mod assertions; // private_key_jwt and the JWT bearer grant: signed assertions, JWT credentials, every forgery
 mod backchannel_logout; // back-channel logout: signed logout tokens to another port, retries and giving up, one delivery across instances

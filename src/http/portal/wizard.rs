@@ -474,5 +474,7 @@ fn entitlement_title(e: Entitlement) -> &'static str {
         Entitlement::ActForUsers => "Act for the tenant's users (JWT bearer, no sign-in)",
         Entitlement::ActForAdministrators => "Act for any user, administrators included",
         Entitlement::ExchangeTokens => "Token exchange (act with a user's token from another app)",
+        Entitlement::AdminPartner => "Admin API for the partner's own apps",
+        Entitlement::AdminPlatform => "Admin API for the whole platform (approved by a platform administrator)",
     }
 }

@@ -1,0 +1,153 @@
+//! `/api/v1/tenants` and `/api/v1/audit`: what an operator's scripts do (`admin:platform`):
+//! create a tenant with its first administrator, and read the audit trail page by page.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Body, Caller, Page, Paging, Params, Problem, Segments};
+use crate::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// The tenant's context id (SuperID `ctx`), e.g. Cust12345.
+    pub ctx: String,
+    pub name: String,
+    /// SuperID's serial number; one is chosen when absent.
+    pub serial: Option<i64>,
+    /// The partner that owns the tenant (its private apps admit the tenant).
+    pub owner_partner_id: Option<String>,
+    /// The first administrator: invited by mail to set a password or a passkey.
+    pub administrator_email: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    pub ctx: String,
+    pub name: String,
+    pub serial: i64,
+    pub status: String,
+    pub owner_partner_id: Option<String>,
+    pub created_at: i64,
+}
+
+impl From<crate::tenants::Tenant> for TenantView {
+    fn from(t: crate::tenants::Tenant) -> TenantView {
+        TenantView {
+            ctx: t.ctx,
+            name: t.name,
+            serial: t.serial,
+            status: t.status,
+            owner_partner_id: t.owner_partner_id,
+            created_at: t.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedTenant {
+    pub tenant: TenantView,
+    /// Where the invitation went, until when it works, and whether the mail was sent.
+    pub invitation: InvitationView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationView {
+    pub email: String,
+    pub expires_at: i64,
+    pub delivered: bool,
+}
+
+/// `POST /api/v1/tenants`: a tenant and an invitation for its first administrator.
+#[utoipa::path(post, path = "/api/v1/tenants", request_body = NewTenant, responses(
+    (status = 201, body = CreatedTenant), (status = 403, body = Problem), (status = 409, body = Problem),
+    (status = 422, body = Problem)))]
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<NewTenant>,
+) -> Result<Response, Problem> {
+    caller.require_platform()?;
+    let actor = caller.actor();
+    let tenant = state
+        .directory
+        .add_tenant(&body.ctx, &body.name, body.serial, body.owner_partner_id.as_deref(), &actor)
+        .await?;
+    let sent = state.people.invite_to_tenant(&tenant.ctx, &body.administrator_email, true, &actor).await?;
+    let invitation = InvitationView { email: sent.email, expires_at: sent.expires_at, delivered: sent.delivered };
+    Ok((StatusCode::CREATED, Json(CreatedTenant { tenant: tenant.into(), invitation })).into_response())
+}
+
+/// `GET /api/v1/tenants/{ctx}`.
+#[utoipa::path(get, path = "/api/v1/tenants/{ctx}", params(("ctx" = String, Path)), responses(
+    (status = 200, body = TenantView), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn show_tenant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(ctx): Segments<String>,
+) -> Result<Response, Problem> {
+    caller.require_platform()?;
+    let tenant = state.directory.tenant(&ctx).await?;
+    Ok(Json(TenantView::from(tenant)).into_response())
+}
+
+/// Seconds the stream stays behind the newest events: longer than any request may run, so
+/// every event of a second it has passed is committed, and a cursor never skips one.
+pub const AUDIT_SETTLE: i64 = 30;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// `GET /api/v1/audit`: the audit trail, oldest first; poll with the last `next_cursor` to
+/// get what happened since (a SIEM's loop). Without a cursor it starts at the oldest kept.
+/// Events appear 30 seconds after they happen.
+#[utoipa::path(get, path = "/api/v1/audit", params(Paging), responses(
+    (status = 200, body = Page<AuditView>), (status = 403, body = Problem)))]
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(paging): Params<Paging>,
+) -> Result<Response, Problem> {
+    caller.require_platform()?;
+    let after = match paging.after()? {
+        None => None,
+        Some(c) => {
+            let (at, id) = c.split_once(':').ok_or_else(|| Problem::bad_request("cursor is not one this API gave"))?;
+            Some((
+                at.parse::<i64>().map_err(|_| Problem::bad_request("cursor is not one this API gave"))?,
+                id.to_string(),
+            ))
+        }
+    };
+    let limit = paging.limit();
+    let before = state.clock.now() - AUDIT_SETTLE;
+    let rows =
+        state.store.audit_after(after.as_ref().map(|(at, id)| (*at, id.as_str())), before, limit as i64 + 1).await?;
+    let next_cursor = (rows.len() > limit).then(|| {
+        let (id, e) = &rows[limit - 1];
+        crate::crypto::b64url(format!("{}:{id}", e.at).as_bytes())
+    });
+    let items = rows
+        .into_iter()
+        .take(limit)
+        .map(|(_, e)| AuditView {
+            at: e.at,
+            actor: e.actor,
+            action: e.action.into_owned(),
+            subject: e.subject,
+            detail: e.detail,
+        })
+        .collect();
+    Ok(Json(Page { items, next_cursor }).into_response())
+}

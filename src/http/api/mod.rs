@@ -1,0 +1,323 @@
+//! `/api/v1`: the admin API. JSON resources over the same domain code as the portal and the
+//! CLI, authorized by our own access tokens: an app with the `admin:partner` integration point
+//! manages its partner's apps, one with `admin:platform` (approved by a platform
+//! administrator) everything. The token must be the app's own (`client_credentials`). Errors
+//! are RFC 9457 problem details; another partner's object is 404, as if it did not exist.
+//! The OpenAPI 3.1 document is generated from these handlers (`ApiDoc`).
+
+pub mod admin;
+pub mod apps;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::Router;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::apps::{App, Entitlement};
+use crate::AppState;
+
+/// Most items one page lists.
+pub const MAX_LIMIT: usize = 100;
+
+/// An RFC 9457 problem: `type` is `about:blank`, so `title` is the status's phrase.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The request member that is wrong, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    pub fn not_found() -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, "no such object")
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, detail)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut res = (status, axum::Json(&self)).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gatehouse\""));
+        }
+        res
+    }
+}
+
+impl From<crate::error::Error> for Problem {
+    fn from(e: crate::error::Error) -> Problem {
+        use crate::error::Error;
+        match e {
+            Error::Invalid { field, message } => {
+                Problem { field: Some(field), ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, message) }
+            }
+            Error::NotFound(_) => Problem::not_found(),
+            Error::Conflict(why) => Problem::new(StatusCode::CONFLICT, why),
+            Error::Unavailable(e) => {
+                crate::store::log_unavailable(&e);
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the service is temporarily unavailable")
+            }
+            Error::Internal(e) => {
+                tracing::error!(error = %e, "admin API request failed");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for Problem {
+    fn from(e: sqlx::Error) -> Problem {
+        crate::error::Error::from(e).into()
+    }
+}
+
+/// Axum's `Json`, `Query` and `Path`, with their rejections as problem details.
+macro_rules! problem_extractor {
+    ($name:ident, $inner:ident, $trait:ident, $method:ident, $input:ty) => {
+        pub struct $name<T>(pub T);
+
+        impl<T, S> axum::extract::$trait<S> for $name<T>
+        where
+            axum::extract::$inner<T>: axum::extract::$trait<S, Rejection: axum::response::IntoResponse + RejectionText>,
+            S: Send + Sync,
+        {
+            type Rejection = Problem;
+
+            async fn $method(input: $input, state: &S) -> Result<Self, Problem> {
+                match axum::extract::$inner::<T>::$method(input, state).await {
+                    Ok(axum::extract::$inner(v)) => Ok($name(v)),
+                    Err(e) => Err(Problem::new(e.status(), e.text())),
+                }
+            }
+        }
+    };
+}
+
+/// What a rejection says, for the problem's `detail`.
+pub trait RejectionText {
+    fn status(&self) -> StatusCode;
+    fn text(&self) -> String;
+}
+
+macro_rules! rejection_text {
+    ($($t:ty),*) => {$(
+        impl RejectionText for $t {
+            fn status(&self) -> StatusCode {
+                <$t>::status(self)
+            }
+            fn text(&self) -> String {
+                self.body_text()
+            }
+        }
+    )*};
+}
+
+rejection_text!(
+    axum::extract::rejection::JsonRejection,
+    axum::extract::rejection::QueryRejection,
+    axum::extract::rejection::PathRejection
+);
+
+problem_extractor!(Body, Json, FromRequest, from_request, axum::extract::Request);
+problem_extractor!(Params, Query, FromRequestParts, from_request_parts, &mut Parts);
+problem_extractor!(Segments, Path, FromRequestParts, from_request_parts, &mut Parts);
+
+/// The app calling the API, from its bearer token, and what it may reach.
+pub struct Caller {
+    pub client_id: String,
+    pub partner_id: String,
+    /// `admin:platform`: every partner, app and tenant.
+    pub platform: bool,
+}
+
+impl Caller {
+    /// Who the audit trail names for the caller's changes.
+    pub fn actor(&self) -> String {
+        format!("api:{}", self.client_id)
+    }
+
+    /// The app `client_id` if the caller may manage it; 404 otherwise, whether or not it exists.
+    pub async fn app(&self, state: &AppState, client_id: &str) -> Result<App, Problem> {
+        match state.registry.get(client_id).await {
+            Ok(app) if self.platform || app.partner_id == self.partner_id => Ok(app),
+            Ok(_) | Err(crate::error::Error::NotFound(_)) => Err(Problem::not_found()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn require_platform(&self) -> Result<(), Problem> {
+        if self.platform {
+            Ok(())
+        } else {
+            Err(Problem::new(StatusCode::FORBIDDEN, "this needs the admin:platform scope"))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Problem> {
+        let unauthorized = |why: &str| Problem::new(StatusCode::UNAUTHORIZED, why);
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim().to_string())
+            .ok_or_else(|| unauthorized("send an access token: Authorization: Bearer <token>"))?;
+        let known = match crate::oauth::tokens::lookup_active(state, &token).await {
+            Ok(Some(k)) => k,
+            Ok(None) => return Err(unauthorized("the access token is not valid")),
+            Err(crate::oauth::ProtocolError::OAuth(_)) => return Err(unauthorized("the access token is not valid")),
+            Err(_) => {
+                return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "the service is temporarily unavailable"))
+            }
+        };
+        // A DPoP-bound token is only good with a proof, which this API does not take yet.
+        if known.jkt.is_some() {
+            return Err(unauthorized("DPoP-bound tokens are not accepted here; use a bearer token"));
+        }
+        if known.subject != known.client_id {
+            return Err(Problem::new(StatusCode::FORBIDDEN, "use the app's own token (client_credentials)"));
+        }
+        let app = match state.registry.get_shared(&known.client_id).await {
+            Ok(app) => app,
+            Err(crate::error::Error::NotFound(_)) => return Err(unauthorized("the access token is not valid")),
+            Err(e) => return Err(e.into()),
+        };
+        let scoped = |e: Entitlement| {
+            known.scope.split(' ').any(|s| s == e.as_str()) && app.active_entitlements().any(|have| have == e)
+        };
+        let platform = scoped(Entitlement::AdminPlatform);
+        if !platform && !scoped(Entitlement::AdminPartner) {
+            return Err(Problem::new(StatusCode::FORBIDDEN, "this needs the admin:partner or admin:platform scope"));
+        }
+        Ok(Caller { client_id: app.client_id.clone(), partner_id: app.partner_id.clone(), platform })
+    }
+}
+
+/// A page of a listing, and the cursor of the next one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `?limit=&cursor=` of a listing.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// At most 100; 50 when absent.
+    pub limit: Option<usize>,
+    /// `next_cursor` of the page before.
+    pub cursor: Option<String>,
+}
+
+impl Paging {
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(50).clamp(1, MAX_LIMIT)
+    }
+
+    /// The key the page starts after, from the opaque cursor.
+    pub fn after(&self) -> Result<Option<String>, Problem> {
+        match &self.cursor {
+            None => Ok(None),
+            Some(c) => crate::crypto::b64url_decode(c)
+                .and_then(|b| String::from_utf8(b).ok())
+                .map(Some)
+                .ok_or_else(|| Problem::bad_request("cursor is not one this API gave")),
+        }
+    }
+
+    /// One page of `items` (sorted by `key`) after the cursor.
+    pub fn page<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> Result<Page<T>, Problem> {
+        let after = self.after()?;
+        let limit = self.limit();
+        let mut rest: Vec<T> = items.into_iter().filter(|i| after.as_ref().is_none_or(|a| key(i) > *a)).collect();
+        let next_cursor = (rest.len() > limit).then(|| crate::crypto::b64url(key(&rest[limit - 1]).as_bytes()));
+        rest.truncate(limit);
+        Ok(Page { items: rest, next_cursor })
+    }
+}
+
+/// The bearer scheme the document names.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Gatehouse admin API", version = "1", description = "Partners' apps, tenants and the audit trail, with an app's own access token (scopes admin:partner, admin:platform)."),
+    paths(
+        apps::list, apps::create, apps::show, apps::update, apps::secrets, apps::new_secret, apps::revoke_secret,
+        apps::certificates, apps::add_certificate, apps::revoke_certificate, apps::webhooks, apps::add_webhook,
+        apps::remove_webhook, apps::deliveries, admin::create_tenant, admin::show_tenant, admin::audit,
+    ),
+    modifiers(&BearerScheme),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+/// `GET /api/v1/openapi.json`: the document, for generators and testers.
+pub async fn openapi() -> Response {
+    match ApiDoc::openapi().to_json() {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(_) => Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "the document did not serialize").into_response(),
+    }
+}
+
+/// The API's routes, under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/apps", get(apps::list).post(apps::create))
+        .route("/api/v1/apps/{client_id}", get(apps::show).patch(apps::update))
+        .route("/api/v1/apps/{client_id}/secrets", get(apps::secrets).post(apps::new_secret))
+        .route("/api/v1/apps/{client_id}/secrets/{id}", delete(apps::revoke_secret))
+        .route("/api/v1/apps/{client_id}/certificates", get(apps::certificates).post(apps::add_certificate))
+        .route("/api/v1/apps/{client_id}/certificates/{id}", delete(apps::revoke_certificate))
+        .route("/api/v1/apps/{client_id}/webhooks", get(apps::webhooks).post(apps::add_webhook))
+        .route("/api/v1/apps/{client_id}/webhooks/{id}", delete(apps::remove_webhook))
+        .route("/api/v1/apps/{client_id}/deliveries", get(apps::deliveries))
+        .route("/api/v1/tenants", axum::routing::post(admin::create_tenant))
+        .route("/api/v1/tenants/{ctx}", get(admin::show_tenant))
+        .route("/api/v1/audit", get(admin::audit))
+}

@@ -1,0 +1,255 @@
+//! The admin API (`/api/v1`, issue 19) over HTTP on both databases, with tokens from our own
+//! token endpoint: a partner's CI rotates a secret and a certificate with a token and nothing
+//! else and sees only its partner's apps (another's are 404); a create is idempotent by key;
+//! an update needs `If-Match`; an operator creates a tenant with its first administrator and
+//! reads the audit stream by cursor; every refusal is RFC 9457 problem details. Schemathesis
+//! checks every operation against the OpenAPI document in `conformance/api`.
+
+use serde_json::{json, Value};
+
+use crate::harness::signin::world;
+use crate::harness::{http, TestServer};
+use gatehouse::apps::{Access, Entitlement, NewApp, Template};
+
+/// A server-to-server app of `partner` with `entitlement`, and a client_credentials token for it.
+async fn admin_token(srv: &TestServer, partner: &str, entitlement: Entitlement) -> (String, String) {
+    let reg = &srv.state.registry;
+    let created = reg
+        .create(
+            NewApp {
+                partner_id: partner.into(),
+                name: "Partner CI".into(),
+                template: Template::ServerToServer,
+                redirect_uris: vec![],
+                access: Access::Private,
+                technical_contact: None,
+                justification: None,
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    let client_id = created.app.client_id.clone();
+    let secret = created.client_secret.unwrap().secret.expose().clone();
+    let app = reg.get(&client_id).await.unwrap();
+    if !app.entitlements.iter().any(|e| e.entitlement == entitlement) {
+        reg.add_entitlement(&client_id, entitlement, None, "test").await.unwrap();
+    }
+    if entitlement.needs_approval() {
+        reg.decide_entitlement(&client_id, entitlement, true, "root").await.unwrap();
+    }
+    let res = http()
+        .post(srv.url("/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", entitlement.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    (client_id, body["access_token"].as_str().unwrap_or_else(|| panic!("{body}")).to_string())
+}
+
+/// A call with `token`; the status, headers and JSON body (Null when there is none).
+async fn call(
+    srv: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = http().request(method, srv.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = req.send().await.unwrap();
+    let (status, headers) = (res.status().as_u16(), res.headers().clone());
+    (status, headers, res.json().await.unwrap_or(Value::Null))
+}
+
+fn is_problem(headers: &reqwest::header::HeaderMap, body: &Value, status: u16) -> bool {
+    headers["content-type"] == "application/problem+json" && body["status"] == status && body["detail"].is_string()
+}
+
+use reqwest::Method;
+
+both_backends!(
+    async fn a_partners_ci_rotates_a_secret_and_a_certificate_with_a_token_and_nothing_else(srv) {
+        let w = world(&srv).await;
+        let partner = srv.state.registry.get(&w.client_id).await.unwrap().partner_id;
+        let (ci, token) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        let t = Some(token.as_str());
+
+        let (status, _, page) = call(&srv, Method::GET, "/api/v1/apps", t, None, &[]).await;
+        assert_eq!(status, 200, "{page}");
+        let mut ids: Vec<&str> = page["items"].as_array().unwrap().iter().map(|a| a["client_id"].as_str().unwrap()).collect();
+        ids.sort();
+        let mut expected = vec![w.client_id.as_str(), ci.as_str()];
+        expected.sort();
+        assert_eq!(ids, expected, "the partner's own apps only");
+
+        // Rotate: a new secret works, the old one is revoked and stops.
+        let path = format!("/api/v1/apps/{}/secrets", w.client_id);
+        let (status, headers, issued) = call(&srv, Method::POST, &path, t, Some(json!({})), &[]).await;
+        assert_eq!(status, 201, "{issued}");
+        assert_eq!(headers["cache-control"], "no-store");
+        let new_secret = issued["secret"].as_str().unwrap();
+        assert!(srv.state.registry.verify_secret(&w.client_id, new_secret).await.unwrap());
+        let (_, _, listed) = call(&srv, Method::GET, &path, t, None, &[]).await;
+        assert!(listed.as_array().unwrap().iter().all(|s| s.get("secret").is_none()), "values are never listed");
+        let old = listed.as_array().unwrap().iter().find(|s| s["id"] != issued["id"]).unwrap()["id"].as_str().unwrap().to_string();
+        let (status, _, _) = call(&srv, Method::DELETE, &format!("{path}/{old}"), t, None, &[]).await;
+        assert_eq!(status, 204);
+        assert!(!srv.state.registry.verify_secret(&w.client_id, &w.secret).await.unwrap(), "the old secret is revoked");
+
+        // A certificate in, and out again.
+        let pem = String::from_utf8(crate::harness::fixture("app-cert.pem")).unwrap();
+        let path = format!("/api/v1/apps/{}/certificates", w.client_id);
+        let (status, _, cert) = call(&srv, Method::POST, &path, t, Some(json!({ "key": pem })), &[]).await;
+        assert_eq!(status, 201, "{cert}");
+        let (status, _, _) = call(&srv, Method::DELETE, &format!("{path}/{}", cert["id"].as_str().unwrap()), t, None, &[]).await;
+        assert_eq!(status, 204);
+        assert!(srv.state.registry.certificates(&w.client_id).await.unwrap()[0].revoked_at.is_some());
+        let weak = String::from_utf8(crate::harness::fixture("weak-rsa1024-public.pem")).unwrap();
+        let (status, headers, problem) = call(&srv, Method::POST, &path, t, Some(json!({ "key": weak })), &[]).await;
+        assert!(status == 422 && is_problem(&headers, &problem, 422), "{status} {problem}");
+
+        // Another partner's app is not there, whatever is asked of it.
+        let other = srv.partner().await;
+        let (foreign, _) = admin_token(&srv, &other, Entitlement::AdminPartner).await;
+        for (method, path) in [
+            (Method::GET, format!("/api/v1/apps/{foreign}")),
+            (Method::POST, format!("/api/v1/apps/{foreign}/secrets")),
+            (Method::GET, format!("/api/v1/apps/{foreign}/certificates")),
+            (Method::GET, "/api/v1/apps/no-such-app".to_string()),
+        ] {
+            let (status, headers, body) = call(&srv, method, &path, t, Some(json!({})), &[]).await;
+            assert!(status == 404 && is_problem(&headers, &body, 404), "{path}: {status} {body}");
+        }
+    }
+);
+
+both_backends!(
+    async fn without_the_right_token_every_call_is_a_problem(srv) {
+        let w = world(&srv).await;
+        let partner = srv.state.registry.get(&w.client_id).await.unwrap().partner_id;
+        let (status, headers, body) = call(&srv, Method::GET, "/api/v1/apps", None, None, &[]).await;
+        assert!(status == 401 && is_problem(&headers, &body, 401), "{body}");
+        assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+        let (status, _, _) = call(&srv, Method::GET, "/api/v1/apps", Some("made-up"), None, &[]).await;
+        assert_eq!(status, 401);
+        // A token without an admin scope, and a partner's token at a platform resource.
+        let (_, plain) = admin_token(&srv, &partner, Entitlement::WebApi).await;
+        let (status, headers, body) = call(&srv, Method::GET, "/api/v1/apps", Some(&plain), None, &[]).await;
+        assert!(status == 403 && is_problem(&headers, &body, 403), "{body}");
+        let (ci, token) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        let (status, _, _) = call(&srv, Method::GET, "/api/v1/audit", Some(&token), None, &[]).await;
+        assert_eq!(status, 403);
+        // The app deleted, then a token expired.
+        srv.state.registry.delete(&ci, "test").await.unwrap();
+        let (status, _, _) = call(&srv, Method::GET, "/api/v1/apps", Some(&token), None, &[]).await;
+        assert_eq!(status, 401, "the app is gone");
+        let (_, token) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        srv.clock.advance(2 * 3_600);
+        let (status, _, _) = call(&srv, Method::GET, "/api/v1/apps", Some(&token), None, &[]).await;
+        assert_eq!(status, 401, "expired");
+        // Malformed input is a problem too, never a 500.
+        let (_, token) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        let t = Some(token.as_str());
+        let (status, headers, body) = call(&srv, Method::POST, "/api/v1/apps", t, Some(json!({"name": 1})), &[]).await;
+        assert!((400..500).contains(&status) && is_problem(&headers, &body, status), "{status} {body}");
+        let (status, headers, body) = call(&srv, Method::GET, "/api/v1/apps?limit=many", t, None, &[]).await;
+        assert!(status == 400 && is_problem(&headers, &body, 400), "{status} {body}");
+        let (status, _, body) = call(&srv, Method::GET, "/api/v1/apps?cursor=%%%", t, None, &[]).await;
+        assert_eq!(status, 400, "{body}");
+    }
+);
+
+both_backends!(
+    async fn creates_are_idempotent_by_key_and_updates_need_if_match(srv) {
+        let partner = srv.partner().await;
+        let (_, token) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        let t = Some(token.as_str());
+        let new = json!({ "name": "From CI", "template": "web", "redirect_uris": ["https://ci.example.com/cb"] });
+        let key = [("idempotency-key", "build-4711")];
+        let (status, _, first) = call(&srv, Method::POST, "/api/v1/apps", t, Some(new.clone()), &key).await;
+        assert_eq!(status, 201, "{first}");
+        assert!(first["client_secret"].as_str().unwrap().starts_with("gatehouse_cs_"));
+        let (status, headers, again) = call(&srv, Method::POST, "/api/v1/apps", t, Some(new), &key).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["idempotent-replayed"], "true");
+        assert_eq!(again["app"]["client_id"], first["app"]["client_id"]);
+        assert!(again["client_secret"].is_null(), "the secret is shown once only");
+
+        let path = format!("/api/v1/apps/{}", first["app"]["client_id"].as_str().unwrap());
+        let (_, headers, _) = call(&srv, Method::GET, &path, t, None, &[]).await;
+        let etag = headers["etag"].to_str().unwrap().to_string();
+        let change = json!({ "token_format": "opaque", "redirect_uris": ["https://ci.example.com/cb2"] });
+        let (status, headers, body) = call(&srv, Method::PATCH, &path, t, Some(change.clone()), &[]).await;
+        assert!(status == 428 && is_problem(&headers, &body, 428), "{body}");
+        let (status, _, _) = call(&srv, Method::PATCH, &path, t, Some(change.clone()), &[("if-match", "\"999\"")]).await;
+        assert_eq!(status, 412);
+        let (status, headers, body) = call(&srv, Method::PATCH, &path, t, Some(change.clone()), &[("if-match", &etag)]).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["token_format"], "opaque");
+        assert_eq!(body["redirect_uris"], json!(["https://ci.example.com/cb2"]));
+        assert_ne!(headers["etag"].to_str().unwrap(), etag);
+        let (status, _, _) = call(&srv, Method::PATCH, &path, t, Some(change), &[("if-match", &etag)]).await;
+        assert_eq!(status, 412, "the old ETag no longer matches");
+    }
+);
+
+both_backends!(
+    async fn an_operator_creates_a_tenant_with_its_first_administrator_and_reads_the_audit_stream(srv) {
+        let partner = srv.partner().await;
+        let (_, token) = admin_token(&srv, &partner, Entitlement::AdminPlatform).await;
+        let t = Some(token.as_str());
+        let tenant = json!({ "ctx": "Cust777", "name": "Seven Ltd", "owner_partner_id": partner, "administrator_email": "boss@seven.example.com" });
+        let (status, _, created) = call(&srv, Method::POST, "/api/v1/tenants", t, Some(tenant.clone()), &[]).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["tenant"]["ctx"], "Cust777");
+        assert_eq!(created["invitation"]["email"], "boss@seven.example.com");
+        let (status, headers, body) = call(&srv, Method::POST, "/api/v1/tenants", t, Some(tenant), &[]).await;
+        assert!(status == 409 && is_problem(&headers, &body, 409), "{status} {body}");
+        let (status, _, shown) = call(&srv, Method::GET, "/api/v1/tenants/Cust777", t, None, &[]).await;
+        assert_eq!((status, shown["name"].as_str()), (200, Some("Seven Ltd")));
+
+        // The audit stream stays 30 s behind, then pages through everything by cursor, once.
+        let (_, _, early) = call(&srv, Method::GET, "/api/v1/audit", t, None, &[]).await;
+        assert!(early["items"].as_array().unwrap().is_empty(), "{early}");
+        srv.clock.advance(31);
+        let mut seen = Vec::new();
+        let mut path = "/api/v1/audit?limit=2".to_string();
+        for _ in 0..50 {
+            let (status, _, page) = call(&srv, Method::GET, &path, t, None, &[]).await;
+            assert_eq!(status, 200, "{page}");
+            seen.extend(page["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()));
+            match page["next_cursor"].as_str() {
+                Some(c) => path = format!("/api/v1/audit?limit=2&cursor={c}"),
+                None => break,
+            }
+        }
+        assert!(seen.iter().any(|a| a == "tenant.created"), "{seen:?}");
+        let all = srv.state.store.audit_after(None, i64::MAX, 1_000).await.unwrap().len();
+        assert_eq!(seen.len(), all, "every event once");
+    }
+);
+
+both_backends!(
+    async fn the_openapi_document_describes_every_operation(srv) {
+        let res = http().get(srv.url("/api/v1/openapi.json")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let doc: Value = res.json().await.unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+        for path in ["/api/v1/apps", "/api/v1/apps/{client_id}/secrets", "/api/v1/tenants", "/api/v1/audit"] {
+            assert!(doc["paths"].get(path).is_some(), "{path}");
+        }
+        assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    }
+);
