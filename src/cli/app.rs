@@ -90,6 +90,13 @@ pub(super) enum AppCmd {
         #[arg(long)]
         justification: Option<String>,
     },
+    /// The platform administrator's decision on a restricted integration point that waits
+    /// for one (as on the portal's administration page): approve or reject.
+    Decide {
+        client_id: String,
+        entitlement: String,
+        decision: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -331,6 +338,16 @@ pub(super) async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Resu
             let e = crate::apps::Entitlement::parse(&entitlement)?;
             let app = registry.add_entitlement(&client_id, e, justification.as_deref(), ACTOR).await?;
             print(json, &app, || format!("{client_id}: {entitlement} added"))
+        }
+        AppCmd::Decide { client_id, entitlement, decision } => {
+            let e = crate::apps::Entitlement::parse(&entitlement)?;
+            let approve = match decision.as_str() {
+                "approve" => true,
+                "reject" => false,
+                _ => anyhow::bail!("the decision is approve or reject"),
+            };
+            let app = registry.decide_entitlement(&client_id, e, approve, ACTOR).await?;
+            print(json, &app, || format!("{client_id}: {entitlement} {decision}d"))
         }
         AppCmd::Key(AppKeyCmd::Enable { client_id, alg }) => {
             let app = registry.get(&client_id).await?;

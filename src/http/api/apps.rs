@@ -87,7 +87,7 @@ fn with_etag(status: StatusCode, app: &App, body: impl Serialize) -> Response {
 
 /// `GET /api/v1/apps`: the caller's partner's apps (every app, for `admin:platform`).
 #[utoipa::path(get, path = "/api/v1/apps", params(Paging), responses(
-    (status = 200, body = Page<AppView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    (status = 200, body = Page<AppView>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,17 +100,66 @@ pub async fn list(
     Ok(Json(paging.page(views, |a| a.client_id.clone())?).into_response())
 }
 
+/// The template an app starts from.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TemplateName {
+    Web,
+    Native,
+    ServerToServer,
+    Mirroring,
+    ErpSync,
+    Empty,
+}
+
+fn template_of(t: TemplateName) -> Template {
+    match t {
+        TemplateName::Web => Template::Web,
+        TemplateName::Native => Template::Native,
+        TemplateName::ServerToServer => Template::ServerToServer,
+        TemplateName::Mirroring => Template::Mirroring,
+        TemplateName::ErpSync => Template::ErpSync,
+        TemplateName::Empty => Template::Empty,
+    }
+}
+
+/// Who may use an app: the partner's own tenants, or any tenant that approves it.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessName {
+    Private,
+    Public,
+}
+
+impl AccessName {
+    fn access(self) -> Access {
+        match self {
+            AccessName::Private => Access::Private,
+            AccessName::Public => Access::Public,
+        }
+    }
+}
+
+/// JWT (RFC 9068) or opaque access tokens.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormatName {
+    Jwt,
+    Opaque,
+}
+
 /// What `POST /api/v1/apps` creates.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
-    /// web, native, server-to-server, mirroring, erp-sync or empty.
-    pub template: String,
+    pub template: TemplateName,
+    /// Matched exactly; https, or http on loopback.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    /// private (the default) or public.
-    pub access: Option<String>,
+    /// private when absent.
+    pub access: Option<AccessName>,
     /// The partner, for `admin:platform` callers; others create for their own.
     pub partner_id: Option<String>,
 }
@@ -126,8 +175,7 @@ pub struct CreatedView {
 /// the app the first one created (without its secret) instead of creating another.
 #[utoipa::path(post, path = "/api/v1/apps", request_body = CreateApp, params(
     ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create safe")),
-    responses((status = 201, body = CreatedView), (status = 200, body = CreatedView), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = CreatedView), (status = 200, body = CreatedView)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -139,6 +187,14 @@ pub async fn create(
         Some(p) if *p != caller.partner_id => return Err(Problem::not_found()),
         _ => caller.partner_id.clone(),
     };
+    // The body is checked before a replay is answered, so a bad request is never "accepted".
+    let name_length = body.name.trim().chars().count();
+    if !(1..=100).contains(&name_length) {
+        return Err(Problem {
+            field: Some("name"),
+            ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "1 to 100 characters")
+        });
+    }
     let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
         Some(Ok(k)) if !k.is_empty() && k.len() <= 100 => Some(format!("api:{partner}:{k}")),
@@ -147,17 +203,20 @@ pub async fn create(
     if let Some(k) = &key {
         if let Some(client_id) = state.store.app_by_creation_key(k).await? {
             let app = caller.app(&state, &client_id).await?;
+            if app.name != body.name.trim() || app.template.as_str() != template_of(body.template).as_str() {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "this Idempotency-Key was used for another request",
+                ));
+            }
             let mut res =
                 with_etag(StatusCode::OK, &app, CreatedView { app: AppView::from(&app), client_secret: None });
             res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             return Ok(res);
         }
     }
-    let template = Template::parse(&body.template).map_err(Problem::from)?;
-    let access = match body.access.as_deref() {
-        None => Access::Private,
-        Some(a) => Access::parse(a).map_err(Problem::from)?,
-    };
+    let template = template_of(body.template);
+    let access = body.access.map_or(Access::Private, AccessName::access);
     let new = NewApp {
         partner_id: partner,
         name: body.name,
@@ -180,7 +239,7 @@ pub async fn create(
 
 /// `GET /api/v1/apps/{client_id}`, with its revision as `ETag`.
 #[utoipa::path(get, path = "/api/v1/apps/{client_id}", params(("client_id" = String, Path)), responses(
-    (status = 200, body = AppView), (status = 404, body = Problem)))]
+    (status = 200, body = AppView)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,11 +253,10 @@ pub async fn show(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateApp {
-    /// private or public.
-    pub access: Option<String>,
-    /// jwt or opaque.
-    pub token_format: Option<String>,
-    /// Seconds, 60 to 86400.
+    pub access: Option<AccessName>,
+    pub token_format: Option<TokenFormatName>,
+    /// Seconds.
+    #[schema(minimum = 60, maximum = 86400)]
     pub access_token_ttl: Option<i64>,
     /// Replaces the redirect URIs.
     pub redirect_uris: Option<Vec<String>>,
@@ -207,9 +265,9 @@ pub struct UpdateApp {
 /// `PATCH /api/v1/apps/{client_id}`: needs `If-Match` with the app's `ETag`, so two scripts
 /// cannot overwrite each other's change (412 when the app changed since, 428 without it).
 #[utoipa::path(patch, path = "/api/v1/apps/{client_id}", request_body = UpdateApp, params(
-    ("client_id" = String, Path), ("If-Match" = String, Header)), responses(
-    (status = 200, body = AppView), (status = 404, body = Problem), (status = 412, body = Problem),
-    (status = 428, body = Problem), (status = 422, body = Problem)))]
+    ("client_id" = String, Path),
+    ("If-Match" = Option<String>, Header, description = "The app's ETag; needed to change it (428 without)")), responses(
+    (status = 200, body = AppView)))]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -218,6 +276,10 @@ pub async fn update(
     Body(body): Body<UpdateApp>,
 ) -> Result<Response, Problem> {
     let app = caller.app(&state, &client_id).await?;
+    if body.access_token_ttl.is_some_and(|ttl| !(60..=86_400).contains(&ttl)) {
+        let problem = Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "60 to 86400 seconds");
+        return Err(Problem { field: Some("access_token_ttl"), ..problem });
+    }
     match headers.get(header::IF_MATCH) {
         None => return Err(Problem::new(StatusCode::PRECONDITION_REQUIRED, "send If-Match with the app's ETag")),
         Some(v) if v != etag(&app) => {
@@ -226,11 +288,14 @@ pub async fn update(
         Some(_) => {}
     }
     let actor = caller.actor();
-    if let Some(access) = &body.access {
-        state.registry.set_access(&client_id, Access::parse(access).map_err(Problem::from)?, &actor).await?;
+    if let Some(access) = body.access {
+        state.registry.set_access(&client_id, access.access(), &actor).await?;
     }
     if body.token_format.is_some() || body.access_token_ttl.is_some() {
-        let format = body.token_format.as_deref().map(TokenFormat::parse).transpose().map_err(Problem::from)?;
+        let format = body.token_format.map(|f| match f {
+            TokenFormatName::Jwt => TokenFormat::Jwt,
+            TokenFormatName::Opaque => TokenFormat::Opaque,
+        });
         let settings = TokenSettings { format, access_token_ttl: body.access_token_ttl, ..Default::default() };
         let algs: Vec<&str> = state.config.signing_algs.iter().map(|a| a.as_str()).collect();
         state.registry.set_token_settings(&client_id, settings, &algs, &actor).await?;
@@ -260,7 +325,7 @@ pub struct SecretView {
 
 /// `GET /api/v1/apps/{client_id}/secrets`: never their values.
 #[utoipa::path(get, path = "/api/v1/apps/{client_id}/secrets", params(("client_id" = String, Path)), responses(
-    (status = 200, body = Vec<SecretView>), (status = 404, body = Problem)))]
+    (status = 200, body = Vec<SecretView>)))]
 pub async fn secrets(
     State(state): State<AppState>,
     caller: Caller,
@@ -302,7 +367,7 @@ pub struct IssuedSecretView {
 /// `POST /api/v1/apps/{client_id}/secrets`: another secret; the old ones keep working until
 /// revoked, so a rotation has no gap.
 #[utoipa::path(post, path = "/api/v1/apps/{client_id}/secrets", request_body = NewSecret, params(("client_id" = String, Path)),
-    responses((status = 201, body = IssuedSecretView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 201, body = IssuedSecretView)))]
 pub async fn new_secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -320,7 +385,7 @@ pub async fn new_secret(
 
 /// `DELETE /api/v1/apps/{client_id}/secrets/{id}`: it stops working on every instance at once.
 #[utoipa::path(delete, path = "/api/v1/apps/{client_id}/secrets/{id}", params(("client_id" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 pub async fn revoke_secret(
     State(state): State<AppState>,
     caller: Caller,
@@ -360,7 +425,7 @@ impl From<crate::apps::Certificate> for CertificateView {
 
 /// `GET /api/v1/apps/{client_id}/certificates`: the app's public keys.
 #[utoipa::path(get, path = "/api/v1/apps/{client_id}/certificates", params(("client_id" = String, Path)), responses(
-    (status = 200, body = Vec<CertificateView>), (status = 404, body = Problem)))]
+    (status = 200, body = Vec<CertificateView>)))]
 pub async fn certificates(
     State(state): State<AppState>,
     caller: Caller,
@@ -383,7 +448,7 @@ pub struct NewCertificate {
 
 /// `POST /api/v1/apps/{client_id}/certificates`: a public key the app signs with.
 #[utoipa::path(post, path = "/api/v1/apps/{client_id}/certificates", request_body = NewCertificate, params(("client_id" = String, Path)),
-    responses((status = 201, body = CertificateView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = CertificateView)))]
 pub async fn add_certificate(
     State(state): State<AppState>,
     caller: Caller,
@@ -398,7 +463,7 @@ pub async fn add_certificate(
 
 /// `DELETE /api/v1/apps/{client_id}/certificates/{id}`.
 #[utoipa::path(delete, path = "/api/v1/apps/{client_id}/certificates/{id}", params(("client_id" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 pub async fn revoke_certificate(
     State(state): State<AppState>,
     caller: Caller,
@@ -421,7 +486,7 @@ pub struct WebhookView {
 
 /// `GET /api/v1/apps/{client_id}/webhooks`.
 #[utoipa::path(get, path = "/api/v1/apps/{client_id}/webhooks", params(("client_id" = String, Path)), responses(
-    (status = 200, body = Vec<WebhookView>), (status = 404, body = Problem)))]
+    (status = 200, body = Vec<WebhookView>)))]
 pub async fn webhooks(
     State(state): State<AppState>,
     caller: Caller,
@@ -447,8 +512,7 @@ pub struct NewWebhook {
 
 /// `POST /api/v1/apps/{client_id}/webhooks`: the signing secret is in this answer only.
 #[utoipa::path(post, path = "/api/v1/apps/{client_id}/webhooks", request_body = NewWebhook, params(("client_id" = String, Path)),
-    responses((status = 201, body = WebhookView), (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 422, body = Problem)))]
+    responses((status = 201, body = WebhookView)))]
 pub async fn add_webhook(
     State(state): State<AppState>,
     caller: Caller,
@@ -465,7 +529,7 @@ pub async fn add_webhook(
 
 /// `DELETE /api/v1/apps/{client_id}/webhooks/{id}`: its undelivered events go with it.
 #[utoipa::path(delete, path = "/api/v1/apps/{client_id}/webhooks/{id}", params(("client_id" = String, Path), ("id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204)))]
 pub async fn remove_webhook(
     State(state): State<AppState>,
     caller: Caller,
@@ -494,7 +558,7 @@ pub struct DeliveryView {
 /// `GET /api/v1/apps/{client_id}/deliveries`: the newest 100 logouts and events sent to the
 /// app, with their status.
 #[utoipa::path(get, path = "/api/v1/apps/{client_id}/deliveries", params(("client_id" = String, Path)), responses(
-    (status = 200, body = Vec<DeliveryView>), (status = 404, body = Problem)))]
+    (status = 200, body = Vec<DeliveryView>)))]
 pub async fn deliveries(
     State(state): State<AppState>,
     caller: Caller,

@@ -270,6 +270,42 @@ impl Paging {
     }
 }
 
+/// The problems any operation may answer with, documented once for all of them: bad input
+/// (400, 415, 422), authentication and scope (401, 403), unknown or another partner's object
+/// (404), a clash (409), `If-Match` (412, 428), and the database being away (503).
+struct CommonProblems;
+
+impl utoipa::Modify for CommonProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        const PROBLEMS: [(u16, &str); 10] = [
+            (400, "The request could not be read"),
+            (401, "No valid access token"),
+            (403, "The token lacks the scope"),
+            (404, "No such object, or not the caller's"),
+            (409, "It clashes with what is stored"),
+            (412, "The object changed since the ETag sent"),
+            (415, "The body is not JSON"),
+            (422, "The input is not acceptable"),
+            (428, "If-Match is required"),
+            (503, "The service is temporarily unavailable"),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in PROBLEMS {
+                    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+                    let response = ResponseBuilder::new()
+                        .description(description)
+                        .content("application/problem+json", content)
+                        .build();
+                    operation.responses.responses.entry(status.to_string()).or_insert(response.into());
+                }
+            }
+        }
+    }
+}
+
 /// The bearer scheme the document names.
 struct BearerScheme;
 
@@ -291,7 +327,8 @@ impl utoipa::Modify for BearerScheme {
         apps::certificates, apps::add_certificate, apps::revoke_certificate, apps::webhooks, apps::add_webhook,
         apps::remove_webhook, apps::deliveries, admin::create_tenant, admin::show_tenant, admin::audit,
     ),
-    modifiers(&BearerScheme),
+    components(schemas(Problem)),
+    modifiers(&BearerScheme, &CommonProblems),
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
