@@ -57,6 +57,12 @@ macro_rules! audited {
             let out = $body;
             if ($record_if)(&out) {
                 $crate::store::audit::record!(&mut *$tx, $event)?;
+                // An app's own changes that its partner hears about: the same commit queues them.
+                if let Some(hook) = $crate::store::outbox::WebhookEvent::of_audit($event) {
+                    sqlx::query($crate::store::outbox::QUEUE_WEBHOOKS_OF_CLIENT)
+                        .bind(&hook.id).bind(&hook.subject).bind($event.at).bind(&hook.body).bind(&$event.subject)
+                        .execute(&mut *$tx).await?;
+                }
             }
             $tx.commit().await?;
             Ok(out)

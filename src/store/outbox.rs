@@ -42,6 +42,36 @@ pub const QUEUE_WEBHOOKS: &str =
     SELECT $1 || '.' || w.id, 'webhook', w.app_id, a.client_id, $2, $3, $3, $4, w.id \
     FROM app_webhooks w JOIN apps a ON a.id = w.app_id WHERE w.app_id = $5";
 
+/// The same for the app whose client ID is `$5`.
+pub const QUEUE_WEBHOOKS_OF_CLIENT: &str =
+    "INSERT INTO outbox (id, kind, app_id, client_id, subject, created_at, next_attempt_at, payload, webhook_id) \
+    SELECT $1 || '.' || w.id, 'webhook', w.app_id, a.client_id, $2, $3, $3, $4, w.id \
+    FROM app_webhooks w JOIN apps a ON a.id = w.app_id WHERE a.client_id = $5";
+
+/// Audit actions about an app (the subject is its client ID) that its webhooks hear, by the
+/// event type they hear them as.
+const AUDITED_EVENTS: [(&str, &str); 7] = [
+    ("secret.created", "secret.created"),
+    ("secret.revoked", "secret.revoked"),
+    ("certificate.added", "certificate.created"),
+    ("certificate.generated", "certificate.created"),
+    ("certificate.revoked", "certificate.revoked"),
+    ("app.entitlement_approved", "entitlement.approved"),
+    ("app.entitlement_rejected", "entitlement.rejected"),
+];
+
+impl WebhookEvent {
+    /// The webhook event an audited change of an app makes, if its partner hears about it.
+    pub fn of_audit(e: &crate::store::audit::AuditEvent) -> Option<WebhookEvent> {
+        let (_, kind) = AUDITED_EVENTS.iter().find(|(action, _)| *action == e.action.as_ref())?;
+        let mut data = serde_json::json!({ "client_id": e.subject });
+        if let (Some(data), Some(detail)) = (data.as_object_mut(), e.detail.as_object()) {
+            data.extend(detail.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        Some(WebhookEvent::new(kind, &e.subject, e.at, data))
+    }
+}
+
 /// Queues `$event` for app `$app_id`'s webhooks inside transaction `$tx`.
 macro_rules! queue_webhooks {
     ($tx:expr, $app_id:expr, $event:expr, $now:expr) => {

@@ -488,7 +488,7 @@ both_backends!(
         let app = srv.state.registry.get(&client_id).await.unwrap();
         assert_eq!(app.backchannel_logout_uris, vec!["https://app.example.com/logout".to_string()]);
         let page = p.get(&format!("/portal/apps/{client_id}")).await;
-        assert!(page.html.contains("Back-channel logouts") && page.html.contains("None sent yet."));
+        assert!(page.html.contains("Deliveries") && page.html.contains("None sent yet."));
 
         // A session that signed in to the app ends: its logout is listed, waiting for its attempt.
         let now = srv.clock.now();
@@ -498,5 +498,9 @@ both_backends!(
         let page = p.get(&format!("/portal/apps/{client_id}")).await;
         let table = &page.html[page.html.find("id=\"deliveries\"").expect("the deliveries table")..];
         assert!(table.contains("next attempt") && table.contains("<td>0</td>"), "{table}");
+        // Webhooks are listed by URL, never with their secret.
+        let (_, secret) = srv.state.registry.add_webhook(&client_id, "https://hooks.example.com/in", "test").await.unwrap();
+        let page = p.get(&format!("/portal/apps/{client_id}")).await;
+        assert!(page.html.contains("https://hooks.example.com/in") && !page.html.contains(&secret));
     }
 );

@@ -72,9 +72,9 @@ both_backends!(
         // which tenants were asked.
         srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
         reg.add_entitlement(&w.client_id, Entitlement::ExchangeTokens, None, "test").await.unwrap();
-        deliver(&srv).await;
-        let last = verified(a.all().last().unwrap(), &secret_a);
-        assert_eq!(last["type"], "approval.needs_reapproval", "{last}");
+        assert_eq!(deliver(&srv).await.delivered, 4, "granted and asked again, to both webhooks");
+        let events: Vec<Value> = a.all().iter().map(|r| verified(r, &secret_a)).collect();
+        let last = events.iter().find(|e| e["type"] == "approval.needs_reapproval").expect("asked again");
         assert_eq!(last["data"]["tenants"], json!(["Cust1"]));
         assert_eq!(last["data"]["entitlement"], "token-exchange");
     }
@@ -129,5 +129,29 @@ both_backends!(
         let out = srv.cli(&["app", "webhook", "remove", &w.client_id, "https://hooks.example.com/gatehouse"], None);
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert_eq!(srv.state.registry.webhooks(&w.client_id).await.unwrap().len() as i64, gatehouse::apps::webhooks::MAX_WEBHOOKS - 1);
+    }
+);
+
+both_backends!(
+    async fn a_partner_hears_of_its_apps_secrets_and_certificates_but_never_their_values(srv) {
+        let w = world(&srv).await;
+        let hook = Receiver::start(&[]).await;
+        let reg = &srv.state.registry;
+        let (_, secret) = reg.add_webhook(&w.client_id, &hook.url, "test").await.unwrap();
+        let issued = reg.new_secret(&w.client_id, None, "test").await.unwrap();
+        reg.revoke_secret(&w.client_id, &issued.id, "test").await.unwrap();
+        let pem = crate::harness::fixture("app-cert.pem");
+        let cert = reg.add_certificate(&w.client_id, &pem, None, "test").await.unwrap();
+        reg.revoke_certificate(&w.client_id, &cert.id, "test").await.unwrap();
+        assert_eq!(deliver(&srv).await.delivered, 4);
+        let mut kinds = Vec::new();
+        for r in hook.all() {
+            assert!(!r.body.contains(issued.secret.expose().as_str()), "a secret's value never leaves");
+            let event = verified(&r, &secret);
+            assert_eq!(event["data"]["client_id"], w.client_id.as_str());
+            kinds.push(event["type"].as_str().unwrap().to_string());
+        }
+        kinds.sort();
+        assert_eq!(kinds, ["certificate.created", "certificate.revoked", "secret.created", "secret.revoked"]);
     }
 );

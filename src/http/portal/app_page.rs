@@ -384,7 +384,8 @@ struct AppPage<'a> {
     /// The signing algorithms the server offers, and whether the app uses it.
     signing_algs: Vec<(&'a str, bool)>,
     approvals: Vec<AuthorizationView>,
-    /// The newest back-channel logouts sent to the app, with their status.
+    /// The app's webhooks, and the newest logouts and events sent to it, with their status.
+    webhooks: Vec<crate::store::webhooks::WebhookRow>,
     deliveries: Vec<crate::store::outbox::DeliveryStatus>,
 }
 
@@ -449,6 +450,7 @@ async fn render(
         certs,
         signing_algs: state.config.signing_algs.iter().map(|a| (a.as_str(), a.as_str() == app.signing_alg)).collect(),
         approvals,
+        webhooks: state.store.webhooks_of(&app.id).await?,
         deliveries: state.store.deliveries_of(&app.id, 20).await?,
     };
     Ok(pages::render(status, &page, Policy::Own))
