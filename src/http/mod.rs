@@ -97,7 +97,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::HEALTHZ, get(health::healthz))
         .route(paths::READYZ, get(health::readyz))
         .route(paths::METRICS, get(metrics::render))
-        .merge(api::router())
+        .merge(api::router(state.clone()))
         .fallback(respond::not_found)
         .method_not_allowed_fallback(respond::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), deadline))
@@ -162,11 +162,16 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
     });
     let pruner = state.pruner().spawn();
     let deliverer = crate::outbox::spawn(state.provider.clone());
+    let exporter = crate::audit_log::Exporter::new(state.store.clone(), state.clock.clone(), &state.config)
+        .map(crate::audit_log::Exporter::spawn);
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await;
     reloader.abort();
     pruner.abort();
     deliverer.abort();
+    if let Some(exporter) = exporter {
+        exporter.abort();
+    }
     Ok(result?)
 }
 

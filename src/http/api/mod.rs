@@ -341,8 +341,23 @@ pub async fn openapi() -> Response {
     }
 }
 
+/// After a change made through the API, this instance's outbox delivery looks at once for the
+/// events the change queued (other instances find them on their next poll).
+async fn wake_outbox(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let changes = req.method() != axum::http::Method::GET;
+    let res = next.run(req).await;
+    if changes && res.status().is_success() {
+        state.outbox_queued.notify_one();
+    }
+    res
+}
+
 /// The API's routes, under `/api/v1`.
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/apps", get(apps::list).post(apps::create))
@@ -357,4 +372,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tenants", axum::routing::post(admin::create_tenant))
         .route("/api/v1/tenants/{ctx}", get(admin::show_tenant))
         .route("/api/v1/audit", get(admin::audit))
+        .route_layer(axum::middleware::from_fn_with_state(state, wake_outbox))
 }
