@@ -5,6 +5,7 @@
 
 pub mod approvals; // a tenant's approval of an app, and who an app admits
 pub mod apps; // app registry: templates, secrets, redirect URIs, certificates
+pub mod audit_log; // the audit trail as JSON lines to a file or stdout, one instance at a time
 pub mod cli; // the `gatehouse` command line: serve, migrate, partners, apps, tenants, users, keys
 pub mod clock; // the one source of "now" (a test clock in tests)
 pub mod config; // Config: file → environment → flags, validated once at start

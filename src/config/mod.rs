@@ -87,6 +87,10 @@ pub struct Config {
     /// How many days audit events are kept before pruning deletes them (`audit.retention_days`,
     /// `GATEHOUSE_AUDIT_RETENTION_DAYS`, default 365; 1 to 36500).
     pub audit_retention_days: i64,
+    /// Where the audit trail is also written as JSON lines, one event per line, oldest first
+    /// (`audit.log`, `GATEHOUSE_AUDIT_LOG`: `stdout`, or a file path to append to; default
+    /// none). One instance at a time writes the whole trail of all instances.
+    pub audit_log: Option<AuditLog>,
     /// How often expired rows are pruned, across all instances together: each period one
     /// instance takes the run (`pruning.interval_secs`, `GATEHOUSE_PRUNE_INTERVAL_SECS`, default
     /// 600; 10 to 86400).
@@ -184,6 +188,14 @@ impl std::fmt::Debug for KeyStore {
     }
 }
 
+/// Where the audit trail's JSON lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditLog {
+    Stdout,
+    /// Appended to; created if missing.
+    File(PathBuf),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegistrationMode {
     Token,
@@ -270,6 +282,9 @@ impl Config {
         }
         if let Some(v) = env("GATEHOUSE_AUDIT_RETENTION_DAYS") {
             raw.audit.retention_days = Some(parse_num("GATEHOUSE_AUDIT_RETENTION_DAYS", &v)?);
+        }
+        if let Some(v) = env("GATEHOUSE_AUDIT_LOG") {
+            raw.audit.log = Some(v);
         }
         if let Some(v) = env("GATEHOUSE_PRUNE_INTERVAL_SECS") {
             raw.pruning.interval_secs = Some(parse_num("GATEHOUSE_PRUNE_INTERVAL_SECS", &v)?);
@@ -407,6 +422,14 @@ impl Config {
         if !(1..=36_500).contains(&audit_retention_days) {
             return Err(bad("audit.retention_days", "must be between 1 and 36500 days"));
         }
+        let audit_log = match raw.audit.log.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some("stdout" | "-") => Some(AuditLog::Stdout),
+            Some(path) if path.ends_with('/') => {
+                return Err(bad("audit.log", "must be stdout or a file path, not a folder"));
+            }
+            Some(path) => Some(AuditLog::File(PathBuf::from(path))),
+        };
         let prune_interval = raw.pruning.interval_secs.unwrap_or(600);
         if !(10..=86_400).contains(&prune_interval) {
             return Err(bad("pruning.interval_secs", "must be between 10 and 86400 seconds"));
@@ -470,6 +493,7 @@ impl Config {
             ticket_audience: raw.superid.ticket_audience.filter(|a| !a.is_empty()),
             trusted_proxies,
             audit_retention_days,
+            audit_log,
             prune_interval: Duration::from_secs(prune_interval),
             max_pending_per_address,
             require_par: raw.authorize.require_pushed_requests.unwrap_or(false),

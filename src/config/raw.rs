@@ -64,6 +64,7 @@ pub struct RawNetwork {
 #[serde(deny_unknown_fields)]
 pub struct RawAudit {
     pub retention_days: Option<i64>,
+    pub log: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -74,6 +74,17 @@ fn audit_retention_pruning_period_and_pending_cap_are_read_and_checked() {
 }
 
 #[test]
+fn the_audit_log_goes_to_stdout_or_a_file() {
+    assert_eq!(load(&[]).unwrap().audit_log, None);
+    assert_eq!(load(&[("GATEHOUSE_AUDIT_LOG", "stdout")]).unwrap().audit_log, Some(AuditLog::Stdout));
+    assert_eq!(
+        load(&[("GATEHOUSE_AUDIT_LOG", "/var/log/gatehouse/audit.jsonl")]).unwrap().audit_log,
+        Some(AuditLog::File("/var/log/gatehouse/audit.jsonl".into()))
+    );
+    assert_eq!(load(&[("GATEHOUSE_AUDIT_LOG", "/var/log/")]).unwrap_err().setting, "audit.log");
+}
+
+#[test]
 fn superid_url_templates_are_checked() {
     let dir = std::env::temp_dir().join(format!("gh-config-{}", crate::crypto::random_id()));
     std::fs::write(&dir, "[superid]\nwebapi_url = \"https://{ctx}.example.com/api/\"\nnetserver_url = \"not a url\"\n")

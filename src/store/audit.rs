@@ -71,6 +71,24 @@ macro_rules! audited {
 }
 pub(crate) use audited;
 
+/// Seconds the audit stream (the API's pages, the JSON-lines export) stays behind the newest
+/// events: longer than any request may run (its deadline is the database wait plus at most six
+/// seconds), so every event of a second the stream has passed has committed, and a cursor never
+/// skips one.
+pub fn stream_settle(db_acquire_timeout: std::time::Duration) -> i64 {
+    (db_acquire_timeout.as_secs() as i64 + 7).max(30)
+}
+
+fn audit_row(r: &impl DbRow) -> sqlx::Result<AuditEvent> {
+    Ok(AuditEvent {
+        at: r.int("at")?,
+        actor: r.text("actor")?,
+        action: r.text("action")?.into(),
+        subject: r.text("subject")?,
+        detail: serde_json::from_str(&r.text("detail")?).unwrap_or_default(),
+    })
+}
+
 impl Store {
     pub async fn record_audit(&self, event: &AuditEvent) -> sqlx::Result<()> {
         on_db!(&self.db, pool => record!(pool, event).map(|_| ()))
@@ -81,15 +99,7 @@ impl Store {
         const SQL: &str = "SELECT at, actor, action, subject, detail FROM audit_events WHERE subject = $1 ORDER BY at DESC, id LIMIT $2";
         on_db!(&self.db, pool => {
             let rows = sqlx::query(SQL).bind(subject).bind(limit).fetch_all(pool).await?;
-            rows.iter().map(|r| {
-                Ok(AuditEvent {
-                    at: r.int("at")?,
-                    actor: r.text("actor")?,
-                    action: r.text("action")?.into(),
-                    subject: r.text("subject")?,
-                    detail: serde_json::from_str(&r.text("detail")?).unwrap_or_default(),
-                })
-            }).collect()
+            rows.iter().map(audit_row).collect()
         })
     }
 
@@ -106,15 +116,26 @@ impl Store {
         let (at, id) = after.unwrap_or((i64::MIN, ""));
         on_db!(&self.db, pool => {
             let rows = sqlx::query(SQL).bind(before).bind(at).bind(id).bind(limit).fetch_all(pool).await?;
-            rows.iter().map(|r| {
-                Ok((r.text("id")?, AuditEvent {
-                    at: r.int("at")?,
-                    actor: r.text("actor")?,
-                    action: r.text("action")?.into(),
-                    subject: r.text("subject")?,
-                    detail: serde_json::from_str(&r.text("detail")?).unwrap_or_default(),
-                }))
-            }).collect()
+            rows.iter().map(|r| Ok((r.text("id")?, audit_row(r)?))).collect()
+        })
+    }
+    /// Takes (or keeps) the JSON-lines export for `holder` until `until`, if no other
+    /// instance holds it at `now`; answers where the export has got to.
+    pub async fn claim_audit_export(&self, holder: &str, now: i64, until: i64) -> sqlx::Result<Option<(i64, String)>> {
+        const SQL: &str = "UPDATE audit_export SET holder = $1, leased_until = $3 \
+            WHERE name = 'jsonl' AND (holder = $1 OR leased_until <= $2) RETURNING cursor_at, cursor_id";
+        on_db!(&self.db, pool => {
+            let row = sqlx::query(SQL).bind(holder).bind(now).bind(until).fetch_optional(pool).await?;
+            row.map(|r| Ok((r.int("cursor_at")?, r.text("cursor_id")?))).transpose()
+        })
+    }
+
+    /// Moves the export's cursor past what `holder` has written; false if it lost the lease
+    /// meanwhile (the new holder goes on from the cursor it found).
+    pub async fn advance_audit_export(&self, holder: &str, at: i64, id: &str) -> sqlx::Result<bool> {
+        const SQL: &str = "UPDATE audit_export SET cursor_at = $2, cursor_id = $3 WHERE name = 'jsonl' AND holder = $1";
+        on_db!(&self.db, pool => {
+            Ok(sqlx::query(SQL).bind(holder).bind(at).bind(id).execute(pool).await?.rows_affected() == 1)
         })
     }
 }

@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(21, "0021_backchannel_logout"),
     migration!(22, "0022_webhooks"),
     migration!(23, "0023_audit_stream"),
+    migration!(24, "0024_audit_export"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

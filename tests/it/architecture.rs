@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("entry", &["cli"]),
     ("web", &["http", "state"]),
-    ("protocol", &["oauth", "superid", "oidc", "pruning", "outbox"]),
+    ("protocol", &["oauth", "superid", "oidc", "pruning", "outbox", "audit_log"]),
     ("provider", &["provider"]),
     ("domain", &["approvals", "apps", "tenants", "keys"]),
     ("storage", &["store"]),

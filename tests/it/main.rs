@@ -9,6 +9,7 @@ mod account; // the account page: sessions, allowed apps revoked, password chang
 mod api; // the admin API: a partner's CI rotates secrets and certificates, idempotent creates, If-Match, tenants, the audit stream, problem details
 mod architecture; // the shape of src/: layers, no import cycles, http and AppState kept in the web layer, files ≤ 600 lines
 mod assertions; // private_key_jwt and the JWT bearer grant: signed assertions, JWT credentials, every forgery
+mod audit_log; // the audit trail as JSON lines: every event once, in order, one instance at a time, taken over when its lease lapses
 mod backchannel_logout; // back-channel logout: signed logout tokens to another port, retries and giving up, one delivery across instances
 mod browser; // the sign-in pages in headless Chromium over WebDriver, with screenshots
 mod claims_parameter; // the claims parameter (OIDC Core 5.5): claims by name, essential acr, required sub; dpop_jkt (RFC 9449 §10)
