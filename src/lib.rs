@@ -12,6 +12,7 @@ pub mod config; // Config: file → environment → flags, validated once at sta
 pub mod crypto; // random values, digests, base64, constant-time comparison
 pub mod error; // the domain error every non-protocol operation returns
 pub mod failpoint; // crash points the faults suite arms by environment variable
+pub mod federation; // a tenant's upstream OpenID Providers: settings, home realm discovery, the upstream leg
 pub mod http; // axum router, discovery, JWKS, health and metrics endpoints
 pub mod jose; // JWS, JWK, X.509 and key pairs: the encodings and the mathematics, no storage
 pub mod keys; // server signing keys: generate, rotate, sign, publish as JWKS

@@ -1,7 +1,8 @@
 //! The one outbound HTTP client: every URL a client registers and we call (`jwks_uri`, the
-//! back-channel logout URI) goes through it. Timeouts, a size limit, no redirects, https only, and no connection to a
-//! private, loopback or link-local address unless configured (development and tests), checked
-//! on the addresses DNS returns so a name cannot be rebound to an internal host.
+//! back-channel logout URI, webhooks, a tenant's upstream provider) goes through it. Timeouts,
+//! a size limit, no redirects, https only, and no connection to a private, loopback or
+//! link-local address unless configured (development and tests), checked on the addresses DNS
+//! returns so a name cannot be rebound to an internal host.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -94,7 +95,7 @@ impl Outbound {
     /// GETs a JSON document: 200 only, at most `MAX_BYTES`, within the timeout.
     pub async fn get_json(&self, raw: &str) -> Result<serde_json::Value, FetchError> {
         let url = self.check_url(raw)?;
-        let mut res = self
+        let res = self
             .client
             .get(url)
             .header(reqwest::header::ACCEPT, "application/json, application/jwk-set+json")
@@ -104,6 +105,32 @@ impl Outbound {
         if res.status() != reqwest::StatusCode::OK {
             return Err(fail(format!("answered HTTP {}", res.status().as_u16())));
         }
+        let body = self.read_body(res).await?;
+        serde_json::from_slice(&body).map_err(|_| fail("did not return JSON"))
+    }
+
+    /// Sends a request an OAuth library built (discovery, a token request) under the same
+    /// rules: the URL checked, no redirects followed, the answer at most `MAX_BYTES`.
+    pub async fn send(&self, req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, FetchError> {
+        let url = self.check_url(&req.uri().to_string())?;
+        let (parts, body) = req.into_parts();
+        let res = self
+            .client
+            .request(parts.method, url)
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| fail(describe(&e)))?;
+        let mut answer = http::Response::builder().status(res.status());
+        if let Some(headers) = answer.headers_mut() {
+            *headers = res.headers().clone();
+        }
+        let body = self.read_body(res).await?;
+        answer.body(body).map_err(|_| fail("answered something that is not HTTP"))
+    }
+
+    async fn read_body(&self, mut res: reqwest::Response) -> Result<Vec<u8>, FetchError> {
         if res.content_length().is_some_and(|n| n as usize > self.max_bytes) {
             return Err(fail(format!("is larger than {} KiB", self.max_bytes / 1024)));
         }
@@ -114,7 +141,7 @@ impl Outbound {
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|_| fail("did not return JSON"))
+        Ok(body)
     }
 }
 

@@ -9,6 +9,9 @@ pub const JWKS: &str = "/jwks";
 pub const AUTHORIZE: &str = "/authorize";
 /// The sign-in pages (login, tenant, approval, consent) of a pending authorization request.
 pub const SIGNIN: &str = "/signin";
+/// Where a tenant's upstream provider sends people back (under `SIGNIN`, so the browser sends
+/// the sign-in's flow cookie with it).
+pub const SIGNIN_FEDERATED: &str = "/signin/federated";
 pub const TOKEN: &str = "/token";
 /// Pushed authorization requests (RFC 9126).
 pub const PAR: &str = "/par";

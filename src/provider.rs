@@ -43,6 +43,8 @@ pub struct Provider {
     /// Wakes this instance's outbox delivery when it queued something (other instances find
     /// it on their next poll).
     pub outbox_queued: Arc<tokio::sync::Notify>,
+    /// Tenants' upstream OpenID Providers (federation).
+    pub upstreams: crate::federation::Upstreams,
 }
 
 impl Provider {
@@ -69,7 +71,27 @@ impl Provider {
             .shared_secret("dpop-nonce", &crate::crypto::random_bytes::<32>(), clock.now())
             .await
             .map_err(|e| anyhow::anyhow!("reading the DPoP nonce key: {e}"))?;
+        // Seals upstream client secrets: under the key-encryption key when keys live in the
+        // database (so a copy of the database alone opens nothing), else a deployment secret.
+        let federation_key = match &config.key_store {
+            crate::config::KeyStore::Database { encryption_key } => {
+                crate::crypto::sha256(&[encryption_key.expose().as_slice(), b"gatehouse federation"].concat()).to_vec()
+            }
+            crate::config::KeyStore::Files(_) => store
+                .shared_secret("federation", &crate::crypto::random_bytes::<32>(), clock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("reading the federation key: {e}"))?,
+        };
+        let upstreams = crate::federation::Upstreams::new(
+            store.clone(),
+            clock.clone(),
+            directory.clone(),
+            outbound.clone(),
+            crate::secret::Secret::new(federation_key),
+            &config.issuer,
+        );
         Ok(Provider {
+            upstreams,
             dpop_nonce_key: Arc::new(crate::secret::Secret::new(dpop_nonce_key)),
             registry: Registry::new(store.clone(), clock.clone()),
             approvals: Approvals::new(store.clone(), clock.clone(), directory.clone(), outbox_queued.clone()),

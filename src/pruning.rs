@@ -63,6 +63,7 @@ pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
         | Prunable::WebauthnCeremonies
         | Prunable::PushedRequests
         | Prunable::DeviceCodes
+        | Prunable::UpstreamLogins
         | Prunable::SessionApps => now,
     }
 }

@@ -51,6 +51,122 @@ pub(super) enum TenantCmd {
         #[arg(long)]
         client_id: String,
     },
+    /// The tenant's upstream OpenID Providers (federation).
+    #[command(subcommand)]
+    Idp(IdpCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub(super) enum IdpCmd {
+    /// Connect an upstream provider; its client secret is read from standard input. Register
+    /// `<issuer>/signin/federated` as the redirect URI at the provider.
+    Add {
+        #[arg(long)]
+        ctx: String,
+        /// The provider's issuer (its discovery document is fetched now).
+        #[arg(long)]
+        issuer: String,
+        /// The client ID this server has at the provider.
+        #[arg(long)]
+        client_id: String,
+        /// An email domain whose people sign in there (repeat for several).
+        #[arg(long = "domain", required = true)]
+        domains: Vec<String>,
+        /// A value of the groups claim that makes its holder an administrator of the tenant.
+        #[arg(long)]
+        admin_group: Option<String>,
+        /// Let people of these domains still sign in with a password here.
+        #[arg(long)]
+        allow_passwords: bool,
+        #[arg(long)]
+        email_claim: Option<String>,
+        #[arg(long)]
+        name_claim: Option<String>,
+        #[arg(long)]
+        groups_claim: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        ctx: String,
+    },
+    Remove {
+        #[arg(long)]
+        ctx: String,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// An upstream as the CLI shows it: everything but the secret.
+fn idp_view(p: &crate::store::federation::IdpRow) -> serde_json::Value {
+    json!({
+        "id": p.id, "issuer": p.issuer, "client_id": p.client_id, "domains": p.domains,
+        "admin_group": p.admin_group, "passwords_allowed": p.passwords_allowed,
+        "email_claim": p.email_claim, "name_claim": p.name_claim, "groups_claim": p.groups_claim,
+    })
+}
+
+async fn idp(state: &crate::AppState, json: bool, cmd: IdpCmd) -> anyhow::Result<()> {
+    match cmd {
+        IdpCmd::Add {
+            ctx,
+            issuer,
+            client_id,
+            domains,
+            admin_group,
+            allow_passwords,
+            email_claim,
+            name_claim,
+            groups_claim,
+        } => {
+            use std::io::Read;
+            let mut secret = String::new();
+            std::io::stdin()
+                .take(4096)
+                .read_to_string(&mut secret)
+                .map_err(|e| anyhow::anyhow!("cannot read the client secret from standard input: {e}"))?;
+            let new = crate::federation::NewProvider {
+                issuer,
+                client_id,
+                client_secret: crate::secret::Secret::new(secret.trim_end_matches(['\n', '\r']).to_string()),
+                domains,
+                admin_group,
+                passwords_allowed: allow_passwords,
+                email_claim,
+                name_claim,
+                groups_claim,
+            };
+            let p = state.upstreams.add(&ctx, new, ACTOR).await?;
+            let callback = state.upstreams.callback().to_string();
+            print(json, &idp_view(&p), || {
+                format!(
+                    "{ctx}: identity provider {} added for {} (redirect URI there: {callback})",
+                    p.id,
+                    p.domains.join(", ")
+                )
+            })
+        }
+        IdpCmd::List { ctx } => {
+            let all: Vec<_> = state.upstreams.list(&ctx).await?.iter().map(idp_view).collect();
+            print(json, &all, || {
+                all.iter()
+                    .map(|p| {
+                        format!(
+                            "{}  {}  {}",
+                            p["id"].as_str().unwrap_or(""),
+                            p["issuer"].as_str().unwrap_or(""),
+                            p["domains"]
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+        IdpCmd::Remove { ctx, id } => {
+            state.upstreams.remove(&ctx, &id, ACTOR).await?;
+            print(json, &json!({ "tenant": ctx, "removed": id }), || format!("{ctx}: identity provider {id} removed"))
+        }
+    }
 }
 
 pub(super) async fn tenant(config: Config, json: bool, cmd: TenantCmd) -> anyhow::Result<()> {
@@ -90,6 +206,7 @@ pub(super) async fn tenant(config: Config, json: bool, cmd: TenantCmd) -> anyhow
                 format!("{ctx} denied app {client_id}")
             })
         }
+        TenantCmd::Idp(cmd) => idp(&state, json, cmd).await,
         TenantCmd::List => {
             let ts = state.directory.tenants().await?;
             print(json, &ts, || {

@@ -324,7 +324,13 @@ pub async fn signin_page(
         Step::Login if q.with.as_deref() == Some("passkey") => {
             signin_factors::login_page(&state, &page, None, StatusCode::OK).await?
         }
-        Step::Login => page.login(req.login_hint.as_deref().unwrap_or(""), None, StatusCode::OK),
+        Step::Login => match super::federation::route_directly(&state, &req).await? {
+            Some(idp) => {
+                let url = super::federation::upstream_url(&state, &idp, &pending.id, req.login_hint.as_deref()).await?;
+                Redirect::to(&url).into_response()
+            }
+            None => page.login(req.login_hint.as_deref().unwrap_or(""), None, StatusCode::OK),
+        },
         Step::SecondFactor { enrolled, why } => {
             let Some(session) = &session else { return Err(expired()) };
             match enrolled {
@@ -372,6 +378,15 @@ pub async fn signin_submit(
             let email = form.get("email").unwrap_or("").trim().to_lowercase();
             let password = Secret::new(form.get("password").unwrap_or("").to_string());
             let page = SigninPage::of(&pending.id, &pending.csrf, &app, &areq);
+            // Home realm discovery: an address of a federated domain signs in at its provider.
+            if let Some(idp) = state.upstreams.for_email(&email).await.map_err(failed)? {
+                if !idp.passwords_allowed || password.expose().is_empty() {
+                    return super::federation::leave_for(&state, &page, &idp, &pending.id, &email).await;
+                }
+            }
+            if password.expose().is_empty() {
+                return Ok(page.login(&email, Some(page.text().password_needed), StatusCode::OK));
+            }
             let from = session::Attempt::of(&state, peer.0, &headers);
             let user = match session::check_password(&state, &from, &email, password, &app.client_id).await {
                 Ok(Login::Ok(user)) => user,

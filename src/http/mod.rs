@@ -8,6 +8,7 @@ pub mod cors;
 pub mod device;
 pub mod discovery;
 pub mod extract;
+pub mod federation;
 pub mod health;
 pub mod introspect;
 pub mod jwks;
@@ -60,6 +61,7 @@ pub fn app(state: AppState) -> Router {
             get(authorize::tenant_authorize_get).post(authorize::tenant_authorize_post),
         )
         .route(paths::SIGNIN, get(authorize::signin_page).post(authorize::signin_submit))
+        .route(paths::SIGNIN_FEDERATED, get(federation::callback))
         .route(paths::TOKEN, post(token::token))
         .route(paths::PAR, post(par::push))
         .route(paths::DEVICE_AUTHORIZATION, post(device::authorize))

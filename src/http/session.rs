@@ -197,6 +197,26 @@ pub async fn start_with(
     old: Option<&[u8]>,
     amr: &str,
 ) -> crate::error::Result<[HeaderValue; 2]> {
+    start_in(state, user, old, amr, None).await
+}
+
+/// `start` for a person a tenant's upstream provider signed in: the session is in that tenant.
+pub async fn start_federated(
+    state: &AppState,
+    user: &User,
+    old: Option<&[u8]>,
+    done: &crate::federation::upstream::Finished,
+) -> crate::error::Result<[HeaderValue; 2]> {
+    start_in(state, user, old, &done.amr, Some(done.tenant_id.clone())).await
+}
+
+async fn start_in(
+    state: &AppState,
+    user: &User,
+    old: Option<&[u8]>,
+    amr: &str,
+    tenant_id: Option<String>,
+) -> crate::error::Result<[HeaderValue; 2]> {
     if let Some(old) = old {
         let _ = state.store.delete_session(old, state.clock.now()).await;
     }
@@ -205,7 +225,7 @@ pub async fn start_with(
     let digest = crate::crypto::sha256(token.as_bytes());
     let row = SessionRow {
         user_id: user.id.clone(),
-        tenant_id: None,
+        tenant_id,
         auth_time: now,
         expires_at: now + SESSION_TTL,
         amr: amr.into(),

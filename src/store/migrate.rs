@@ -50,6 +50,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(22, "0022_webhooks"),
     migration!(23, "0023_audit_stream"),
     migration!(24, "0024_audit_export"),
+    migration!(25, "0025_federation"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -20,6 +20,7 @@ pub mod credentials;
 pub mod device_codes;
 pub mod email_links;
 pub mod factors;
+pub mod federation;
 pub mod grants;
 pub mod keys;
 mod migrate;

@@ -76,10 +76,12 @@ pub enum Prunable {
     /// Deliveries that were delivered or given up, after the configured retention of their
     /// status (the portal shows it).
     Outbox,
+    /// Redirects to a tenant's upstream provider that never came back.
+    UpstreamLogins,
 }
 
 impl Prunable {
-    pub const ALL: [Prunable; 20] = [
+    pub const ALL: [Prunable; 21] = [
         Prunable::PendingRequests,
         Prunable::Sessions,
         Prunable::LoginFailures,
@@ -100,6 +102,7 @@ impl Prunable {
         Prunable::DeviceCodes,
         Prunable::SessionApps,
         Prunable::Outbox,
+        Prunable::UpstreamLogins,
     ];
 
     /// The table the rows are in (for logs and measurements).
@@ -125,6 +128,7 @@ impl Prunable {
             Prunable::DeviceCodes => "device_codes",
             Prunable::SessionApps => "session_apps",
             Prunable::Outbox => "outbox",
+            Prunable::UpstreamLogins => "upstream_logins",
         }
     }
 
@@ -212,6 +216,10 @@ impl Prunable {
             Prunable::Outbox => {
                 "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
                  WHERE COALESCE(delivered_at, abandoned_at) < $1 LIMIT $2)"
+            }
+            Prunable::UpstreamLogins => {
+                "DELETE FROM upstream_logins WHERE state_digest IN \
+                 (SELECT state_digest FROM upstream_logins WHERE expires_at < $1 LIMIT $2)"
             }
         }
     }

@@ -283,6 +283,66 @@ impl Directory {
         Ok(self.store.user_by_id(&row.id).await?.unwrap_or(row).into())
     }
 
+    /// A person a tenant's upstream provider vouched for (federation): made at their first
+    /// sign-in, with a random password nobody knows, and made a member of the tenant; later
+    /// sign-ins keep their name, and their role when the provider maps a group to it
+    /// (`admin`), as the upstream says.
+    pub async fn join_federated(
+        &self,
+        ctx: &str,
+        email: &str,
+        name: Option<&str>,
+        admin: Option<bool>,
+        actor: &str,
+    ) -> Result<User> {
+        let email = normalise_email(email)?;
+        let tenant = self.tenant(ctx).await?;
+        let now = self.clock.now();
+        let name = name.and_then(|n| check_name("name", n).ok());
+        let Some(existing) = self.store.user_by_email(&email).await? else {
+            let row = UserRow {
+                id: random_id(),
+                name: name.unwrap_or_else(|| email.split('@').next().unwrap_or_default().to_string()),
+                email,
+                password_hash: self.hash_password(Secret::new(crate::crypto::random_token())).await?,
+                platform_admin: false,
+                created_at: now,
+                associate_id: None,
+                disabled_at: None,
+                email_verified_at: None,
+            };
+            let is_admin = admin.unwrap_or(false);
+            let event = AuditEvent::new(
+                now,
+                actor,
+                "user.created",
+                &row.id,
+                json!({ "tenant": tenant.ctx, "admin": is_admin, "federated": true }),
+            );
+            self.store.insert_user(&row, &tenant.id, is_admin, &event).await?;
+            return Ok(self.store.user_by_id(&row.id).await?.unwrap_or(row).into());
+        };
+        let current = self.memberships(&existing.id).await?.into_iter().find(|m| m.tenant == tenant.ctx);
+        let is_admin = admin.unwrap_or(current.as_ref().is_some_and(|m| m.is_admin));
+        if current.as_ref().map(|m| m.is_admin) != Some(is_admin) {
+            self.store.upsert_membership(&tenant.id, &existing.id, is_admin, now).await?;
+            let event = AuditEvent::new(
+                now,
+                actor,
+                if current.is_some() { "tenant.member_role_changed" } else { "tenant.member_joined" },
+                &tenant.ctx,
+                json!({ "user": existing.id, "admin": is_admin, "federated": true }),
+            );
+            self.store.record_audit(&event).await?;
+        }
+        if let Some(name) = name.filter(|n| *n != existing.name) {
+            let event = AuditEvent::new(now, actor, "user.renamed", &existing.id, json!({ "federated": true }));
+            self.store.rename_user(&existing.id, &name, &event).await?;
+            return Ok(self.store.user_by_id(&existing.id).await?.unwrap_or(existing).into());
+        }
+        Ok(existing.into())
+    }
+
     /// Hashes a new password (after the policy check) within the hashing permits.
     pub async fn hash_password(&self, password: Secret<String>) -> Result<String> {
         password::check_policy(password.expose())?;

@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("web", &["http", "state"]),
     ("protocol", &["oauth", "superid", "oidc", "pruning", "outbox", "audit_log"]),
     ("provider", &["provider"]),
-    ("domain", &["approvals", "apps", "tenants", "keys"]),
+    ("domain", &["approvals", "apps", "tenants", "keys", "federation"]),
     ("storage", &["store"]),
     (
         "base",

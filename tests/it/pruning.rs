@@ -124,6 +124,38 @@ async fn fill(srv: &TestServer, w: &World) {
     state.store.record_session_app(&ended, &app.id, "u1", now + 3_600).await.unwrap();
     state.store.delete_session(b"ended", now).await.unwrap();
     state.store.delivered(&format!("{ended}.{}", app.id), now).await.unwrap();
+    // A redirect to a tenant's upstream provider that never came back.
+    let idp = gatehouse::store::federation::IdpRow {
+        id: gatehouse::crypto::random_id(),
+        tenant_id: state.directory.tenant("Cust1").await.unwrap().id,
+        issuer: "https://idp.example".into(),
+        client_id: "us".into(),
+        client_secret: vec![0; 40],
+        email_claim: "email".into(),
+        name_claim: "name".into(),
+        groups_claim: "groups".into(),
+        admin_group: None,
+        passwords_allowed: false,
+        created_at: now,
+        domains: vec!["corp.example".into()],
+    };
+    let event = gatehouse::store::audit::AuditEvent::new(
+        now,
+        "test",
+        "tenant.identity_provider_added",
+        "Cust1",
+        serde_json::json!({}),
+    );
+    assert!(state.store.insert_identity_provider(&idp, &event).await.unwrap());
+    let login = gatehouse::store::federation::UpstreamLoginRow {
+        state_digest: gatehouse::crypto::sha256(b"state").to_vec(),
+        idp_id: idp.id.clone(),
+        request_id: "r".into(),
+        nonce: "n".into(),
+        verifier: "v".into(),
+        expires_at: now + gatehouse::federation::upstream::LOGIN_TTL,
+    };
+    state.store.insert_upstream_login(&login).await.unwrap();
 }
 
 both_backends!(

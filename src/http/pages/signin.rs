@@ -39,6 +39,15 @@ struct Login<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "signin/upstream.html")]
+struct Upstream<'a> {
+    title: &'static str,
+    t: &'static Text,
+    app_name: &'a str,
+    url: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "signin/tenant.html")]
 struct ChooseTenant<'a> {
     title: &'static str,
@@ -167,6 +176,14 @@ impl<'a> SigninPage<'a> {
         let t = self.text();
         let page = Login { title: t.title_sign_in, t, pending: &self.pending, app_name: &self.app.name, email, error };
         self.render(status, &page)
+    }
+
+    /// On to the person's organisation's provider (federation), which the login form's
+    /// answer cannot redirect to (see `upstream.html`).
+    pub fn to_upstream(&self, url: &str) -> Response {
+        let t = self.text();
+        let page = Upstream { title: t.title_upstream, t, app_name: &self.app.name, url };
+        self.render(StatusCode::OK, &page)
     }
 
     /// The person is a user of several tenants: which one signs in (the first is chosen).

@@ -1,0 +1,247 @@
+//! Federation (issue 20) on both databases: a second Gatehouse, on another origin
+//! (`localhost` against `127.0.0.1`, so the browser keeps two cookie jars) with its own
+//! database and keys, is tenant Cust1's upstream OpenID Provider. A person of its domain types
+//! their address on our login page, signs in there, and comes back a new member of Cust1 with
+//! an ID token saying `amr: ["fed"]`; a tenant without a provider keeps passwords. And what
+//! must be refused: a replayed `state`, another issuer in `iss` (RFC 9207 §2.4), an answer
+//! carried to another browser, an address outside the provider's domains, an issuer that does
+//! not answer discovery.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::harness::signin::{authorize_url, hidden, redeem, world, World, PASSWORD};
+use crate::harness::{http, Backend, TestServer, LOCALHOST};
+use gatehouse::apps::{Access, NewApp, Template};
+use gatehouse::federation::NewProvider;
+use gatehouse::secret::Secret;
+
+/// A browser with one cookie jar per host, following nothing by itself.
+#[derive(Default)]
+struct Browser {
+    jars: HashMap<String, Vec<(String, String)>>,
+}
+
+fn host(url: &str) -> String {
+    url::Url::parse(url).unwrap().host_str().unwrap().to_string()
+}
+
+impl Browser {
+    fn jar(&mut self, url: &str) -> &mut Vec<(String, String)> {
+        self.jars.entry(host(url)).or_default()
+    }
+
+    async fn get(&mut self, url: &str) -> reqwest::Response {
+        let cookies = self.jar(url).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let res = http().get(url).header("cookie", cookies).send().await.unwrap();
+        crate::harness::signin::keep_cookies(self.jar(url), &res);
+        res
+    }
+
+    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let cookies = self.jar(url).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let res = http().post(url).header("cookie", cookies).form(form).send().await.unwrap();
+        crate::harness::signin::keep_cookies(self.jar(url), &res);
+        res
+    }
+
+    /// Follows redirects and answers the sign-in pages of whichever server shows them, logging
+    /// in as `email` (with an empty password on our login page when `federated`), until a URL
+    /// starting with `stop` is reached; returns it.
+    async fn walk(&mut self, start: &str, email: &str, stop: &str) -> String {
+        let mut url = start.to_string();
+        let mut res = self.get(&url).await;
+        for _ in 0..20 {
+            if res.status().is_redirection() {
+                let location = res.headers()["location"].to_str().unwrap().to_string();
+                url = url::Url::parse(&url).unwrap().join(&location).unwrap().to_string();
+                if url.starts_with(stop) {
+                    return url;
+                }
+                res = self.get(&url).await;
+                continue;
+            }
+            let status = res.status();
+            let html = res.text().await.unwrap();
+            assert!(status.is_success(), "{url}: {status}: {html}");
+            // The page that sends a person on to their organisation (a meta refresh).
+            if let Some(at) = html.find("id=\"upstream\" href=\"") {
+                let rest = &html[at + "id=\"upstream\" href=\"".len()..];
+                url = rest[..rest.find('"').unwrap()].replace("&amp;", "&").replace("&#38;", "&");
+                if url.starts_with(stop) {
+                    return url;
+                }
+                res = self.get(&url).await;
+                continue;
+            }
+            let request = hidden(&html, "request").unwrap_or_else(|| panic!("no form at {url}: {html}"));
+            let csrf = hidden(&html, "csrf").unwrap();
+            let action = hidden(&html, "action").unwrap();
+            let ours = !url.contains("localhost");
+            let mut form = vec![("request", request.as_str()), ("csrf", csrf.as_str()), ("action", action.as_str())];
+            match action.as_str() {
+                // On our page the address alone is enough for a federated domain.
+                "login" => form.extend([("email", email), ("password", if ours { "" } else { PASSWORD })]),
+                "approve" => form.push(("decision", "approve")),
+                "consent" => form.push(("decision", "allow")),
+                other => panic!("unexpected step {other} at {url}"),
+            }
+            let signin = url::Url::parse(&url).unwrap().join("/signin").unwrap().to_string();
+            res = self.post(&signin, &form).await;
+            url = signin;
+        }
+        panic!("the sign-in did not finish");
+    }
+}
+
+struct Upstream {
+    srv: TestServer,
+    client_id: String,
+    secret: String,
+}
+
+/// The upstream: another Gatehouse on `localhost`, whose tenant Corp has `pat@corp.example`
+/// and `eve@elsewhere.example`, and an app for us with our callback as its redirect URI.
+async fn upstream(down: &TestServer) -> Upstream {
+    let backend = if down.state.store.backend() == "sqlite" { Backend::Sqlite } else { Backend::Postgres };
+    let srv = TestServer::start_with(
+        backend,
+        &[("GATEHOUSE_ISSUER", LOCALHOST), ("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", "true")],
+    )
+    .await
+    .unwrap();
+    let partner = srv.partner().await;
+    let dir = &srv.state.directory;
+    dir.add_tenant("Corp", "Corp Ltd", None, Some(&partner), "test").await.unwrap();
+    for (email, name) in [("pat@corp.example", "Pat Upstream"), ("eve@elsewhere.example", "Eve")] {
+        dir.add_user(email, Some(name), "Corp", false, Secret::new(PASSWORD.into()), "test").await.unwrap();
+    }
+    // The upstream vouches for Pat's address (email_verified); one it does not vouch for is
+    // refused (`admit`).
+    let sql = "UPDATE users SET email_verified_at = 1 WHERE email = 'pat@corp.example'";
+    gatehouse::on_db!(&srv.state.store.db, pool => sqlx::query(sql).execute(pool).await.unwrap().rows_affected());
+    let new = NewApp {
+        partner_id: partner,
+        name: "Gatehouse downstream".into(),
+        template: Template::Web,
+        redirect_uris: vec![down.state.upstreams.callback().to_string()],
+        access: Access::Private,
+        technical_contact: None,
+        justification: None,
+    };
+    let created = srv.state.registry.create(new, "test").await.unwrap();
+    let app = srv.state.registry.get(&created.app.client_id).await.unwrap();
+    srv.state.approvals.approve("Corp", &app, None, "test").await.unwrap();
+    Upstream { client_id: created.app.client_id, secret: created.client_secret.unwrap().secret.expose().clone(), srv }
+}
+
+/// Tenant Cust1 (of `world`) signs in people of corp.example at `up`; the app is approved.
+async fn connect(srv: &TestServer, up: &Upstream, w: &World) {
+    let new = NewProvider {
+        issuer: up.srv.base.clone(),
+        client_id: up.client_id.clone(),
+        client_secret: Secret::new(up.secret.clone()),
+        domains: vec!["Corp.Example".into()],
+        admin_group: None,
+        passwords_allowed: false,
+        email_claim: None,
+        name_claim: None,
+        groups_claim: None,
+    };
+    srv.state.upstreams.add("Cust1", new, "test").await.unwrap();
+    let app = srv.state.registry.get(&w.client_id).await.unwrap();
+    srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
+}
+
+fn query(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
+}
+
+fn claims(jwt: &str) -> Value {
+    let body = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&gatehouse::crypto::b64url_decode(body).unwrap()).unwrap()
+}
+
+both_backends!(
+    async fn a_person_of_a_federated_domain_signs_in_at_the_tenants_provider_and_joins_the_tenant(srv) {
+        let w = world(&srv).await;
+        let up = upstream(&srv).await;
+        connect(&srv, &up, &w).await;
+        let callback = srv.state.upstreams.callback().to_string();
+
+        let mut browser = Browser::default();
+        let back = browser.walk(&authorize_url(&srv, &w, &[]), "pat@corp.example", &callback).await;
+        let answer = query(&back);
+        assert_eq!(answer.get("iss").map(String::as_str), Some(up.srv.base.as_str()), "RFC 9207 iss from the upstream");
+        let done = browser.walk(&back, "pat@corp.example", crate::harness::signin::REDIRECT).await;
+        let code = query(&done)["code"].clone();
+        let (status, tokens) = redeem(&srv.base, &w, &code).await;
+        assert_eq!(status, 200, "{tokens}");
+        let id = claims(tokens["id_token"].as_str().unwrap());
+        assert_eq!(id["amr"], serde_json::json!(["fed"]));
+        let user = srv.state.directory.user("pat@corp.example").await.unwrap();
+        assert_eq!(id["sub"], user.id.as_str());
+        assert_eq!(user.name, "Pat Upstream", "the name comes from the upstream");
+        let memberships = srv.state.directory.memberships(&user.id).await.unwrap();
+        assert!(memberships.iter().any(|m| m.tenant == "Cust1" && !m.is_admin), "{memberships:?}");
+
+        // RFC 6749 §10.12 / OIDC Core §3.1.2.7: the answer's state is used once.
+        let replay = browser.get(&back).await;
+        assert_eq!(replay.status(), 400);
+        assert!(replay.text().await.unwrap().contains("expired or was used already"));
+
+        // A tenant without a provider keeps passwords (the administrator of `world`).
+        let mut other = crate::harness::signin::Browser::new();
+        let code = crate::harness::signin::code_of(&srv, &mut other, &w, &[]).await;
+        assert_eq!(redeem(&srv.base, &w, &code).await.0, 200);
+    }
+);
+
+both_backends!(
+    async fn an_answer_from_another_issuer_another_browser_or_outside_the_domains_is_refused(srv) {
+        let w = world(&srv).await;
+        let up = upstream(&srv).await;
+        connect(&srv, &up, &w).await;
+        let callback = srv.state.upstreams.callback().to_string();
+
+        // RFC 9207 §2.4: an iss that is not the provider's is refused before anything else.
+        let mut browser = Browser::default();
+        let back = browser.walk(&authorize_url(&srv, &w, &[]), "pat@corp.example", &callback).await;
+        let forged = back.replace(&form_urlencoded::byte_serialize(up.srv.base.as_bytes()).collect::<String>(), "https%3A%2F%2Fevil.example");
+        assert_ne!(forged, back);
+        let res = browser.get(&forged).await;
+        assert_eq!(res.status(), 400);
+        assert!(res.text().await.unwrap().contains("another issuer"));
+
+        // The upstream's answer carried to a browser that did not start the sign-in.
+        let mut victim = Browser::default();
+        let back = browser.walk(&authorize_url(&srv, &w, &[]), "pat@corp.example", &callback).await;
+        let res = victim.get(&back).await;
+        assert_eq!(res.status(), 403);
+        assert!(srv.state.directory.user("pat@corp.example").await.is_err(), "nobody was signed in or made");
+
+        // Signed in upstream as someone whose address is not of a federated domain.
+        let mut browser = Browser::default();
+        let start = browser.walk(&authorize_url(&srv, &w, &[]), "pat@corp.example", &up.srv.base).await;
+        let back = browser.walk(&start, "eve@elsewhere.example", &callback).await;
+        let res = browser.get(&back).await;
+        assert_eq!(res.status(), 403);
+        assert!(srv.state.directory.user("eve@elsewhere.example").await.is_err());
+
+        // An issuer that does not answer discovery is refused when it is connected.
+        let new = NewProvider {
+            issuer: "http://127.0.0.1:9".into(),
+            client_id: "x".into(),
+            client_secret: Secret::new("y".into()),
+            domains: vec!["nowhere.example".into()],
+            admin_group: None,
+            passwords_allowed: false,
+            email_claim: None,
+            name_claim: None,
+            groups_claim: None,
+        };
+        let e = srv.state.upstreams.add("Cust1", new, "test").await.unwrap_err();
+        assert!(e.to_string().contains("OpenID Connect Discovery failed"), "{e}");
+    }
+);
