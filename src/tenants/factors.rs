@@ -83,8 +83,10 @@ pub fn weakest_level_in(wanted: &[String]) -> Option<&'static str> {
     [ACR_PASSWORD, ACR_MFA].into_iter().find(|level| wanted.iter().any(|w| w == level))
 }
 
+/// Whether a session's `amr` shows two factors: a code or a passkey here, or `mfa` from a
+/// tenant's upstream provider (federation), which that tenant chose to trust.
 pub fn has_second_factor(amr: &str) -> bool {
-    amr.split(' ').any(|m| m == "otp" || m == "hwk")
+    amr.split(' ').any(|m| m == "otp" || m == "hwk" || m == "mfa")
 }
 
 /// HOTP (RFC 4226 §5.3) of one counter value: dynamic truncation to `DIGITS` digits.
@@ -271,6 +273,17 @@ impl Factors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_factors_here_or_upstream_count_and_a_password_or_federation_alone_does_not() {
+        for two in [AMR_SECOND_FACTOR, crate::tenants::passkeys::AMR_PASSKEY, "fed mfa"] {
+            assert!(has_second_factor(two), "{two}");
+            assert_eq!(acr_of(two), ACR_MFA);
+        }
+        for one in [AMR_PASSWORD, "fed"] {
+            assert!(!has_second_factor(one), "{one}");
+        }
+    }
 
     /// RFC 6238 Appendix B, SHA-1 rows (the test key is "12345678901234567890"; eight digits
     /// there, so compare the last six).
