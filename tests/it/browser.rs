@@ -4,7 +4,8 @@
 //! plain member go through login, tenant choice, approval and consent; the app receives its
 //! code by query, fragment and form_post and redeems it with the openidconnect crate; prompt,
 //! max_age, RP-initiated logout, a single-page app calling token and userinfo with `fetch`
-//! (CORS), and the pages in Norwegian for `ui_locales=nb`. Each page is saved as a screenshot under `target/browser-screenshots/`.
+//! (CORS), the pages in Norwegian for `ui_locales=nb`, and a person of a federated domain signing in
+//! at their organisation's provider (another Gatehouse, on `localhost`). Each page is saved as a screenshot under `target/browser-screenshots/`.
 
 use crate::harness::browser::Driver;
 use crate::harness::rp::{param, relying_party, response_params, Rp};
@@ -214,5 +215,33 @@ mod signin_in_chromium {
         driver.click("button[value=allow]").await;
         driver.wait_for_url(&callback).await;
         app.redeem(a, &rp.last("/cb")).await;
+
+        // 9. Federation: Cust1's people of corp.example sign in at their organisation's
+        //    provider. The address alone on our page; the provider's own login and consent
+        //    (its CSP, its redirect back to our origin); then ours; the app gets amr fed.
+        driver.goto(&srv.url("/healthz")).await;
+        driver.delete_cookies().await;
+        let up = crate::federation::upstream(&srv).await;
+        crate::federation::connect(&srv, &up, &w).await;
+        let a = app.attempt(&[]);
+        driver.goto(&a.url).await;
+        driver.expect_title("Sign in · Gatehouse").await;
+        driver.type_into("#email", "pat@corp.example").await;
+        driver.click("button[type=submit]").await;
+        driver.wait_for_url(&up.srv.base).await;
+        driver.expect_title("Sign in · Gatehouse").await;
+        assert_eq!(driver.value("#email").await, "pat@corp.example", "login_hint reaches the provider");
+        driver.screenshot("signin-8-at-the-upstream").await;
+        driver.type_into("#password", PASSWORD).await;
+        driver.click_and_wait("button[type=submit]").await;
+        driver.expect_title("Allow access? · Gatehouse").await;
+        driver.click("button[value=allow]").await;
+        driver.wait_for_url(&srv.url("/signin")).await;
+        driver.expect_title("Allow access? · Gatehouse").await;
+        driver.click("button[value=allow]").await;
+        driver.wait_for_url(&callback).await;
+        let (claims, _) = app.redeem(a, &rp.last("/cb")).await;
+        assert_eq!(claims["amr"], json!(["fed"]));
+        assert_eq!(claims[CTX], "Cust1");
     }
 }

@@ -95,15 +95,15 @@ impl Browser {
     }
 }
 
-struct Upstream {
-    srv: TestServer,
-    client_id: String,
-    secret: String,
+pub(crate) struct Upstream {
+    pub srv: TestServer,
+    pub client_id: String,
+    pub secret: String,
 }
 
 /// The upstream: another Gatehouse on `localhost`, whose tenant Corp has `pat@corp.example`
 /// and `eve@elsewhere.example`, and an app for us with our callback as its redirect URI.
-async fn upstream(down: &TestServer) -> Upstream {
+pub(crate) async fn upstream(down: &TestServer) -> Upstream {
     let backend = if down.state.store.backend() == "sqlite" { Backend::Sqlite } else { Backend::Postgres };
     let srv = TestServer::start_with(
         backend,
@@ -137,7 +137,7 @@ async fn upstream(down: &TestServer) -> Upstream {
 }
 
 /// Tenant Cust1 (of `world`) signs in people of corp.example at `up`; the app is approved.
-async fn connect(srv: &TestServer, up: &Upstream, w: &World) {
+pub(crate) async fn connect(srv: &TestServer, up: &Upstream, w: &World) {
     let new = NewProvider {
         issuer: up.srv.base.clone(),
         client_id: up.client_id.clone(),
