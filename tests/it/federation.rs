@@ -245,3 +245,136 @@ both_backends!(
         assert!(e.to_string().contains("OpenID Connect Discovery failed"), "{e}");
     }
 );
+
+mod scripted {
+    //! Against a scripted provider (`harness::fake_op`), the answers a real one never gives.
+    use super::*;
+    use crate::harness::fake_op::{FakeOp, CLIENT_ID};
+
+    /// Cust1 signs in corp.example at the fake provider; returns the callback URL prefix.
+    async fn connect_fake(srv: &TestServer, op: &FakeOp, w: &World) -> String {
+        let new = NewProvider {
+            issuer: op.base.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: Secret::new("fake secret".into()),
+            domains: vec!["corp.example".into()],
+            admin_group: None,
+            passwords_allowed: false,
+            email_claim: None,
+            name_claim: None,
+            groups_claim: None,
+        };
+        srv.state.upstreams.add("Cust1", new, "test").await.unwrap();
+        let app = srv.state.registry.get(&w.client_id).await.unwrap();
+        srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
+        srv.state.upstreams.callback().to_string()
+    }
+
+    /// Leaves our login page for the fake provider: the browser, and the callback URL a
+    /// provider would send it back to (with the request's state and nonce).
+    async fn leave(srv: &TestServer, op: &FakeOp, w: &World, callback: &str) -> (Browser, String, String) {
+        let mut browser = Browser::default();
+        let at_op = browser.walk(&authorize_url(srv, w, &[]), "pat@corp.example", &op.base).await;
+        let q = query(&at_op);
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["client_id"], CLIENT_ID);
+        let back = format!(
+            "{callback}?code=c&state={}&iss={}",
+            q["state"],
+            form_urlencoded::byte_serialize(op.base.as_bytes()).collect::<String>()
+        );
+        (browser, back, q["nonce"].clone())
+    }
+
+    async fn refused(browser: &mut Browser, url: &str, status: u16, says: &str) {
+        let res = browser.get(url).await;
+        assert_eq!(res.status().as_u16(), status, "{url}");
+        let page = res.text().await.unwrap();
+        assert!(page.contains(says), "expected '{says}' in {page}");
+    }
+
+    both_backends!(
+        async fn nonce_signature_key_issuer_and_an_upstream_that_fails_or_hangs_are_refused(srv) {
+            let w = world(&srv).await;
+            let op = FakeOp::start().await;
+            let callback = connect_fake(&srv, &op, &w).await;
+
+            // A good answer first, so every refusal below is the one thing changed.
+            let (mut b, back, nonce) = leave(&srv, &op, &w, &callback).await;
+            op.script.lock().unwrap().nonce = nonce;
+            let res = b.get(&back).await;
+            assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+
+            // OIDC Core §3.1.3.7 (11): the nonce must be the request's.
+            let (mut b, back, _) = leave(&srv, &op, &w, &callback).await;
+            op.script.lock().unwrap().nonce = "another request's nonce".into();
+            refused(&mut b, &back, 400, "cannot trust").await;
+
+            // §3.1.3.7 (6): signed by a key that is not the one its kid names.
+            let (mut b, back, nonce) = leave(&srv, &op, &w, &callback).await;
+            *op.script.lock().unwrap() = crate::harness::fake_op::Script { nonce, sign_with_second: true, ..Default::default() };
+            refused(&mut b, &back, 400, "cannot trust").await;
+
+            // A kid we have not seen: the keys are fetched again, once; still unknown, refused;
+            // once the provider publishes it, the same kind of answer is taken.
+            let (mut b, back, nonce) = leave(&srv, &op, &w, &callback).await;
+            *op.script.lock().unwrap() =
+                crate::harness::fake_op::Script { nonce, sign_with_second: true, kid: "b".into(), ..Default::default() };
+            refused(&mut b, &back, 400, "cannot trust").await;
+            let (mut b, back, nonce) = leave(&srv, &op, &w, &callback).await;
+            *op.script.lock().unwrap() = crate::harness::fake_op::Script {
+                nonce,
+                sign_with_second: true,
+                kid: "b".into(),
+                published: vec!["a", "b"],
+                ..Default::default()
+            };
+            assert_eq!(b.get(&back).await.status(), 303, "a rotated key is found by fetching the keys again");
+
+            // §3.1.3.7 (2): the ID token's iss must be the provider's.
+            let (mut b, back, nonce) = leave(&srv, &op, &w, &callback).await;
+            *op.script.lock().unwrap() =
+                crate::harness::fake_op::Script { nonce, iss: Some("https://evil.example".into()), ..Default::default() };
+            refused(&mut b, &back, 400, "cannot trust").await;
+
+            // The provider's own refusal is shown (checked text only), and so is an error of its.
+            let (mut b, back, _) = leave(&srv, &op, &w, &callback).await;
+            let denied = back.replace("code=c", "error=access_denied&error_description=Not%20in%20the%20group");
+            refused(&mut b, &denied, 400, "refused: Not in the group").await;
+            let (mut b, back, nonce) = leave(&srv, &op, &w, &callback).await;
+            *op.script.lock().unwrap() = crate::harness::fake_op::Script { nonce, status: 500, ..Default::default() };
+            refused(&mut b, &back, 502, "could not be used").await;
+
+            // RFC 9207 §2.4: this provider says it sends iss, so an answer without it is refused.
+            let (mut b, back, _) = leave(&srv, &op, &w, &callback).await;
+            let no_iss = back.split("&iss=").next().unwrap().to_string();
+            refused(&mut b, &no_iss, 400, "did not say which issuer").await;
+
+            // No state, or one nobody issued.
+            refused(&mut b, &format!("{callback}?code=c"), 400, "expired or was used").await;
+            refused(&mut b, &format!("{callback}?code=c&state=made-up"), 400, "expired or was used").await;
+
+            // A provider that hangs: the wait is bounded by the outbound timeout, then a page.
+            let (mut b, back, nonce) = leave(&srv, &op, &w, &callback).await;
+            *op.script.lock().unwrap() =
+                crate::harness::fake_op::Script { nonce, delay: std::time::Duration::from_secs(8), ..Default::default() };
+            refused(&mut b, &back, 502, "could not be used").await;
+
+            // Metadata served from a redirect (to the cloud metadata address) is not followed.
+            let new = NewProvider {
+                issuer: format!("{}/redirecting", op.base),
+                client_id: CLIENT_ID.into(),
+                client_secret: Secret::new("s".into()),
+                domains: vec!["redirected.example".into()],
+                admin_group: None,
+                passwords_allowed: false,
+                email_claim: None,
+                name_claim: None,
+                groups_claim: None,
+            };
+            let e = srv.state.upstreams.add("Cust1", new, "test").await.unwrap_err();
+            assert!(e.to_string().contains("Discovery failed"), "{e}");
+            assert!(srv.state.directory.user("pat@corp.example").await.is_ok(), "the good answers signed Pat in");
+        }
+    );
+}
