@@ -12,7 +12,7 @@ use crate::harness::{http, TestServer};
 use gatehouse::apps::{Access, Entitlement, NewApp, Template};
 
 /// A server-to-server app of `partner` with `entitlement`, and a client_credentials token for it.
-async fn admin_token(srv: &TestServer, partner: &str, entitlement: Entitlement) -> (String, String) {
+pub(crate) async fn admin_token(srv: &TestServer, partner: &str, entitlement: Entitlement) -> (String, String) {
     let reg = &srv.state.registry;
     let created = reg
         .create(
@@ -50,7 +50,7 @@ async fn admin_token(srv: &TestServer, partner: &str, entitlement: Entitlement) 
 }
 
 /// A call with `token`; the status, headers and JSON body (Null when there is none).
-async fn call(
+pub(crate) async fn call(
     srv: &TestServer,
     method: reqwest::Method,
     path: &str,

@@ -246,6 +246,44 @@ both_backends!(
     }
 );
 
+both_backends!(
+    async fn an_operator_connects_and_removes_a_provider_through_the_api(srv) {
+        use crate::api::{admin_token, call};
+        use gatehouse::apps::Entitlement;
+        use reqwest::Method;
+        let w = world(&srv).await;
+        let up = upstream(&srv).await;
+        let partner = srv.state.registry.get(&w.client_id).await.unwrap().partner_id;
+        let (_, platform) = admin_token(&srv, &partner, Entitlement::AdminPlatform).await;
+        let path = "/api/v1/tenants/Cust1/identity-providers";
+        let body = serde_json::json!({
+            "issuer": up.srv.base, "client_id": up.client_id, "client_secret": up.secret,
+            "domains": ["corp.example"], "admin_group": "admins",
+        });
+        let (status, _, added) = call(&srv, Method::POST, path, Some(&platform), Some(body.clone()), &[]).await;
+        assert_eq!(status, 201, "{added}");
+        assert_eq!(added["domains"], serde_json::json!(["corp.example"]));
+        assert_eq!(added["passwords_allowed"], false);
+        assert!(added.get("client_secret").is_none() && !added.to_string().contains(&up.secret), "{added}");
+        let (status, _, list) = call(&srv, Method::GET, path, Some(&platform), None, &[]).await;
+        assert_eq!((status, list.as_array().unwrap().len()), (200, 1), "{list}");
+        // One domain, one provider.
+        let (status, _, again) = call(&srv, Method::POST, path, Some(&platform), Some(body), &[]).await;
+        assert_eq!(status, 409, "{again}");
+        // A partner's token manages its apps, not tenants' sign-in.
+        let (_, partner_token) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        let (status, _, _) = call(&srv, Method::GET, path, Some(&partner_token), None, &[]).await;
+        assert_eq!(status, 403);
+        let one = format!("{path}/{}", added["id"].as_str().unwrap());
+        assert_eq!(call(&srv, Method::DELETE, &one, Some(&platform), None, &[]).await.0, 204);
+        assert_eq!(call(&srv, Method::DELETE, &one, Some(&platform), None, &[]).await.0, 404);
+        let actions: Vec<String> = srv.state.store.audit_after(None, i64::MAX, 1_000).await.unwrap()
+            .into_iter().filter(|(_, e)| e.subject == "Cust1").map(|(_, e)| e.action.into_owned()).collect();
+        assert!(actions.contains(&"tenant.identity_provider_added".to_string()), "{actions:?}");
+        assert!(actions.contains(&"tenant.identity_provider_removed".to_string()), "{actions:?}");
+    }
+);
+
 mod scripted {
     //! Against a scripted provider (`harness::fake_op`), the answers a real one never gives.
     use super::*;

@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod apps;
+pub mod federation;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -326,6 +327,7 @@ impl utoipa::Modify for BearerScheme {
         apps::list, apps::create, apps::show, apps::update, apps::secrets, apps::new_secret, apps::revoke_secret,
         apps::certificates, apps::add_certificate, apps::revoke_certificate, apps::webhooks, apps::add_webhook,
         apps::remove_webhook, apps::deliveries, admin::create_tenant, admin::show_tenant, admin::audit,
+        federation::list, federation::add, federation::remove,
     ),
     components(schemas(Problem)),
     modifiers(&BearerScheme, &CommonProblems),
@@ -371,6 +373,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/apps/{client_id}/deliveries", get(apps::deliveries))
         .route("/api/v1/tenants", axum::routing::post(admin::create_tenant))
         .route("/api/v1/tenants/{ctx}", get(admin::show_tenant))
+        .route("/api/v1/tenants/{ctx}/identity-providers", get(federation::list).post(federation::add))
+        .route("/api/v1/tenants/{ctx}/identity-providers/{id}", delete(federation::remove))
         .route("/api/v1/audit", get(admin::audit))
         .route_layer(axum::middleware::from_fn_with_state(state, wake_outbox))
 }

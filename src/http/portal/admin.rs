@@ -73,6 +73,9 @@ struct TenantPage {
     /// An invitation whose mail could not be delivered: its link, for the administrator to
     /// pass on another way.
     pass_on: Option<Sent>,
+    /// The organisation providers its people sign in at (federation; the operator connects
+    /// them, since a domain claimed routes every person of that domain).
+    providers: Vec<crate::store::federation::IdpRow>,
 }
 
 /// One line of the audit trail, as the tenant administrator reads it.
@@ -120,7 +123,9 @@ pub(super) async fn render_tenant(
         })
         .collect();
     let (members, invitations) = state.people.members(&ctx).await?;
+    let providers = state.upstreams.list(&ctx).await?;
     let page = TenantPage {
+        providers,
         title: format!("{} ({})", tenant.name, tenant.ctx),
         nav: viewer.nav(),
         admin_of: viewer.admin_of,

@@ -1,0 +1,119 @@
+//! `/api/v1/tenants/{ctx}/identity-providers`: a tenant's upstream OpenID Providers
+//! (federation), for an operator's scripts (`admin:platform`). The client secret goes in once
+//! and never comes back out.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Body, Caller, Problem, Segments};
+use crate::federation::NewProvider;
+use crate::store::federation::IdpRow;
+use crate::AppState;
+
+// No `Debug`: it carries the client secret.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewIdentityProvider {
+    /// The provider's issuer; its discovery document is fetched when it is added.
+    pub issuer: String,
+    /// The client ID Gatehouse has at the provider (redirect URI: `<our issuer>/signin/federated`).
+    pub client_id: String,
+    pub client_secret: String,
+    /// The email domains whose people sign in there.
+    pub domains: Vec<String>,
+    /// A value of the groups claim that makes its holder an administrator of the tenant.
+    pub admin_group: Option<String>,
+    /// Whether people of these domains may still sign in with a password (default false).
+    #[serde(default)]
+    pub passwords_allowed: bool,
+    pub email_claim: Option<String>,
+    pub name_claim: Option<String>,
+    pub groups_claim: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IdentityProviderView {
+    pub id: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub domains: Vec<String>,
+    pub admin_group: Option<String>,
+    pub passwords_allowed: bool,
+    pub email_claim: String,
+    pub name_claim: String,
+    pub groups_claim: String,
+    pub created_at: i64,
+}
+
+impl From<IdpRow> for IdentityProviderView {
+    fn from(p: IdpRow) -> Self {
+        IdentityProviderView {
+            id: p.id,
+            issuer: p.issuer,
+            client_id: p.client_id,
+            domains: p.domains,
+            admin_group: p.admin_group,
+            passwords_allowed: p.passwords_allowed,
+            email_claim: p.email_claim,
+            name_claim: p.name_claim,
+            groups_claim: p.groups_claim,
+            created_at: p.created_at,
+        }
+    }
+}
+
+/// `GET /api/v1/tenants/{ctx}/identity-providers`.
+#[utoipa::path(get, path = "/api/v1/tenants/{ctx}/identity-providers", params(("ctx" = String, Path)),
+    responses((status = 200, body = Vec<IdentityProviderView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(ctx): Segments<String>,
+) -> Result<Response, Problem> {
+    caller.require_platform()?;
+    let all: Vec<IdentityProviderView> = state.upstreams.list(&ctx).await?.into_iter().map(Into::into).collect();
+    Ok(Json(all).into_response())
+}
+
+/// `POST /api/v1/tenants/{ctx}/identity-providers`: connects a provider.
+#[utoipa::path(post, path = "/api/v1/tenants/{ctx}/identity-providers", params(("ctx" = String, Path)),
+    request_body = NewIdentityProvider, responses((status = 201, body = IdentityProviderView)))]
+pub async fn add(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(ctx): Segments<String>,
+    Body(body): Body<NewIdentityProvider>,
+) -> Result<Response, Problem> {
+    caller.require_platform()?;
+    let new = NewProvider {
+        issuer: body.issuer,
+        client_id: body.client_id,
+        client_secret: crate::secret::Secret::new(body.client_secret),
+        domains: body.domains,
+        admin_group: body.admin_group,
+        passwords_allowed: body.passwords_allowed,
+        email_claim: body.email_claim,
+        name_claim: body.name_claim,
+        groups_claim: body.groups_claim,
+    };
+    let added = state.upstreams.add(&ctx, new, &caller.actor()).await?;
+    Ok((StatusCode::CREATED, Json(IdentityProviderView::from(added))).into_response())
+}
+
+/// `DELETE /api/v1/tenants/{ctx}/identity-providers/{id}`: its people sign in with passwords
+/// again (those made at their first federated sign-in have none until they reset one).
+#[utoipa::path(delete, path = "/api/v1/tenants/{ctx}/identity-providers/{id}",
+    params(("ctx" = String, Path), ("id" = String, Path)), responses((status = 204)))]
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments((ctx, id)): Segments<(String, String)>,
+) -> Result<Response, Problem> {
+    caller.require_platform()?;
+    state.upstreams.remove(&ctx, &id, &caller.actor()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
