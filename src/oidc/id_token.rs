@@ -66,7 +66,7 @@ pub fn user_claims(user: &User, tenant: Option<&Tenant>, is_admin: bool, scope: 
         c.insert(format!("{SUPERID}associateid"), json!(user.associate_id.to_string()));
         c.insert(format!("{SUPERID}so_primary_email_address"), json!(user.email));
         c.insert(format!("{SUPERID}initials"), json!(initials(&user.name)));
-        // Who checked the password: we did. Federated tenants (later) name their provider.
+        // Who checked the password: we did (`sign` names a tenant's upstream provider instead).
         c.insert(format!("{SUPERID}identityprovider"), json!(LOCAL_IDENTITY_PROVIDER));
     }
     c
@@ -117,6 +117,9 @@ pub struct IdTokenInput<'a> {
     /// SuperID's system token: only for a tenant administrator signing in to an app with the
     /// system-token entitlement.
     pub system_token: Option<&'a str>,
+    /// The tenant's upstream provider the person signed in at (federation), for SuperID's
+    /// `identityprovider`; None when they signed in here.
+    pub identity_provider: Option<&'a str>,
 }
 
 /// Signs with the app's own key when it has one, else the server's current key of the app's
@@ -125,6 +128,9 @@ pub fn sign(keys: &Keys, config: &Config, now: i64, i: IdTokenInput<'_>) -> Resu
     let mut c = user_claims(i.user, i.tenant, i.is_admin, i.scope);
     if let Some(t) = i.tenant {
         c.extend(tenant_urls(config, t));
+        if let Some(idp) = i.identity_provider {
+            c.insert(format!("{SUPERID}identityprovider"), json!(idp));
+        }
     }
     c.insert("iss".into(), json!(config.issuer));
     c.insert("aud".into(), json!(i.client_id));

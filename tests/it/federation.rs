@@ -180,6 +180,7 @@ both_backends!(
         assert_eq!(status, 200, "{tokens}");
         let id = claims(tokens["id_token"].as_str().unwrap());
         assert_eq!(id["amr"], serde_json::json!(["fed"]));
+        assert_eq!(id["http://schemes.superoffice.net/identity/identityprovider"], up.srv.base.as_str());
         let user = srv.state.directory.user("pat@corp.example").await.unwrap();
         assert_eq!(id["sub"], user.id.as_str());
         assert_eq!(user.name, "Pat Upstream", "the name comes from the upstream");

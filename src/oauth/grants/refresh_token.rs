@@ -106,6 +106,11 @@ pub async fn issue_for_user(
             .and_then(|(_, token)| token),
         _ => None,
     };
+    // A federated sign-in (amr `fed`) names the provider that serves the person's domain.
+    let identity_provider = match g.amr.is_some_and(|a| a.split(' ').any(|m| m == "fed")) {
+        true => state.upstreams.for_email(&user.email).await?.map(|p| p.issuer),
+        false => None,
+    };
     let id_token = if g.scope.iter().any(|s| s == "openid") {
         Some(crate::oidc::id_token::sign(
             &state.keys,
@@ -126,6 +131,7 @@ pub async fn issue_for_user(
                 access_token: &access.token,
                 ttl: access.expires_in,
                 system_token: system_token.as_deref(),
+                identity_provider: identity_provider.as_deref(),
             },
         )?)
     } else {
