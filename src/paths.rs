@@ -12,6 +12,12 @@ pub const SIGNIN: &str = "/signin";
 /// Where a tenant's upstream provider sends people back (under `SIGNIN`, so the browser sends
 /// the sign-in's flow cookie with it).
 pub const SIGNIN_FEDERATED: &str = "/signin/federated";
+/// The public key we sign client assertions to a tenant's provider with (`private_key_jwt`).
+pub const FEDERATION_JWKS: &str = "/federation/{id}/jwks.json";
+
+pub fn federation_jwks(id: &str) -> String {
+    FEDERATION_JWKS.replace("{id}", id)
+}
 pub const TOKEN: &str = "/token";
 /// Pushed authorization requests (RFC 9126).
 pub const PAR: &str = "/par";

@@ -1,15 +1,18 @@
 -- Federation (issue 20): a tenant's upstream OpenID Providers, the email domains each serves,
 -- and the upstream sign-ins in flight.
 
--- The client secret is sealed (AES-256-GCM) under the deployment's federation key; the claim
--- names say where email, name and groups are read from; a member of admin_group upstream
--- administers the tenant here.
+-- We authenticate to the provider with a client secret or, with private_key_jwt, a key made
+-- for it (its public half published at /federation/<id>/jwks.json); either is sealed
+-- (AES-256-GCM) under the deployment's federation key. The claim names say where email, name
+-- and groups are read from; a member of admin_group upstream administers the tenant here.
 CREATE TABLE identity_providers (
     id                 TEXT PRIMARY KEY,
     tenant_id          TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
     issuer             TEXT NOT NULL,
     client_id          TEXT NOT NULL,
-    client_secret      BYTEA NOT NULL,
+    client_secret      BYTEA NULL,
+    private_key        BYTEA NULL,
+    key_id             TEXT NULL,
     email_claim        TEXT NOT NULL,
     name_claim         TEXT NOT NULL,
     groups_claim       TEXT NOT NULL,

@@ -58,8 +58,9 @@ pub(super) enum TenantCmd {
 
 #[derive(Subcommand, Debug)]
 pub(super) enum IdpCmd {
-    /// Connect an upstream provider; its client secret is read from standard input. Register
-    /// `<issuer>/signin/federated` as the redirect URI at the provider.
+    /// Connect an upstream provider; its client secret is read from standard input (or, with
+    /// --private-key-jwt, a key is made for it). Register `<issuer>/signin/federated` as the
+    /// redirect URI at the provider.
     Add {
         #[arg(long)]
         ctx: String,
@@ -78,6 +79,10 @@ pub(super) enum IdpCmd {
         /// Let people of these domains still sign in with a password here.
         #[arg(long)]
         allow_passwords: bool,
+        /// Authenticate with a key Gatehouse makes (its public half at the printed jwks_uri)
+        /// instead of a client secret.
+        #[arg(long)]
+        private_key_jwt: bool,
         #[arg(long)]
         email_claim: Option<String>,
         #[arg(long)]
@@ -115,20 +120,24 @@ async fn idp(state: &crate::AppState, json: bool, cmd: IdpCmd) -> anyhow::Result
             domains,
             admin_group,
             allow_passwords,
+            private_key_jwt,
             email_claim,
             name_claim,
             groups_claim,
         } => {
             use std::io::Read;
             let mut secret = String::new();
-            std::io::stdin()
-                .take(4096)
-                .read_to_string(&mut secret)
-                .map_err(|e| anyhow::anyhow!("cannot read the client secret from standard input: {e}"))?;
+            if !private_key_jwt {
+                std::io::stdin()
+                    .take(4096)
+                    .read_to_string(&mut secret)
+                    .map_err(|e| anyhow::anyhow!("cannot read the client secret from standard input: {e}"))?;
+            }
             let new = crate::federation::NewProvider {
                 issuer,
                 client_id,
-                client_secret: crate::secret::Secret::new(secret.trim_end_matches(['\n', '\r']).to_string()),
+                client_secret: (!private_key_jwt)
+                    .then(|| crate::secret::Secret::new(secret.trim_end_matches(['\n', '\r']).to_string())),
                 domains,
                 admin_group,
                 passwords_allowed: allow_passwords,
@@ -138,9 +147,15 @@ async fn idp(state: &crate::AppState, json: bool, cmd: IdpCmd) -> anyhow::Result
             };
             let p = state.upstreams.add(&ctx, new, ACTOR).await?;
             let callback = state.upstreams.callback().to_string();
-            print(json, &idp_view(&p), || {
+            let mut view = idp_view(&p);
+            view["jwks_uri"] = json!(state.upstreams.jwks_uri(&p));
+            print(json, &view, || {
+                let key = match state.upstreams.jwks_uri(&p) {
+                    Some(uri) => format!("; our public key for private_key_jwt there: {uri}"),
+                    None => String::new(),
+                };
                 format!(
-                    "{ctx}: identity provider {} added for {} (redirect URI there: {callback})",
+                    "{ctx}: identity provider {} added for {} (redirect URI there: {callback}{key})",
                     p.id,
                     p.domains.join(", ")
                 )

@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::clock::Clock;
 use crate::crypto::{aead_open, aead_seal, random_id};
 use crate::error::{Error, Result};
+use crate::jose::{Alg, KeyPair, SigningKey};
 use crate::outbound::Outbound;
 use crate::secret::Secret;
 use crate::store::audit::AuditEvent;
@@ -31,7 +32,8 @@ pub const MAX_DOMAINS: usize = 50;
 pub struct NewProvider {
     pub issuer: String,
     pub client_id: String,
-    pub client_secret: Secret<String>,
+    /// None: we authenticate with `private_key_jwt`, with a key made for this provider.
+    pub client_secret: Option<Secret<String>>,
     pub domains: Vec<String>,
     /// A value of the groups claim that makes its holder an administrator of the tenant.
     pub admin_group: Option<String>,
@@ -51,7 +53,8 @@ pub struct Upstreams {
     outbound: Outbound,
     /// Seals the client secrets at rest.
     seal_key: Arc<Secret<Vec<u8>>>,
-    /// Where upstreams send people back: `{issuer}/signin/federated`.
+    /// Our issuer, and where upstreams send people back: `{issuer}/signin/federated`.
+    issuer: String,
     callback: String,
     metadata: Arc<Mutex<HashMap<String, upstream::Cached>>>,
 }
@@ -78,6 +81,7 @@ impl Upstreams {
             outbound,
             seal_key: Arc::new(seal_key),
             callback: format!("{issuer}{}", crate::paths::SIGNIN_FEDERATED),
+            issuer: issuer.to_string(),
             metadata: Arc::default(),
         }
     }
@@ -97,7 +101,7 @@ impl Upstreams {
         if client_id.is_empty() || client_id.len() > 255 {
             return Err(Error::invalid("client_id", "must be 1 to 255 characters"));
         }
-        if p.client_secret.expose().is_empty() || p.client_secret.expose().len() > 1024 {
+        if p.client_secret.as_ref().is_some_and(|s| s.expose().is_empty() || s.expose().len() > 1024) {
             return Err(Error::invalid("client_secret", "must be 1 to 1024 characters"));
         }
         let mut domains = Vec::new();
@@ -123,14 +127,26 @@ impl Upstreams {
             .await
             .map_err(|e| Error::invalid("issuer", format!("OpenID Connect Discovery failed: {e}")))?;
         let id = random_id();
-        let sealed = aead_seal(self.seal_key.expose(), id.as_bytes(), p.client_secret.expose().as_bytes())
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("sealing the client secret failed")))?;
+        let seal = |aad: &[u8], plain: &[u8]| {
+            aead_seal(self.seal_key.expose(), aad, plain)
+                .ok_or_else(|| Error::Internal(anyhow::anyhow!("sealing a credential failed")))
+        };
+        let (client_secret, private_key, key_id) = match &p.client_secret {
+            Some(secret) => (Some(seal(id.as_bytes(), secret.expose().as_bytes())?), None, None),
+            None => {
+                let (_, pkcs8) = KeyPair::generate(Alg::ES256).map_err(Error::Internal)?;
+                let kid = random_id()[..16].to_string();
+                (None, Some(seal(&key_aad(&id), &pkcs8)?), Some(kid))
+            }
+        };
         let row = IdpRow {
             id,
             tenant_id: tenant.id.clone(),
             issuer,
             client_id,
-            client_secret: sealed,
+            client_secret,
+            private_key,
+            key_id,
             email_claim: claim("email_claim", p.email_claim, "email")?,
             name_claim: claim("name_claim", p.name_claim, "name")?,
             groups_claim: claim("groups_claim", p.groups_claim, "groups")?,
@@ -178,14 +194,49 @@ impl Upstreams {
         Ok(self.store.identity_provider_for_domain(&domain.to_ascii_lowercase()).await?)
     }
 
-    fn client_secret(&self, idp: &IdpRow) -> Result<Secret<String>> {
-        let plain = aead_open(self.seal_key.expose(), idp.id.as_bytes(), &idp.client_secret)
+    fn client_secret(&self, idp: &IdpRow) -> Result<Option<Secret<String>>> {
+        let Some(sealed) = &idp.client_secret else { return Ok(None) };
+        let plain = aead_open(self.seal_key.expose(), idp.id.as_bytes(), sealed)
             .and_then(|p| String::from_utf8(p).ok())
             .ok_or_else(|| {
                 Error::Internal(anyhow::anyhow!("the client secret of identity provider {} does not open", idp.id))
             })?;
-        Ok(Secret::new(plain))
+        Ok(Some(Secret::new(plain)))
     }
+
+    /// The key we sign client assertions to `idp` with (`private_key_jwt`), if it has one.
+    fn assertion_key(&self, idp: &IdpRow) -> Result<Option<SigningKey>> {
+        let (Some(sealed), Some(kid)) = (&idp.private_key, &idp.key_id) else { return Ok(None) };
+        let pkcs8 = aead_open(self.seal_key.expose(), &key_aad(&idp.id), sealed)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("the key of identity provider {} does not open", idp.id)))?;
+        let pair = KeyPair::from_pkcs8(Alg::ES256, &pkcs8).map_err(Error::Internal)?;
+        Ok(Some(SigningKey::new(kid.clone(), Alg::ES256, pair)))
+    }
+
+    /// The JWK Set `idp` checks our client assertions with (`/federation/<id>/jwks.json`):
+    /// empty for a provider we send a secret to.
+    pub async fn jwks(&self, id: &str) -> Result<Option<serde_json::Value>> {
+        let Some(idp) = self.store.identity_provider(id).await? else { return Ok(None) };
+        let mut keys = Vec::new();
+        if let Some(key) = self.assertion_key(&idp)? {
+            let mut jwk = key.pair().public_key().map_err(Error::Internal)?.to_jwk();
+            jwk["kid"] = json!(key.kid);
+            jwk["alg"] = json!("ES256");
+            jwk["use"] = json!("sig");
+            keys.push(jwk);
+        }
+        Ok(Some(json!({ "keys": keys })))
+    }
+
+    /// Where `idp` finds our public key, when we authenticate with one.
+    pub fn jwks_uri(&self, idp: &IdpRow) -> Option<String> {
+        idp.key_id.as_ref().map(|_| format!("{}{}", self.issuer, crate::paths::federation_jwks(&idp.id)))
+    }
+}
+
+/// What a sealed assertion key is bound to (a secret sealed for the same row cannot pass as it).
+fn key_aad(id: &str) -> Vec<u8> {
+    [id.as_bytes(), b"/private_key"].concat()
 }
 
 /// An email domain as people type it after the `@`: lowercase labels of letters, digits and

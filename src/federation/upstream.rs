@@ -181,7 +181,7 @@ impl Upstreams {
         Ok(CoreClient::from_provider_metadata(
             metadata.clone(),
             ClientId::new(idp.client_id.clone()),
-            Some(ClientSecret::new(secret.expose().clone())),
+            secret.map(|s| ClientSecret::new(s.expose().clone())),
         )
         .set_redirect_uri(redirect))
     }
@@ -254,13 +254,26 @@ impl Upstreams {
         let code = cb.code.filter(|c| !c.is_empty()).ok_or_else(|| Failure::Untrusted("no code".into()))?;
         let client = self.client(&idp, &metadata)?;
         let http = Http(self.outbound.clone());
-        let tokens = client
+        let mut request = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| Failure::Upstream(describe(&e)))?
-            .set_pkce_verifier(PkceCodeVerifier::new(login.verifier.clone()))
-            .request_async(&http)
-            .await
-            .map_err(|e| Failure::Upstream(describe(&e)))?;
+            .set_pkce_verifier(PkceCodeVerifier::new(login.verifier.clone()));
+        // RFC 7523 §2.2 / OIDC Core §9 private_key_jwt: the crate sends client_id; we add the
+        // assertion, for the token endpoint as its audience.
+        if let Some(key) = self.assertion_key(&idp)? {
+            let token_endpoint = metadata.token_endpoint().map(|u| u.to_string()).unwrap_or_default();
+            let now = self.clock.now();
+            let claims = json!({
+                "iss": idp.client_id, "sub": idp.client_id, "aud": token_endpoint,
+                "jti": crate::crypto::random_id(), "iat": now, "exp": now + 60,
+            });
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            let assertion = key.sign_jwt("JWT", &claims, &rng).map_err(|e| Failure::Internal(Error::Internal(e)))?;
+            request = request
+                .add_extra_param("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                .add_extra_param("client_assertion", assertion);
+        }
+        let tokens = request.request_async(&http).await.map_err(|e| Failure::Upstream(describe(&e)))?;
         let id_token = tokens.id_token().ok_or_else(|| Failure::Untrusted("no ID token".into()))?;
         let nonce = Nonce::new(login.nonce.clone());
         let checked = match id_token.claims(&client.id_token_verifier(), &nonce) {

@@ -98,6 +98,25 @@ pub async fn callback(
     Ok(session::with_cookies(Redirect::to(&next).into_response(), cookies))
 }
 
+/// `GET /federation/{id}/jwks.json`: the public key a tenant's provider checks our client
+/// assertions with (`private_key_jwt`); an empty set for a provider we send a secret to.
+pub async fn jwks(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, PageError> {
+    match state.upstreams.jwks(&id).await.map_err(failed)? {
+        Some(set) => Ok((
+            [
+                (axum::http::header::CONTENT_TYPE, "application/jwk-set+json"),
+                (axum::http::header::CACHE_CONTROL, "max-age=300"),
+            ],
+            set.to_string(),
+        )
+            .into_response()),
+        None => Err(PageError::not_found("No such identity provider.")),
+    }
+}
+
 /// From the login form: on to the person's provider (a page, see `SigninPage::to_upstream`).
 pub async fn leave_for(
     state: &AppState,

@@ -62,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route(paths::SIGNIN, get(authorize::signin_page).post(authorize::signin_submit))
         .route(paths::SIGNIN_FEDERATED, get(federation::callback))
+        .route(paths::FEDERATION_JWKS, get(federation::jwks))
         .route(paths::TOKEN, post(token::token))
         .route(paths::PAR, post(par::push))
         .route(paths::DEVICE_AUTHORIZATION, post(device::authorize))

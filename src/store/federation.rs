@@ -12,8 +12,11 @@ pub struct IdpRow {
     pub tenant_id: String,
     pub issuer: String,
     pub client_id: String,
-    /// Sealed; `federation::Upstreams` opens it.
-    pub client_secret: Vec<u8>,
+    /// Sealed; `federation::Upstreams` opens it. None with `private_key_jwt`.
+    pub client_secret: Option<Vec<u8>>,
+    /// Sealed PKCS#8 of the ES256 key we sign client assertions with (`private_key_jwt`).
+    pub private_key: Option<Vec<u8>>,
+    pub key_id: Option<String>,
     pub email_claim: String,
     pub name_claim: String,
     pub groups_claim: String,
@@ -34,8 +37,8 @@ pub struct UpstreamLoginRow {
     pub expires_at: i64,
 }
 
-const IDP_COLUMNS: &str = "i.id, i.tenant_id, i.issuer, i.client_id, i.client_secret, i.email_claim, i.name_claim, \
-    i.groups_claim, i.admin_group, i.passwords_allowed, i.created_at";
+const IDP_COLUMNS: &str = "i.id, i.tenant_id, i.issuer, i.client_id, i.client_secret, i.private_key, i.key_id, \
+    i.email_claim, i.name_claim, i.groups_claim, i.admin_group, i.passwords_allowed, i.created_at";
 
 fn idp_row(r: &impl DbRow, domains: Vec<String>) -> sqlx::Result<IdpRow> {
     Ok(IdpRow {
@@ -43,7 +46,9 @@ fn idp_row(r: &impl DbRow, domains: Vec<String>) -> sqlx::Result<IdpRow> {
         tenant_id: r.text("tenant_id")?,
         issuer: r.text("issuer")?,
         client_id: r.text("client_id")?,
-        client_secret: r.bytes("client_secret")?,
+        client_secret: r.opt_bytes("client_secret")?,
+        private_key: r.opt_bytes("private_key")?,
+        key_id: r.opt_text("key_id")?,
         email_claim: r.text("email_claim")?,
         name_claim: r.text("name_claim")?,
         groups_claim: r.text("groups_claim")?,
@@ -59,11 +64,11 @@ impl Store {
     /// belongs to a provider already.
     pub async fn insert_identity_provider(&self, p: &IdpRow, event: &AuditEvent) -> sqlx::Result<bool> {
         audited!(self, event, when |done: &bool| *done, tx => {
-            sqlx::query("INSERT INTO identity_providers (id, tenant_id, issuer, client_id, client_secret, email_claim, \
-                name_claim, groups_claim, admin_group, passwords_allowed, created_at) \
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            sqlx::query("INSERT INTO identity_providers (id, tenant_id, issuer, client_id, client_secret, private_key, \
+                key_id, email_claim, name_claim, groups_claim, admin_group, passwords_allowed, created_at) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)")
                 .bind(&p.id).bind(&p.tenant_id).bind(&p.issuer).bind(&p.client_id).bind(&p.client_secret)
-                .bind(&p.email_claim).bind(&p.name_claim).bind(&p.groups_claim).bind(&p.admin_group)
+                .bind(&p.private_key).bind(&p.key_id).bind(&p.email_claim).bind(&p.name_claim).bind(&p.groups_claim).bind(&p.admin_group)
                 .bind(p.passwords_allowed).bind(p.created_at)
                 .execute(&mut *tx).await?;
             let mut claimed = true;

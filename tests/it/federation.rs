@@ -141,7 +141,7 @@ pub(crate) async fn connect(srv: &TestServer, up: &Upstream, w: &World) {
     let new = NewProvider {
         issuer: up.srv.base.clone(),
         client_id: up.client_id.clone(),
-        client_secret: Secret::new(up.secret.clone()),
+        client_secret: Some(Secret::new(up.secret.clone())),
         domains: vec!["Corp.Example".into()],
         admin_group: None,
         passwords_allowed: false,
@@ -234,7 +234,7 @@ both_backends!(
         let new = NewProvider {
             issuer: "http://127.0.0.1:9".into(),
             client_id: "x".into(),
-            client_secret: Secret::new("y".into()),
+            client_secret: Some(Secret::new("y".into())),
             domains: vec!["nowhere.example".into()],
             admin_group: None,
             passwords_allowed: false,
@@ -285,6 +285,43 @@ both_backends!(
     }
 );
 
+both_backends!(
+    async fn we_can_authenticate_to_a_provider_with_private_key_jwt_instead_of_a_secret(srv) {
+        let w = world(&srv).await;
+        let up = upstream(&srv).await;
+        let new = NewProvider {
+            issuer: up.srv.base.clone(),
+            client_id: up.client_id.clone(),
+            client_secret: None,
+            domains: vec!["corp.example".into()],
+            admin_group: None,
+            passwords_allowed: false,
+            email_claim: None,
+            name_claim: None,
+            groups_claim: None,
+        };
+        let idp = srv.state.upstreams.add("Cust1", new, "test").await.unwrap();
+        assert!(idp.client_secret.is_none());
+        let jwks_uri = srv.state.upstreams.jwks_uri(&idp).unwrap();
+        let set: Value = http().get(&jwks_uri).send().await.unwrap().json().await.unwrap();
+        let jwk = &set["keys"][0];
+        assert_eq!((jwk["kty"].as_str(), jwk["alg"].as_str()), (Some("EC"), Some("ES256")), "{set}");
+        assert!(jwk.get("d").is_none(), "only the public half is published");
+        // The provider's administrator uploads our public key for the app; its secret is never used.
+        up.srv.state.registry.add_certificate(&up.client_id, jwk.to_string().as_bytes(), None, "test").await.unwrap();
+        let app = srv.state.registry.get(&w.client_id).await.unwrap();
+        srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
+
+        let callback = srv.state.upstreams.callback().to_string();
+        let mut browser = Browser::default();
+        let back = browser.walk(&authorize_url(&srv, &w, &[]), "pat@corp.example", &callback).await;
+        let done = browser.walk(&back, "pat@corp.example", crate::harness::signin::REDIRECT).await;
+        let (status, tokens) = redeem(&srv.base, &w, &query(&done)["code"]).await;
+        assert_eq!(status, 200, "{tokens}");
+        assert_eq!(claims(tokens["id_token"].as_str().unwrap())["amr"], serde_json::json!(["fed"]));
+    }
+);
+
 mod scripted {
     //! Against a scripted provider (`harness::fake_op`), the answers a real one never gives.
     use super::*;
@@ -295,7 +332,7 @@ mod scripted {
         let new = NewProvider {
             issuer: op.base.clone(),
             client_id: CLIENT_ID.into(),
-            client_secret: Secret::new("fake secret".into()),
+            client_secret: Some(Secret::new("fake secret".into())),
             domains: vec!["corp.example".into()],
             admin_group: None,
             passwords_allowed: false,
@@ -403,7 +440,7 @@ mod scripted {
             let new = NewProvider {
                 issuer: format!("{}/redirecting", op.base),
                 client_id: CLIENT_ID.into(),
-                client_secret: Secret::new("s".into()),
+                client_secret: Some(Secret::new("s".into())),
                 domains: vec!["redirected.example".into()],
                 admin_group: None,
                 passwords_allowed: false,

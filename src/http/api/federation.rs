@@ -22,7 +22,9 @@ pub struct NewIdentityProvider {
     pub issuer: String,
     /// The client ID Gatehouse has at the provider (redirect URI: `<our issuer>/signin/federated`).
     pub client_id: String,
-    pub client_secret: String,
+    /// Absent: Gatehouse makes a key and authenticates with `private_key_jwt` (the answer's
+    /// `jwks_uri` publishes its public half for the provider).
+    pub client_secret: Option<String>,
     /// The email domains whose people sign in there.
     pub domains: Vec<String>,
     /// A value of the groups claim that makes its holder an administrator of the tenant.
@@ -47,11 +49,14 @@ pub struct IdentityProviderView {
     pub name_claim: String,
     pub groups_claim: String,
     pub created_at: i64,
+    /// Our public key for `private_key_jwt`, when we authenticate with one.
+    pub jwks_uri: Option<String>,
 }
 
-impl From<IdpRow> for IdentityProviderView {
-    fn from(p: IdpRow) -> Self {
+impl IdentityProviderView {
+    fn of(state: &AppState, p: IdpRow) -> Self {
         IdentityProviderView {
+            jwks_uri: state.upstreams.jwks_uri(&p),
             id: p.id,
             issuer: p.issuer,
             client_id: p.client_id,
@@ -75,7 +80,8 @@ pub async fn list(
     Segments(ctx): Segments<String>,
 ) -> Result<Response, Problem> {
     caller.require_platform()?;
-    let all: Vec<IdentityProviderView> = state.upstreams.list(&ctx).await?.into_iter().map(Into::into).collect();
+    let all: Vec<IdentityProviderView> =
+        state.upstreams.list(&ctx).await?.into_iter().map(|p| IdentityProviderView::of(&state, p)).collect();
     Ok(Json(all).into_response())
 }
 
@@ -92,7 +98,7 @@ pub async fn add(
     let new = NewProvider {
         issuer: body.issuer,
         client_id: body.client_id,
-        client_secret: crate::secret::Secret::new(body.client_secret),
+        client_secret: body.client_secret.map(crate::secret::Secret::new),
         domains: body.domains,
         admin_group: body.admin_group,
         passwords_allowed: body.passwords_allowed,
@@ -101,7 +107,7 @@ pub async fn add(
         groups_claim: body.groups_claim,
     };
     let added = state.upstreams.add(&ctx, new, &caller.actor()).await?;
-    Ok((StatusCode::CREATED, Json(IdentityProviderView::from(added))).into_response())
+    Ok((StatusCode::CREATED, Json(IdentityProviderView::of(&state, added))).into_response())
 }
 
 /// `DELETE /api/v1/tenants/{ctx}/identity-providers/{id}`: its people sign in with passwords
