@@ -5,6 +5,7 @@ mod app;
 mod credential;
 mod keys;
 mod partner;
+mod remote;
 mod resource;
 mod tenant;
 mod user;
@@ -42,6 +43,13 @@ pub struct Cli {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Run the command through this server's admin API instead of the database (app and
+    /// tenant commands an automation host runs; needs --token).
+    #[arg(long, global = true, env = "GATEHOUSE_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// An access token of an app with admin:partner or admin:platform, for --server.
+    #[arg(long, global = true, env = "GATEHOUSE_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -122,6 +130,13 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(server) = &cli.server {
+        let remote = remote::Remote::new(server, cli.token.as_deref().unwrap_or(""))?;
+        let Some(cmd) = cli.command else {
+            anyhow::bail!("--server runs app and tenant commands through the API; `serve` runs here, without it")
+        };
+        return remote::run(remote, cli.json, cmd).await;
+    }
     let serve_args = match &cli.command {
         Some(Command::Serve(a)) => Some(a),
         None => None,

@@ -22,6 +22,10 @@ pub(super) enum TenantCmd {
         /// `tenants.default_mfa_policy`, itself `admins` by default).
         #[arg(long)]
         mfa: Option<String>,
+        /// Invite this person by mail as the tenant's first administrator (required with
+        /// --server).
+        #[arg(long)]
+        admin_email: Option<String>,
     },
     /// Set who in the tenant must sign in with a second factor: off, admins or everyone.
     Mfa {
@@ -187,13 +191,23 @@ async fn idp(state: &crate::AppState, json: bool, cmd: IdpCmd) -> anyhow::Result
 pub(super) async fn tenant(config: Config, json: bool, cmd: TenantCmd) -> anyhow::Result<()> {
     let state = open(config).await?;
     match cmd {
-        TenantCmd::Add { ctx, name, serial, partner, mfa } => {
+        TenantCmd::Add { ctx, name, serial, partner, mfa, admin_email } => {
             let policy = mfa.as_deref().map(crate::tenants::factors::Policy::parse).transpose()?;
             let mut t = state.directory.add_tenant(&ctx, &name, serial, partner.as_deref(), ACTOR).await?;
             if let Some(policy) = policy {
                 t = state.directory.set_mfa_policy(&ctx, policy, ACTOR).await?;
             }
-            print(json, &t, || format!("tenant {} (serial {}) created: {}", t.ctx, t.serial, t.name))
+            let invited = match admin_email {
+                Some(email) => Some(state.people.invite_to_tenant(&ctx, &email, true, ACTOR).await?),
+                None => None,
+            };
+            print(json, &t, || {
+                let mut line = format!("tenant {} (serial {}) created: {}", t.ctx, t.serial, t.name);
+                if let Some(sent) = &invited {
+                    line += &format!("\n{} is invited as its administrator; the link: {}", sent.email, sent.link);
+                }
+                line
+            })
         }
         TenantCmd::Mfa { ctx, policy } => {
             let t =

@@ -253,3 +253,59 @@ both_backends!(
         assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     }
 );
+
+both_backends!(
+    async fn the_cli_runs_a_partners_commands_through_the_api_with_a_token_and_no_database(srv) {
+        let partner = srv.partner().await;
+        let (_, token) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        // No database this process could reach: everything goes through --server.
+        let nowhere = "postgres://nobody@127.0.0.1:1/none";
+        let remote = |args: &[&str], stdin: Option<&str>| {
+            let mut all = vec!["--json", "--server", srv.base.as_str(), "--token", token.as_str()];
+            all.extend_from_slice(args);
+            crate::harness::run_cli(nowhere, srv.dir.path(), &all, stdin)
+        };
+        let created = remote(&["app", "create", "--partner", &partner, "--template", "server-to-server", "--name", "CI"], None);
+        assert_eq!(created.code, 0, "{}", created.stderr);
+        let client_id = created.json()["app"]["client_id"].as_str().unwrap().to_string();
+        assert!(created.json()["client_secret"].as_str().unwrap().starts_with("gatehouse_cs_"));
+
+        let issued = remote(&["app", "secret", "new", &client_id], None);
+        assert_eq!(issued.code, 0, "{}", issued.stderr);
+        let secret_id = issued.json()["id"].as_str().unwrap().to_string();
+        let listed = remote(&["app", "secret", "list", &client_id], None).json();
+        assert!(listed.as_array().unwrap().iter().any(|s| s["id"] == secret_id.as_str()), "{listed}");
+        assert_eq!(remote(&["app", "secret", "revoke", &client_id, &secret_id], None).code, 0);
+
+        let pem = srv.dir.path().join("app-public.pem");
+        std::fs::write(&pem, crate::harness::fixture("app-public.pem")).unwrap();
+        let cert = remote(&["app", "cert", "add", &client_id, pem.to_str().unwrap()], None);
+        assert_eq!(cert.code, 0, "{}", cert.stderr);
+        let cert_id = cert.json()["id"].as_str().unwrap().to_string();
+        assert_eq!(remote(&["app", "cert", "revoke", &client_id, &cert_id], None).code, 0);
+
+        let hook = remote(&["app", "webhook", "add", &client_id, "https://ci.example.com/hook"], None);
+        assert_eq!(hook.code, 0, "{}", hook.stderr);
+        assert!(hook.json()["secret"].as_str().unwrap().starts_with("whsec_"));
+        assert_eq!(remote(&["app", "webhook", "remove", &client_id, "https://ci.example.com/hook"], None).code, 0);
+        let app = srv.state.registry.get(&client_id).await.unwrap();
+        assert_eq!(app.name, "CI");
+
+        // What the API does not offer says so, and a partner's token cannot make tenants.
+        let keys = remote(&["keys", "rotate"], None);
+        assert_eq!(keys.code, 1);
+        assert!(keys.stderr.contains("not offered by the admin API"), "{}", keys.stderr);
+        let tenant = remote(&["tenant", "add", "--ctx", "Cust9", "--name", "Nine", "--admin-email", "a@nine.example"], None);
+        assert_eq!(tenant.code, 1);
+        assert!(tenant.stderr.contains("403"), "{}", tenant.stderr);
+        // An operator's token makes the tenant, and its first administrator is invited.
+        let (_, platform) = admin_token(&srv, &partner, Entitlement::AdminPlatform).await;
+        let args = ["--json", "--server", &srv.base, "--token", &platform, "tenant", "add", "--ctx", "Cust9", "--name", "Nine"];
+        let made = crate::harness::run_cli(nowhere, srv.dir.path(), &[&args[..], &["--admin-email", "a@nine.example"]].concat(), None);
+        assert_eq!(made.code, 0, "{}", made.stderr);
+        assert_eq!(made.json()["invitation"]["email"], "a@nine.example");
+        assert_eq!(srv.state.directory.tenant("Cust9").await.unwrap().name, "Nine");
+        let tokenless = crate::harness::run_cli(nowhere, srv.dir.path(), &["--server", &srv.base, "app", "list"], None);
+        assert!(tokenless.code == 1 && tokenless.stderr.contains("--token"), "{}", tokenless.stderr);
+    }
+);
