@@ -34,6 +34,8 @@ pub struct Provider {
     pub factors: Factors,
     /// Stores opaque access tokens with group commit.
     pub token_writer: TokenWriter,
+    /// Looks opaque tokens up for introspection in batches (PostgreSQL).
+    pub token_reader: crate::store::batch::TokenReader,
     /// Clients' keys fetched from their `jwks_uri`, cached per instance.
     pub remote_keys: Arc<RemoteKeys>,
     /// Makes and checks DPoP nonces (RFC 9449 §8); shared by every instance through the database.
@@ -101,6 +103,7 @@ impl Provider {
             keys: Arc::new(keys),
             config: Arc::new(config),
             token_writer: TokenWriter::spawn(store.clone()),
+            token_reader: crate::store::batch::TokenReader::spawn(store.clone()),
             clock,
             store,
             remote_keys,

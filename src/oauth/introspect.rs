@@ -54,7 +54,7 @@ pub async fn introspect(
     if let (Some(token), Some(app_id)) = (token, caller.revision_needed()) {
         if token.starts_with(OPAQUE_PREFIX) {
             let digest = crate::crypto::sha256(token.as_bytes());
-            let (row, revision) = state.store.access_token_with_app_revision(&digest, app_id).await?;
+            let (row, revision) = state.token_reader.read(&digest, app_id).await?;
             let caller = confidential(caller.confirm(state, revision).await?)?;
             let known = active_opaque(state, row, state.clock.now()).await?;
             return Ok(access_token(state, &caller, known));

@@ -101,6 +101,37 @@ impl Store {
         })
     }
 
+    /// `access_token_with_app_revision` for many lookups in one statement (PostgreSQL; the
+    /// batched reader's). The answers are in the order of `lookups`.
+    pub async fn access_tokens_with_app_revisions(
+        &self,
+        lookups: &[(Vec<u8>, String)],
+    ) -> sqlx::Result<Vec<(Option<AccessTokenRow>, Option<i64>)>> {
+        const SQL: &str =
+            "SELECT q.i, c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, \
+            t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx \
+            FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS q(digest, app_id, i) JOIN apps c ON c.id = q.app_id \
+            LEFT JOIN access_tokens t ON t.digest = q.digest LEFT JOIN apps a ON a.id = t.app_id \
+            LEFT JOIN tenants n ON n.id = t.tenant_id";
+        let mut out = vec![(None, None); lookups.len()];
+        let super::Db::Postgres(pool) = &self.db else {
+            for (i, (digest, app_id)) in lookups.iter().enumerate() {
+                out[i] = self.access_token_with_app_revision(digest, app_id).await?;
+            }
+            return Ok(out);
+        };
+        let digests: Vec<&[u8]> = lookups.iter().map(|(d, _)| d.as_slice()).collect();
+        let app_ids: Vec<&str> = lookups.iter().map(|(_, a)| a.as_str()).collect();
+        for r in sqlx::query(SQL).bind(&digests).bind(&app_ids).fetch_all(pool).await? {
+            let i = usize::try_from(r.int("i")? - 1).unwrap_or(usize::MAX);
+            let token = if r.opt_text("jti")?.is_some() { Some(access_token_row(&r)?) } else { None };
+            if let Some(slot) = out.get_mut(i) {
+                *slot = (token, Some(r.int("caller_revision")?));
+            }
+        }
+        Ok(out)
+    }
+
     /// Revokes an opaque token if it belongs to `app_id`. Returns whether a row changed.
     pub async fn revoke_access_token(&self, digest: &[u8], app_id: &str, now: i64) -> sqlx::Result<bool> {
         const SQL: &str =

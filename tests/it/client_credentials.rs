@@ -285,3 +285,36 @@ both_backends!(
         assert_eq!((status, seen["active"].clone()), (200, json!(true)), "{seen}");
     }
 );
+
+both_backends!(
+    async fn concurrent_introspections_each_get_their_own_answer_when_batched(srv) {
+        // On PostgreSQL concurrent lookups share statements (`store::batch::TokenReader`):
+        // every answer must still be the one for its own token and its own caller.
+        let (a, b) = (app(&srv, Template::ServerToServer).await, app(&srv, Template::ServerToServer).await);
+        let opaque = TokenSettings { format: Some(TokenFormat::Opaque), ..Default::default() };
+        for x in [&a, &b] {
+            srv.state.registry.set_token_settings(&x.client_id, opaque.clone(), &["RS256"], "test").await.unwrap();
+        }
+        let grant = [("grant_type", "client_credentials")];
+        let mut tokens = Vec::new();
+        for x in [&a, &a, &b] {
+            tokens.push(post(&srv, "/token", Some((&x.client_id, &x.secret)), &grant).await.2["access_token"].as_str().unwrap().to_string());
+        }
+        let (a1, a2, b1) = (&tokens[0], &tokens[1], &tokens[2]);
+        assert_eq!(post(&srv, "/revoke", Some((&a.client_id, &a.secret)), &[("token", a2)]).await.0, 200);
+        // (caller, token, active?)
+        let cases = [(&a, a1, true), (&a, a2, false), (&a, b1, false), (&b, b1, true), (&b, a1, false)];
+        let asks = (0..12).flat_map(|round| {
+            let srv = &srv;
+            cases.iter().enumerate().map(move |(i, (caller, token, active))| async move {
+                let (status, _, body) = post(srv, "/introspect", Some((&caller.client_id, &caller.secret)), &[("token", token)]).await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["active"], *active, "round {round}, case {i}: {body}");
+                if *active {
+                    assert_eq!(body["client_id"], caller.client_id.as_str());
+                }
+            })
+        });
+        crate::harness::join_all(asks).await;
+    }
+);

@@ -166,7 +166,7 @@ both_backends!(
         // Five identical requests at once: one ticket, five identical answers.
         let signed = sign(&s.rsa_xml, &s.system_token, &stamp(srv.clock.now() - 60));
         let tickets = count(&srv, "system_user_tickets").await;
-        let answers = futures_join_all((0..5).map(|_| exchange(&srv, request(&s, &signed)))).await;
+        let answers = crate::harness::join_all((0..5).map(|_| exchange(&srv, request(&s, &signed)))).await;
         assert!(answers.iter().all(|a| a["IsSuccessful"] == true && a["Token"] == answers[0]["Token"]), "{answers:?}");
         assert_eq!(count(&srv, "system_user_tickets").await, tickets + 1);
         // Outside its window the string is refused as any stale one is, not answered again.
@@ -185,29 +185,6 @@ both_backends!(
         assert!(trail.iter().any(|e| e.action == "system_user.repeated"));
     }
 );
-
-/// Runs the futures concurrently on this task (spawned tasks would need 'static borrows).
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut pending: Vec<_> = futures.map(|f| Some(Box::pin(f))).collect();
-    let mut results: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
-            if let Some(f) = slot {
-                if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
-                    *result = Some(v);
-                    *slot = None;
-                }
-            }
-        }
-        if pending.iter().all(Option::is_none) {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    results.into_iter().map(|r| r.expect("every future finished")).collect()
-}
 
 /// The canonical `SignedInfo` and the assertion without its `Signature`, cut from the bytes.
 fn signed_parts(xml: &str) -> (String, String) {
