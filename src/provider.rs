@@ -34,7 +34,7 @@ pub struct Provider {
     pub factors: Factors,
     /// Stores opaque access tokens with group commit.
     pub token_writer: TokenWriter,
-    /// Looks opaque tokens up for introspection in batches (PostgreSQL).
+    /// Looks opaque tokens up for introspection in batches.
     pub token_reader: crate::store::batch::TokenReader,
     /// Clients' keys fetched from their `jwks_uri`, cached per instance.
     pub remote_keys: Arc<RemoteKeys>,

@@ -1,9 +1,10 @@
 //! Batching on the opaque-token hot paths. Group commit: concurrent requests hand their rows
 //! to one writer, which stores whatever has queued up in a single transaction and answers each
 //! request only after that commit; under load, one fsync covers many tokens, and alone, a
-//! token waits for nothing but its own commit. Batched reads (PostgreSQL): introspections
-//! hand their lookups to readers, each of which asks for whatever has queued up in one
-//! statement, so one round trip (and one of the pool's release pings) answers many requests.
+//! token waits for nothing but its own commit. Batched reads: introspections hand their
+//! lookups to readers, each of which asks for whatever has queued up in one statement, so one
+//! round trip to PostgreSQL (and one of the pool's release pings), or one hand-off to a SQLite
+//! connection's worker thread, answers many requests.
 //! Nothing is remembered between batches: a revocation is seen by the next lookup on every
 //! instance, as without batching.
 
@@ -65,26 +66,25 @@ impl TokenWriter {
     }
 }
 
-type Lookup = (Option<AccessTokenRow>, Option<i64>);
+use super::tokens::Lookup;
 type LookupReply = oneshot::Sender<Result<Lookup, WriteError>>;
+/// A token digest and the caller's app id, with where its answer goes.
+type LookupRequest = ((Vec<u8>, String), LookupReply);
 
 /// Readers working at once: one batch travels to the database while the next one fills.
 const READERS: usize = 2;
 
 #[derive(Clone, Debug)]
 pub struct TokenReader {
-    /// None on SQLite, where a lookup is no round trip and batching would only add a hand-off.
-    queue: Option<mpsc::Sender<((Vec<u8>, String), LookupReply)>>,
+    /// None only where nothing was spawned (a store used without the server's runtime).
+    queue: Option<mpsc::Sender<LookupRequest>>,
     store: Store,
 }
 
 impl TokenReader {
-    /// Starts the readers on the current runtime (on PostgreSQL).
+    /// Starts the readers on the current runtime.
     pub fn spawn(store: Store) -> TokenReader {
-        if !matches!(store.db, super::Db::Postgres(_)) {
-            return TokenReader { queue: None, store };
-        }
-        let (queue, rx) = mpsc::channel::<((Vec<u8>, String), LookupReply)>(QUEUE);
+        let (queue, rx) = mpsc::channel::<LookupRequest>(QUEUE);
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..READERS {
             let (rx, store) = (rx.clone(), store.clone());

@@ -101,32 +101,41 @@ impl Store {
         })
     }
 
-    /// `access_token_with_app_revision` for many lookups in one statement (PostgreSQL; the
-    /// batched reader's). The answers are in the order of `lookups`.
-    pub async fn access_tokens_with_app_revisions(
-        &self,
-        lookups: &[(Vec<u8>, String)],
-    ) -> sqlx::Result<Vec<(Option<AccessTokenRow>, Option<i64>)>> {
+    /// `access_token_with_app_revision` for many lookups in one statement (the batched
+    /// reader's). The answers are in the order of `lookups`.
+    pub async fn access_tokens_with_app_revisions(&self, lookups: &[(Vec<u8>, String)]) -> sqlx::Result<Vec<Lookup>> {
         const SQL: &str =
             "SELECT q.i, c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, \
             t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx \
             FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS q(digest, app_id, i) JOIN apps c ON c.id = q.app_id \
             LEFT JOIN access_tokens t ON t.digest = q.digest LEFT JOIN apps a ON a.id = t.app_id \
             LEFT JOIN tenants n ON n.id = t.tenant_id";
+        // SQLite has no arrays: the lookups travel as one JSON array of [hex digest, app id].
+        const SQLITE: &str =
+            "SELECT q.key + 1 AS i, c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, \
+            t.user_id, t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, \
+            n.ctx AS tenant_ctx FROM json_each($1) AS q JOIN apps c ON c.id = q.value ->> 1 \
+            LEFT JOIN access_tokens t ON t.digest = unhex(q.value ->> 0) LEFT JOIN apps a ON a.id = t.app_id \
+            LEFT JOIN tenants n ON n.id = t.tenant_id";
         let mut out = vec![(None, None); lookups.len()];
-        let super::Db::Postgres(pool) = &self.db else {
-            for (i, (digest, app_id)) in lookups.iter().enumerate() {
-                out[i] = self.access_token_with_app_revision(digest, app_id).await?;
+        let rows = match &self.db {
+            super::Db::Postgres(pool) => {
+                let digests: Vec<&[u8]> = lookups.iter().map(|(d, _)| d.as_slice()).collect();
+                let app_ids: Vec<&str> = lookups.iter().map(|(_, a)| a.as_str()).collect();
+                let rows = sqlx::query(SQL).bind(&digests).bind(&app_ids).fetch_all(pool).await?;
+                rows.iter().map(lookup_row).collect::<sqlx::Result<Vec<_>>>()?
             }
-            return Ok(out);
+            super::Db::Sqlite(pool) => {
+                let pairs: Vec<(String, &str)> =
+                    lookups.iter().map(|(d, a)| (crate::crypto::hex(d), a.as_str())).collect();
+                let json = serde_json::to_string(&pairs).map_err(|e| sqlx::Error::Encode(e.into()))?;
+                let rows = sqlx::query(SQLITE).bind(json).fetch_all(pool).await?;
+                rows.iter().map(lookup_row).collect::<sqlx::Result<Vec<_>>>()?
+            }
         };
-        let digests: Vec<&[u8]> = lookups.iter().map(|(d, _)| d.as_slice()).collect();
-        let app_ids: Vec<&str> = lookups.iter().map(|(_, a)| a.as_str()).collect();
-        for r in sqlx::query(SQL).bind(&digests).bind(&app_ids).fetch_all(pool).await? {
-            let i = usize::try_from(r.int("i")? - 1).unwrap_or(usize::MAX);
-            let token = if r.opt_text("jti")?.is_some() { Some(access_token_row(&r)?) } else { None };
-            if let Some(slot) = out.get_mut(i) {
-                *slot = (token, Some(r.int("caller_revision")?));
+        for (i, answer) in rows {
+            if let Some(slot) = usize::try_from(i - 1).ok().and_then(|i| out.get_mut(i)) {
+                *slot = answer;
             }
         }
         Ok(out)
@@ -165,6 +174,15 @@ impl Store {
             Ok(sqlx::query(SQL).bind(issuer).bind(jti).bind(expires_at).execute(pool).await?.rows_affected() == 1)
         })
     }
+}
+
+/// An opaque token (if found) and the revision of the caller's app (None when it is gone).
+pub type Lookup = (Option<AccessTokenRow>, Option<i64>);
+
+/// One answer of a batched lookup: its place (from 1) and what was found.
+fn lookup_row(r: &impl DbRow) -> sqlx::Result<(i64, Lookup)> {
+    let token = if r.opt_text("jti")?.is_some() { Some(access_token_row(r)?) } else { None };
+    Ok((r.int("i")?, (token, Some(r.int("caller_revision")?))))
 }
 
 fn access_token_row(r: &impl DbRow) -> sqlx::Result<AccessTokenRow> {

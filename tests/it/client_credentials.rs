@@ -293,7 +293,7 @@ both_backends!(
         let (a, b) = (app(&srv, Template::ServerToServer).await, app(&srv, Template::ServerToServer).await);
         let opaque = TokenSettings { format: Some(TokenFormat::Opaque), ..Default::default() };
         for x in [&a, &b] {
-            srv.state.registry.set_token_settings(&x.client_id, opaque.clone(), &["RS256"], "test").await.unwrap();
+            srv.state.registry.set_token_settings(&x.client_id, opaque, &["RS256"], "test").await.unwrap();
         }
         let grant = [("grant_type", "client_credentials")];
         let mut tokens = Vec::new();
