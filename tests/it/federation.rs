@@ -138,20 +138,25 @@ pub(crate) async fn upstream(down: &TestServer) -> Upstream {
 
 /// Tenant Cust1 (of `world`) signs in people of corp.example at `up`; the app is approved.
 pub(crate) async fn connect(srv: &TestServer, up: &Upstream, w: &World) {
-    let new = NewProvider {
-        issuer: up.srv.base.clone(),
-        client_id: up.client_id.clone(),
-        client_secret: Some(Secret::new(up.secret.clone())),
-        domains: vec!["Corp.Example".into()],
+    let new = provider(&up.srv.base, &up.client_id, Some(&up.secret), "Corp.Example");
+    srv.state.upstreams.add("Cust1", new, "test").await.unwrap();
+    let app = srv.state.registry.get(&w.client_id).await.unwrap();
+    srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
+}
+
+/// A provider for Cust1: these domains, passwords not allowed, the default claim names.
+fn provider(issuer: &str, client_id: &str, secret: Option<&str>, domain: &str) -> NewProvider {
+    NewProvider {
+        issuer: issuer.into(),
+        client_id: client_id.into(),
+        client_secret: secret.map(|s| Secret::new(s.into())),
+        domains: vec![domain.into()],
         admin_group: None,
         passwords_allowed: false,
         email_claim: None,
         name_claim: None,
         groups_claim: None,
-    };
-    srv.state.upstreams.add("Cust1", new, "test").await.unwrap();
-    let app = srv.state.registry.get(&w.client_id).await.unwrap();
-    srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
+    }
 }
 
 fn query(url: &str) -> HashMap<String, String> {
@@ -231,17 +236,7 @@ both_backends!(
         assert!(srv.state.directory.user("eve@elsewhere.example").await.is_err());
 
         // An issuer that does not answer discovery is refused when it is connected.
-        let new = NewProvider {
-            issuer: "http://127.0.0.1:9".into(),
-            client_id: "x".into(),
-            client_secret: Some(Secret::new("y".into())),
-            domains: vec!["nowhere.example".into()],
-            admin_group: None,
-            passwords_allowed: false,
-            email_claim: None,
-            name_claim: None,
-            groups_claim: None,
-        };
+        let new = provider("http://127.0.0.1:9", "x", Some("y"), "nowhere.example");
         let e = srv.state.upstreams.add("Cust1", new, "test").await.unwrap_err();
         assert!(e.to_string().contains("OpenID Connect Discovery failed"), "{e}");
     }
@@ -289,17 +284,7 @@ both_backends!(
     async fn we_can_authenticate_to_a_provider_with_private_key_jwt_instead_of_a_secret(srv) {
         let w = world(&srv).await;
         let up = upstream(&srv).await;
-        let new = NewProvider {
-            issuer: up.srv.base.clone(),
-            client_id: up.client_id.clone(),
-            client_secret: None,
-            domains: vec!["corp.example".into()],
-            admin_group: None,
-            passwords_allowed: false,
-            email_claim: None,
-            name_claim: None,
-            groups_claim: None,
-        };
+        let new = provider(&up.srv.base, &up.client_id, None, "corp.example");
         let idp = srv.state.upstreams.add("Cust1", new, "test").await.unwrap();
         assert!(idp.client_secret.is_none());
         let jwks_uri = srv.state.upstreams.jwks_uri(&idp).unwrap();
@@ -329,17 +314,7 @@ mod scripted {
 
     /// Cust1 signs in corp.example at the fake provider; returns the callback URL prefix.
     async fn connect_fake(srv: &TestServer, op: &FakeOp, w: &World) -> String {
-        let new = NewProvider {
-            issuer: op.base.clone(),
-            client_id: CLIENT_ID.into(),
-            client_secret: Some(Secret::new("fake secret".into())),
-            domains: vec!["corp.example".into()],
-            admin_group: None,
-            passwords_allowed: false,
-            email_claim: None,
-            name_claim: None,
-            groups_claim: None,
-        };
+        let new = provider(&op.base, CLIENT_ID, Some("fake secret"), "corp.example");
         srv.state.upstreams.add("Cust1", new, "test").await.unwrap();
         let app = srv.state.registry.get(&w.client_id).await.unwrap();
         srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
@@ -437,17 +412,7 @@ mod scripted {
             refused(&mut b, &back, 502, "could not be used").await;
 
             // Metadata served from a redirect (to the cloud metadata address) is not followed.
-            let new = NewProvider {
-                issuer: format!("{}/redirecting", op.base),
-                client_id: CLIENT_ID.into(),
-                client_secret: Some(Secret::new("s".into())),
-                domains: vec!["redirected.example".into()],
-                admin_group: None,
-                passwords_allowed: false,
-                email_claim: None,
-                name_claim: None,
-                groups_claim: None,
-            };
+            let new = provider(&format!("{}/redirecting", op.base), CLIENT_ID, Some("s"), "redirected.example");
             let e = srv.state.upstreams.add("Cust1", new, "test").await.unwrap_err();
             assert!(e.to_string().contains("Discovery failed"), "{e}");
             assert!(srv.state.directory.user("pat@corp.example").await.is_ok(), "the good answers signed Pat in");
