@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 import urllib.parse
 from pathlib import Path
 
@@ -91,7 +92,8 @@ def scenario(name):
             try:
                 ok, figures = fn()
             except Exception as e:  # a scenario that crashes fails; the others still run
-                ok, figures = False, f"error: {e!r}"
+                where = traceback.extract_tb(e.__traceback__)[-1]
+                ok, figures = False, f"error: {e!r} at {os.path.basename(where.filename)}:{where.lineno} `{where.line}`"
             RESULTS.append(ok)
             print(f"{'ok' if ok else 'FAIL'} {name}: {figures} ({time.monotonic() - started:.1f} s)", flush=True)
         run.__name__ = fn.__name__

@@ -217,11 +217,11 @@ def disk_full(folder):
 
     # Fill the disk, then keep writing until the database's own spare pages are used up too.
     filler = f"{folder}/filler"
-    with open(filler, "wb") as f:
+    # Unbuffered: a buffered file whose last flush fails raises again when it is closed.
+    with open(filler, "wb", buffering=0) as f:
         try:
             for _ in range(1000):
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     full_started = time.monotonic()
