@@ -73,6 +73,8 @@ pub const ACCOUNT_RESET: &str = "/account/reset";
 pub const ACCOUNT_RESET_CONFIRM: &str = "/account/reset/confirm";
 /// A tenant administrator's forms about people (invite, role, remove, disable).
 pub const ADMIN_TENANT_PEOPLE: &str = "/admin/tenant/people";
+/// A tenant administrator's forms about the tenant's identity providers (federation).
+pub const ADMIN_TENANT_SIGNIN: &str = "/admin/tenant/sign-in";
 /// The first-run page: creates the first platform administrator (loopback only, one-time link).
 pub const SETUP: &str = "/setup";
 /// The portal's second step for people who must (or chose to) use a second factor.

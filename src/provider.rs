@@ -91,6 +91,7 @@ impl Provider {
             outbound.clone(),
             crate::secret::Secret::new(federation_key),
             &config.issuer,
+            crate::federation::domains::Dns::new(config.dns_server),
         );
         Ok(Provider {
             upstreams,

@@ -28,6 +28,7 @@ string_enum!(
         ActForAdministrators => "act-for-administrators",
         ExchangeTokens => "token-exchange",
         AdminPartner => "admin:partner",
+        AdminTenant => "admin:tenant",
         AdminPlatform => "admin:platform",
     }
 );
@@ -83,6 +84,7 @@ impl Entitlement {
                 | Entitlement::ActForUsers
                 | Entitlement::ActForAdministrators
                 | Entitlement::ExchangeTokens
+                | Entitlement::AdminTenant
         )
     }
 
@@ -105,6 +107,9 @@ impl Entitlement {
                 "act for a user of the tenant with a token that user gave another app the tenant approved (token exchange)"
             }
             Entitlement::AdminPartner => "manage its partner's apps through the admin API",
+            Entitlement::AdminTenant => {
+                "manage the tenant's sign-in settings (identity providers and their email domains) through the admin API"
+            }
             Entitlement::AdminPlatform => "manage every partner, app and tenant through the admin API",
         }
     }

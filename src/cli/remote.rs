@@ -299,6 +299,18 @@ pub(super) async fn run(r: Remote, json: bool, cmd: Command) -> anyhow::Result<(
                     format!("{ctx}: identity provider {id} removed")
                 })
             }
+            IdpCmd::Prove { ctx, id, domain } => {
+                let path = format!(
+                    "/api/v1/tenants/{}/identity-providers/{}/domains/{}/proof",
+                    seg(&ctx),
+                    seg(&id),
+                    seg(&domain)
+                );
+                r.call(Method::POST, &path, None).await?;
+                print(json, &json!({ "tenant": ctx, "id": id, "proven": domain }), || {
+                    format!("{ctx}: {domain} is proven; its people sign in at identity provider {id}")
+                })
+            }
         },
         other => {
             not_offered(&format!("{other:?}").split([' ', '(', '{']).next().unwrap_or("this command").to_lowercase())

@@ -104,6 +104,16 @@ pub(super) enum IdpCmd {
         #[arg(long)]
         id: String,
     },
+    /// Check the DNS record of a domain a tenant administrator claimed for a provider; when it
+    /// holds the claim's token, the domain's people sign in there from now on.
+    Prove {
+        #[arg(long)]
+        ctx: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        domain: String,
+    },
 }
 
 /// An upstream as the CLI shows it: everything but the secret.
@@ -112,6 +122,10 @@ fn idp_view(p: &crate::store::federation::IdpRow) -> serde_json::Value {
         "id": p.id, "issuer": p.issuer, "client_id": p.client_id, "domains": p.domains,
         "admin_group": p.admin_group, "passwords_allowed": p.passwords_allowed,
         "email_claim": p.email_claim, "name_claim": p.name_claim, "groups_claim": p.groups_claim,
+        "pending_domains": p.pending.iter().map(|c| {
+            let (name, text) = crate::federation::domains::txt_record(&c.domain, &c.token);
+            json!({ "domain": c.domain, "txt_name": name, "txt_value": text })
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -149,7 +163,7 @@ async fn idp(state: &crate::AppState, json: bool, cmd: IdpCmd) -> anyhow::Result
                 name_claim,
                 groups_claim,
             };
-            let p = state.upstreams.add(&ctx, new, ACTOR).await?;
+            let p = state.upstreams.add(&ctx, new, ACTOR, crate::federation::Proof::Operator).await?;
             let callback = state.upstreams.callback().to_string();
             let mut view = idp_view(&p);
             view["jwks_uri"] = json!(state.upstreams.jwks_uri(&p));
@@ -184,6 +198,12 @@ async fn idp(state: &crate::AppState, json: bool, cmd: IdpCmd) -> anyhow::Result
         IdpCmd::Remove { ctx, id } => {
             state.upstreams.remove(&ctx, &id, ACTOR).await?;
             print(json, &json!({ "tenant": ctx, "removed": id }), || format!("{ctx}: identity provider {id} removed"))
+        }
+        IdpCmd::Prove { ctx, id, domain } => {
+            state.upstreams.prove_domain(&ctx, &id, &domain, ACTOR).await?;
+            print(json, &json!({ "tenant": ctx, "id": id, "proven": domain }), || {
+                format!("{ctx}: {domain} is proven; its people sign in at identity provider {id}")
+            })
         }
     }
 }

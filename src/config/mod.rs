@@ -66,6 +66,10 @@ pub struct Config {
     /// (`outbound.allow_private_networks`, `GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS`; off by
     /// default: only public https URLs are fetched).
     pub outbound_allow_private: bool,
+    /// The DNS server asked for the TXT records that prove a tenant's email domain
+    /// (`outbound.dns_server`, `GATEHOUSE_OUTBOUND_DNS_SERVER`, as `ip:port`); the system's
+    /// resolvers when unset.
+    pub dns_server: Option<SocketAddr>,
     /// `iss` of system-user tokens (`superid.system_user_issuer`, default `SuperOffice AS`).
     pub system_user_issuer: String,
     /// How far a signed system token's timestamp may be from now, in seconds
@@ -270,6 +274,7 @@ impl Config {
         if let Some(v) = env("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS") {
             raw.outbound.allow_private_networks = Some(parse_bool("GATEHOUSE_OUTBOUND_ALLOW_PRIVATE_NETWORKS", &v)?);
         }
+        set(&mut raw.outbound.dns_server, "GATEHOUSE_OUTBOUND_DNS_SERVER");
         if let Some(v) = env("GATEHOUSE_TRUSTED_PROXIES") {
             raw.network.trusted_proxies =
                 Some(v.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect());
@@ -323,6 +328,13 @@ impl Config {
         let listen: SocketAddr = listen_text
             .parse()
             .map_err(|_| bad("listen", format!("'{listen_text}' is not an address like 127.0.0.1:8080")))?;
+        let dns_server =
+            match raw.outbound.dns_server.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                None => None,
+                Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                    bad("outbound.dns_server", format!("'{text}' is not an address like 127.0.0.53:53"))
+                })?),
+            };
         let issuer = match raw.issuer {
             Some(i) => validate_issuer(&i)?,
             // Derived from `listen`, it must pass the same rules: `0.0.0.0` is no loopback
@@ -487,6 +499,7 @@ impl Config {
             registration,
             allow_http_loopback_redirects: raw.registration.allow_http_loopback_redirects.unwrap_or(false),
             outbound_allow_private: raw.outbound.allow_private_networks.unwrap_or(false),
+            dns_server,
             system_user_issuer: raw.superid.system_user_issuer.unwrap_or_else(|| "SuperOffice AS".into()),
             system_user_window,
             system_user_ttl,

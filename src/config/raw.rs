@@ -91,6 +91,7 @@ pub struct RawRegistration {
 #[serde(deny_unknown_fields)]
 pub struct RawOutbound {
     pub allow_private_networks: Option<bool>,
+    pub dns_server: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

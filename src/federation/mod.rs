@@ -5,6 +5,7 @@
 //! `upstream`; this module owns the providers' settings, their sealed client secrets and home
 //! realm discovery (which provider serves an address).
 
+pub mod domains;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use crate::jose::{Alg, KeyPair, SigningKey};
 use crate::outbound::Outbound;
 use crate::secret::Secret;
 use crate::store::audit::AuditEvent;
-use crate::store::federation::IdpRow;
+use crate::store::federation::{DomainClaim, IdpRow};
 use crate::store::Store;
 use crate::tenants::Directory;
 
@@ -44,6 +45,15 @@ pub struct NewProvider {
     pub groups_claim: Option<String>,
 }
 
+/// Who vouches for the email domains of a provider being connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// The operator (the CLI, an `admin:platform` token): the domains route at once.
+    Operator,
+    /// A tenant administrator: each domain waits for its DNS record (`domains`).
+    Dns,
+}
+
 /// The tenants' upstream providers, and what this instance has learned of them.
 #[derive(Clone)]
 pub struct Upstreams {
@@ -57,6 +67,7 @@ pub struct Upstreams {
     issuer: String,
     callback: String,
     metadata: Arc<Mutex<HashMap<String, upstream::Cached>>>,
+    dns: Arc<domains::Dns>,
 }
 
 impl std::fmt::Debug for Upstreams {
@@ -73,6 +84,7 @@ impl Upstreams {
         outbound: Outbound,
         seal_key: Secret<Vec<u8>>,
         issuer: &str,
+        dns: domains::Dns,
     ) -> Self {
         Upstreams {
             store,
@@ -83,6 +95,7 @@ impl Upstreams {
             callback: format!("{issuer}{}", crate::paths::SIGNIN_FEDERATED),
             issuer: issuer.to_string(),
             metadata: Arc::default(),
+            dns: Arc::new(dns),
         }
     }
 
@@ -92,8 +105,9 @@ impl Upstreams {
     }
 
     /// Connects an upstream to a tenant, after checking that it answers OpenID Connect
-    /// Discovery for the issuer given (so a typo fails here, not at someone's sign-in).
-    pub async fn add(&self, ctx: &str, p: NewProvider, actor: &str) -> Result<IdpRow> {
+    /// Discovery for the issuer given (so a typo fails here, not at someone's sign-in). With
+    /// `Proof::Dns` its domains are claims until `prove_domain` finds their records.
+    pub async fn add(&self, ctx: &str, p: NewProvider, actor: &str, proof: Proof) -> Result<IdpRow> {
         let tenant = self.directory.tenant(ctx).await?;
         let issuer = p.issuer.trim().trim_end_matches('/').to_string();
         self.outbound.check_url(&issuer).map_err(|e| Error::invalid("issuer", e.to_string()))?;
@@ -120,6 +134,11 @@ impl Upstreams {
             }
             Ok(v)
         };
+        for d in &domains {
+            if self.store.identity_provider_for_domain(d).await?.is_some() {
+                return Err(Error::conflict(format!("{d} is served by another identity provider already")));
+            }
+        }
         if self.store.identity_providers_of(&tenant.id).await?.len() >= MAX_PROVIDERS {
             return Err(Error::conflict(format!("a tenant may have at most {MAX_PROVIDERS} identity providers")));
         }
@@ -139,7 +158,7 @@ impl Upstreams {
                 (None, Some(seal(&key_aad(&id), &pkcs8)?), Some(kid))
             }
         };
-        let row = IdpRow {
+        let mut row = IdpRow {
             id,
             tenant_id: tenant.id.clone(),
             issuer,
@@ -153,19 +172,59 @@ impl Upstreams {
             admin_group: p.admin_group.map(|g| g.trim().to_string()).filter(|g| !g.is_empty()),
             passwords_allowed: p.passwords_allowed,
             created_at: self.clock.now(),
-            domains,
+            domains: Vec::new(),
+            pending: Vec::new(),
         };
+        match proof {
+            Proof::Operator => row.domains = domains,
+            Proof::Dns => {
+                row.pending = domains.into_iter().map(|domain| DomainClaim { domain, token: random_id() }).collect()
+            }
+        }
         let event = AuditEvent::new(
             row.created_at,
             actor,
             "tenant.identity_provider_added",
             &tenant.ctx,
-            json!({ "id": row.id, "issuer": row.issuer, "domains": row.domains }),
+            json!({
+                "id": row.id,
+                "issuer": row.issuer,
+                "domains": row.domains,
+                "claimed": row.pending.iter().map(|c| &c.domain).collect::<Vec<_>>(),
+            }),
         );
         if !self.store.insert_identity_provider(&row, &event).await? {
             return Err(Error::conflict("one of these email domains is served by another identity provider already"));
         }
         Ok(row)
+    }
+
+    /// Proves a domain claimed for provider `id` of tenant `ctx` by its TXT record, after which
+    /// its people sign in at that provider.
+    pub async fn prove_domain(&self, ctx: &str, id: &str, domain: &str, actor: &str) -> Result<()> {
+        let tenant = self.directory.tenant(ctx).await?;
+        let domain = domain.trim().to_ascii_lowercase();
+        let missing = || Error::not_found(format!("a claim of {domain} by identity provider '{id}' of tenant '{ctx}'"));
+        let providers = self.store.identity_providers_of(&tenant.id).await?;
+        let provider = providers.iter().find(|p| p.id == id).ok_or_else(missing)?;
+        if provider.domains.contains(&domain) {
+            return Ok(());
+        }
+        let claim = provider.pending.iter().find(|c| c.domain == domain).ok_or_else(missing)?;
+        let (name, text) = domains::txt_record(&claim.domain, &claim.token);
+        self.dns.holds(&name, &text).await.map_err(|e| Error::invalid("domain", e.to_string()))?;
+        let event = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            "tenant.domain_proven",
+            &tenant.ctx,
+            json!({ "id": id, "domain": domain }),
+        );
+        match self.store.prove_domain(id, &domain, &event).await? {
+            Some(true) => Ok(()),
+            Some(false) => Err(Error::conflict(format!("{domain} is served by another identity provider already"))),
+            None => Err(missing()),
+        }
     }
 
     pub async fn remove(&self, ctx: &str, id: &str, actor: &str) -> Result<()> {

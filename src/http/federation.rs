@@ -27,7 +27,9 @@ pub async fn route_directly(state: &AppState, req: &AuthorizationRequest) -> Res
         return Ok(idp.filter(|p| !p.passwords_allowed));
     }
     if let Some(ctx) = &req.tenant_hint {
-        let Ok(providers) = state.upstreams.list(ctx).await else { return Ok(None) };
+        let Ok(mut providers) = state.upstreams.list(ctx).await else { return Ok(None) };
+        // A provider whose domains are all unproven vouches for no one yet.
+        providers.retain(|p| !p.domains.is_empty());
         if let [only] = providers.as_slice() {
             return Ok(Some(only.clone()).filter(|p| !p.passwords_allowed));
         }

@@ -91,6 +91,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::PORTAL_ADMIN, get(portal::admin::platform).post(portal::admin::platform_decide))
         .route(paths::ADMIN_TENANT, get(portal::admin::tenant).post(portal::admin::tenant_decide))
         .route(paths::ADMIN_TENANT_PEOPLE, post(portal::people::act))
+        .route(paths::ADMIN_TENANT_SIGNIN, post(portal::sign_in::act))
         .route(paths::ACCOUNT, get(portal::account::show).post(portal::account::act))
         .route(paths::ACCOUNT_INVITATION, get(account::invitation_get).post(account::invitation_post))
         .route(paths::ACCOUNT_VERIFY, get(account::verify_get).post(account::verify_post))

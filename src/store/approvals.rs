@@ -83,6 +83,15 @@ impl Store {
         on_db!(&self.db, pool => Ok(sqlx::query(SQL).bind(client_id).bind(ctx).fetch_optional(pool).await?.is_some()))
     }
 
+    /// The integration points a tenant approved an app with, space-separated, while the
+    /// approval stands.
+    pub async fn approved_entitlements(&self, app_id: &str, tenant_id: &str) -> sqlx::Result<Option<String>> {
+        on_db!(&self.db, pool => {
+            sqlx::query("SELECT entitlements FROM authorization_records WHERE app_id = $1 AND tenant_id = $2 AND status = 'approved'")
+                .bind(app_id).bind(tenant_id).fetch_optional(pool).await?.map(|r| r.text("entitlements")).transpose()
+        })
+    }
+
     pub async fn authorization_status(&self, app_id: &str, tenant_id: &str) -> sqlx::Result<Option<String>> {
         on_db!(&self.db, pool => {
             sqlx::query("SELECT status FROM authorization_records WHERE app_id = $1 AND tenant_id = $2")

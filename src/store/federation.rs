@@ -23,8 +23,18 @@ pub struct IdpRow {
     pub admin_group: Option<String>,
     pub passwords_allowed: bool,
     pub created_at: i64,
-    /// Lowercase, sorted.
+    /// Proven domains (home realm discovery routes them here), lowercase, sorted.
     pub domains: Vec<String>,
+    /// Domains named for this provider that DNS has not proven yet.
+    pub pending: Vec<DomainClaim>,
+}
+
+/// A domain a tenant administrator named, waiting for its TXT record.
+#[derive(Debug, Clone)]
+pub struct DomainClaim {
+    pub domain: String,
+    /// What the TXT record must say (not a secret: it is published).
+    pub token: String,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +66,7 @@ fn idp_row(r: &impl DbRow, domains: Vec<String>) -> sqlx::Result<IdpRow> {
         passwords_allowed: r.flag("passwords_allowed")?,
         created_at: r.int("created_at")?,
         domains,
+        pending: Vec::new(),
     })
 }
 
@@ -71,6 +82,10 @@ impl Store {
                 .bind(&p.private_key).bind(&p.key_id).bind(&p.email_claim).bind(&p.name_claim).bind(&p.groups_claim).bind(&p.admin_group)
                 .bind(p.passwords_allowed).bind(p.created_at)
                 .execute(&mut *tx).await?;
+            for c in &p.pending {
+                sqlx::query("INSERT INTO domain_claims (idp_id, domain, token, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&p.id).bind(&c.domain).bind(&c.token).bind(p.created_at).execute(&mut *tx).await?;
+            }
             let mut claimed = true;
             for domain in &p.domains {
                 let n = sqlx::query("INSERT INTO federated_domains (domain, idp_id) VALUES ($1, $2) ON CONFLICT (domain) DO NOTHING")
@@ -107,7 +122,35 @@ impl Store {
                     _ => out.push(idp_row(r, domain.into_iter().collect())?),
                 }
             }
+            let claims = sqlx::query("SELECT c.idp_id, c.domain, c.token FROM domain_claims c \
+                JOIN identity_providers i ON i.id = c.idp_id WHERE i.tenant_id = $1 ORDER BY c.domain")
+                .bind(tenant_id).fetch_all(pool).await?;
+            for r in &claims {
+                let idp_id = r.text("idp_id")?;
+                if let Some(p) = out.iter_mut().find(|p| p.id == idp_id) {
+                    p.pending.push(DomainClaim { domain: r.text("domain")?, token: r.text("token")? });
+                }
+            }
             Ok(out)
+        })
+    }
+
+    /// Proves a claimed domain: it moves from the claims to the domains home realm discovery
+    /// routes. `None` when there is no such claim; `Some(false)` (nothing written) when another
+    /// provider proved the domain first.
+    pub async fn prove_domain(&self, idp_id: &str, domain: &str, event: &AuditEvent) -> sqlx::Result<Option<bool>> {
+        audited!(self, event, when |done: &Option<bool>| *done == Some(true), tx => {
+            let taken = sqlx::query("DELETE FROM domain_claims WHERE idp_id = $1 AND domain = $2")
+                .bind(idp_id).bind(domain).execute(&mut *tx).await?.rows_affected();
+            if taken == 0 {
+                return Ok(None);
+            }
+            let n = sqlx::query("INSERT INTO federated_domains (domain, idp_id) VALUES ($1, $2) ON CONFLICT (domain) DO NOTHING")
+                .bind(domain).bind(idp_id).execute(&mut *tx).await?.rows_affected();
+            if n == 0 {
+                return Ok(Some(false));
+            }
+            Some(true)
         })
     }
 

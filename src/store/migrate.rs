@@ -51,6 +51,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(23, "0023_audit_stream"),
     migration!(24, "0024_audit_export"),
     migration!(25, "0025_federation"),
+    migration!(26, "0026_domain_claims"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

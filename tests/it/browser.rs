@@ -4,8 +4,10 @@
 //! plain member go through login, tenant choice, approval and consent; the app receives its
 //! code by query, fragment and form_post and redeems it with the openidconnect crate; prompt,
 //! max_age, RP-initiated logout, a single-page app calling token and userinfo with `fetch`
-//! (CORS), the pages in Norwegian for `ui_locales=nb`, and a person of a federated domain signing in
-//! at their organisation's provider (another Gatehouse, on `localhost`). Each page is saved as a screenshot under `target/browser-screenshots/`.
+//! (CORS), the pages in Norwegian for `ui_locales=nb`, and a person of a federated domain
+//! signing in at their organisation's provider (another Gatehouse, on `localhost`), which their
+//! administrator connected and proved by DNS on the tenant page. Each page is saved as a
+//! screenshot under `target/browser-screenshots/`.
 
 use crate::harness::browser::Driver;
 use crate::harness::rp::{param, relying_party, response_params, Rp};
@@ -34,7 +36,7 @@ mod signin_in_chromium {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn people_sign_in_to_an_app_on_another_origin_in_chromium() {
         let Some(driver) = Driver::start().await else { return };
-        let srv = TestServer::start(Backend::Sqlite).await.unwrap();
+        let srv = TestServer::start_with(Backend::Sqlite, &crate::harness::fake_dns::env()).await.unwrap();
         let w = world(&srv).await;
         let spa_id = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let rp = relying_party(srv.base.clone(), spa_id.clone()).await;
@@ -221,8 +223,30 @@ mod signin_in_chromium {
         //    (its CSP, its redirect back to our origin); then ours; the app gets amr fed.
         driver.goto(&srv.url("/healthz")).await;
         driver.delete_cookies().await;
+        //    Their administrator connects the provider on the tenant page and proves the
+        //    domain by DNS first.
         let up = crate::federation::upstream(&srv).await;
-        crate::federation::connect(&srv, &up, &w).await;
+        driver.goto(&srv.url("/portal")).await;
+        driver.type_into("#email", "admin@example.com").await;
+        driver.type_into("#password", PASSWORD).await;
+        driver.click_and_wait("button[type=submit]").await;
+        driver.goto(&srv.url("/admin/tenant?ctx=Cust1")).await;
+        driver.type_into("#idp-issuer", &up.srv.base).await;
+        driver.type_into("#idp-client-id", &up.client_id).await;
+        driver.type_into("#idp-client-secret", &up.secret).await;
+        driver.type_into("#idp-domains", "corp.example").await;
+        driver.click_and_wait("button[value=idp-add]").await;
+        let page = driver.source().await;
+        assert!(page.contains("corp.example: waiting for its DNS record"), "{page}");
+        driver.screenshot("signin-9-tenant-connects-a-provider").await;
+        let providers = srv.state.upstreams.list("Cust1").await.unwrap();
+        let claim = &providers[0].pending[0];
+        let (name, text) = gatehouse::federation::domains::txt_record(&claim.domain, &claim.token);
+        assert!(page.contains(&text), "the page shows the record to publish");
+        crate::harness::fake_dns::publish(&name, &[&text]);
+        driver.click_and_wait("button[value=idp-prove]").await;
+        assert!(driver.source().await.contains("corp.example (proven)"));
+        driver.delete_cookies().await;
         let a = app.attempt(&[]);
         driver.goto(&a.url).await;
         driver.expect_title("Sign in · Gatehouse").await;

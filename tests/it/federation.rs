@@ -14,12 +14,12 @@ use serde_json::Value;
 use crate::harness::signin::{authorize_url, hidden, redeem, world, World, PASSWORD};
 use crate::harness::{http, Backend, TestServer, LOCALHOST};
 use gatehouse::apps::{Access, NewApp, Template};
-use gatehouse::federation::NewProvider;
+use gatehouse::federation::{NewProvider, Proof};
 use gatehouse::secret::Secret;
 
 /// A browser with one cookie jar per host, following nothing by itself.
 #[derive(Default)]
-struct Browser {
+pub(crate) struct Browser {
     jars: HashMap<String, Vec<(String, String)>>,
 }
 
@@ -32,14 +32,14 @@ impl Browser {
         self.jars.entry(host(url)).or_default()
     }
 
-    async fn get(&mut self, url: &str) -> reqwest::Response {
+    pub(crate) async fn get(&mut self, url: &str) -> reqwest::Response {
         let cookies = self.jar(url).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
         let res = http().get(url).header("cookie", cookies).send().await.unwrap();
         crate::harness::signin::keep_cookies(self.jar(url), &res);
         res
     }
 
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> reqwest::Response {
         let cookies = self.jar(url).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
         let res = http().post(url).header("cookie", cookies).form(form).send().await.unwrap();
         crate::harness::signin::keep_cookies(self.jar(url), &res);
@@ -49,7 +49,7 @@ impl Browser {
     /// Follows redirects and answers the sign-in pages of whichever server shows them, logging
     /// in as `email` (with an empty password on our login page when `federated`), until a URL
     /// starting with `stop` is reached; returns it.
-    async fn walk(&mut self, start: &str, email: &str, stop: &str) -> String {
+    pub(crate) async fn walk(&mut self, start: &str, email: &str, stop: &str) -> String {
         let mut url = start.to_string();
         let mut res = self.get(&url).await;
         for _ in 0..20 {
@@ -139,7 +139,7 @@ pub(crate) async fn upstream(down: &TestServer) -> Upstream {
 /// Tenant Cust1 (of `world`) signs in people of corp.example at `up`; the app is approved.
 pub(crate) async fn connect(srv: &TestServer, up: &Upstream, w: &World) {
     let new = provider(&up.srv.base, &up.client_id, Some(&up.secret), "Corp.Example");
-    srv.state.upstreams.add("Cust1", new, "test").await.unwrap();
+    srv.state.upstreams.add("Cust1", new, "test", Proof::Operator).await.unwrap();
     let app = srv.state.registry.get(&w.client_id).await.unwrap();
     srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
 }
@@ -159,11 +159,11 @@ fn provider(issuer: &str, client_id: &str, secret: Option<&str>, domain: &str) -
     }
 }
 
-fn query(url: &str) -> HashMap<String, String> {
+pub(crate) fn query(url: &str) -> HashMap<String, String> {
     url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
 }
 
-fn claims(jwt: &str) -> Value {
+pub(crate) fn claims(jwt: &str) -> Value {
     let body = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&gatehouse::crypto::b64url_decode(body).unwrap()).unwrap()
 }
@@ -237,7 +237,7 @@ both_backends!(
 
         // An issuer that does not answer discovery is refused when it is connected.
         let new = provider("http://127.0.0.1:9", "x", Some("y"), "nowhere.example");
-        let e = srv.state.upstreams.add("Cust1", new, "test").await.unwrap_err();
+        let e = srv.state.upstreams.add("Cust1", new, "test", Proof::Operator).await.unwrap_err();
         assert!(e.to_string().contains("OpenID Connect Discovery failed"), "{e}");
     }
 );
@@ -285,7 +285,7 @@ both_backends!(
         let w = world(&srv).await;
         let up = upstream(&srv).await;
         let new = provider(&up.srv.base, &up.client_id, None, "corp.example");
-        let idp = srv.state.upstreams.add("Cust1", new, "test").await.unwrap();
+        let idp = srv.state.upstreams.add("Cust1", new, "test", Proof::Operator).await.unwrap();
         assert!(idp.client_secret.is_none());
         let jwks_uri = srv.state.upstreams.jwks_uri(&idp).unwrap();
         let set: Value = http().get(&jwks_uri).send().await.unwrap().json().await.unwrap();
@@ -315,7 +315,7 @@ mod scripted {
     /// Cust1 signs in corp.example at the fake provider; returns the callback URL prefix.
     async fn connect_fake(srv: &TestServer, op: &FakeOp, w: &World) -> String {
         let new = provider(&op.base, CLIENT_ID, Some("fake secret"), "corp.example");
-        srv.state.upstreams.add("Cust1", new, "test").await.unwrap();
+        srv.state.upstreams.add("Cust1", new, "test", Proof::Operator).await.unwrap();
         let app = srv.state.registry.get(&w.client_id).await.unwrap();
         srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
         srv.state.upstreams.callback().to_string()
@@ -413,7 +413,7 @@ mod scripted {
 
             // Metadata served from a redirect (to the cloud metadata address) is not followed.
             let new = provider(&format!("{}/redirecting", op.base), CLIENT_ID, Some("s"), "redirected.example");
-            let e = srv.state.upstreams.add("Cust1", new, "test").await.unwrap_err();
+            let e = srv.state.upstreams.add("Cust1", new, "test", Proof::Operator).await.unwrap_err();
             assert!(e.to_string().contains("Discovery failed"), "{e}");
             assert!(srv.state.directory.user("pat@corp.example").await.is_ok(), "the good answers signed Pat in");
         }

@@ -22,6 +22,7 @@ mod device; // the device grant (RFC 8628): codes, polling, slow_down, the sign-
 mod discovery; // discovery and JWKS read by the openidconnect crate; token signatures verify
 mod dpop; // DPoP (RFC 9449): bound tokens, every bad proof, replay, public clients' refresh tokens, userinfo, nonces
 mod federation; // tenants' upstream OpenID Providers: another Gatehouse on another origin signs people in; every refused answer
+mod federation_domains; // a tenant administrator connects a provider; its domains route only once DNS proves them; admin:tenant
 mod hardening; // the external audit's findings (issue 16): acting for users, silent re-authorization, auth methods, refresh limits
 mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
 mod keys; // rotation: next published before it signs, retired stays published

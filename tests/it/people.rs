@@ -235,7 +235,7 @@ both_backends!(
 
 /// Signs `email` in to the portal in a fresh cookie-keeping browser; returns it with the CSRF
 /// token of the tenant page.
-async fn on_tenant_page(srv: &TestServer, email: &str) -> (Browser, String, u16) {
+pub(crate) async fn on_tenant_page(srv: &TestServer, email: &str) -> (Browser, String, u16) {
     use crate::harness::signin::hidden;
     let mut b = Browser::new();
     let page = b.get(&srv.url("/portal/login")).await.text().await.unwrap();

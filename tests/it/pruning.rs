@@ -140,6 +140,7 @@ async fn fill(srv: &TestServer, w: &World) {
         passwords_allowed: false,
         created_at: now,
         domains: vec!["corp.example".into()],
+        pending: Vec::new(),
     };
     let event = gatehouse::store::audit::AuditEvent::new(
         now,

@@ -89,8 +89,7 @@ pub async fn show_tenant(
     caller: Caller,
     Segments(ctx): Segments<String>,
 ) -> Result<Response, Problem> {
-    caller.require_platform()?;
-    let tenant = state.directory.tenant(&ctx).await?;
+    let tenant = caller.tenant(&state, &ctx).await?;
     Ok(Json(TenantView::from(tenant)).into_response())
 }
 

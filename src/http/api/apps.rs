@@ -93,6 +93,7 @@ pub async fn list(
     caller: Caller,
     Params(paging): Params<Paging>,
 ) -> Result<Response, Problem> {
+    caller.require_partner()?;
     let partner = (!caller.platform).then_some(caller.partner_id.as_str());
     let mut apps = state.registry.list(partner).await?;
     apps.sort_by(|a, b| a.client_id.cmp(&b.client_id));
@@ -182,6 +183,7 @@ pub async fn create(
     headers: HeaderMap,
     Body(body): Body<CreateApp>,
 ) -> Result<Response, Problem> {
+    caller.require_partner()?;
     let partner = match &body.partner_id {
         Some(p) if caller.platform => p.clone(),
         Some(p) if *p != caller.partner_id => return Err(Problem::not_found()),

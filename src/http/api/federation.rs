@@ -1,6 +1,7 @@
 //! `/api/v1/tenants/{ctx}/identity-providers`: a tenant's upstream OpenID Providers
-//! (federation), for an operator's scripts (`admin:platform`). The client secret goes in once
-//! and never comes back out.
+//! (federation), for an operator's scripts (`admin:platform`, whose domains route at once) and
+//! for apps the tenant approved with `admin:tenant` (whose domains wait for their DNS record).
+//! The client secret goes in once and never comes back out.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Body, Caller, Problem, Segments};
-use crate::federation::NewProvider;
+use crate::federation::{NewProvider, Proof};
 use crate::store::federation::IdpRow;
 use crate::AppState;
 
@@ -37,12 +38,25 @@ pub struct NewIdentityProvider {
     pub groups_claim: Option<String>,
 }
 
+/// A domain named for a provider that DNS has not proven yet: publish the TXT record, then
+/// ask for its proof.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingDomainView {
+    pub domain: String,
+    /// Where the TXT record goes.
+    pub txt_name: String,
+    /// What it must say.
+    pub txt_value: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IdentityProviderView {
     pub id: String,
     pub issuer: String,
     pub client_id: String,
+    /// Proven domains: their people sign in at this provider.
     pub domains: Vec<String>,
+    pub pending_domains: Vec<PendingDomainView>,
     pub admin_group: Option<String>,
     pub passwords_allowed: bool,
     pub email_claim: String,
@@ -61,6 +75,14 @@ impl IdentityProviderView {
             issuer: p.issuer,
             client_id: p.client_id,
             domains: p.domains,
+            pending_domains: p
+                .pending
+                .into_iter()
+                .map(|c| {
+                    let (txt_name, txt_value) = crate::federation::domains::txt_record(&c.domain, &c.token);
+                    PendingDomainView { domain: c.domain, txt_name, txt_value }
+                })
+                .collect(),
             admin_group: p.admin_group,
             passwords_allowed: p.passwords_allowed,
             email_claim: p.email_claim,
@@ -79,9 +101,9 @@ pub async fn list(
     caller: Caller,
     Segments(ctx): Segments<String>,
 ) -> Result<Response, Problem> {
-    caller.require_platform()?;
+    let tenant = caller.tenant(&state, &ctx).await?;
     let all: Vec<IdentityProviderView> =
-        state.upstreams.list(&ctx).await?.into_iter().map(|p| IdentityProviderView::of(&state, p)).collect();
+        state.upstreams.list(&tenant.ctx).await?.into_iter().map(|p| IdentityProviderView::of(&state, p)).collect();
     Ok(Json(all).into_response())
 }
 
@@ -94,7 +116,8 @@ pub async fn add(
     Segments(ctx): Segments<String>,
     Body(body): Body<NewIdentityProvider>,
 ) -> Result<Response, Problem> {
-    caller.require_platform()?;
+    let tenant = caller.tenant(&state, &ctx).await?;
+    let proof = if caller.platform { Proof::Operator } else { Proof::Dns };
     let new = NewProvider {
         issuer: body.issuer,
         client_id: body.client_id,
@@ -106,7 +129,7 @@ pub async fn add(
         name_claim: body.name_claim,
         groups_claim: body.groups_claim,
     };
-    let added = state.upstreams.add(&ctx, new, &caller.actor()).await?;
+    let added = state.upstreams.add(&tenant.ctx, new, &caller.actor(), proof).await?;
     Ok((StatusCode::CREATED, Json(IdentityProviderView::of(&state, added))).into_response())
 }
 
@@ -119,7 +142,25 @@ pub async fn remove(
     caller: Caller,
     Segments((ctx, id)): Segments<(String, String)>,
 ) -> Result<Response, Problem> {
-    caller.require_platform()?;
-    state.upstreams.remove(&ctx, &id, &caller.actor()).await?;
+    let tenant = caller.tenant(&state, &ctx).await?;
+    state.upstreams.remove(&tenant.ctx, &id, &caller.actor()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/v1/tenants/{ctx}/identity-providers/{id}/domains/{domain}/proof`: looks up the
+/// domain's TXT record now; when it holds the claim's token the domain is proven and its people
+/// sign in at the provider. 422 says what DNS showed instead.
+#[utoipa::path(post, path = "/api/v1/tenants/{ctx}/identity-providers/{id}/domains/{domain}/proof",
+    params(("ctx" = String, Path), ("id" = String, Path), ("domain" = String, Path)),
+    responses((status = 200, body = IdentityProviderView)))]
+pub async fn prove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments((ctx, id, domain)): Segments<(String, String, String)>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant(&state, &ctx).await?;
+    state.upstreams.prove_domain(&tenant.ctx, &id, &domain, &caller.actor()).await?;
+    let proven =
+        state.upstreams.list(&tenant.ctx).await?.into_iter().find(|p| p.id == id).ok_or_else(Problem::not_found)?;
+    Ok(Json(IdentityProviderView::of(&state, proven)).into_response())
 }

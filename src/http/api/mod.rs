@@ -1,7 +1,8 @@
 //! `/api/v1`: the admin API. JSON resources over the same domain code as the portal and the
 //! CLI, authorized by our own access tokens: an app with the `admin:partner` integration point
-//! manages its partner's apps, one with `admin:platform` (approved by a platform
-//! administrator) everything. The token must be the app's own (`client_credentials`). Errors
+//! manages its partner's apps, one with `admin:tenant` the tenants that approved it with that
+//! integration point, one with `admin:platform` (approved by a platform administrator)
+//! everything. The token must be the app's own (`client_credentials`). Errors
 //! are RFC 9457 problem details; another partner's object is 404, as if it did not exist.
 //! The OpenAPI 3.1 document is generated from these handlers (`ApiDoc`).
 
@@ -155,6 +156,10 @@ pub struct Caller {
     pub partner_id: String,
     /// `admin:platform`: every partner, app and tenant.
     pub platform: bool,
+    /// `admin:partner`: its partner's apps.
+    pub partner_scope: bool,
+    /// `admin:tenant`: the tenants whose administrators approved it with `admin:tenant`.
+    pub tenant_scope: bool,
 }
 
 impl Caller {
@@ -165,10 +170,45 @@ impl Caller {
 
     /// The app `client_id` if the caller may manage it; 404 otherwise, whether or not it exists.
     pub async fn app(&self, state: &AppState, client_id: &str) -> Result<App, Problem> {
+        self.require_partner()?;
         match state.registry.get(client_id).await {
             Ok(app) if self.platform || app.partner_id == self.partner_id => Ok(app),
             Ok(_) | Err(crate::error::Error::NotFound(_)) => Err(Problem::not_found()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Apps need `admin:partner` (or `admin:platform`); `admin:tenant` alone reaches none.
+    pub fn require_partner(&self) -> Result<(), Problem> {
+        if self.platform || self.partner_scope {
+            Ok(())
+        } else {
+            Err(Problem::new(StatusCode::FORBIDDEN, "this needs the admin:partner or admin:platform scope"))
+        }
+    }
+
+    /// The tenant `ctx` if the caller may manage it: with `admin:platform` any, with
+    /// `admin:tenant` one whose administrators approved this app with that integration point
+    /// (and still admit it). 404 otherwise, whether or not the tenant exists.
+    pub async fn tenant(&self, state: &AppState, ctx: &str) -> Result<crate::tenants::Tenant, Problem> {
+        if !self.platform && !self.tenant_scope {
+            return Err(Problem::new(StatusCode::FORBIDDEN, "this needs the admin:tenant or admin:platform scope"));
+        }
+        let tenant = match state.directory.tenant(ctx).await {
+            Ok(t) => t,
+            Err(crate::error::Error::NotFound(_)) => return Err(Problem::not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        if self.platform {
+            return Ok(tenant);
+        }
+        let app = state.registry.get(&self.client_id).await?;
+        let granted = state.store.approved_entitlements(&app.id, &tenant.id).await?;
+        let has_scope = granted.is_some_and(|e| e.split(' ').any(|s| s == Entitlement::AdminTenant.as_str()));
+        if has_scope && state.approvals.admits(&app, &tenant).await? {
+            Ok(tenant)
+        } else {
+            Err(Problem::not_found())
         }
     }
 
@@ -218,10 +258,21 @@ impl FromRequestParts<AppState> for Caller {
             known.scope.split(' ').any(|s| s == e.as_str()) && app.active_entitlements().any(|have| have == e)
         };
         let platform = scoped(Entitlement::AdminPlatform);
-        if !platform && !scoped(Entitlement::AdminPartner) {
-            return Err(Problem::new(StatusCode::FORBIDDEN, "this needs the admin:partner or admin:platform scope"));
+        let partner_scope = scoped(Entitlement::AdminPartner);
+        let tenant_scope = scoped(Entitlement::AdminTenant);
+        if !platform && !partner_scope && !tenant_scope {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "this needs the admin:partner, admin:tenant or admin:platform scope",
+            ));
         }
-        Ok(Caller { client_id: app.client_id.clone(), partner_id: app.partner_id.clone(), platform })
+        Ok(Caller {
+            client_id: app.client_id.clone(),
+            partner_id: app.partner_id.clone(),
+            platform,
+            partner_scope,
+            tenant_scope,
+        })
     }
 }
 
@@ -322,12 +373,12 @@ impl utoipa::Modify for BearerScheme {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Gatehouse admin API", version = "1", description = "Partners' apps, tenants and the audit trail, with an app's own access token (scopes admin:partner, admin:platform)."),
+    info(title = "Gatehouse admin API", version = "1", description = "Partners' apps, tenants and the audit trail, with an app's own access token (scopes admin:partner, admin:tenant, admin:platform)."),
     paths(
         apps::list, apps::create, apps::show, apps::update, apps::secrets, apps::new_secret, apps::revoke_secret,
         apps::certificates, apps::add_certificate, apps::revoke_certificate, apps::webhooks, apps::add_webhook,
         apps::remove_webhook, apps::deliveries, admin::create_tenant, admin::show_tenant, admin::audit,
-        federation::list, federation::add, federation::remove,
+        federation::list, federation::add, federation::remove, federation::prove,
     ),
     components(schemas(Problem)),
     modifiers(&BearerScheme, &CommonProblems),
@@ -375,6 +426,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/tenants/{ctx}", get(admin::show_tenant))
         .route("/api/v1/tenants/{ctx}/identity-providers", get(federation::list).post(federation::add))
         .route("/api/v1/tenants/{ctx}/identity-providers/{id}", delete(federation::remove))
+        .route(
+            "/api/v1/tenants/{ctx}/identity-providers/{id}/domains/{domain}/proof",
+            axum::routing::post(federation::prove),
+        )
         .route("/api/v1/audit", get(admin::audit))
         .route_layer(axum::middleware::from_fn_with_state(state, wake_outbox))
 }

@@ -256,6 +256,9 @@ fn entitlement_nb(e: Entitlement) -> &'static str {
             "opptre for en bruker hos kunden med et token brukeren ga en annen app kunden har godkjent (token exchange)"
         }
         Entitlement::AdminPartner => "administrere partnerens apper gjennom admin-API-et",
+        Entitlement::AdminTenant => {
+            "administrere kundens innloggingsoppsett (identitetsleverandører og e-postdomener) gjennom admin-API-et"
+        }
         Entitlement::AdminPlatform => "administrere alle partnere, apper og kunder gjennom admin-API-et",
     }
 }

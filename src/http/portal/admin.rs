@@ -51,7 +51,7 @@ pub async fn tenant(
         Some("approve") => Some("The app is approved for every user of the tenant."),
         Some("deny") => Some("The app was denied."),
         Some("revoke") => Some("The approval was revoked: the app's refresh tokens and system token here have ended."),
-        Some(done) => super::people::notice(done),
+        Some(done) => super::people::notice(done).or_else(|| super::sign_in::notice(done)),
         None => None,
     };
     render_tenant(&state, viewer, ctx, notice, None).await
@@ -73,9 +73,19 @@ struct TenantPage {
     /// An invitation whose mail could not be delivered: its link, for the administrator to
     /// pass on another way.
     pass_on: Option<Sent>,
-    /// The organisation providers its people sign in at (federation; the operator connects
-    /// them, since a domain claimed routes every person of that domain).
-    providers: Vec<crate::store::federation::IdpRow>,
+    /// The organisation providers its people sign in at (federation).
+    providers: Vec<ProviderRow>,
+    /// The redirect URI to register at every provider.
+    callback: String,
+}
+
+/// A provider as the tenant page shows it, with what its administrator has to publish.
+struct ProviderRow {
+    idp: crate::store::federation::IdpRow,
+    /// Our public key for `private_key_jwt`, when we authenticate with one.
+    jwks_uri: Option<String>,
+    /// Unproven domains: (domain, TXT record name, TXT record text).
+    pending: Vec<(String, String, String)>,
 }
 
 /// One line of the audit trail, as the tenant administrator reads it.
@@ -123,9 +133,27 @@ pub(super) async fn render_tenant(
         })
         .collect();
     let (members, invitations) = state.people.members(&ctx).await?;
-    let providers = state.upstreams.list(&ctx).await?;
+    let providers = state
+        .upstreams
+        .list(&ctx)
+        .await?
+        .into_iter()
+        .map(|idp| ProviderRow {
+            jwks_uri: state.upstreams.jwks_uri(&idp),
+            pending: idp
+                .pending
+                .iter()
+                .map(|c| {
+                    let (name, text) = crate::federation::domains::txt_record(&c.domain, &c.token);
+                    (c.domain.clone(), name, text)
+                })
+                .collect(),
+            idp,
+        })
+        .collect();
     let page = TenantPage {
         providers,
+        callback: state.upstreams.callback().to_string(),
         title: format!("{} ({})", tenant.name, tenant.ctx),
         nav: viewer.nav(),
         admin_of: viewer.admin_of,

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod app_page;
 pub mod people;
 pub mod second_factor;
+pub mod sign_in;
 pub mod wizard;
 
 use askama::Template;

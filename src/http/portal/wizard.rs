@@ -475,6 +475,7 @@ fn entitlement_title(e: Entitlement) -> &'static str {
         Entitlement::ActForAdministrators => "Act for any user, administrators included",
         Entitlement::ExchangeTokens => "Token exchange (act with a user's token from another app)",
         Entitlement::AdminPartner => "Admin API for the partner's own apps",
+        Entitlement::AdminTenant => "Admin API for the sign-in settings of tenants that approve the app",
         Entitlement::AdminPlatform => "Admin API for the whole platform (approved by a platform administrator)",
     }
 }

@@ -8,6 +8,7 @@ use tempfile::TempDir;
 pub mod apps;
 pub mod authenticator;
 pub mod browser;
+pub mod fake_dns;
 pub mod fake_op;
 pub mod jwt;
 pub mod mail;
