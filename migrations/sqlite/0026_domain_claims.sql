@@ -10,3 +10,8 @@ CREATE TABLE domain_claims (
     PRIMARY KEY (idp_id, domain)
 );
 
+
+-- A sign-in at an upstream that started on the Developer Portal's login page, not at an app:
+-- where the portal goes on to afterwards. Its request_id is then the digest of the browser's
+-- binding cookie instead of a pending authorization request.
+ALTER TABLE upstream_logins ADD COLUMN portal_next TEXT NULL;

@@ -188,7 +188,15 @@ impl Upstreams {
 
     /// Starts a sign-in at `idp` for the pending request `request_id`: the URL to send the
     /// browser to. `login_hint` is passed on so the person does not type their address twice.
-    pub async fn begin(&self, idp: &IdpRow, request_id: &str, login_hint: Option<&str>) -> Result<String, Failure> {
+    /// From the portal's login page, `portal_next` says where the portal goes on to, and
+    /// `request_id` is the digest of the browser's binding cookie.
+    pub async fn begin(
+        &self,
+        idp: &IdpRow,
+        request_id: &str,
+        login_hint: Option<&str>,
+        portal_next: Option<&str>,
+    ) -> Result<String, Failure> {
         let metadata = self.metadata(&idp.issuer, false).await?;
         let client = self.client(idp, &metadata)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -215,6 +223,7 @@ impl Upstreams {
                 nonce: nonce.secret().clone(),
                 verifier: verifier.secret().clone(),
                 expires_at: self.clock.now() + LOGIN_TTL,
+                portal_next: portal_next.map(str::to_string),
             })
             .await?;
         Ok(url.to_string())

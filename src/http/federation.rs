@@ -44,7 +44,7 @@ pub async fn upstream_url(
     request_id: &str,
     login_hint: Option<&str>,
 ) -> Result<String, PageError> {
-    state.upstreams.begin(idp, request_id, login_hint).await.map_err(page_error)
+    state.upstreams.begin(idp, request_id, login_hint, None).await.map_err(page_error)
 }
 
 /// The page a federated sign-in ends on when it cannot go on; nothing the upstream sent is
@@ -80,6 +80,9 @@ pub async fn callback(
         error_description: get("error_description"),
     };
     let login = state.upstreams.take(&cb).await.map_err(page_error)?;
+    if let Some(next) = login.portal_next.clone() {
+        return back_to_portal(&state, &headers, login, &cb, &next).await;
+    }
     // The answer counts only in the browser that was sent away: its flow cookie for the
     // pending request (a login CSRF would otherwise sign the victim in as the attacker).
     let (pending, _req, _app) = crate::oauth::flow::load_pending(&state, &login.request_id)
@@ -98,6 +101,53 @@ pub async fn callback(
     state.store.mark_pending_signed_in(&pending.id, state.clock.now()).await.map_err(failed)?;
     let next = format!("{}?request={}", crate::paths::SIGNIN, pending.id);
     Ok(session::with_cookies(Redirect::to(&next).into_response(), cookies))
+}
+
+/// The cookie that binds a sign-in the portal's login page sent upstream to its browser (the
+/// portal has no pending request whose flow cookie could).
+const PORTAL_BINDING_COOKIE: &str = "gatehouse_portal_federated";
+
+/// From the portal's login page: on to the person's provider, the browser bound to the sign-in
+/// by a cookie only the callback sees.
+pub async fn leave_portal_for(state: &AppState, idp: &IdpRow, email: &str, next: &str) -> Result<Response, PageError> {
+    let binding = crate::crypto::random_token();
+    let digest = crate::crypto::b64url(&crate::crypto::sha256(binding.as_bytes()));
+    let url = state.upstreams.begin(idp, &digest, Some(email), Some(next)).await.map_err(page_error)?;
+    let mut res = super::pages::signin::to_upstream_page(&super::pages::locale::EN, "the Developer Portal", &url);
+    let ttl = crate::federation::upstream::LOGIN_TTL;
+    res.headers_mut().append(
+        axum::http::header::SET_COOKIE,
+        session::set_cookie(state, PORTAL_BINDING_COOKIE, &binding, crate::paths::SIGNIN_FEDERATED, ttl),
+    );
+    Ok(res)
+}
+
+/// The end of a portal sign-in at an upstream: the same browser, then a session and the portal.
+async fn back_to_portal(
+    state: &AppState,
+    headers: &HeaderMap,
+    login: crate::store::federation::UpstreamLoginRow,
+    cb: &Callback<'_>,
+    next: &str,
+) -> Result<Response, PageError> {
+    let same_browser = cookie(headers, PORTAL_BINDING_COOKIE).is_some_and(|b| {
+        let digest = crate::crypto::b64url(&crate::crypto::sha256(b.as_bytes()));
+        crate::crypto::ct_eq(digest.as_bytes(), login.request_id.as_bytes())
+    });
+    if !same_browser {
+        return Err(PageError::forbidden("This sign-in was started in another browser. Start again from the portal."));
+    }
+    let done = state.upstreams.complete(login, cb).await.map_err(page_error)?;
+    let old = current_session(state, headers).await;
+    let cookies = session::start_federated(state, &done.user, old.as_ref().map(|(d, _)| d.as_slice()), &done)
+        .await
+        .map_err(failed)?;
+    let mut res = session::with_cookies(Redirect::to(next).into_response(), cookies);
+    res.headers_mut().append(
+        axum::http::header::SET_COOKIE,
+        session::set_cookie(state, PORTAL_BINDING_COOKIE, "", crate::paths::SIGNIN_FEDERATED, 0),
+    );
+    Ok(res)
 }
 
 /// `GET /federation/{id}/jwks.json`: the public key a tenant's provider checks our client

@@ -45,6 +45,8 @@ pub struct UpstreamLoginRow {
     pub nonce: String,
     pub verifier: String,
     pub expires_at: i64,
+    /// Set for a sign-in the portal's login page started: where the portal goes on to.
+    pub portal_next: Option<String>,
 }
 
 const IDP_COLUMNS: &str = "i.id, i.tenant_id, i.issuer, i.client_id, i.client_secret, i.private_key, i.key_id, \
@@ -180,10 +182,10 @@ impl Store {
 
     pub async fn insert_upstream_login(&self, l: &UpstreamLoginRow) -> sqlx::Result<()> {
         on_db!(&self.db, pool => {
-            sqlx::query("INSERT INTO upstream_logins (state_digest, idp_id, request_id, nonce, verifier, expires_at) \
-                VALUES ($1, $2, $3, $4, $5, $6)")
+            sqlx::query("INSERT INTO upstream_logins (state_digest, idp_id, request_id, nonce, verifier, expires_at, portal_next) \
+                VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(&l.state_digest).bind(&l.idp_id).bind(&l.request_id).bind(&l.nonce).bind(&l.verifier)
-                .bind(l.expires_at).execute(pool).await.map(|_| ())
+                .bind(l.expires_at).bind(&l.portal_next).execute(pool).await.map(|_| ())
         })
     }
 
@@ -192,7 +194,7 @@ impl Store {
     pub async fn take_upstream_login(&self, state_digest: &[u8]) -> sqlx::Result<Option<UpstreamLoginRow>> {
         on_db!(&self.db, pool => {
             let row = sqlx::query("DELETE FROM upstream_logins WHERE state_digest = $1 \
-                RETURNING state_digest, idp_id, request_id, nonce, verifier, expires_at")
+                RETURNING state_digest, idp_id, request_id, nonce, verifier, expires_at, portal_next")
                 .bind(state_digest).fetch_optional(pool).await?;
             row.map(|r| Ok(UpstreamLoginRow {
                 state_digest: r.bytes("state_digest")?,
@@ -201,6 +203,7 @@ impl Store {
                 nonce: r.text("nonce")?,
                 verifier: r.text("verifier")?,
                 expires_at: r.int("expires_at")?,
+                portal_next: r.opt_text("portal_next")?,
             })).transpose()
         })
     }

@@ -97,6 +97,36 @@ both_backends!(
         assert_eq!(status, 200, "{tokens}");
         assert_eq!(claims(tokens["id_token"].as_str().unwrap())["amr"], json!(["fed"]));
 
+        // The Developer Portal's login sends Pat to the provider too, with or without a password
+        // typed (passwords are not allowed for the domain); the answer counts only in the
+        // browser that was sent away.
+        for (password, stolen) in [("", true), (PASSWORD, false)] {
+            let mut browser = Browser::default();
+            let login = browser.get(&srv.url("/portal/login")).await.text().await.unwrap();
+            let form = [
+                ("csrf", hidden(&login, "csrf").unwrap()), ("next", "/portal".into()),
+                ("email", "pat@corp.example".into()), ("password", password.into()),
+            ];
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let res = browser.post(&srv.url("/portal/login"), &form).await;
+            assert_eq!(res.status(), 200);
+            let page = res.text().await.unwrap();
+            let at = page.find("id=\"upstream\" href=\"").expect("the page that sends Pat on") + "id=\"upstream\" href=\"".len();
+            let upstream_url = page[at..at + page[at..].find('"').unwrap()].replace("&amp;", "&").replace("&#38;", "&");
+            assert!(upstream_url.starts_with(&up.srv.base), "{upstream_url}");
+            let back = browser.walk(&upstream_url, "pat@corp.example", &callback).await;
+            if stolen {
+                let res = Browser::default().get(&back).await;
+                assert_eq!(res.status(), 403);
+                continue;
+            }
+            let res = browser.get(&back).await;
+            assert_eq!(res.status(), 303);
+            assert_eq!(res.headers()["location"], "/portal");
+            let home = browser.get(&srv.url("/portal")).await.text().await.unwrap();
+            assert!(home.contains("Sign out (pat@corp.example)"), "{home}");
+        }
+
         // A second claim of a proven domain is refused at once; a member cannot use the forms.
         let (status, page) = post(&mut admin, connect).await;
         assert_eq!(status, 409, "{page}");

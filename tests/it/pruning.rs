@@ -157,6 +157,7 @@ async fn fill(srv: &TestServer, w: &World) {
         nonce: "n".into(),
         verifier: "v".into(),
         expires_at: now + gatehouse::federation::upstream::LOGIN_TTL,
+        portal_next: None,
     };
     state.store.insert_upstream_login(&login).await.unwrap();
 }

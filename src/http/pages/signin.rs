@@ -47,6 +47,12 @@ struct Upstream<'a> {
     url: &'a str,
 }
 
+/// The page that sends a person on to their organisation's provider, to continue to `to`
+/// afterwards (the portal's login has no `SigninPage`).
+pub fn to_upstream_page(t: &'static Text, to: &str, url: &str) -> Response {
+    render(StatusCode::OK, &Upstream { title: t.title_upstream, t, app_name: to, url }, Policy::Own)
+}
+
 #[derive(Template)]
 #[template(path = "signin/tenant.html")]
 struct ChooseTenant<'a> {

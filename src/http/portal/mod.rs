@@ -229,6 +229,16 @@ pub async fn login_post(
     }
     let email = form.text("email").to_lowercase();
     let password = Secret::new(form.get("password").unwrap_or("").to_string());
+    // Home realm discovery, as on the apps' login page: people of a federated domain sign in
+    // at their organisation (a password only where the tenant still allows one).
+    if let Some(idp) = state.upstreams.for_email(&email).await? {
+        if !idp.passwords_allowed || password.expose().is_empty() {
+            return crate::http::federation::leave_portal_for(&state, &idp, &email, &next).await;
+        }
+    }
+    if password.expose().is_empty() {
+        return Ok(login_page(&state, &next, &email, Some("Enter your password."), StatusCode::OK));
+    }
     let from = session::Attempt::of(&state, peer.0, &headers);
     let user = match session::check_password(&state, &from, &email, password, "portal").await? {
         Login::Ok(user) => user,
