@@ -48,6 +48,16 @@ pub const QUEUE_WEBHOOKS_OF_CLIENT: &str =
     SELECT $1 || '.' || w.id, 'webhook', w.app_id, a.client_id, $2, $3, $3, $4, w.id \
     FROM app_webhooks w JOIN apps a ON a.id = w.app_id WHERE a.client_id = $5";
 
+/// In the transaction of a change in tenant `$2` at `$3`: event `$1` (body `$4`) for the
+/// webhooks of each app the tenant approved with the webhook-agent integration point ("receive
+/// the tenant's events").
+pub const QUEUE_TENANT_WEBHOOKS: &str =
+    "INSERT INTO outbox (id, kind, app_id, client_id, subject, created_at, next_attempt_at, payload, webhook_id) \
+    SELECT $1 || '.' || w.id, 'webhook', w.app_id, a.client_id, $2, $3, $3, $4, w.id \
+    FROM authorization_records r JOIN tenants t ON t.id = r.tenant_id \
+    JOIN app_webhooks w ON w.app_id = r.app_id JOIN apps a ON a.id = w.app_id \
+    WHERE t.ctx = $2 AND r.status = 'approved' AND (' ' || r.entitlements || ' ') LIKE '% webhook-agent %'";
+
 /// Audit actions about an app (the subject is its client ID) that its webhooks hear, by the
 /// event type they hear them as.
 const AUDITED_EVENTS: [(&str, &str); 7] = [

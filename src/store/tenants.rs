@@ -232,7 +232,15 @@ impl Store {
     /// fails), and the JWT access tokens recorded under those grants join the revoked list.
     /// JWT access tokens are also refused at introspection while their subject is disabled
     /// (`is_jwt_revoked`). False when the person was already disabled.
-    pub async fn disable_user(&self, user_id: &str, now: i64, event: &AuditEvent) -> sqlx::Result<bool> {
+    /// Disables a person and ends what they hold; `tenant_events` (one per tenant they belong to,
+    /// its ctx as subject) go to the webhooks of the apps those tenants let hear their events.
+    pub async fn disable_user(
+        &self,
+        user_id: &str,
+        now: i64,
+        event: &AuditEvent,
+        tenant_events: &[crate::store::outbox::WebhookEvent],
+    ) -> sqlx::Result<bool> {
         const GRANTS: &str = "SELECT grant_id FROM refresh_tokens WHERE user_id = $1 \
             UNION SELECT grant_id FROM authorization_codes WHERE user_id = $1";
         audited!(self, event, when |done: &bool| *done, tx => {
@@ -256,6 +264,10 @@ impl Store {
                 }
                 sqlx::query(crate::store::outbox::QUEUE_USER_LOGOUTS).bind(user_id).bind(now).execute(&mut *tx).await?;
                 sqlx::query(crate::store::outbox::FORGET_USER_APPS).bind(user_id).execute(&mut *tx).await?;
+                for hook in tenant_events {
+                    sqlx::query(crate::store::outbox::QUEUE_TENANT_WEBHOOKS)
+                        .bind(&hook.id).bind(&hook.subject).bind(now).bind(&hook.body).execute(&mut *tx).await?;
+                }
             }
             done
         })

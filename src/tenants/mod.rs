@@ -18,6 +18,7 @@ use crate::crypto::random_id;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::store::audit::AuditEvent;
+use crate::store::outbox::WebhookEvent;
 use crate::store::tenants::{PartnerRow, TenantRow, UserRow};
 use crate::store::{is_unique_violation, Store};
 
@@ -392,7 +393,17 @@ impl Directory {
         let user = self.user(email).await?;
         let now = self.clock.now();
         let event = AuditEvent::new(now, actor, "user.disabled", &user.id, json!({ "email": user.email }));
-        self.store.disable_user(&user.id, now, &event).await?;
+        let hooks: Vec<WebhookEvent> = self
+            .store
+            .memberships(&user.id)
+            .await?
+            .iter()
+            .map(|m| {
+                let data = json!({ "tenant": m.tenant_ctx, "user_id": user.id, "email": user.email });
+                WebhookEvent::new("user.disabled", &m.tenant_ctx, now, data)
+            })
+            .collect();
+        self.store.disable_user(&user.id, now, &event, &hooks).await?;
         self.user(email).await
     }
 

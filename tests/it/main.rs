@@ -7,6 +7,7 @@ mod harness; // TestServer (real server, fresh database per test), both_backends
 
 mod account; // the account page: sessions, allowed apps revoked, password change, name, verification, events
 mod api; // the admin API: a partner's CI rotates secrets and certificates, idempotent creates, If-Match, tenants, the audit stream, problem details
+mod api_tenants; // the admin API's tenant resources with admin:tenant: members, invitations, approvals; user.disabled events; signing keys
 mod architecture; // the shape of src/: layers, no import cycles, http and AppState kept in the web layer, files ≤ 600 lines
 mod assertions; // private_key_jwt and the JWT bearer grant: signed assertions, JWT credentials, every forgery
 mod audit_log; // the audit trail as JSON lines: every event once, in order, one instance at a time, taken over when its lease lapses

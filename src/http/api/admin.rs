@@ -1,5 +1,6 @@
-//! `/api/v1/tenants` and `/api/v1/audit`: what an operator's scripts do (`admin:platform`):
-//! create a tenant with its first administrator, and read the audit trail page by page.
+//! `/api/v1/tenants`, `/api/v1/keys` and `/api/v1/audit`: what an operator's scripts do
+//! (`admin:platform`): create a tenant with its first administrator, list and rotate the
+//! server's signing keys, and read the audit trail page by page.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -144,4 +145,62 @@ pub async fn audit(
         })
         .collect();
     Ok(Json(Page { items, next_cursor }).into_response())
+}
+
+/// A signing key of the server, as JWKS publishes it (never the key itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: String,
+    /// `next` (published, not signing yet), `current` (signing) or `retired` (published until
+    /// what it signed has expired).
+    pub state: String,
+    pub created_at: i64,
+    pub activated_at: Option<i64>,
+    pub retired_at: Option<i64>,
+}
+
+impl From<crate::keys::KeyInfo> for KeyView {
+    fn from(k: crate::keys::KeyInfo) -> KeyView {
+        KeyView {
+            kid: k.kid,
+            alg: k.alg,
+            state: k.state,
+            created_at: k.created_at,
+            activated_at: k.activated_at,
+            retired_at: k.retired_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// `RS256` (the default), `ES256` or `PS256`.
+    pub alg: Option<String>,
+}
+
+/// `GET /api/v1/keys`: the server's signing keys (apps' own keys are not listed).
+#[utoipa::path(get, path = "/api/v1/keys", responses((status = 200, body = Vec<KeyView>)))]
+pub async fn keys(State(state): State<AppState>, caller: Caller) -> Result<Response, Problem> {
+    caller.require_platform()?;
+    let keys: Vec<KeyView> = state.keys.list().await?.into_iter().map(KeyView::from).collect();
+    Ok(Json(keys).into_response())
+}
+
+/// `POST /api/v1/keys/rotate`: the next key starts signing, the current one retires but stays
+/// published, and a new next key is published. Other instances pick the change up when they
+/// reload their keys.
+#[utoipa::path(post, path = "/api/v1/keys/rotate", request_body = Rotation,
+    responses((status = 200, body = KeyView)))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<Rotation>,
+) -> Result<Response, Problem> {
+    caller.require_platform()?;
+    let alg = crate::jose::Alg::parse(body.alg.as_deref().unwrap_or("RS256"))
+        .map_err(|e| Problem { field: Some("alg"), ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()) })?;
+    let current = state.keys.rotate(alg, &caller.actor()).await?;
+    Ok(Json(KeyView::from(current)).into_response())
 }

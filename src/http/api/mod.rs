@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod apps;
 pub mod federation;
+pub mod tenants;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -379,6 +380,8 @@ impl utoipa::Modify for BearerScheme {
         apps::certificates, apps::add_certificate, apps::revoke_certificate, apps::webhooks, apps::add_webhook,
         apps::remove_webhook, apps::deliveries, admin::create_tenant, admin::show_tenant, admin::audit,
         federation::list, federation::add, federation::remove, federation::prove,
+        tenants::members, tenants::change_member, tenants::remove_member, tenants::invitations, tenants::invite,
+        tenants::withdraw, tenants::approvals, tenants::decide, admin::keys, admin::rotate,
     ),
     components(schemas(Problem)),
     modifiers(&BearerScheme, &CommonProblems),
@@ -430,6 +433,17 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api/v1/tenants/{ctx}/identity-providers/{id}/domains/{domain}/proof",
             axum::routing::post(federation::prove),
         )
+        .route("/api/v1/tenants/{ctx}/members", get(tenants::members))
+        .route(
+            "/api/v1/tenants/{ctx}/members/{email}",
+            axum::routing::patch(tenants::change_member).delete(tenants::remove_member),
+        )
+        .route("/api/v1/tenants/{ctx}/invitations", get(tenants::invitations).post(tenants::invite))
+        .route("/api/v1/tenants/{ctx}/invitations/{email}", delete(tenants::withdraw))
+        .route("/api/v1/tenants/{ctx}/approvals", get(tenants::approvals))
+        .route("/api/v1/tenants/{ctx}/approvals/{client_id}", axum::routing::put(tenants::decide))
+        .route("/api/v1/keys", get(admin::keys))
+        .route("/api/v1/keys/rotate", axum::routing::post(admin::rotate))
         .route("/api/v1/audit", get(admin::audit))
         .route_layer(axum::middleware::from_fn_with_state(state, wake_outbox))
 }
