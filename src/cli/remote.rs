@@ -10,7 +10,9 @@ use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 
 use super::app::{AppCmd, CertCmd, SecretCmd, WebhookCmd};
+use super::keys::KeysCmd;
 use super::tenant::{IdpCmd, TenantCmd};
+use super::user::UserCmd;
 use super::{print, Command};
 
 pub(super) struct Remote {
@@ -312,6 +314,52 @@ pub(super) async fn run(r: Remote, json: bool, cmd: Command) -> anyhow::Result<(
                 })
             }
         },
+        Command::Tenant(TenantCmd::Approve { ctx, client_id }) => decide(&r, json, &ctx, &client_id, "approve").await,
+        Command::Tenant(TenantCmd::Revoke { ctx, client_id }) => decide(&r, json, &ctx, &client_id, "revoke").await,
+        Command::Tenant(TenantCmd::Deny { ctx, client_id }) => decide(&r, json, &ctx, &client_id, "deny").await,
+        Command::User(UserCmd::Invite { email, tenant, admin }) => {
+            let body = json!({ "email": email, "role": if admin { "admin" } else { "member" } });
+            let path = format!("/api/v1/tenants/{}/invitations", seg(&tenant));
+            let sent = r.call(Method::POST, &path, Some(body)).await?;
+            print(json, &sent, || {
+                let email = sent["email"].as_str().unwrap_or("");
+                match sent["delivered"] == true {
+                    true => format!("{tenant}: {email} is invited"),
+                    false => format!("{tenant}: {email} is invited, but the mail could not be sent"),
+                }
+            })
+        }
+        Command::User(UserCmd::Role { email, tenant, member }) => {
+            let body = json!({ "role": if member { "member" } else { "admin" } });
+            let path = format!("/api/v1/tenants/{}/members/{}", seg(&tenant), seg(&email));
+            let changed = r.call(Method::PATCH, &path, Some(body)).await?;
+            print(json, &changed, || format!("{tenant}: {email} is {}", changed["role"].as_str().unwrap_or("")))
+        }
+        Command::User(UserCmd::Remove { email, tenant }) => {
+            let path = format!("/api/v1/tenants/{}/members/{}", seg(&tenant), seg(&email));
+            r.call(Method::DELETE, &path, None).await?;
+            print(json, &json!({ "tenant": tenant, "removed": email }), || format!("{tenant}: {email} removed"))
+        }
+        Command::Keys(KeysCmd::List) => {
+            let keys = r.call(Method::GET, "/api/v1/keys", None).await?;
+            let items = keys.as_array().cloned().unwrap_or_default();
+            print(json, &items, || {
+                lines(&items, |k| {
+                    format!(
+                        "{}  {}  {}",
+                        k["alg"].as_str().unwrap_or(""),
+                        k["kid"].as_str().unwrap_or(""),
+                        k["state"].as_str().unwrap_or("")
+                    )
+                })
+            })
+        }
+        Command::Keys(KeysCmd::Rotate { alg }) => {
+            let current = r.call(Method::POST, "/api/v1/keys/rotate", Some(json!({ "alg": alg }))).await?;
+            print(json, &current, || {
+                format!("{} rotated: {} is now current", alg, current["kid"].as_str().unwrap_or(""))
+            })
+        }
         other => {
             not_offered(&format!("{other:?}").split([' ', '(', '{']).next().unwrap_or("this command").to_lowercase())
         }
@@ -320,7 +368,15 @@ pub(super) async fn run(r: Remote, json: bool, cmd: Command) -> anyhow::Result<(
 
 fn not_offered(what: &str) -> anyhow::Result<()> {
     bail!(
-        "`{what}` is not offered by the admin API; with --server only app list|show|create, app secret|cert|webhook \
-         and tenant add|idp run. Run it where the database is, without --server"
+        "`{what}` is not offered by the admin API; with --server only app list|show|create, app secret|cert|webhook, \
+         tenant add|approve|revoke|deny|idp, user invite|role|remove and keys run. Run it where the database is, \
+         without --server"
     )
+}
+
+/// A tenant's decision about an app, through `PUT …/approvals/{client_id}`.
+async fn decide(r: &Remote, json: bool, ctx: &str, client_id: &str, decision: &str) -> anyhow::Result<()> {
+    let path = format!("/api/v1/tenants/{}/approvals/{}", seg(ctx), seg(client_id));
+    let record = r.call(reqwest::Method::PUT, &path, Some(json!({ "decision": decision }))).await?;
+    print(json, &record, || format!("{ctx}: {client_id} is {}", record["status"].as_str().unwrap_or("")))
 }

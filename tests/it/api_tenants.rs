@@ -102,6 +102,22 @@ both_backends!(
         let unknown = format!("{base}/approvals/no-such-app");
         assert_eq!(call(&srv, Method::PUT, &unknown, Some(&token), Some(json!({ "decision": "approve" })), &[]).await.0, 404);
 
+        // The CLI does the same through the API, with the token and no database.
+        let nowhere = "postgres://nobody@127.0.0.1:1/none";
+        let remote = |args: &[&str]| {
+            let mut all = vec!["--json", "--server", srv.base.as_str(), "--token", token.as_str()];
+            all.extend_from_slice(args);
+            crate::harness::run_cli(nowhere, srv.dir.path(), &all, None)
+        };
+        let invited = remote(&["user", "invite", "dee@example.com", "--tenant", "Cust1"]);
+        assert_eq!(invited.code, 0, "{}", invited.stderr);
+        assert_eq!(invited.json()["email"], "dee@example.com");
+        let revoked = remote(&["tenant", "revoke", "--ctx", "Cust1", "--client-id", &w.client_id]);
+        assert_eq!((revoked.code, revoked.json()["status"].clone()), (0, json!("revoked")), "{}", revoked.stderr);
+        assert_eq!(remote(&["tenant", "approve", "--ctx", "Cust1", "--client-id", &w.client_id]).code, 0);
+        let elsewhere = remote(&["user", "role", "admin@example.com", "--tenant", "Cust2"]);
+        assert!(elsewhere.code == 1 && elsewhere.stderr.contains("404"), "{}", elsewhere.stderr);
+
         // Every change names the app that made it.
         let actor = format!("api:{own_id}");
         let actions: Vec<String> = srv.state.store.audit_after(None, i64::MAX, 1_000).await.unwrap()
@@ -137,5 +153,13 @@ both_backends!(
         assert!(published.contains(&&before) && published.contains(&&next), "{jwks}");
         let (status, _, problem) = call(&srv, Method::POST, "/api/v1/keys/rotate", Some(&platform), Some(json!({ "alg": "HS256" })), &[]).await;
         assert_eq!((status, problem["field"].clone()), (422, json!("alg")), "{problem}");
+        // And from the CLI with the operator's token, no database.
+        let nowhere = "postgres://nobody@127.0.0.1:1/none";
+        let args = ["--json", "--server", srv.base.as_str(), "--token", platform.as_str(), "keys", "rotate", "--alg", "ES256"];
+        let rotated = crate::harness::run_cli(nowhere, srv.dir.path(), &args, None);
+        assert_eq!((rotated.code, rotated.json()["alg"].clone()), (0, json!("ES256")), "{}", rotated.stderr);
+        let args = ["--json", "--server", srv.base.as_str(), "--token", platform.as_str(), "keys", "list"];
+        let listed = crate::harness::run_cli(nowhere, srv.dir.path(), &args, None);
+        assert!(listed.json().as_array().unwrap().iter().any(|k| k["kid"] == rotated.json()["kid"]), "{}", listed.stdout);
     }
 );
