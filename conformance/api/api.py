@@ -9,7 +9,11 @@ and schemas, and schema-invalid input refused. Left out: Schemathesis's check th
 schema-valid input is accepted, since the server applies rules JSON Schema does not say
 (redirect URI policy, key strength, unique names). One line per check.
 
-Usage: python3 api.py ISSUER   (CONF_GATEHOUSE_BIN, CONF_PARTNER and GATEHOUSE_DATABASE_URL set)
+Last, the server's log (JSON lines, CONF_SERVER_LOG) must name the calling app for every call,
+reads included.
+
+Usage: python3 api.py ISSUER   (CONF_GATEHOUSE_BIN, CONF_PARTNER, CONF_SERVER_LOG and
+GATEHOUSE_DATABASE_URL set)
 """
 import json
 import os
@@ -95,5 +99,31 @@ check("Schemathesis with the admin:partner token: the app operations, every resp
       lambda: schemathesis("admin:partner", "--include-path-regex", "^/api/v1/apps"))
 check("Schemathesis with the admin:platform token: every operation, every response checked against the document, no 5xx",
       lambda: schemathesis("admin:platform"))
-print(f"api: {4 - failed} passed, {failed} failed")
+
+
+def every_call_logged():
+    # One line per call naming the app, the operation and the status: reads too, which the
+    # audit trail does not hold.
+    calls = []
+    with open(os.environ["CONF_SERVER_LOG"]) as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("target") == "gatehouse::api":
+                calls.append(entry["fields"])
+    assert calls, "no admin API call was logged"
+    for scope in ("admin:partner", "admin:platform"):
+        client_id = state[scope][0]
+        mine = [c for c in calls if c.get("client_id") == client_id]
+        assert any(c["method"] == "GET" and c["operation"] == "/api/v1/apps" and c["status"] == 200 for c in mine), \
+            f"{scope}: no logged read of /api/v1/apps"
+    anonymous = [c for c in calls if c.get("client_id") == "-"]
+    assert all(c["status"] in (401, 403, 404, 405, 406, 415, 422, 200) for c in anonymous), anonymous[:3]
+    return f"{len(calls)} calls logged, {len(calls) - len(anonymous)} naming their app"
+
+
+check("every call is logged with the app that made it, reads included", every_call_logged)
+print(f"api: {5 - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -6,6 +6,7 @@ mod certificates;
 pub mod client_keys;
 pub mod client_secret;
 mod entitlements;
+pub mod expiry;
 mod model;
 pub mod redirect_uri;
 mod registry;

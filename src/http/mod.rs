@@ -166,6 +166,7 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
     });
     let pruner = state.pruner().spawn();
     let deliverer = crate::outbox::spawn(state.provider.clone());
+    let notices = crate::apps::expiry::spawn(state.store.clone(), state.clock.clone(), state.outbox_queued.clone());
     let exporter = crate::audit_log::Exporter::new(state.store.clone(), state.clock.clone(), &state.config)
         .map(crate::audit_log::Exporter::spawn);
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -173,6 +174,7 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
     reloader.abort();
     pruner.abort();
     deliverer.abort();
+    notices.abort();
     if let Some(exporter) = exporter {
         exporter.abort();
     }

@@ -52,6 +52,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(24, "0024_audit_export"),
     migration!(25, "0025_federation"),
     migration!(26, "0026_domain_claims"),
+    migration!(27, "0027_expiry_notices"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

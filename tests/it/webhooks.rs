@@ -3,7 +3,8 @@
 //! webhook its partner registered (a listener on another port), signed with the webhook's
 //! secret; a failing endpoint is retried with the same `webhook-id`; what one instance queued
 //! another delivers (nothing is lost when the first dies before sending); two instances
-//! deliver one event once. The `standardwebhooks` library verifies a delivery in
+//! deliver one event once; a secret or certificate that ends within two weeks is heard of once.
+//! The `standardwebhooks` library verifies a delivery in
 //! `conformance/node/rp.mjs`.
 
 use serde_json::{json, Value};
@@ -153,5 +154,54 @@ both_backends!(
         }
         kinds.sort();
         assert_eq!(kinds, ["certificate.created", "certificate.revoked", "secret.created", "secret.revoked"]);
+    }
+);
+
+both_backends!(
+    async fn a_partner_hears_once_two_weeks_ahead_that_a_secret_or_certificate_ends(srv) {
+        let w = world(&srv).await;
+        let hook = Receiver::start(&[]).await;
+        let reg = &srv.state.registry;
+        let (_, secret) = reg.add_webhook(&w.client_id, &hook.url, "test").await.unwrap();
+        // An app holds two live secrets at most: the one it was made with goes first.
+        let first = reg.secrets(&w.client_id).await.unwrap()[0].id.clone();
+        reg.revoke_secret(&w.client_id, &first, "test").await.unwrap();
+        let revoked = reg.new_secret(&w.client_id, Some(5), "test").await.unwrap();
+        reg.revoke_secret(&w.client_id, &revoked.id, "test").await.unwrap();
+        let soon = reg.new_secret(&w.client_id, Some(10), "test").await.unwrap();
+        let later = reg.new_secret(&w.client_id, Some(30), "test").await.unwrap();
+        let pem = crate::harness::fixture("app-cert.pem");
+        let ends = srv.clock.now() + 7 * 86_400;
+        let cert = reg.add_certificate(&w.client_id, &pem, Some(ends), "test").await.unwrap();
+        deliver(&srv).await;
+        let before = hook.all().len();
+
+        let notice = || gatehouse::apps::expiry::notice(&srv.state.store, &srv.clock);
+        assert_eq!(notice().await.unwrap(), 2, "the secret of 10 days and the certificate of 7");
+        // Once: again here, or on another instance, queues nothing.
+        assert_eq!(notice().await.unwrap(), 0);
+        let other = srv.another_instance().await;
+        assert_eq!(gatehouse::apps::expiry::notice(&other.state.store, &srv.clock).await.unwrap(), 0);
+        assert_eq!(deliver(&srv).await.delivered, 2);
+        let mut heard: Vec<(String, String)> = hook.all()[before..]
+            .iter()
+            .map(|r| {
+                let event = verified(r, &secret);
+                assert_eq!(event["data"]["client_id"], w.client_id.as_str());
+                assert!(event["data"]["expires_at"].as_str().unwrap().ends_with('Z'), "{event}");
+                (event["type"].as_str().unwrap().to_string(), event["data"]["id"].as_str().unwrap().to_string())
+            })
+            .collect();
+        heard.sort();
+        assert_eq!(heard, [("certificate.expiring".to_string(), cert.id.clone()), ("secret.expiring".to_string(), soon.id.clone())]);
+
+        // The secret of 30 days is heard of when it is 14 days from its end, not before.
+        srv.clock.advance(15 * 86_400);
+        assert_eq!(notice().await.unwrap(), 0);
+        srv.clock.advance(2 * 86_400);
+        assert_eq!(notice().await.unwrap(), 1);
+        assert_eq!(deliver(&srv).await.delivered, 1);
+        let last = verified(hook.all().last().unwrap(), &secret);
+        assert_eq!((last["type"].clone(), last["data"]["id"].clone()), (json!("secret.expiring"), json!(later.id)));
     }
 );

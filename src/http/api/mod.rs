@@ -267,6 +267,9 @@ impl FromRequestParts<AppState> for Caller {
                 "this needs the admin:partner, admin:tenant or admin:platform scope",
             ));
         }
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            let _ = slot.0.set(app.client_id.clone());
+        }
         Ok(Caller {
             client_id: app.client_id.clone(),
             partner_id: app.partner_id.clone(),
@@ -397,16 +400,31 @@ pub async fn openapi() -> Response {
     }
 }
 
-/// After a change made through the API, this instance's outbox delivery looks at once for the
-/// events the change queued (other instances find them on their next poll).
-async fn wake_outbox(
+/// Where `Caller` leaves the calling app's client ID for `every_call`, which runs around the
+/// handler and cannot see its extractors.
+#[derive(Clone, Default)]
+struct CallerSlot(std::sync::Arc<std::sync::OnceLock<String>>);
+
+/// Around every API call: one log line naming the calling app, the operation and the answer
+/// (changes are in the audit trail too, reads only here); after a change, this instance's
+/// outbox delivery looks at once for the events it queued (other instances find them on their
+/// next poll).
+async fn every_call(
     axum::extract::State(state): axum::extract::State<AppState>,
-    req: axum::extract::Request,
+    mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let changes = req.method() != axum::http::Method::GET;
+    let slot = CallerSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let method = req.method().clone();
+    let operation = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
     let res = next.run(req).await;
-    if changes && res.status().is_success() {
+    let caller = slot.0.get().map_or("-", String::as_str);
+    tracing::info!(target: "gatehouse::api", client_id = caller, %method, operation, status = res.status().as_u16(), "admin API call");
+    if method != axum::http::Method::GET && res.status().is_success() {
         state.outbox_queued.notify_one();
     }
     res
@@ -445,5 +463,5 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/keys", get(admin::keys))
         .route("/api/v1/keys/rotate", axum::routing::post(admin::rotate))
         .route("/api/v1/audit", get(admin::audit))
-        .route_layer(axum::middleware::from_fn_with_state(state, wake_outbox))
+        .route_layer(axum::middleware::from_fn_with_state(state, every_call))
 }

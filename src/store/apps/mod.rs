@@ -8,6 +8,7 @@
 
 mod certificates;
 mod entitlements;
+pub mod expiry;
 mod secrets;
 
 pub use certificates::CertificateRow;
