@@ -360,7 +360,7 @@ pub(super) async fn app(config: Config, json: bool, cmd: AppCmd) -> anyhow::Resu
             let alg = state.keys.app_signer(&app.id).map(|k| k.alg).ok_or_else(|| {
                 anyhow::anyhow!("{client_id} has no signing key of its own; run `app key enable` first")
             })?;
-            let current = state.keys.rotate_app(&app.id, alg, ACTOR).await?;
+            let current = state.keys.rotate_app(&app.id, &app.client_id, alg, ACTOR).await?;
             print(json, &current, || format!("{client_id}: {} is now the current key", current.kid))
         }
         AppCmd::Key(AppKeyCmd::List { client_id }) => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 
-use super::app::{AppCmd, CertCmd, SecretCmd, WebhookCmd};
+use super::app::{AppCmd, AppKeyCmd, CertCmd, SecretCmd, WebhookCmd};
 use super::keys::KeysCmd;
 use super::tenant::{IdpCmd, TenantCmd};
 use super::user::UserCmd;
@@ -340,6 +340,25 @@ pub(super) async fn run(r: Remote, json: bool, cmd: Command) -> anyhow::Result<(
             r.call(Method::DELETE, &path, None).await?;
             print(json, &json!({ "tenant": tenant, "removed": email }), || format!("{tenant}: {email} removed"))
         }
+        Command::App(AppCmd::Key(cmd)) => {
+            let (client_id, method, tail, body) = match cmd {
+                AppKeyCmd::List { client_id } => (client_id, Method::GET, "", None),
+                AppKeyCmd::Enable { client_id, alg } => (client_id, Method::POST, "", Some(json!({ "alg": alg }))),
+                AppKeyCmd::Rotate { client_id } => (client_id, Method::POST, "/rotate", None),
+            };
+            let answer = r.call(method, &format!("/api/v1/apps/{}/keys{tail}", seg(&client_id)), body).await?;
+            let items = answer.as_array().cloned().unwrap_or_else(|| vec![answer.clone()]);
+            print(json, &answer, || {
+                lines(&items, |k| {
+                    format!(
+                        "{}  {:<6} {}",
+                        k["kid"].as_str().unwrap_or(""),
+                        k["alg"].as_str().unwrap_or(""),
+                        k["state"].as_str().unwrap_or("")
+                    )
+                })
+            })
+        }
         Command::Keys(KeysCmd::List) => {
             let keys = r.call(Method::GET, "/api/v1/keys", None).await?;
             let items = keys.as_array().cloned().unwrap_or_default();
@@ -368,7 +387,7 @@ pub(super) async fn run(r: Remote, json: bool, cmd: Command) -> anyhow::Result<(
 
 fn not_offered(what: &str) -> anyhow::Result<()> {
     bail!(
-        "`{what}` is not offered by the admin API; with --server only app list|show|create, app secret|cert|webhook, \
+        "`{what}` is not offered by the admin API; with --server only app list|show|create, app secret|cert|webhook|key, \
          tenant add|approve|revoke|deny|idp, user invite|role|remove and keys run. Run it where the database is, \
          without --server"
     )

@@ -309,16 +309,18 @@ impl Keys {
         self.rotate_for(None, alg, actor).await
     }
 
-    /// Rotates the dedicated key of an app.
-    pub async fn rotate_app(&self, app_id: &str, alg: Alg, actor: &str) -> Result<KeyInfo> {
-        self.rotate_for(Some(app_id), alg, actor).await
+    /// Rotates the dedicated key of an app (`client_id` names it in the audit trail, and its
+    /// webhooks hear `key.rotated`).
+    pub async fn rotate_app(&self, app_id: &str, client_id: &str, alg: Alg, actor: &str) -> Result<KeyInfo> {
+        self.rotate_for(Some((app_id, client_id)), alg, actor).await
     }
 
-    async fn rotate_for(&self, owner: Option<&str>, alg: Alg, actor: &str) -> Result<KeyInfo> {
+    async fn rotate_for(&self, app: Option<(&str, &str)>, alg: Alg, actor: &str) -> Result<KeyInfo> {
         let now = self.clock.now();
+        let owner = app.map(|(id, _)| id);
         let new_next = self.new_key_row(owner, alg, "next").await?;
         crate::failpoint::crash_if_set("keys.rotate.after_next_made");
-        let subject = owner.unwrap_or(alg.as_str());
+        let subject = app.map_or(alg.as_str(), |(_, client_id)| client_id);
         let event = AuditEvent::new(
             now,
             actor,

@@ -60,7 +60,7 @@ pub const QUEUE_TENANT_WEBHOOKS: &str =
 
 /// Audit actions about an app (the subject is its client ID) that its webhooks hear, by the
 /// event type they hear them as.
-const AUDITED_EVENTS: [(&str, &str); 7] = [
+const AUDITED_EVENTS: [(&str, &str); 8] = [
     ("secret.created", "secret.created"),
     ("secret.revoked", "secret.revoked"),
     ("certificate.added", "certificate.created"),
@@ -68,6 +68,8 @@ const AUDITED_EVENTS: [(&str, &str); 7] = [
     ("certificate.revoked", "certificate.revoked"),
     ("app.entitlement_approved", "entitlement.approved"),
     ("app.entitlement_rejected", "entitlement.rejected"),
+    // The app's own signing key (server-wide rotations name an algorithm, no app).
+    ("key.rotated", "key.rotated"),
 ];
 
 impl WebhookEvent {

@@ -311,3 +311,40 @@ both_backends!(
         assert!(tokenless.code == 1 && tokenless.stderr.contains("--token"), "{}", tokenless.stderr);
     }
 );
+
+both_backends!(
+    async fn a_partner_gives_an_app_a_signing_key_of_its_own_rotates_it_and_hears_of_it(srv) {
+        let partner = srv.partner().await;
+        let (client_id, token) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        let hook = crate::harness::receiver::Receiver::start(&[]).await;
+        srv.state.registry.add_webhook(&client_id, &hook.url, "test").await.unwrap();
+        let keys = format!("/api/v1/apps/{client_id}/keys");
+        let (status, _, none) = call(&srv, Method::GET, &keys, Some(&token), None, &[]).await;
+        assert_eq!((status, none), (200, json!([])), "signed with the server's keys so far");
+        let rotate = format!("{keys}/rotate");
+        assert_eq!(call(&srv, Method::POST, &rotate, Some(&token), None, &[]).await.0, 409);
+        let (status, _, problem) = call(&srv, Method::POST, &keys, Some(&token), Some(json!({ "alg": "none" })), &[]).await;
+        assert_eq!((status, problem["field"].clone()), (422, json!("alg")), "{problem}");
+        let (status, _, enabled) = call(&srv, Method::POST, &keys, Some(&token), Some(json!({ "alg": "ES256" })), &[]).await;
+        assert_eq!(status, 200, "{enabled}");
+        let current = enabled.as_array().unwrap().iter().find(|k| k["state"] == "current").unwrap()["kid"].clone();
+        let next = enabled.as_array().unwrap().iter().find(|k| k["state"] == "next").unwrap()["kid"].clone();
+        let (status, _, rotated) = call(&srv, Method::POST, &rotate, Some(&token), None, &[]).await;
+        assert_eq!((status, rotated["kid"].clone(), rotated["alg"].clone()), (200, next, json!("ES256")), "{rotated}");
+        let (_, _, after) = call(&srv, Method::GET, &keys, Some(&token), None, &[]).await;
+        assert!(after.as_array().unwrap().iter().any(|k| k["kid"] == current && k["state"] == "retired"), "{after}");
+        // The CLI does the same through the API, with no database.
+        let args = ["--json", "--server", srv.base.as_str(), "--token", token.as_str(), "app", "key", "rotate", client_id.as_str()];
+        let again = crate::harness::run_cli("postgres://nobody@127.0.0.1:1/none", srv.dir.path(), &args, None);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        assert_eq!(again.json()["state"], "current");
+        // The app's webhooks hear of the rotation; another partner's token finds no such app.
+        gatehouse::outbox::deliver_due(&srv.state).await.unwrap();
+        let heard: Vec<Value> = hook.all().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+        let event = heard.iter().find(|e| e["type"] == "key.rotated").expect("key.rotated");
+        assert_eq!((event["data"]["client_id"].clone(), event["data"]["alg"].clone()), (json!(client_id), json!("ES256")));
+        let other = srv.partner().await;
+        let (_, stranger) = admin_token(&srv, &other, Entitlement::AdminPartner).await;
+        assert_eq!(call(&srv, Method::GET, &keys, Some(&stranger), None, &[]).await.0, 404);
+    }
+);

@@ -159,7 +159,7 @@ both_backends!(
         assert_eq!(header["kid"], own.kid.as_str());
         let jwks: Value = http().get(srv.url("/jwks")).send().await.unwrap().json().await.unwrap();
         assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == own.kid.as_str()), "the app's key is published");
-        let rotated = srv.state.keys.rotate_app(&app_id, gatehouse::jose::Alg::RS256, "test").await.unwrap();
+        let rotated = srv.state.keys.rotate_app(&app_id, &a.client_id, gatehouse::jose::Alg::RS256, "test").await.unwrap();
         assert_ne!(rotated.kid, own.kid);
         assert_eq!(srv.state.keys.signer(gatehouse::jose::Alg::RS256).unwrap().kid, srv.state.keys.list().await.unwrap().iter().find(|k| k.alg == "RS256" && k.state == "current").unwrap().kid, "server keys untouched");
     }

@@ -199,8 +199,13 @@ pub async fn rotate(
     Body(body): Body<Rotation>,
 ) -> Result<Response, Problem> {
     caller.require_platform()?;
-    let alg = crate::jose::Alg::parse(body.alg.as_deref().unwrap_or("RS256"))
-        .map_err(|e| Problem { field: Some("alg"), ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()) })?;
+    let alg = parse_alg(body.alg.as_deref())?;
     let current = state.keys.rotate(alg, &caller.actor()).await?;
     Ok(Json(KeyView::from(current)).into_response())
+}
+
+/// A signing algorithm a request names (RS256 when absent), or the problem with it.
+pub(super) fn parse_alg(given: Option<&str>) -> Result<crate::jose::Alg, Problem> {
+    crate::jose::Alg::parse(given.unwrap_or("RS256"))
+        .map_err(|e| Problem { field: Some("alg"), ..Problem::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()) })
 }

@@ -7,6 +7,7 @@
 //! The OpenAPI 3.1 document is generated from these handlers (`ApiDoc`).
 
 pub mod admin;
+pub mod app_keys;
 pub mod apps;
 pub mod federation;
 pub mod tenants;
@@ -385,6 +386,7 @@ impl utoipa::Modify for BearerScheme {
         federation::list, federation::add, federation::remove, federation::prove,
         tenants::members, tenants::change_member, tenants::remove_member, tenants::invitations, tenants::invite,
         tenants::withdraw, tenants::approvals, tenants::decide, admin::keys, admin::rotate,
+        app_keys::list, app_keys::enable, app_keys::rotate,
     ),
     components(schemas(Problem)),
     modifiers(&BearerScheme, &CommonProblems),
@@ -443,6 +445,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/apps/{client_id}/webhooks", get(apps::webhooks).post(apps::add_webhook))
         .route("/api/v1/apps/{client_id}/webhooks/{id}", delete(apps::remove_webhook))
         .route("/api/v1/apps/{client_id}/deliveries", get(apps::deliveries))
+        .route("/api/v1/apps/{client_id}/keys", get(app_keys::list).post(app_keys::enable))
+        .route("/api/v1/apps/{client_id}/keys/rotate", axum::routing::post(app_keys::rotate))
         .route("/api/v1/tenants", axum::routing::post(admin::create_tenant))
         .route("/api/v1/tenants/{ctx}", get(admin::show_tenant))
         .route("/api/v1/tenants/{ctx}/identity-providers", get(federation::list).post(federation::add))
