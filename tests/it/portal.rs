@@ -502,5 +502,17 @@ both_backends!(
         let (_, secret) = srv.state.registry.add_webhook(&client_id, "https://hooks.example.com/in", "test").await.unwrap();
         let page = p.get(&format!("/portal/apps/{client_id}")).await;
         assert!(page.html.contains("https://hooks.example.com/in") && !page.html.contains(&secret));
+        // The form refuses what the API refuses, next to the field, and shows a secret once.
+        let csrf = p.csrf.clone();
+        let add = format!("/portal/apps/{client_id}/webhook-add");
+        let page = p.post(&add, &[("csrf", &csrf), ("url", "http://hooks.example.com/plain")]).await;
+        assert_eq!(page.status, 400);
+        assert!(page.html.contains("id=\"webhook-error\""), "{}", page.html);
+        let page = p.post(&add, &[("csrf", &csrf), ("url", "https://hooks.example.com/second")]).await;
+        assert_eq!(page.status, 201);
+        assert!(page.html.contains("whsec_"));
+        let page = p.post(&add, &[("url", "https://hooks.example.com/third")]).await;
+        assert_eq!(page.status, 403, "no CSRF token, nothing added");
+        assert_eq!(srv.state.registry.webhooks(&client_id).await.unwrap().len(), 2);
     }
 );

@@ -162,6 +162,19 @@ async fn a_developer_registers_and_manages_apps_and_an_administrator_approves_in
     assert!(driver.source().await.contains("id=\"uri-redirect-error\""));
     assert_eq!(reg.get(&web_client_id).await.unwrap().redirect_uris, vec!["https://app.example.com/callback"]);
 
+    // A webhook added with the form: its signing secret shown once, then removed.
+    driver.goto(&srv.url(&format!("/portal/apps/{web_client_id}"))).await;
+    driver.type_into("#webhook-url", "https://hooks.example.com/gatehouse").await;
+    driver.click_and_wait("form[action$='/webhook-add'] button").await;
+    expect(&driver, "New webhook").await;
+    assert!(driver.value("#webhook-secret").await.starts_with("whsec_"));
+    driver.screenshot("portal-7b-webhook-secret").await;
+    driver.goto(&srv.url(&format!("/portal/apps/{web_client_id}"))).await;
+    assert_eq!(reg.webhooks(&web_client_id).await.unwrap().len(), 1);
+    driver.click_and_wait("form[action$='/webhook-remove'] button").await;
+    assert!(driver.source().await.contains("The webhook was removed"));
+    assert!(reg.webhooks(&web_client_id).await.unwrap().is_empty());
+
     // The tenant administrator (the same person here) approves, then revokes.
     let app = reg.get(&web_client_id).await.unwrap();
     let tenant = srv.state.directory.tenant("Cust1").await.unwrap();

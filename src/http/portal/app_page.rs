@@ -40,6 +40,7 @@ fn done_message(code: &str) -> Option<&'static str> {
         "access" => "Access was changed.",
         "token" => "Token settings were saved.",
         "entitlement" => "The integration point was added.",
+        "webhook-removed" => "The webhook was removed; nothing more is sent to it.",
         _ => return None,
     })
 }
@@ -127,6 +128,16 @@ struct KeyPair<'a> {
     kid: &'a str,
     pem: &'a str,
     rsa_xml: &'a str,
+    url: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal/webhook_secret.html")]
+struct NewWebhook<'a> {
+    title: &'static str,
+    nav: Nav,
+    hook_url: &'a str,
+    secret: &'a str,
     url: String,
 }
 
@@ -255,6 +266,23 @@ pub async fn act(
         "token-settings" => match token_settings(&state, &app, &form, actor).await {
             Ok(()) => return back("token"),
             Err(e) => ("token", e),
+        },
+        "webhook-add" => match state.registry.add_webhook(&app.client_id, &form.text("url"), actor).await {
+            Ok((hook, secret)) => {
+                let page = NewWebhook {
+                    title: "New webhook",
+                    nav: viewer.nav(),
+                    hook_url: &hook.url,
+                    secret: &secret,
+                    url: app_url(&app.client_id),
+                };
+                return Ok(pages::render(StatusCode::CREATED, &page, Policy::Copy));
+            }
+            Err(e) => ("webhook", e),
+        },
+        "webhook-remove" => match state.registry.remove_webhook(&app.client_id, &form.text("url"), actor).await {
+            Ok(()) => return back("webhook-removed"),
+            Err(e) => ("webhook", e),
         },
         "delete" => {
             if form.text("confirm") != app.name {
