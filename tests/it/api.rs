@@ -348,3 +348,43 @@ both_backends!(
         assert_eq!(call(&srv, Method::GET, &keys, Some(&stranger), None, &[]).await.0, 404);
     }
 );
+
+both_backends!(
+    async fn partners_and_their_developers_each_partner_its_own(srv) {
+        let partner = srv.partner().await;
+        let other = srv.partner().await;
+        let (_, token) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        let (_, platform) = admin_token(&srv, &partner, Entitlement::AdminPlatform).await;
+        let (status, _, mine) = call(&srv, Method::GET, "/api/v1/partners", Some(&token), None, &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(mine.as_array().unwrap().iter().map(|p| p["id"].clone()).collect::<Vec<_>>(), [json!(partner)]);
+        let (_, _, all) = call(&srv, Method::GET, "/api/v1/partners", Some(&platform), None, &[]).await;
+        assert!(all.as_array().unwrap().len() >= 2, "{all}");
+        assert_eq!(call(&srv, Method::GET, &format!("/api/v1/partners/{other}"), Some(&token), None, &[]).await.0, 404);
+        assert_eq!(call(&srv, Method::GET, &format!("/api/v1/partners/{other}"), Some(&platform), None, &[]).await.0, 200);
+        // Only the operator makes partners.
+        let body = json!({ "name": "Newco AS" });
+        assert_eq!(call(&srv, Method::POST, "/api/v1/partners", Some(&token), Some(body.clone()), &[]).await.0, 403);
+        let (status, _, made) = call(&srv, Method::POST, "/api/v1/partners", Some(&platform), Some(body), &[]).await;
+        assert_eq!((status, made["name"].clone()), (201, json!("Newco AS")), "{made}");
+
+        let developers = format!("/api/v1/partners/{partner}/developers");
+        let (_, _, none) = call(&srv, Method::GET, &developers, Some(&token), None, &[]).await;
+        assert_eq!(none, json!([]));
+        let invite = json!({ "email": "Dev@Partner.example" });
+        let (status, _, sent) = call(&srv, Method::POST, &developers, Some(&token), Some(invite.clone()), &[]).await;
+        assert_eq!((status, sent["email"].clone()), (201, json!("dev@partner.example")), "{sent}");
+        let elsewhere = format!("/api/v1/partners/{other}/developers");
+        assert_eq!(call(&srv, Method::POST, &elsewhere, Some(&token), Some(invite), &[]).await.0, 404);
+        let bad = json!({ "email": "not an address" });
+        assert_eq!(call(&srv, Method::POST, &developers, Some(&token), Some(bad), &[]).await.0, 422);
+        // Someone already a developer is listed.
+        let dir = &srv.state.directory;
+        dir.add_tenant("Cust1", "Customer One", None, Some(&partner), "test").await.unwrap();
+        let password = gatehouse::secret::Secret::new("a long passphrase".into());
+        dir.add_user("ada@partner.example", None, "Cust1", false, password, "test").await.unwrap();
+        dir.add_partner_member(&partner, "ada@partner.example", "test").await.unwrap();
+        let (_, _, listed) = call(&srv, Method::GET, &developers, Some(&token), None, &[]).await;
+        assert_eq!(listed, json!(["ada@partner.example"]));
+    }
+);

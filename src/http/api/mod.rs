@@ -10,6 +10,7 @@ pub mod admin;
 pub mod app_keys;
 pub mod apps;
 pub mod federation;
+pub mod partners;
 pub mod tenants;
 
 use axum::extract::FromRequestParts;
@@ -386,7 +387,8 @@ impl utoipa::Modify for BearerScheme {
         federation::list, federation::add, federation::remove, federation::prove,
         tenants::members, tenants::change_member, tenants::remove_member, tenants::invitations, tenants::invite,
         tenants::withdraw, tenants::approvals, tenants::decide, admin::keys, admin::rotate,
-        app_keys::list, app_keys::enable, app_keys::rotate,
+        app_keys::list, app_keys::enable, app_keys::rotate, partners::list, partners::create, partners::show,
+        partners::developers, partners::invite,
     ),
     components(schemas(Problem)),
     modifiers(&BearerScheme, &CommonProblems),
@@ -464,6 +466,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/tenants/{ctx}/invitations/{email}", delete(tenants::withdraw))
         .route("/api/v1/tenants/{ctx}/approvals", get(tenants::approvals))
         .route("/api/v1/tenants/{ctx}/approvals/{client_id}", axum::routing::put(tenants::decide))
+        .route("/api/v1/partners", get(partners::list).post(partners::create))
+        .route("/api/v1/partners/{id}", get(partners::show))
+        .route("/api/v1/partners/{id}/developers", get(partners::developers).post(partners::invite))
         .route("/api/v1/keys", get(admin::keys))
         .route("/api/v1/keys/rotate", axum::routing::post(admin::rotate))
         .route("/api/v1/audit", get(admin::audit))
