@@ -23,6 +23,22 @@ impl Store {
         })
     }
 
+    /// Every resource server, or those `owner` owns, by identifier.
+    pub async fn resource_servers(&self, owner: Option<&str>) -> sqlx::Result<Vec<ResourceServerRow>> {
+        const SQL: &str = "SELECT identifier, name, owner_partner_id, created_at FROM resource_servers \
+            WHERE $1 IS NULL OR owner_partner_id = $1 ORDER BY identifier";
+        on_db!(&self.db, pool => {
+            sqlx::query(SQL).bind(owner).fetch_all(pool).await?.iter()
+                .map(|r| Ok(ResourceServerRow {
+                    identifier: r.text("identifier")?,
+                    name: r.text("name")?,
+                    owner_partner_id: r.opt_text("owner_partner_id")?,
+                    created_at: r.int("created_at")?,
+                }))
+                .collect()
+        })
+    }
+
     pub async fn resource_server(&self, identifier: &str) -> sqlx::Result<Option<ResourceServerRow>> {
         on_db!(&self.db, pool => {
             sqlx::query("SELECT identifier, name, owner_partner_id, created_at FROM resource_servers WHERE identifier = $1")

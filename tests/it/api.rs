@@ -388,3 +388,39 @@ both_backends!(
         assert_eq!(listed, json!(["ada@partner.example"]));
     }
 );
+
+both_backends!(
+    async fn a_partner_registers_its_api_and_grants_it_to_another_partners_app(srv) {
+        let (a, b) = (srv.partner().await, srv.partner().await);
+        let (_, token_a) = admin_token(&srv, &a, Entitlement::AdminPartner).await;
+        let (_, token_b) = admin_token(&srv, &b, Entitlement::AdminPartner).await;
+        let api = "https://api.a.example";
+        let body = json!({ "identifier": api, "name": "A's API" });
+        let (status, _, made) = call(&srv, Method::POST, "/api/v1/resource-servers", Some(&token_a), Some(body.clone()), &[]).await;
+        assert_eq!((status, made["owner_partner_id"].clone()), (201, json!(a)), "{made}");
+        assert_eq!(call(&srv, Method::POST, "/api/v1/resource-servers", Some(&token_a), Some(body), &[]).await.0, 409);
+        let theirs = json!({ "identifier": "https://api.c.example", "name": "C", "owner_partner_id": a });
+        assert_eq!(call(&srv, Method::POST, "/api/v1/resource-servers", Some(&token_b), Some(theirs), &[]).await.0, 404);
+        let (_, _, listed) = call(&srv, Method::GET, "/api/v1/resource-servers", Some(&token_b), None, &[]).await;
+        assert_eq!(listed, json!([]), "B sees only its own");
+
+        // B's app may not ask for A's API until A grants it; B cannot grant it itself.
+        let created = srv.state.registry.create(
+            NewApp { partner_id: b.clone(), name: "B's service".into(), template: Template::ServerToServer, redirect_uris: vec![],
+                access: Access::Private, technical_contact: None, justification: None },
+            "test",
+        ).await.unwrap();
+        let (id, secret) = (created.app.client_id.clone(), created.client_secret.unwrap().secret.expose().clone());
+        let ask = || async {
+            let form = [("grant_type", "client_credentials"), ("resource", api)];
+            let res = http().post(srv.url("/token")).basic_auth(&id, Some(&secret)).form(&form).send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        };
+        assert_eq!(ask().await.1["error"], "invalid_target");
+        let grant = json!({ "identifier": api, "client_id": id });
+        assert_eq!(call(&srv, Method::POST, "/api/v1/resource-servers/grants", Some(&token_b), Some(grant.clone()), &[]).await.0, 404);
+        assert_eq!(call(&srv, Method::POST, "/api/v1/resource-servers/grants", Some(&token_a), Some(grant), &[]).await.0, 204);
+        let (status, tokens) = ask().await;
+        assert_eq!(status, 200, "{tokens}");
+    }
+);

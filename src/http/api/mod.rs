@@ -11,6 +11,7 @@ pub mod app_keys;
 pub mod apps;
 pub mod federation;
 pub mod partners;
+pub mod resources;
 pub mod tenants;
 
 use axum::extract::FromRequestParts;
@@ -388,7 +389,7 @@ impl utoipa::Modify for BearerScheme {
         tenants::members, tenants::change_member, tenants::remove_member, tenants::invitations, tenants::invite,
         tenants::withdraw, tenants::approvals, tenants::decide, admin::keys, admin::rotate,
         app_keys::list, app_keys::enable, app_keys::rotate, partners::list, partners::create, partners::show,
-        partners::developers, partners::invite,
+        partners::developers, partners::invite, resources::list, resources::register, resources::grant,
     ),
     components(schemas(Problem)),
     modifiers(&BearerScheme, &CommonProblems),
@@ -469,6 +470,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/partners", get(partners::list).post(partners::create))
         .route("/api/v1/partners/{id}", get(partners::show))
         .route("/api/v1/partners/{id}/developers", get(partners::developers).post(partners::invite))
+        .route("/api/v1/resource-servers", get(resources::list).post(resources::register))
+        .route("/api/v1/resource-servers/grants", axum::routing::post(resources::grant))
         .route("/api/v1/keys", get(admin::keys))
         .route("/api/v1/keys/rotate", axum::routing::post(admin::rotate))
         .route("/api/v1/audit", get(admin::audit))
