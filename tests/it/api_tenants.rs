@@ -55,6 +55,20 @@ both_backends!(
         assert_eq!(call(&srv, Method::DELETE, &one, Some(&token), None, &[]).await.0, 204);
         assert_eq!(call(&srv, Method::DELETE, &one, Some(&token), None, &[]).await.0, 404);
 
+        // The JWT credentials a member holds here: listed without their value, revoked.
+        let issued = gatehouse::oauth::credentials::create(&srv.state, "bo@example.com", "Cust1", &[w.client_id.clone()], None, "test").await.unwrap();
+        let held = format!("{base}/members/bo@example.com/credentials");
+        let (status, _, list) = call(&srv, Method::GET, &held, Some(&token), None, &[]).await;
+        assert_eq!((status, list[0]["id"].clone()), (200, json!(issued.credential.id)), "{list}");
+        assert!(!list.to_string().contains(issued.jwt.expose().as_str()));
+        let one = format!("{held}/{}", issued.credential.id);
+        assert_eq!(call(&srv, Method::DELETE, &one, Some(&token), None, &[]).await.0, 204);
+        assert_eq!(call(&srv, Method::DELETE, &one, Some(&token), None, &[]).await.0, 404);
+        let (_, _, list) = call(&srv, Method::GET, &held, Some(&token), None, &[]).await;
+        assert!(list[0]["revoked_at"].is_i64(), "{list}");
+        let nobody = format!("{base}/members/nobody@example.com/credentials");
+        assert_eq!(call(&srv, Method::GET, &nobody, Some(&token), None, &[]).await.0, 404);
+
         // Roles, with the page's rule: the last administrator stays one.
         let bo = format!("{base}/members/bo@example.com");
         let (status, _, changed) = call(&srv, Method::PATCH, &bo, Some(&token), Some(json!({ "role": "admin" })), &[]).await;
@@ -122,7 +136,7 @@ both_backends!(
         let actor = format!("api:{own_id}");
         let actions: Vec<String> = srv.state.store.audit_after(None, i64::MAX, 1_000).await.unwrap()
             .into_iter().filter(|(_, e)| e.actor == actor).map(|(_, e)| e.action.into_owned()).collect();
-        for action in ["user.invited", "member.invitation_withdrawn", "member.role_changed", "user.disabled", "member.removed", "app.revoked"] {
+        for action in ["user.invited", "member.invitation_withdrawn", "credential.revoked", "member.role_changed", "user.disabled", "member.removed", "app.revoked"] {
             assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
         }
     }

@@ -387,7 +387,8 @@ impl utoipa::Modify for BearerScheme {
         apps::remove_webhook, apps::deliveries, admin::create_tenant, admin::show_tenant, admin::audit,
         federation::list, federation::add, federation::remove, federation::prove,
         tenants::members, tenants::change_member, tenants::remove_member, tenants::invitations, tenants::invite,
-        tenants::withdraw, tenants::approvals, tenants::decide, admin::keys, admin::rotate,
+        tenants::withdraw, tenants::approvals, tenants::decide, tenants::credentials, tenants::revoke_credential,
+        admin::keys, admin::rotate,
         app_keys::list, app_keys::enable, app_keys::rotate, partners::list, partners::create, partners::show,
         partners::developers, partners::invite, resources::list, resources::register, resources::grant,
     ),
@@ -463,6 +464,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api/v1/tenants/{ctx}/members/{email}",
             axum::routing::patch(tenants::change_member).delete(tenants::remove_member),
         )
+        .route("/api/v1/tenants/{ctx}/members/{email}/credentials", get(tenants::credentials))
+        .route("/api/v1/tenants/{ctx}/members/{email}/credentials/{id}", delete(tenants::revoke_credential))
         .route("/api/v1/tenants/{ctx}/invitations", get(tenants::invitations).post(tenants::invite))
         .route("/api/v1/tenants/{ctx}/invitations/{email}", delete(tenants::withdraw))
         .route("/api/v1/tenants/{ctx}/approvals", get(tenants::approvals))

@@ -1,6 +1,7 @@
 //! `/api/v1/tenants/{ctx}/…`: what a tenant administrator does on the tenant page, for an app
 //! the tenant approved with `admin:tenant` (or an operator's `admin:platform` token): its
-//! members (role, disable, remove), its invitations, and its decisions about apps. The same
+//! members (role, disable, remove, and the JWT credentials they hold there), its invitations,
+//! and its decisions about apps. The same
 //! domain code as the page, with the same rules (the last administrator stays; only someone who
 //! belongs to this tenant alone can be disabled from it).
 
@@ -263,4 +264,68 @@ pub async fn decide(
     }
     let record = listed(state.store.authorizations_of_tenant(&tenant.id).await?)?;
     Ok(Json(ApprovalView::from(record)).into_response())
+}
+
+/// A JWT credential a member holds in the tenant (never the credential itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialView {
+    pub id: String,
+    /// The apps that may exchange it (JWT bearer).
+    pub client_ids: Vec<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// The member's credentials in this tenant.
+async fn credentials_in(
+    state: &AppState,
+    ctx: &str,
+    email: &str,
+) -> Result<Vec<crate::oauth::credentials::Credential>, Problem> {
+    let member = member_view(state, ctx, email).await?;
+    let all = crate::oauth::credentials::list(state, &member.email).await?;
+    Ok(all.into_iter().filter(|c| c.tenant == ctx).collect())
+}
+
+/// `GET /api/v1/tenants/{ctx}/members/{email}/credentials`: the JWT credentials the member made
+/// for apps in this tenant, revoked ones included.
+#[utoipa::path(get, path = "/api/v1/tenants/{ctx}/members/{email}/credentials",
+    params(("ctx" = String, Path), ("email" = String, Path)), responses((status = 200, body = Vec<CredentialView>)))]
+pub async fn credentials(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments((ctx, email)): Segments<(String, String)>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant(&state, &ctx).await?;
+    let views: Vec<CredentialView> = credentials_in(&state, &tenant.ctx, &email)
+        .await?
+        .into_iter()
+        .map(|c| CredentialView {
+            id: c.id,
+            client_ids: c.client_ids,
+            created_at: c.created_at,
+            expires_at: c.expires_at,
+            revoked_at: c.revoked_at,
+        })
+        .collect();
+    Ok(Json(views).into_response())
+}
+
+/// `DELETE /api/v1/tenants/{ctx}/members/{email}/credentials/{id}`: the credential stops
+/// working at once. (Making one stays with the person, on their account page.)
+#[utoipa::path(delete, path = "/api/v1/tenants/{ctx}/members/{email}/credentials/{id}",
+    params(("ctx" = String, Path), ("email" = String, Path), ("id" = String, Path)), responses((status = 204)))]
+pub async fn revoke_credential(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments((ctx, email, id)): Segments<(String, String, String)>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant(&state, &ctx).await?;
+    let held = credentials_in(&state, &tenant.ctx, &email).await?;
+    if !held.iter().any(|c| c.id == id && c.revoked_at.is_none()) {
+        return Err(Problem::not_found());
+    }
+    crate::oauth::credentials::revoke(&state, &id, &caller.actor()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
