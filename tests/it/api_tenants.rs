@@ -56,7 +56,7 @@ both_backends!(
         assert_eq!(call(&srv, Method::DELETE, &one, Some(&token), None, &[]).await.0, 404);
 
         // The JWT credentials a member holds here: listed without their value, revoked.
-        let issued = gatehouse::oauth::credentials::create(&srv.state, "bo@example.com", "Cust1", &[w.client_id.clone()], None, "test").await.unwrap();
+        let issued = gatehouse::oauth::credentials::create(&srv.state, "bo@example.com", "Cust1", std::slice::from_ref(&w.client_id), None, "test").await.unwrap();
         let held = format!("{base}/members/bo@example.com/credentials");
         let (status, _, list) = call(&srv, Method::GET, &held, Some(&token), None, &[]).await;
         assert_eq!((status, list[0]["id"].clone()), (200, json!(issued.credential.id)), "{list}");
