@@ -50,11 +50,14 @@ both_backends!(
 
         let connect = form("idp-add", &[
             ("issuer", &up.srv.base), ("client_id", &up.client_id), ("client_secret", &up.secret), ("domains", "Corp.Example"),
+            ("groups_claim", "roles"), ("email_claim", ""),
         ]);
         let (status, page) = post(&mut admin, connect.clone()).await;
         assert_eq!(status, 303, "{page}");
         let (id, name, text) = claim(&srv).await;
         assert_eq!(name, "_gatehouse-challenge.corp.example");
+        let connected = &srv.state.upstreams.list("Cust1").await.unwrap()[0];
+        assert_eq!((connected.groups_claim.as_str(), connected.email_claim.as_str()), ("roles", "email"), "mapped, or the default");
         let page = admin.get(&srv.url("/admin/tenant?ctx=Cust1")).await.text().await.unwrap();
         assert!(page.contains("corp.example: waiting for its DNS record"), "{page}");
         assert!(page.contains(&text) && page.contains(srv.state.upstreams.callback()), "{page}");
