@@ -159,11 +159,23 @@ fn provider(issuer: &str, client_id: &str, secret: Option<&str>, domain: &str) -
     }
 }
 
-pub(crate) fn query(url: &str) -> HashMap<String, String> {
+fn query(url: &str) -> HashMap<String, String> {
     url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
 }
 
-pub(crate) fn claims(jwt: &str) -> Value {
+/// Pat signs in to the app of `w` at the tenant's provider, in a browser of their own; the
+/// claims of the ID token the app gets.
+pub(crate) async fn federated_sign_in(srv: &TestServer, w: &World) -> Value {
+    let callback = srv.state.upstreams.callback().to_string();
+    let mut browser = Browser::default();
+    let back = browser.walk(&authorize_url(srv, w, &[]), "pat@corp.example", &callback).await;
+    let done = browser.walk(&back, "pat@corp.example", crate::harness::signin::REDIRECT).await;
+    let (status, tokens) = redeem(&srv.base, w, &query(&done)["code"]).await;
+    assert_eq!(status, 200, "{tokens}");
+    claims(tokens["id_token"].as_str().unwrap())
+}
+
+fn claims(jwt: &str) -> Value {
     let body = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&gatehouse::crypto::b64url_decode(body).unwrap()).unwrap()
 }
@@ -297,13 +309,7 @@ both_backends!(
         let app = srv.state.registry.get(&w.client_id).await.unwrap();
         srv.state.approvals.approve("Cust1", &app, None, "test").await.unwrap();
 
-        let callback = srv.state.upstreams.callback().to_string();
-        let mut browser = Browser::default();
-        let back = browser.walk(&authorize_url(&srv, &w, &[]), "pat@corp.example", &callback).await;
-        let done = browser.walk(&back, "pat@corp.example", crate::harness::signin::REDIRECT).await;
-        let (status, tokens) = redeem(&srv.base, &w, &query(&done)["code"]).await;
-        assert_eq!(status, 200, "{tokens}");
-        assert_eq!(claims(tokens["id_token"].as_str().unwrap())["amr"], serde_json::json!(["fed"]));
+        assert_eq!(federated_sign_in(&srv, &w).await["amr"], serde_json::json!(["fed"]));
     }
 );
 

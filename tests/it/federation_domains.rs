@@ -5,9 +5,9 @@
 //! when the operator connects it.
 
 use crate::api::{admin_token, call};
-use crate::federation::{claims, query, upstream, Browser};
+use crate::federation::{federated_sign_in, upstream, Browser};
 use crate::harness::fake_dns;
-use crate::harness::signin::{authorize_url, hidden, redeem, world, PASSWORD};
+use crate::harness::signin::{authorize_url, hidden, world, PASSWORD};
 use crate::harness::TestServer;
 use gatehouse::approvals::End;
 use gatehouse::apps::Entitlement;
@@ -92,13 +92,8 @@ both_backends!(
         assert_eq!(status, 303, "{page}");
         let page = admin.get(&srv.url("/admin/tenant?ctx=Cust1")).await.text().await.unwrap();
         assert!(page.contains("corp.example (proven)"), "{page}");
+        assert_eq!(federated_sign_in(&srv, &w).await["amr"], json!(["fed"]));
         let callback = srv.state.upstreams.callback().to_string();
-        let mut browser = Browser::default();
-        let back = browser.walk(&authorize_url(&srv, &w, &[]), "pat@corp.example", &callback).await;
-        let done = browser.walk(&back, "pat@corp.example", crate::harness::signin::REDIRECT).await;
-        let (status, tokens) = redeem(&srv.base, &w, &query(&done)["code"]).await;
-        assert_eq!(status, 200, "{tokens}");
-        assert_eq!(claims(tokens["id_token"].as_str().unwrap())["amr"], json!(["fed"]));
 
         // The Developer Portal's login sends Pat to the provider too, with or without a password
         // typed (passwords are not allowed for the domain); the answer counts only in the

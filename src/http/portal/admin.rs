@@ -36,6 +36,22 @@ pub(super) fn not_admin(viewer: &Viewer) -> PageError {
     )
 }
 
+/// A form of the tenant page: the viewer, who sent it from this site with their CSRF token and
+/// administers the tenant it names, and that tenant's ctx.
+pub(super) async fn tenant_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Form,
+) -> Result<(Viewer, String), PageError> {
+    let viewer = viewer(state, headers, paths::ADMIN_TENANT).await?;
+    form.check(state, headers, &viewer)?;
+    let ctx = form.text("ctx");
+    if !viewer.admin_of.contains(&ctx) {
+        return Err(not_admin(&viewer));
+    }
+    Ok((viewer, ctx))
+}
+
 /// `GET /admin/tenant?ctx=…`
 pub async fn tenant(
     State(state): State<AppState>,
@@ -174,12 +190,7 @@ pub async fn tenant_decide(
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, PageError> {
-    let viewer = viewer(&state, &headers, paths::ADMIN_TENANT).await?;
-    form.check(&state, &headers, &viewer)?;
-    let ctx = form.text("ctx");
-    if !viewer.admin_of.contains(&ctx) {
-        return Err(not_admin(&viewer));
-    }
+    let (viewer, ctx) = tenant_form(&state, &headers, &form).await?;
     let client_id = form.text("client_id");
     // Only apps already on the tenant's list can be decided here.
     let listed = async {

@@ -6,8 +6,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::admin::not_admin;
-use super::{viewer, Form};
+use super::admin::tenant_form;
+use super::Form;
 use crate::error::Error;
 use crate::federation::{NewProvider, Proof};
 use crate::http::pages::PageError;
@@ -29,12 +29,7 @@ pub fn notice(done: &str) -> Option<&'static str> {
 
 /// `POST /admin/tenant/sign-in`
 pub async fn act(State(state): State<AppState>, headers: HeaderMap, form: Form) -> Result<Response, PageError> {
-    let viewer = viewer(&state, &headers, paths::ADMIN_TENANT).await?;
-    form.check(&state, &headers, &viewer)?;
-    let ctx = form.text("ctx");
-    if !viewer.admin_of.contains(&ctx) {
-        return Err(not_admin(&viewer));
-    }
+    let (viewer, ctx) = tenant_form(&state, &headers, &form).await?;
     let actor = viewer.user.id.as_str();
     let action = form.text("action");
     let optional = |name: &str| Some(form.text(name)).filter(|v| !v.is_empty());
