@@ -164,6 +164,8 @@ pub struct Caller {
     pub partner_scope: bool,
     /// `admin:tenant`: the tenants whose administrators approved it with `admin:tenant`.
     pub tenant_scope: bool,
+    /// The calling app, as its token was checked against.
+    app: std::sync::Arc<App>,
 }
 
 impl Caller {
@@ -206,10 +208,9 @@ impl Caller {
         if self.platform {
             return Ok(tenant);
         }
-        let app = state.registry.get(&self.client_id).await?;
-        let granted = state.store.approved_entitlements(&app.id, &tenant.id).await?;
+        let granted = state.store.approved_entitlements(&self.app.id, &tenant.id).await?;
         let has_scope = granted.is_some_and(|e| e.split(' ').any(|s| s == Entitlement::AdminTenant.as_str()));
-        if has_scope && state.approvals.admits(&app, &tenant).await? {
+        if has_scope && state.approvals.admits(&self.app, &tenant).await? {
             Ok(tenant)
         } else {
             Err(Problem::not_found())
@@ -279,6 +280,7 @@ impl FromRequestParts<AppState> for Caller {
             platform,
             partner_scope,
             tenant_scope,
+            app,
         })
     }
 }

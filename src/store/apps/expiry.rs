@@ -11,6 +11,8 @@ use crate::store::Store;
 pub struct Expiring {
     /// `secret` or `certificate`.
     pub kind: &'static str,
+    /// The table that holds it.
+    table: &'static str,
     pub id: String,
     pub app_id: String,
     pub client_id: String,
@@ -35,6 +37,7 @@ impl Store {
                 for r in &sqlx::query(&sql).bind(now).bind(until).bind(limit).fetch_all(pool).await? {
                     out.push(Expiring {
                         kind,
+                        table,
                         id: r.text("id")?,
                         app_id: r.text("app_id")?,
                         client_id: r.text("client_id")?,
@@ -49,8 +52,8 @@ impl Store {
     /// Claims the notice about `e` and queues `event` for its app's webhooks, in one
     /// transaction; false (nothing queued) when another instance claimed it first.
     pub async fn notice_expiring(&self, e: &Expiring, event: &WebhookEvent, now: i64) -> sqlx::Result<bool> {
-        let table = TABLES.iter().find(|(kind, _)| *kind == e.kind).map_or("app_secrets", |(_, t)| t);
-        let claim = format!("UPDATE {table} SET expiry_noticed_at = $2 WHERE id = $1 AND expiry_noticed_at IS NULL");
+        let claim =
+            format!("UPDATE {} SET expiry_noticed_at = $2 WHERE id = $1 AND expiry_noticed_at IS NULL", e.table);
         on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let claimed = sqlx::query(&claim).bind(&e.id).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
