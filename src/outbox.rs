@@ -75,13 +75,12 @@ async fn webhook(state: &Provider, d: &Delivery) -> Result<(), String> {
     let (Some(webhook_id), Some(body)) = (&d.webhook_id, &d.payload) else {
         return Err("the delivery has no webhook or body".into());
     };
-    let hook = match state.store.webhook(webhook_id).await {
-        Ok(Some(hook)) => hook,
+    let (url, secret) = match state.store.webhook_target(webhook_id).await {
+        Ok(Some(target)) => target,
         Ok(None) => return Err("the webhook was removed".into()),
         Err(e) => return Err(format!("reading the webhook failed: {e}")),
     };
-    let key = hook
-        .secret
+    let key = secret
         .strip_prefix(crate::apps::webhooks::SECRET_PREFIX)
         .and_then(crate::crypto::b64_decode)
         .ok_or("the webhook's secret is not readable")?;
@@ -89,7 +88,7 @@ async fn webhook(state: &Provider, d: &Delivery) -> Result<(), String> {
     let signed = format!("{}.{timestamp}.{body}", d.id);
     let signature = format!("v1,{}", crate::crypto::b64(&crate::crypto::hmac_sha256(&key, signed.as_bytes())));
     let headers = [("webhook-id", d.id.as_str()), ("webhook-timestamp", &timestamp), ("webhook-signature", &signature)];
-    match state.outbound.post(&hook.url, "application/json", &headers, body.clone()).await {
+    match state.outbound.post(&url, "application/json", &headers, body.clone()).await {
         Ok(200..=299) => Ok(()),
         Ok(status) => Err(format!("the webhook answered HTTP {status}")),
         Err(e) => Err(format!("the webhook {e}")),

@@ -51,6 +51,7 @@ pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
         Prunable::AuditEvents => now - config.audit_retention_days * 86_400,
         // A finished delivery's status is kept as long as the audit trail.
         Prunable::Outbox => now - config.audit_retention_days * 86_400,
+        Prunable::IdempotencyKeys => now - crate::store::idempotency::KEEP_SECS,
         Prunable::PendingRequests
         | Prunable::Sessions
         | Prunable::AccessTokens

@@ -102,7 +102,7 @@ impl Registry {
             actor,
             "app.created",
             &app.client_id,
-            json!({ "template": app.template, "name": app.name }),
+            json!({ "template": app.template, "name": app.name, "partner_id": app.partner_id }),
         );
         let rows = NewAppRows {
             app: &app,
@@ -127,7 +127,13 @@ impl Registry {
     /// Deletes the app with its secrets, certificates, tokens and authorization records.
     pub async fn delete(&self, client_id: &str, actor: &str) -> Result<()> {
         let app = self.get(client_id).await?;
-        let event = AuditEvent::new(self.clock.now(), actor, "app.deleted", client_id, json!({ "name": app.name }));
+        let event = AuditEvent::new(
+            self.clock.now(),
+            actor,
+            "app.deleted",
+            client_id,
+            json!({ "name": app.name, "partner_id": app.partner_id }),
+        );
         self.remove(&app.id, client_id, &event).await
     }
 

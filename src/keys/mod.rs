@@ -321,13 +321,12 @@ impl Keys {
         let new_next = self.new_key_row(owner, alg, "next").await?;
         crate::failpoint::crash_if_set("keys.rotate.after_next_made");
         let subject = app.map_or(alg.as_str(), |(_, client_id)| client_id);
-        let event = AuditEvent::new(
-            now,
-            actor,
-            "key.rotated",
-            subject,
-            json!({ "alg": alg.as_str(), "new_next": new_next.kid }),
-        );
+        let mut detail = json!({ "alg": alg.as_str(), "new_next": new_next.kid });
+        if let Some((_, client_id)) = app {
+            // Names the app, so its partner's webhooks (not every partner's) hear of it.
+            detail["client_id"] = json!(client_id);
+        }
+        let event = AuditEvent::new(now, actor, "key.rotated", subject, detail);
         let rotated = self.store.rotate_signing_keys(alg.as_str(), &new_next, now, &event).await.map_err(|e| {
             vault::remove(&self.key_store, &new_next.kid);
             if is_unique_violation(&e) {

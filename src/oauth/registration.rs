@@ -376,8 +376,15 @@ pub async fn update(
 /// `DELETE /register/{client_id}` (RFC 7592 §2.3).
 pub async fn delete(state: &Provider, client_id: &str, token: Option<&str>) -> Result<(), ProtocolError> {
     let (app_id, _) = authorized(state, client_id, token).await?;
-    let event =
-        crate::store::audit::AuditEvent::new(state.clock.now(), "registration", "app.deleted", client_id, json!({}));
+    // The partner names whose webhooks hear of it; the app is gone by the time they are queued.
+    let partner_id = state.registry.get_shared(client_id).await?.partner_id.clone();
+    let event = crate::store::audit::AuditEvent::new(
+        state.clock.now(),
+        "registration",
+        "app.deleted",
+        client_id,
+        json!({ "partner_id": partner_id }),
+    );
     state.registry.remove(&app_id, client_id, &event).await?;
     Ok(())
 }

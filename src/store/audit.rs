@@ -63,6 +63,19 @@ macro_rules! audited {
                         .bind(&hook.id).bind(&hook.subject).bind($event.at).bind(&hook.body).bind(&$event.subject)
                         .execute(&mut *$tx).await?;
                 }
+                if let Some((hook, audience)) = $crate::store::outbox::WebhookEvent::for_partners($event) {
+                    use $crate::store::outbox::PartnerAudience;
+                    let (everyone, partner) = match &audience {
+                        PartnerAudience::Everyone => (true, None),
+                        PartnerAudience::Named(p) => (false, Some(p.as_str())),
+                        PartnerAudience::OfApp => (false, None),
+                    };
+                    let client_id = if everyone { "" } else { $event.subject.as_str() };
+                    sqlx::query($crate::store::outbox::QUEUE_PARTNER_WEBHOOKS)
+                        .bind(&hook.id).bind(&hook.subject).bind($event.at).bind(&hook.body).bind(client_id)
+                        .bind(everyone).bind(partner)
+                        .execute(&mut *$tx).await?;
+                }
             }
             $tx.commit().await?;
             Ok(out)

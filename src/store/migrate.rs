@@ -53,6 +53,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(25, "0025_federation"),
     migration!(26, "0026_domain_claims"),
     migration!(27, "0027_expiry_notices"),
+    migration!(28, "0028_partner_webhooks_idempotency"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -22,6 +22,7 @@ pub mod email_links;
 pub mod factors;
 pub mod federation;
 pub mod grants;
+pub mod idempotency;
 pub mod keys;
 mod migrate;
 pub mod outbox;

@@ -72,7 +72,46 @@ const AUDITED_EVENTS: [(&str, &str); 8] = [
     ("key.rotated", "key.rotated"),
 ];
 
+/// In the transaction of a change at `$3`: event `$1` about `$2` (body `$4`, client ID `$5`,
+/// empty for none) for every partner webhook when `$6`, else for those of partner `$7`, or
+/// when that is NULL of the partner of app `$5`.
+pub const QUEUE_PARTNER_WEBHOOKS: &str =
+    "INSERT INTO outbox (id, kind, client_id, subject, created_at, next_attempt_at, payload, partner_webhook_id) \
+    SELECT $1 || '.' || w.id, 'webhook', $5, $2, $3, $3, $4, w.id FROM partner_webhooks w \
+    WHERE $6 OR w.partner_id = COALESCE($7, (SELECT partner_id FROM apps WHERE client_id = $5))";
+
+/// Which partners' webhooks hear an event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PartnerAudience {
+    /// Every partner (the server's signing keys are everyone's concern).
+    Everyone,
+    /// The partner the audited detail names (an app created or already deleted).
+    Named(String),
+    /// The partner of the app the event is about.
+    OfApp,
+}
+
 impl WebhookEvent {
+    /// The event an audited change makes for partner webhooks, and who hears it: the
+    /// lifecycle of a partner's apps and every signing key rotation.
+    pub fn for_partners(e: &crate::store::audit::AuditEvent) -> Option<(WebhookEvent, PartnerAudience)> {
+        let detail = e.detail.as_object();
+        let named = detail.and_then(|d| d.get("partner_id")).and_then(|p| p.as_str());
+        let names_app = detail.is_some_and(|d| d.contains_key("client_id"));
+        let audience = match (e.action.as_ref(), named) {
+            ("app.created" | "app.deleted", Some(partner)) => PartnerAudience::Named(partner.to_string()),
+            ("key.rotated", _) if names_app => PartnerAudience::OfApp,
+            ("key.rotated", _) => PartnerAudience::Everyone,
+            _ => return None,
+        };
+        let mut data = serde_json::Map::new();
+        if audience != PartnerAudience::Everyone {
+            data.insert("client_id".into(), e.subject.clone().into());
+        }
+        data.extend(detail.into_iter().flatten().map(|(k, v)| (k.clone(), v.clone())));
+        Some((WebhookEvent::new(&e.action, &e.subject, e.at, data.into()), audience))
+    }
+
     /// The webhook event an audited change of an app makes, if its partner hears about it.
     pub fn of_audit(e: &crate::store::audit::AuditEvent) -> Option<WebhookEvent> {
         let (_, kind) = AUDITED_EVENTS.iter().find(|(action, _)| *action == e.action.as_ref())?;
@@ -133,13 +172,13 @@ pub const FORGET_OTHER_APPS: &str = "DELETE FROM session_apps WHERE user_id = $1
 pub struct Delivery {
     pub id: String,
     pub kind: String,
-    pub app_id: String,
+    /// The app's client ID; empty for a server-wide event.
     pub client_id: String,
     pub subject: String,
     pub sid: Option<String>,
     /// Attempts so far, this one included.
     pub attempts: i64,
-    /// A webhook event's body, and the webhook it goes to.
+    /// A webhook event's body, and the webhook (an app's or a partner's) it goes to.
     pub payload: Option<String>,
     pub webhook_id: Option<String>,
 }
@@ -183,7 +222,8 @@ impl Store {
                 AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) \
                 ORDER BY next_attempt_at LIMIT $2) \
             AND delivered_at IS NULL AND abandoned_at IS NULL AND (leased_until IS NULL OR leased_until <= $1) \
-            RETURNING id, kind, app_id, client_id, subject, sid, attempts, payload, webhook_id";
+            RETURNING id, kind, client_id, subject, sid, attempts, payload, \
+                COALESCE(webhook_id, partner_webhook_id) AS webhook_id";
         on_db!(&self.db, pool => {
             let rows = sqlx::query(SQL).bind(now).bind(limit).bind(LEASE_SECS).fetch_all(pool).await?;
             rows.iter()
@@ -191,7 +231,6 @@ impl Store {
                     Ok(Delivery {
                         id: r.text("id")?,
                         kind: r.text("kind")?,
-                        app_id: r.text("app_id")?,
                         client_id: r.text("client_id")?,
                         subject: r.text("subject")?,
                         sid: r.opt_text("sid")?,
@@ -223,11 +262,22 @@ impl Store {
 
     /// The newest deliveries to an app, newest first.
     pub async fn deliveries_of(&self, app_id: &str, limit: i64) -> sqlx::Result<Vec<DeliveryStatus>> {
-        const SQL: &str =
+        self.deliveries_where("app_id = $1", app_id, limit).await
+    }
+
+    /// The newest deliveries to a partner's own webhooks, newest first.
+    pub async fn partner_deliveries(&self, partner_id: &str, limit: i64) -> sqlx::Result<Vec<DeliveryStatus>> {
+        const MINE: &str = "partner_webhook_id IN (SELECT id FROM partner_webhooks WHERE partner_id = $1)";
+        self.deliveries_where(MINE, partner_id, limit).await
+    }
+
+    async fn deliveries_where(&self, condition: &str, key: &str, limit: i64) -> sqlx::Result<Vec<DeliveryStatus>> {
+        let sql = format!(
             "SELECT id, kind, subject, created_at, attempts, delivered_at, abandoned_at, next_attempt_at, last_error \
-            FROM outbox WHERE app_id = $1 ORDER BY created_at DESC, id LIMIT $2";
+            FROM outbox WHERE {condition} ORDER BY created_at DESC, id LIMIT $2"
+        );
         on_db!(&self.db, pool => {
-            let rows = sqlx::query(SQL).bind(app_id).bind(limit).fetch_all(pool).await?;
+            let rows = sqlx::query(&sql).bind(key).bind(limit).fetch_all(pool).await?;
             rows.iter()
                 .map(|r| {
                     Ok(DeliveryStatus {

@@ -78,10 +78,12 @@ pub enum Prunable {
     Outbox,
     /// Redirects to a tenant's upstream provider that never came back.
     UpstreamLogins,
+    /// The admin API's idempotency keys, a day after their first use.
+    IdempotencyKeys,
 }
 
 impl Prunable {
-    pub const ALL: [Prunable; 21] = [
+    pub const ALL: [Prunable; 22] = [
         Prunable::PendingRequests,
         Prunable::Sessions,
         Prunable::LoginFailures,
@@ -103,6 +105,7 @@ impl Prunable {
         Prunable::SessionApps,
         Prunable::Outbox,
         Prunable::UpstreamLogins,
+        Prunable::IdempotencyKeys,
     ];
 
     /// The table the rows are in (for logs and measurements).
@@ -129,6 +132,7 @@ impl Prunable {
             Prunable::SessionApps => "session_apps",
             Prunable::Outbox => "outbox",
             Prunable::UpstreamLogins => "upstream_logins",
+            Prunable::IdempotencyKeys => "api_idempotency",
         }
     }
 
@@ -220,6 +224,10 @@ impl Prunable {
             Prunable::UpstreamLogins => {
                 "DELETE FROM upstream_logins WHERE state_digest IN \
                  (SELECT state_digest FROM upstream_logins WHERE expires_at < $1 LIMIT $2)"
+            }
+            Prunable::IdempotencyKeys => {
+                "DELETE FROM api_idempotency WHERE (client_id, key) IN \
+                 (SELECT client_id, key FROM api_idempotency WHERE created_at < $1 LIMIT $2)"
             }
         }
     }

@@ -181,11 +181,16 @@ both_backends!(
         let (status, _, first) = call(&srv, Method::POST, "/api/v1/apps", t, Some(new.clone()), &key).await;
         assert_eq!(status, 201, "{first}");
         assert!(first["client_secret"].as_str().unwrap().starts_with("gatehouse_cs_"));
-        let (status, headers, again) = call(&srv, Method::POST, "/api/v1/apps", t, Some(new), &key).await;
-        assert_eq!(status, 200);
+        let (status, headers, again) = call(&srv, Method::POST, "/api/v1/apps", t, Some(new.clone()), &key).await;
+        assert_eq!(status, 201, "the first answer again");
         assert_eq!(headers["idempotent-replayed"], "true");
         assert_eq!(again["app"]["client_id"], first["app"]["client_id"]);
-        assert!(again["client_secret"].is_null(), "the secret is shown once only");
+        assert!(again.get("client_secret").is_none(), "the secret is shown once only: {again}");
+        let other = json!({ "name": "Something else", "template": "web" });
+        let (status, _, problem) = call(&srv, Method::POST, "/api/v1/apps", t, Some(other), &key).await;
+        assert_eq!(status, 422, "{problem}");
+        let (status, _, _) = call(&srv, Method::POST, "/api/v1/apps", t, Some(new), &[("idempotency-key", "")]).await;
+        assert_eq!(status, 400, "an empty key");
 
         let path = format!("/api/v1/apps/{}", first["app"]["client_id"].as_str().unwrap());
         let (_, headers, _) = call(&srv, Method::GET, &path, t, None, &[]).await;
@@ -422,5 +427,60 @@ both_backends!(
         assert_eq!(call(&srv, Method::POST, "/api/v1/resource-servers/grants", Some(&token_a), Some(grant), &[]).await.0, 204);
         let (status, tokens) = ask().await;
         assert_eq!(status, 200, "{tokens}");
+    }
+);
+
+both_backends!(
+    async fn every_create_is_idempotent_by_key_and_a_replay_never_repeats_a_secret(srv) {
+        let partner = srv.partner().await;
+        let (client_id, token) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        let t = Some(token.as_str());
+        let secrets = format!("/api/v1/apps/{client_id}/secrets");
+        let key = [("idempotency-key", "rotate-2026-12-05")];
+        let (status, _, first) = call(&srv, Method::POST, &secrets, t, Some(json!({ "expires_in_days": 30 })), &key).await;
+        assert_eq!(status, 201, "{first}");
+        assert!(first["secret"].is_string());
+        let (status, headers, again) = call(&srv, Method::POST, &secrets, t, Some(json!({ "expires_in_days": 30 })), &key).await;
+        assert_eq!((status, headers["idempotent-replayed"].to_str().unwrap()), (201, "true"));
+        assert_eq!(again["id"], first["id"], "the same secret, not a second one");
+        assert!(again.get("secret").is_none(), "a secret is never stored, so never replayed: {again}");
+        let (_, _, listed) = call(&srv, Method::GET, &secrets, t, None, &[]).await;
+        assert_eq!(listed.as_array().unwrap().len(), 2, "the app's first secret and this one: {listed}");
+        // The same key on another operation is another request.
+        let hooks = format!("/api/v1/partners/{partner}/webhooks");
+        let (status, _, _) = call(&srv, Method::POST, &hooks, t, Some(json!({ "url": "https://hooks.example.com/p" })), &key).await;
+        assert_eq!(status, 422);
+
+        // A refused request does not hold its key: the corrected retry runs.
+        let invite = [("idempotency-key", "invite-1")];
+        let developers = format!("/api/v1/partners/{partner}/developers");
+        let (status, _, _) = call(&srv, Method::POST, &developers, t, Some(json!({ "email": "nobody" })), &invite).await;
+        assert_eq!(status, 422);
+        let (status, _, _) = call(&srv, Method::POST, &developers, t, Some(json!({ "email": "nobody" })), &invite).await;
+        assert_eq!(status, 422, "checked again, not replayed");
+        let dev = json!({ "email": "dev@example.com" });
+        let (status, headers, sent) = call(&srv, Method::POST, &developers, t, Some(dev.clone()), &invite).await;
+        assert_eq!((status, headers.get("idempotent-replayed").is_none()), (201, true), "{sent}");
+        let (status, headers, again) = call(&srv, Method::POST, &developers, t, Some(dev), &invite).await;
+        assert_eq!((status, headers.get("idempotent-replayed").is_some()), (201, true));
+        assert_eq!(again, sent, "one invitation, answered twice");
+
+        // Keys are each app's own: another app's same key is a request of its own.
+        let (_, token2) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        let (status, headers, _) = call(&srv, Method::POST, &secrets, Some(&token2), Some(json!({ "expires_in_days": 30 })), &key).await;
+        assert_eq!((status, headers.get("idempotent-replayed").is_none()), (409, true), "run, and a third secret refused");
+        // A request whose instance died holds its key for a minute, then a retry runs it; a
+        // finished one is remembered for a day.
+        use gatehouse::store::idempotency::{Begun, KEEP_SECS, STALE_SECS};
+        let store = &srv.state.store;
+        let now = srv.clock.now();
+        assert_eq!(store.idempotency_begin("c", "dead", "f", now).await.unwrap(), Begun::Run);
+        assert_eq!(store.idempotency_begin("c", "dead", "f", now + 1).await.unwrap(), Begun::Running);
+        assert_eq!(store.idempotency_begin("c", "dead", "g", now + 1).await.unwrap(), Begun::Mismatch);
+        assert_eq!(store.idempotency_begin("c", "dead", "f", now + STALE_SECS + 1).await.unwrap(), Begun::Run);
+        store.idempotency_finish("c", "dead", 201, "{}", None).await.unwrap();
+        let replay = Begun::Replay { status: 201, body: "{}".into(), etag: None };
+        assert_eq!(store.idempotency_begin("c", "dead", "f", now + KEEP_SECS).await.unwrap(), replay);
+        assert_eq!(store.idempotency_begin("c", "dead", "f", now + STALE_SECS + KEEP_SECS + 2).await.unwrap(), Begun::Run);
     }
 );

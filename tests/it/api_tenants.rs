@@ -79,6 +79,26 @@ both_backends!(
         assert_eq!(status, 409, "{problem}");
         assert_eq!(call(&srv, Method::PATCH, &bo, Some(&token), Some(json!({ "rank": 1 })), &[]).await.0, 422);
 
+        // If-Match (RFC 9110 §13.1.1): a change made since the ETag was read is refused with
+        // 412 and changes nothing; the current ETag, or `*`, lets it through.
+        let (status, headers, shown) = call(&srv, Method::GET, &bo, Some(&token), None, &[]).await;
+        assert_eq!((status, shown["role"].clone()), (200, json!("admin")));
+        let seen = headers["etag"].to_str().unwrap().to_string();
+        assert_eq!(call(&srv, Method::PATCH, &admin, Some(&token), Some(json!({ "role": "admin" })), &[]).await.0, 200);
+        let (_, headers, _) = call(&srv, Method::GET, &bo, Some(&token), None, &[]).await;
+        assert_eq!(headers["etag"].to_str().unwrap(), seen, "an unchanged member keeps the tag");
+        let demote = Some(json!({ "role": "member" }));
+        let (status, headers, _) = call(&srv, Method::PATCH, &bo, Some(&token), demote.clone(), &[("if-match", &seen)]).await;
+        assert_eq!(status, 200);
+        let (status, _, problem) = call(&srv, Method::PATCH, &bo, Some(&token), Some(json!({ "role": "admin" })), &[("if-match", &seen)]).await;
+        assert_eq!(status, 412, "{problem}");
+        assert_eq!(call(&srv, Method::GET, &bo, Some(&token), None, &[]).await.2["role"], "member", "nothing changed");
+        let now = headers["etag"].to_str().unwrap().to_string();
+        assert_ne!(now, seen);
+        let promote = Some(json!({ "role": "admin" }));
+        assert_eq!(call(&srv, Method::PATCH, &bo, Some(&token), promote.clone(), &[("if-match", &now)]).await.0, 200);
+        assert_eq!(call(&srv, Method::PATCH, &bo, Some(&token), promote, &[("if-match", "*")]).await.0, 200);
+
         // Disabling someone of this tenant alone: their tokens end, and the tenant's apps that
         // hear its events are told.
         gatehouse::outbox::deliver_due(&srv.state).await.unwrap();

@@ -160,6 +160,10 @@ async fn fill(srv: &TestServer, w: &World) {
         portal_next: None,
     };
     state.store.insert_upstream_login(&login).await.unwrap();
+    // An admin API create's idempotency key, and its answer.
+    let begun = state.store.idempotency_begin(&app.client_id, "k", "f", now).await.unwrap();
+    assert_eq!(begun, gatehouse::store::idempotency::Begun::Run);
+    state.store.idempotency_finish(&app.client_id, "k", 201, "{}", None).await.unwrap();
 }
 
 both_backends!(

@@ -4,7 +4,8 @@
 //! secret; a failing endpoint is retried with the same `webhook-id`; what one instance queued
 //! another delivers (nothing is lost when the first dies before sending); two instances
 //! deliver one event once; a secret or certificate that ends within two weeks is heard of once.
-//! The `standardwebhooks` library verifies a delivery in
+//! A partner webhook hears all of its apps come and go and every key rotation. The
+//! `standardwebhooks` library verifies a delivery in
 //! `conformance/node/rp.mjs`.
 
 use serde_json::{json, Value};
@@ -203,5 +204,77 @@ both_backends!(
         assert_eq!(deliver(&srv).await.delivered, 1);
         let last = verified(hook.all().last().unwrap(), &secret);
         assert_eq!((last["type"].clone(), last["data"]["id"].clone()), (json!("secret.expiring"), json!(later.id)));
+    }
+);
+
+both_backends!(
+    async fn a_partner_webhook_hears_its_apps_come_and_go_and_every_key_rotation(srv) {
+        use crate::api::{admin_token, call};
+        use reqwest::Method;
+        let (mine, theirs) = (srv.partner().await, srv.partner().await);
+        let (ci, token) = admin_token(&srv, &mine, Entitlement::AdminPartner).await;
+        let (_, stranger) = admin_token(&srv, &theirs, Entitlement::AdminPartner).await;
+        let (a, b) = (Receiver::start(&[]).await, Receiver::start(&[]).await);
+        let hooks = format!("/api/v1/partners/{mine}/webhooks");
+        let (status, _, added) = call(&srv, Method::POST, &hooks, Some(&token), Some(json!({ "url": a.url })), &[]).await;
+        assert_eq!(status, 201, "{added}");
+        let secret = added["secret"].as_str().unwrap().to_string();
+        assert!(secret.starts_with("whsec_"));
+        // Another partner's token finds no such partner, to read or to add to.
+        assert_eq!(call(&srv, Method::GET, &hooks, Some(&stranger), None, &[]).await.0, 404);
+        assert_eq!(call(&srv, Method::POST, &hooks, Some(&stranger), Some(json!({ "url": b.url })), &[]).await.0, 404);
+        let (status, _, bad) = call(&srv, Method::POST, &hooks, Some(&token), Some(json!({ "url": "ftp://x.example/" })), &[]).await;
+        assert_eq!(status, 422, "{bad}");
+        let theirs_hooks = format!("/api/v1/partners/{theirs}/webhooks");
+        let (_, _, other) = call(&srv, Method::POST, &theirs_hooks, Some(&stranger), Some(json!({ "url": b.url })), &[]).await;
+        let other_secret = other["secret"].as_str().unwrap().to_string();
+
+        // An app created, given a key of its own and rotated, then deleted: each is heard by
+        // its partner's webhook only, signed with that webhook's secret.
+        let new = json!({ "name": "Nightly", "template": "server-to-server" });
+        let (status, _, created) = call(&srv, Method::POST, "/api/v1/apps", Some(&token), Some(new), &[]).await;
+        assert_eq!(status, 201, "{created}");
+        let client_id = created["app"]["client_id"].as_str().unwrap().to_string();
+        let keys = format!("/api/v1/apps/{client_id}/keys");
+        assert_eq!(call(&srv, Method::POST, &keys, Some(&token), Some(json!({ "alg": "ES256" })), &[]).await.0, 200);
+        assert_eq!(call(&srv, Method::POST, &format!("{keys}/rotate"), Some(&token), None, &[]).await.0, 200);
+        let app = format!("/api/v1/apps/{client_id}");
+        assert_eq!(call(&srv, Method::DELETE, &app, Some(&stranger), None, &[]).await.0, 404);
+        assert_eq!(call(&srv, Method::DELETE, &format!("/api/v1/apps/{ci}"), Some(&token), None, &[]).await.0, 409);
+        assert_eq!(call(&srv, Method::DELETE, &app, Some(&token), None, &[]).await.0, 204);
+        assert_eq!(call(&srv, Method::GET, &app, Some(&token), None, &[]).await.0, 404);
+        assert_eq!(deliver(&srv).await.delivered, 3, "created, rotated, deleted: the app is gone, its event is not");
+        let events: Vec<Value> = a.all().iter().map(|r| verified(r, &secret)).collect();
+        let of = |kind: &str| events.iter().find(|e| e["type"] == kind).unwrap_or_else(|| panic!("{kind}: {events:?}")).clone();
+        assert_eq!(of("app.created")["data"]["client_id"], client_id.as_str());
+        assert_eq!(of("app.created")["data"]["name"], "Nightly");
+        assert_eq!(of("app.deleted")["data"]["client_id"], client_id.as_str());
+        assert_eq!(of("app.deleted")["data"]["partner_id"], mine.as_str());
+        assert_eq!((of("key.rotated")["data"]["client_id"].clone(), of("key.rotated")["data"]["alg"].clone()), (json!(client_id), json!("ES256")));
+        assert!(b.all().is_empty(), "another partner hears nothing of these apps");
+
+        // The server's own keys concern every partner.
+        srv.state.keys.rotate(gatehouse::jose::Alg::RS256, "test").await.unwrap();
+        assert_eq!(deliver(&srv).await.delivered, 2);
+        let ours = verified(a.all().last().unwrap(), &secret);
+        let other_heard = verified(&b.all()[0], &other_secret);
+        for event in [&ours, &other_heard] {
+            assert_eq!((event["type"].clone(), event["data"]["alg"].clone()), (json!("key.rotated"), json!("RS256")));
+            assert!(event["data"].get("client_id").is_none(), "{event}");
+        }
+
+        // The status of each delivery, and removal (its undelivered events go with it).
+        let (status, _, sent) = call(&srv, Method::GET, &format!("/api/v1/partners/{mine}/deliveries"), Some(&token), None, &[]).await;
+        assert_eq!(status, 200);
+        assert_eq!(sent.as_array().unwrap().len(), 4);
+        assert!(sent.as_array().unwrap().iter().all(|d| d["delivered_at"].is_i64()), "{sent}");
+        let (_, _, listed) = call(&srv, Method::GET, &hooks, Some(&token), None, &[]).await;
+        assert_eq!((listed[0]["url"].clone(), listed[0].get("secret")), (json!(a.url), None));
+        let one = format!("{hooks}/{}", added["id"].as_str().unwrap());
+        assert_eq!(call(&srv, Method::DELETE, &one, Some(&stranger), None, &[]).await.0, 404);
+        assert_eq!(call(&srv, Method::DELETE, &one, Some(&token), None, &[]).await.0, 204);
+        assert_eq!(call(&srv, Method::DELETE, &one, Some(&token), None, &[]).await.0, 404);
+        srv.state.keys.rotate(gatehouse::jose::Alg::RS256, "test").await.unwrap();
+        assert_eq!(deliver(&srv).await.delivered, 1, "only the other partner's webhook is left");
     }
 );

@@ -10,9 +10,11 @@ pub mod admin;
 pub mod app_keys;
 pub mod apps;
 pub mod federation;
+pub mod idempotency;
 pub mod partners;
 pub mod resources;
 pub mod tenants;
+pub mod webhooks;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -26,6 +28,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::apps::{App, Entitlement};
 use crate::AppState;
+use idempotency::IdempotencyHeader;
 
 /// Most items one page lists.
 pub const MAX_LIMIT: usize = 100;
@@ -155,6 +158,7 @@ problem_extractor!(Params, Query, FromRequestParts, from_request_parts, &mut Par
 problem_extractor!(Segments, Path, FromRequestParts, from_request_parts, &mut Parts);
 
 /// The app calling the API, from its bearer token, and what it may reach.
+#[derive(Clone)]
 pub struct Caller {
     pub client_id: String,
     pub partner_id: String,
@@ -230,6 +234,9 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Problem> {
+        if let Some(known) = parts.extensions.get::<Caller>() {
+            return Ok(known.clone());
+        }
         let unauthorized = |why: &str| Problem::new(StatusCode::UNAUTHORIZED, why);
         let token = parts
             .headers
@@ -384,18 +391,19 @@ impl utoipa::Modify for BearerScheme {
 #[openapi(
     info(title = "Gatehouse admin API", version = "1", description = "Partners' apps, tenants and the audit trail, with an app's own access token (scopes admin:partner, admin:tenant, admin:platform)."),
     paths(
-        apps::list, apps::create, apps::show, apps::update, apps::secrets, apps::new_secret, apps::revoke_secret,
-        apps::certificates, apps::add_certificate, apps::revoke_certificate, apps::webhooks, apps::add_webhook,
-        apps::remove_webhook, apps::deliveries, admin::create_tenant, admin::show_tenant, admin::audit,
+        apps::list, apps::create, apps::show, apps::update, apps::delete, apps::secrets, apps::new_secret, apps::revoke_secret,
+        apps::certificates, apps::add_certificate, apps::revoke_certificate, webhooks::webhooks, webhooks::add_webhook,
+        webhooks::remove_webhook, webhooks::deliveries, admin::create_tenant, admin::show_tenant, admin::audit,
         federation::list, federation::add, federation::remove, federation::prove,
-        tenants::members, tenants::change_member, tenants::remove_member, tenants::invitations, tenants::invite,
+        tenants::members, tenants::member, tenants::change_member, tenants::remove_member, tenants::invitations, tenants::invite,
         tenants::withdraw, tenants::approvals, tenants::decide, tenants::credentials, tenants::revoke_credential,
         admin::keys, admin::rotate,
         app_keys::list, app_keys::enable, app_keys::rotate, partners::list, partners::create, partners::show,
-        partners::developers, partners::invite, resources::list, resources::register, resources::grant,
+        partners::developers, partners::invite, webhooks::partner_webhooks, webhooks::partner_add_webhook, webhooks::partner_remove_webhook,
+        webhooks::partner_deliveries, resources::list, resources::register, resources::grant,
     ),
     components(schemas(Problem)),
-    modifiers(&BearerScheme, &CommonProblems),
+    modifiers(&BearerScheme, &CommonProblems, &IdempotencyHeader),
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
@@ -443,14 +451,14 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/apps", get(apps::list).post(apps::create))
-        .route("/api/v1/apps/{client_id}", get(apps::show).patch(apps::update))
+        .route("/api/v1/apps/{client_id}", get(apps::show).patch(apps::update).delete(apps::delete))
         .route("/api/v1/apps/{client_id}/secrets", get(apps::secrets).post(apps::new_secret))
         .route("/api/v1/apps/{client_id}/secrets/{id}", delete(apps::revoke_secret))
         .route("/api/v1/apps/{client_id}/certificates", get(apps::certificates).post(apps::add_certificate))
         .route("/api/v1/apps/{client_id}/certificates/{id}", delete(apps::revoke_certificate))
-        .route("/api/v1/apps/{client_id}/webhooks", get(apps::webhooks).post(apps::add_webhook))
-        .route("/api/v1/apps/{client_id}/webhooks/{id}", delete(apps::remove_webhook))
-        .route("/api/v1/apps/{client_id}/deliveries", get(apps::deliveries))
+        .route("/api/v1/apps/{client_id}/webhooks", get(webhooks::webhooks).post(webhooks::add_webhook))
+        .route("/api/v1/apps/{client_id}/webhooks/{id}", delete(webhooks::remove_webhook))
+        .route("/api/v1/apps/{client_id}/deliveries", get(webhooks::deliveries))
         .route("/api/v1/apps/{client_id}/keys", get(app_keys::list).post(app_keys::enable))
         .route("/api/v1/apps/{client_id}/keys/rotate", axum::routing::post(app_keys::rotate))
         .route("/api/v1/tenants", axum::routing::post(admin::create_tenant))
@@ -464,7 +472,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/tenants/{ctx}/members", get(tenants::members))
         .route(
             "/api/v1/tenants/{ctx}/members/{email}",
-            axum::routing::patch(tenants::change_member).delete(tenants::remove_member),
+            get(tenants::member).patch(tenants::change_member).delete(tenants::remove_member),
         )
         .route("/api/v1/tenants/{ctx}/members/{email}/credentials", get(tenants::credentials))
         .route("/api/v1/tenants/{ctx}/members/{email}/credentials/{id}", delete(tenants::revoke_credential))
@@ -475,10 +483,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/partners", get(partners::list).post(partners::create))
         .route("/api/v1/partners/{id}", get(partners::show))
         .route("/api/v1/partners/{id}/developers", get(partners::developers).post(partners::invite))
+        .route("/api/v1/partners/{id}/webhooks", get(webhooks::partner_webhooks).post(webhooks::partner_add_webhook))
+        .route("/api/v1/partners/{id}/webhooks/{webhook_id}", delete(webhooks::partner_remove_webhook))
+        .route("/api/v1/partners/{id}/deliveries", get(webhooks::partner_deliveries))
         .route("/api/v1/resource-servers", get(resources::list).post(resources::register))
         .route("/api/v1/resource-servers/grants", axum::routing::post(resources::grant))
         .route("/api/v1/keys", get(admin::keys))
         .route("/api/v1/keys/rotate", axum::routing::post(admin::rotate))
         .route("/api/v1/audit", get(admin::audit))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .route_layer(axum::middleware::from_fn_with_state(state, every_call))
 }

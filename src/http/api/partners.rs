@@ -40,7 +40,7 @@ pub struct NewDeveloper {
 }
 
 /// The partner `id` if the caller may see it; 404 otherwise, whether or not it exists.
-async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<crate::tenants::Partner, Problem> {
+pub(super) async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<crate::tenants::Partner, Problem> {
     caller.require_partner()?;
     if !caller.platform && caller.partner_id != id {
         return Err(Problem::not_found());

@@ -6,7 +6,7 @@
 //! belongs to this tenant alone can be disabled from it).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,7 @@ pub enum Role {
     Member,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MemberView {
     pub email: String,
     pub name: String,
@@ -131,18 +131,58 @@ pub async fn members(
     Ok(Json(paging.page(views, |m| m.email.clone())?).into_response())
 }
 
-/// `PATCH /api/v1/tenants/{ctx}/members/{email}`: role, disabled.
+/// A member's `ETag`: a digest of what the API shows of them, so any change to it (by the
+/// page, another script or the person) changes the tag.
+fn member_etag(view: &MemberView) -> HeaderValue {
+    let shown = serde_json::to_vec(view).unwrap_or_default();
+    let digest = crate::crypto::b64url(&crate::crypto::sha256(&shown)[..12]);
+    HeaderValue::from_str(&format!("\"{digest}\"")).unwrap_or(HeaderValue::from_static("\"-\""))
+}
+
+fn with_member_etag(view: MemberView) -> Response {
+    let etag = member_etag(&view);
+    let mut res = Json(view).into_response();
+    res.headers_mut().insert(header::ETAG, etag);
+    res
+}
+
+/// `GET /api/v1/tenants/{ctx}/members/{email}`, with its `ETag`.
+#[utoipa::path(get, path = "/api/v1/tenants/{ctx}/members/{email}",
+    params(("ctx" = String, Path), ("email" = String, Path)), responses((status = 200, body = MemberView)))]
+pub async fn member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments((ctx, email)): Segments<(String, String)>,
+) -> Result<Response, Problem> {
+    let tenant = caller.tenant(&state, &ctx).await?;
+    Ok(with_member_etag(member_view(&state, &tenant.ctx, &email).await?))
+}
+
+/// `PATCH /api/v1/tenants/{ctx}/members/{email}`: role, disabled. With `If-Match`, only if
+/// the member is as that `ETag` saw them (412 otherwise). It is optional here, unlike on apps:
+/// each change sets a value outright rather than editing a list read before.
 #[utoipa::path(patch, path = "/api/v1/tenants/{ctx}/members/{email}",
-    params(("ctx" = String, Path), ("email" = String, Path)), request_body = MemberChange,
-    responses((status = 200, body = MemberView)))]
+    params(("ctx" = String, Path), ("email" = String, Path),
+        ("If-Match" = Option<String>, Header, description = "The member's ETag, or *")),
+    request_body = MemberChange, responses((status = 200, body = MemberView)))]
 pub async fn change_member(
     State(state): State<AppState>,
     caller: Caller,
     Segments((ctx, email)): Segments<(String, String)>,
+    headers: HeaderMap,
     Body(change): Body<MemberChange>,
 ) -> Result<Response, Problem> {
     let tenant = caller.tenant(&state, &ctx).await?;
     let current = member_view(&state, &tenant.ctx, &email).await?;
+    if let Some(wanted) = headers.get(header::IF_MATCH) {
+        // RFC 9110 §13.1.1: a list of tags, or `*` for any current representation.
+        let tag = member_etag(&current);
+        let listed =
+            wanted.to_str().unwrap_or("").split(',').map(str::trim).any(|t| t == "*" || t.as_bytes() == tag.as_bytes());
+        if !listed {
+            return Err(Problem::new(StatusCode::PRECONDITION_FAILED, "the member changed since that ETag"));
+        }
+    }
     let actor = caller.actor();
     if let Some(role) = change.role.filter(|r| *r != current.role) {
         state.people.set_role(&tenant.ctx, &current.email, role == Role::Admin, &actor).await?;
@@ -155,7 +195,7 @@ pub async fn change_member(
             state.directory.enable_user(&user.email, &actor).await?;
         }
     }
-    Ok(Json(member_view(&state, &tenant.ctx, &current.email).await?).into_response())
+    Ok(with_member_etag(member_view(&state, &tenant.ctx, &current.email).await?))
 }
 
 /// `DELETE /api/v1/tenants/{ctx}/members/{email}`: out of the tenant; the account stays.
