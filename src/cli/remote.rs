@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::app::{AppCmd, AppKeyCmd, CertCmd, SecretCmd, WebhookCmd};
 use super::keys::KeysCmd;
+use super::partner::{PartnerCmd, PartnerWebhookCmd};
 use super::tenant::{IdpCmd, TenantCmd};
 use super::user::UserCmd;
 use super::{print, Command};
@@ -359,6 +360,50 @@ pub(super) async fn run(r: Remote, json: bool, cmd: Command) -> anyhow::Result<(
                 })
             })
         }
+        Command::Partner(PartnerCmd::Add { name }) => {
+            let p = r.call(Method::POST, "/api/v1/partners", Some(json!({ "name": name }))).await?;
+            print(json, &p, || format!("partner {} created: {}", p["id"].as_str().unwrap_or(""), name))
+        }
+        Command::Partner(PartnerCmd::List) => {
+            let all = r.call(Method::GET, "/api/v1/partners", None).await?;
+            let items = all.as_array().cloned().unwrap_or_default();
+            print(json, &items, || {
+                lines(&items, |p| format!("{}  {}", p["id"].as_str().unwrap_or(""), p["name"].as_str().unwrap_or("")))
+            })
+        }
+        Command::Partner(PartnerCmd::Invite { partner, email }) => {
+            let path = format!("/api/v1/partners/{}/developers", seg(&partner));
+            let sent = r.call(Method::POST, &path, Some(json!({ "email": email }))).await?;
+            print(json, &sent, || format!("{email} is invited to develop for partner {partner}"))
+        }
+        Command::Partner(PartnerCmd::Webhook(cmd)) => {
+            let path = |partner: &str| format!("/api/v1/partners/{}/webhooks", seg(partner));
+            match cmd {
+                PartnerWebhookCmd::Add { partner, url } => {
+                    let hook = r.call(Method::POST, &path(&partner), Some(json!({ "url": url }))).await?;
+                    print(json, &hook, || {
+                        format!(
+                            "webhook {} added; its signing secret (shown only now): {}",
+                            hook["id"].as_str().unwrap_or(""),
+                            hook["secret"].as_str().unwrap_or("")
+                        )
+                    })
+                }
+                PartnerWebhookCmd::List { partner } => {
+                    let all = r.call(Method::GET, &path(&partner), None).await?;
+                    let items = all.as_array().cloned().unwrap_or_default();
+                    print(json, &items, || {
+                        lines(&items, |h| {
+                            format!("{}  {}", h["id"].as_str().unwrap_or(""), h["url"].as_str().unwrap_or(""))
+                        })
+                    })
+                }
+                PartnerWebhookCmd::Remove { partner, id } => {
+                    r.call(Method::DELETE, &format!("{}/{}", path(&partner), seg(&id)), None).await?;
+                    print(json, &json!({ "removed": id }), || format!("webhook {id} removed"))
+                }
+            }
+        }
         Command::Keys(KeysCmd::List) => {
             let keys = r.call(Method::GET, "/api/v1/keys", None).await?;
             let items = keys.as_array().cloned().unwrap_or_default();
@@ -388,7 +433,7 @@ pub(super) async fn run(r: Remote, json: bool, cmd: Command) -> anyhow::Result<(
 fn not_offered(what: &str) -> anyhow::Result<()> {
     bail!(
         "`{what}` is not offered by the admin API; with --server only app list|show|create, app secret|cert|webhook|key, \
-         tenant add|approve|revoke|deny|idp, user invite|role|remove and keys run. Run it where the database is, \
+         partner add|list|invite|webhook, tenant add|approve|revoke|deny|idp, user invite|role|remove and keys run. Run it where the database is, \
          without --server"
     )
 }

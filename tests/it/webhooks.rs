@@ -276,5 +276,22 @@ both_backends!(
         assert_eq!(call(&srv, Method::DELETE, &one, Some(&token), None, &[]).await.0, 404);
         srv.state.keys.rotate(gatehouse::jose::Alg::RS256, "test").await.unwrap();
         assert_eq!(deliver(&srv).await.delivered, 1, "only the other partner's webhook is left");
+
+        // The CLI, where the database is and through the API with the partner's token alone.
+        let out = srv.cli(&["--json", "partner", "webhook", "add", "--partner", &mine, "https://hooks.example.com/db"], None);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.json()["secret"].as_str().unwrap().starts_with("whsec_"));
+        let remote = |args: &[&str]| {
+            let mut all = vec!["--json", "--server", srv.base.as_str(), "--token", token.as_str()];
+            all.extend_from_slice(args);
+            crate::harness::run_cli("postgres://nobody@127.0.0.1:1/none", srv.dir.path(), &all, None)
+        };
+        let listed = remote(&["partner", "webhook", "list", "--partner", &mine]);
+        assert_eq!(listed.code, 0, "{}", listed.stderr);
+        let id = listed.json()[0]["id"].as_str().unwrap().to_string();
+        assert_eq!(listed.json()[0]["url"], "https://hooks.example.com/db");
+        assert_eq!(remote(&["partner", "webhook", "remove", "--partner", &mine, &id]).code, 0);
+        assert_eq!(remote(&["partner", "webhook", "list", "--partner", &mine]).json(), json!([]));
+        assert_ne!(remote(&["partner", "webhook", "list", "--partner", &theirs]).code, 0, "another partner's");
     }
 );
