@@ -83,3 +83,5 @@ pub const PORTAL_SECOND_FACTOR: &str = "/portal/second-factor";
 pub const ACCOUNT: &str = "/account";
 /// A partner's developers invite more developers (`POST`).
 pub const PORTAL_DEVELOPERS: &str = "/portal/developers";
+/// A partner's webhooks, for all of its apps (add, remove).
+pub const PORTAL_PARTNER_WEBHOOKS: &str = "/portal/partner-webhooks";

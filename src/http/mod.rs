@@ -84,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .route(paths::PORTAL_LOGIN, get(portal::login_get).post(portal::login_post))
         .route(paths::PORTAL_LOGOUT, post(portal::logout))
         .route(paths::PORTAL_DEVELOPERS, post(portal::invite_developer))
+        .route(paths::PORTAL_PARTNER_WEBHOOKS, post(portal::partner_webhook))
         .route(paths::PORTAL_SECOND_FACTOR, get(portal::second_factor::show).post(portal::second_factor::submit))
         .route(paths::PORTAL_NEW_APP, get(portal::wizard::start).post(portal::wizard::submit))
         .route(paths::PORTAL_APP, get(portal::app_page::show))

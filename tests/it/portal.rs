@@ -516,3 +516,41 @@ both_backends!(
         assert_eq!(srv.state.registry.webhooks(&client_id).await.unwrap().len(), 2);
     }
 );
+
+both_backends!(
+    async fn a_partners_developers_add_and_remove_webhooks_for_all_of_its_apps(srv) {
+        const PATH: &str = "/portal/partner-webhooks";
+        let w = portal_world(&srv).await;
+        let partner = w.partner.as_str();
+        let mut dev = Portal::login(&srv, "dev@example.com").await;
+        let csrf = dev.csrf.clone();
+        let add = [("csrf", csrf.as_str()), ("partner", partner), ("op", "add"), ("url", "https://hooks.example.com/all")];
+        let page = dev.post(PATH, &add).await;
+        assert_eq!(page.status, 201, "{}", page.html);
+        let secret = input_value(&page.html, "webhook-secret").expect("the secret, once");
+        assert!(secret.starts_with("whsec_"));
+        let hooks = srv.state.store.partner_webhooks(partner).await.unwrap();
+        assert_eq!(hooks.len(), 1);
+        // Listed with the newest events sent to it, never with the secret.
+        srv.state.keys.rotate(gatehouse::jose::Alg::RS256, "test").await.unwrap();
+        let home = dev.get("/portal").await;
+        assert!(home.html.contains("https://hooks.example.com/all") && !home.html.contains(&secret));
+        let table = &home.html[home.html.find("partner-deliveries").expect("the deliveries")..];
+        assert!(table.contains("<code>RS256</code>") && table.contains("next attempt"), "{table}");
+
+        // Another partner's developer, with a valid form of their own, changes nothing; nor
+        // does a form without the CSRF token.
+        let mut other = Portal::login(&srv, "other@example.com").await;
+        let csrf = other.csrf.clone();
+        let theirs = [("csrf", csrf.as_str()), ("partner", partner), ("op", "remove"), ("id", hooks[0].id.as_str())];
+        assert_eq!(other.post(PATH, &theirs).await.status, 403);
+        let forged = [("partner", partner), ("op", "add"), ("url", "https://hooks.example.com/x")];
+        assert_eq!(dev.post(PATH, &forged).await.status, 403);
+        assert_eq!(srv.state.store.partner_webhooks(partner).await.unwrap().len(), 1);
+
+        let csrf = dev.csrf.clone();
+        let remove = [("csrf", csrf.as_str()), ("partner", partner), ("op", "remove"), ("id", hooks[0].id.as_str())];
+        assert_eq!(dev.post(PATH, &remove).await.status, 303);
+        assert!(srv.state.store.partner_webhooks(partner).await.unwrap().is_empty());
+    }
+);

@@ -133,12 +133,14 @@ struct KeyPair<'a> {
 
 #[derive(Template)]
 #[template(path = "portal/webhook_secret.html")]
-struct NewWebhook<'a> {
-    title: &'static str,
-    nav: Nav,
-    hook_url: &'a str,
-    secret: &'a str,
-    url: String,
+pub(super) struct NewWebhook<'a> {
+    pub title: &'static str,
+    pub nav: Nav,
+    pub hook_url: &'a str,
+    pub secret: &'a str,
+    /// Where the page leads back to, and what the link says.
+    pub url: String,
+    pub back: &'static str,
 }
 
 #[derive(Template)]
@@ -275,6 +277,7 @@ pub async fn act(
                     hook_url: &hook.url,
                     secret: &secret,
                     url: app_url(&app.client_id),
+                    back: "Back to the app",
                 };
                 return Ok(pages::render(StatusCode::CREATED, &page, Policy::Copy));
             }

@@ -291,6 +291,9 @@ struct PartnerView {
     id: String,
     name: String,
     developers: Vec<String>,
+    /// Webhooks that hear about all of the partner's apps, and the newest events sent to them.
+    webhooks: Vec<crate::store::webhooks::PartnerWebhookRow>,
+    deliveries: Vec<crate::store::outbox::DeliveryStatus>,
 }
 
 #[derive(Deserialize)]
@@ -317,15 +320,20 @@ pub async fn home(
     let mut partners = Vec::new();
     for p in &viewer.partners {
         let developers = state.store.partner_member_emails(&p.id).await?;
-        partners.push(PartnerView { id: p.id.clone(), name: p.name.clone(), developers });
+        let webhooks = state.store.partner_webhooks(&p.id).await?;
+        let deliveries = state.store.partner_deliveries(&p.id, 20).await?;
+        partners.push(PartnerView { id: p.id.clone(), name: p.name.clone(), developers, webhooks, deliveries });
     }
     let page = Home {
         title: "Your apps",
         nav: viewer.nav(),
         no_partner: viewer.partners.is_empty() && !viewer.user.platform_admin,
         apps,
-        notice: (q.done.as_deref() == Some("invite"))
-            .then_some("The invitation is on its way. It works once, for seven days."),
+        notice: match q.done.as_deref() {
+            Some("invite") => Some("The invitation is on its way. It works once, for seven days."),
+            Some("webhook-removed") => Some("The webhook was removed; nothing more is sent to it."),
+            _ => None,
+        },
         partners,
     };
     Ok(pages::render(StatusCode::OK, &page, Policy::Own))
@@ -337,16 +345,48 @@ pub async fn invite_developer(
     headers: HeaderMap,
     form: Form,
 ) -> Result<Response, PageError> {
-    let viewer = viewer(&state, &headers, paths::PORTAL).await?;
-    form.check(&state, &headers, &viewer)?;
+    let (viewer, partner) = partner_form(&state, &headers, &form).await?;
+    state.people.invite_developer(&partner, &form.text("email"), &viewer.user.id).await?;
+    Ok(Redirect::to(&format!("{}?done=invite", paths::PORTAL)).into_response())
+}
+
+/// The viewer of a form about partner `partner`, and that partner, if the viewer is one of its
+/// developers and the form is theirs (CSRF).
+async fn partner_form(state: &AppState, headers: &HeaderMap, form: &Form) -> Result<(Viewer, String), PageError> {
+    let viewer = viewer(state, headers, paths::PORTAL).await?;
+    form.check(state, headers, &viewer)?;
     let partner = form.text("partner");
     if !viewer.partners.iter().any(|p| p.id == partner) {
         return Err(PageError::refused(
             viewer.nav(),
             "Not a developer of that partner",
-            "Only a partner's own developers invite more. Nothing was changed.",
+            "Only a partner's own developers change it. Nothing was changed.",
         ));
     }
-    state.people.invite_developer(&partner, &form.text("email"), &viewer.user.id).await?;
-    Ok(Redirect::to(&format!("{}?done=invite", paths::PORTAL)).into_response())
+    Ok((viewer, partner))
+}
+
+/// `POST /portal/partner-webhooks`: adds (`op=add`, `url`; the secret is shown once) or
+/// removes (`op=remove`, `id`) a webhook that hears about all of the partner's apps.
+pub async fn partner_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Form,
+) -> Result<Response, PageError> {
+    let (viewer, partner) = partner_form(&state, &headers, &form).await?;
+    let actor = viewer.user.id.clone();
+    if form.text("op") == "remove" {
+        state.registry.remove_partner_webhook(&partner, &form.text("id"), &actor).await?;
+        return Ok(Redirect::to(&format!("{}?done=webhook-removed", paths::PORTAL)).into_response());
+    }
+    let (hook, secret) = state.registry.add_partner_webhook(&partner, &form.text("url"), &actor).await?;
+    let page = app_page::NewWebhook {
+        title: "New webhook",
+        nav: viewer.nav(),
+        hook_url: &hook.url,
+        secret: &secret,
+        url: paths::PORTAL.to_string(),
+        back: "Back to your apps",
+    };
+    Ok(pages::render(StatusCode::CREATED, &page, Policy::Copy))
 }
