@@ -378,8 +378,9 @@ pub struct NewSecret {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IssuedSecretView {
     pub id: String,
-    /// Shown only now.
-    pub secret: String,
+    /// Shown only in the answer that created it (an idempotent replay leaves it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
     pub expires_at: Option<i64>,
 }
 
@@ -396,7 +397,7 @@ pub async fn new_secret(
     caller.app(&state, &client_id).await?;
     let issued = state.registry.new_secret(&client_id, body.expires_in_days, &caller.actor()).await?;
     let view =
-        IssuedSecretView { id: issued.id, secret: issued.secret.expose().clone(), expires_at: issued.expires_at };
+        IssuedSecretView { id: issued.id, secret: Some(issued.secret.expose().clone()), expires_at: issued.expires_at };
     let mut res = (StatusCode::CREATED, Json(view)).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)

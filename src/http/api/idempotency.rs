@@ -35,15 +35,18 @@ fn key_of(req: &Request) -> Option<Result<String, Problem>> {
 }
 
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let key = match key_of(&req) {
-        None => return next.run(req).await,
-        Some(Err(problem)) => return problem.into_response(),
-        Some(Ok(key)) => key,
+    let Some(key) = key_of(&req) else {
+        return next.run(req).await;
     };
     let (mut parts, body) = req.into_parts();
     // Keys are per calling app: the handler reuses this caller rather than checking again.
+    // Who calls is checked before the key, so a caller without a token hears 401 first.
     let caller = match Caller::from_request_parts(&mut parts, &state).await {
         Ok(caller) => caller,
+        Err(problem) => return problem.into_response(),
+    };
+    let key = match key {
+        Ok(key) => key,
         Err(problem) => return problem.into_response(),
     };
     let client_id = caller.client_id.clone();
