@@ -2,9 +2,8 @@
 //! request gets the first answer again (`Idempotent-Replayed: true`) instead of a second
 //! object; the same key with another request is 422, and while the first still runs, 409.
 //! Keys are the calling app's own and are remembered for a day. A secret in the first
-//! answer is never stored, so its replay names the object without it. Creating an app also
-//! records the key in the app's own row, in the same commit, so even an instance dying
-//! between that commit and this record does not make a second app.
+//! answer is never stored, so its replay names the object without it. Creating an app is the
+//! exception: its key is recorded in the app's own row, in the same commit (`apps::create`).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Request, State};
@@ -24,7 +23,10 @@ const SECRET_MEMBERS: [&str; 2] = ["client_secret", "secret"];
 
 /// The key, if the request is a create that carries a well-formed one.
 fn key_of(req: &Request) -> Option<Result<String, Problem>> {
-    if req.method() != Method::POST {
+    // Creating an app keeps its key in the app's own row, in the creating commit, and answers a
+    // retry with the app as it is now; a deleted app's key goes with it, so a retry after the
+    // deletion creates again rather than naming an app that no longer exists.
+    if req.method() != Method::POST || req.uri().path() == "/api/v1/apps" {
         return None;
     }
     let value = req.headers().get("idempotency-key")?;
