@@ -206,13 +206,7 @@ pub(super) async fn run(r: Remote, json: bool, cmd: Command) -> anyhow::Result<(
             match cmd {
                 WebhookCmd::Add { client_id, url } => {
                     let hook = r.call(Method::POST, &path(&client_id), Some(json!({ "url": url }))).await?;
-                    print(json, &hook, || {
-                        format!(
-                            "webhook {} added; its signing secret (shown only now): {}",
-                            hook["id"].as_str().unwrap_or(""),
-                            hook["secret"].as_str().unwrap_or("")
-                        )
-                    })
+                    print_new_webhook(json, &hook)
                 }
                 WebhookCmd::List { client_id } => {
                     let all = r.call(Method::GET, &path(&client_id), None).await?;
@@ -381,13 +375,7 @@ pub(super) async fn run(r: Remote, json: bool, cmd: Command) -> anyhow::Result<(
             match cmd {
                 PartnerWebhookCmd::Add { partner, url } => {
                     let hook = r.call(Method::POST, &path(&partner), Some(json!({ "url": url }))).await?;
-                    print(json, &hook, || {
-                        format!(
-                            "webhook {} added; its signing secret (shown only now): {}",
-                            hook["id"].as_str().unwrap_or(""),
-                            hook["secret"].as_str().unwrap_or("")
-                        )
-                    })
+                    print_new_webhook(json, &hook)
                 }
                 PartnerWebhookCmd::List { partner } => {
                     let all = r.call(Method::GET, &path(&partner), None).await?;
@@ -428,6 +416,17 @@ pub(super) async fn run(r: Remote, json: bool, cmd: Command) -> anyhow::Result<(
             not_offered(&format!("{other:?}").split([' ', '(', '{']).next().unwrap_or("this command").to_lowercase())
         }
     }
+}
+
+/// A webhook the API just made, with its signing secret (shown only now).
+fn print_new_webhook(json: bool, hook: &Value) -> anyhow::Result<()> {
+    print(json, hook, || {
+        format!(
+            "webhook {} added; its signing secret (shown only now): {}",
+            hook["id"].as_str().unwrap_or(""),
+            hook["secret"].as_str().unwrap_or("")
+        )
+    })
 }
 
 fn not_offered(what: &str) -> anyhow::Result<()> {
