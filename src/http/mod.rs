@@ -37,6 +37,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::paths;
+use crate::provider::Provider;
 use crate::AppState;
 
 /// Largest request body any endpoint reads.
@@ -166,7 +167,7 @@ pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> anyhow
         }
     });
     let pruner = state.pruner().spawn();
-    let deliverer = crate::outbox::spawn(state.provider.clone());
+    let deliverer = crate::outbox::spawn(Provider::clone(&state.provider));
     let notices = crate::apps::expiry::spawn(state.store.clone(), state.clock.clone(), state.outbox_queued.clone());
     let exporter = crate::audit_log::Exporter::new(state.store.clone(), state.clock.clone(), &state.config)
         .map(crate::audit_log::Exporter::spawn);

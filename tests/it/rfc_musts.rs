@@ -10,6 +10,7 @@ use crate::harness::apps::{app, post};
 use crate::harness::signin::{authorize_url, code_of, redeem, world, Browser, World, REDIRECT};
 use crate::harness::{http, TestServer};
 use gatehouse::apps::{Template, UriKind};
+use gatehouse::provider::Provider;
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
@@ -197,7 +198,7 @@ async fn http_loopback_redirects_against_an_https_issuer_need_the_setting() {
     let meta = json!({ "redirect_uris": ["http://localhost:3000/callback"] });
     let meta = meta.as_object().unwrap();
     for (allowed, expect_ok) in [(false, false), (true, true)] {
-        let mut state = srv.state.provider.clone();
+        let mut state = Provider::clone(&srv.state.provider);
         let mut config = (*state.config).clone();
         config.issuer = "https://id.example.com".into();
         config.allow_http_loopback_redirects = allowed;
@@ -209,7 +210,7 @@ async fn http_loopback_redirects_against_an_https_issuer_need_the_setting() {
         }
     }
     // Only loopback hosts: the setting does not open plain http elsewhere.
-    let mut state = srv.state.provider.clone();
+    let mut state = Provider::clone(&srv.state.provider);
     let mut config = (*state.config).clone();
     config.issuer = "https://id.example.com".into();
     config.allow_http_loopback_redirects = true;
