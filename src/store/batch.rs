@@ -18,6 +18,42 @@ const MAX_BATCH: usize = 256;
 /// Requests that may wait for the writer before senders are held back.
 const QUEUE: usize = 4096;
 
+/// How often, at most, the writer starts a checkpoint beside its commits.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Checkpoints started by the writer on another connection, one at a time, so that the log
+/// stays short and SQLite's own checkpoint (run inside whichever commit finds the log past
+/// 1000 pages) seldom lands in the writer's commit, where a whole batch would wait for it.
+/// On PostgreSQL `Store::checkpoint` does nothing.
+#[derive(Default)]
+struct Checkpoints {
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    last: Option<tokio::time::Instant>,
+}
+
+impl Checkpoints {
+    fn after_commit(&mut self, store: &Store) {
+        use std::sync::atomic::Ordering;
+        if store.backend() != "sqlite" || self.last.is_some_and(|t| t.elapsed() < CHECKPOINT_EVERY) {
+            return;
+        }
+        if self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.last = Some(tokio::time::Instant::now());
+        let (store, running) = (store.clone(), self.running.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.checkpoint().await {
+                tracing::warn!(error = %e, "checkpointing the write-ahead log failed");
+            }
+            running.store(false, Ordering::Release);
+        });
+    }
+}
+
+/// How long the writer keeps its connection without a token to store.
+const HOLD_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 type Reply = oneshot::Sender<Result<(), WriteError>>;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -39,9 +75,26 @@ impl TokenWriter {
         let (queue, mut rx) = mpsc::channel::<(AccessTokenRow, Reply)>(QUEUE);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
-            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            // Kept while tokens keep coming, given back after a second without any, so an
+            // idle writer holds nothing (and closing the pool does not wait for it).
+            let mut held = None;
+            let mut checkpoints = Checkpoints::default();
+            loop {
+                let received = match held {
+                    Some(_) => match tokio::time::timeout(HOLD_IDLE, rx.recv_many(&mut batch, MAX_BATCH)).await {
+                        Ok(n) => n,
+                        Err(_) => {
+                            held = None;
+                            rx.recv_many(&mut batch, MAX_BATCH).await
+                        }
+                    },
+                    None => rx.recv_many(&mut batch, MAX_BATCH).await,
+                };
+                if received == 0 {
+                    return;
+                }
                 let (rows, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-                let result = store.insert_access_tokens(&rows).await.map_err(|e| {
+                let result = store.insert_access_tokens(&mut held, &rows).await.map_err(|e| {
                     if is_unavailable(&e) {
                         super::log_unavailable(&e);
                         WriteError::Unavailable
@@ -53,6 +106,7 @@ impl TokenWriter {
                 for reply in replies {
                     let _ = reply.send(result.clone());
                 }
+                checkpoints.after_commit(&store);
             }
         });
         TokenWriter { queue }

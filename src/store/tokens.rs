@@ -2,7 +2,7 @@
 //! store. Each single-use step is one conditional statement, so it holds across instances.
 
 use super::row::DbRow;
-use super::Store;
+use super::{on_held, Held, Store};
 use crate::on_db;
 
 #[derive(Debug, Clone)]
@@ -51,8 +51,10 @@ macro_rules! bind_token {
 
 impl Store {
     /// Stores a batch of opaque tokens with one multi-row INSERT: one statement, one commit
-    /// (one fsync) for all of them.
-    pub async fn insert_access_tokens(&self, tokens: &[AccessTokenRow]) -> sqlx::Result<()> {
+    /// (one fsync) for all of them, on the caller's held connection (taken from the pool when
+    /// there is none). A failed statement gives the connection back, so a broken one is not
+    /// kept.
+    pub async fn insert_access_tokens(&self, held: &mut Option<Held>, tokens: &[AccessTokenRow]) -> sqlx::Result<()> {
         if tokens.is_empty() {
             return Ok(());
         }
@@ -63,13 +65,21 @@ impl Store {
             let row: Vec<String> = (1..=TOKEN_VALUES).map(|k| format!("${}", b + k)).collect();
             sql.push_str(&format!("({})", row.join(", ")));
         }
-        on_db!(&self.db, pool => {
+        let conn = match held {
+            Some(conn) => conn,
+            None => held.insert(self.hold().await?),
+        };
+        let result = on_held!(conn, c => {
             let mut q = sqlx::query(&sql);
             for t in tokens {
                 q = bind_token!(q, t);
             }
-            q.execute(pool).await.map(|_| ())
-        })
+            q.execute(&mut **c).await.map(|_| ())
+        });
+        if result.is_err() {
+            *held = None;
+        }
+        result
     }
 
     pub async fn access_token_by_digest(&self, digest: &[u8]) -> sqlx::Result<Option<AccessTokenRow>> {
