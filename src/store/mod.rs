@@ -34,6 +34,7 @@ pub mod registration;
 pub mod resources;
 mod row;
 pub mod sessions;
+mod sqlite_busy;
 pub mod system_users;
 pub mod tenants;
 pub mod tokens;
@@ -115,6 +116,7 @@ impl Store {
                 .acquire_timeout(acquire_timeout)
                 // See the PostgreSQL pool below.
                 .test_before_acquire(false)
+                .after_connect(move |conn, _| Box::pin(sqlite_busy::install(conn, acquire_timeout)))
                 .connect_with(options)
                 .await
                 .with_context(|| "cannot open the SQLite database")?;
