@@ -18,6 +18,9 @@ const MAX_BATCH: usize = 256;
 /// Requests that may wait for the writer before senders are held back.
 const QUEUE: usize = 4096;
 
+/// How long the writer keeps its connection without a token to store.
+const HOLD_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How often, at most, the writer starts a checkpoint beside its commits.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -34,7 +37,7 @@ struct Checkpoints {
 impl Checkpoints {
     fn after_commit(&mut self, store: &Store) {
         use std::sync::atomic::Ordering;
-        if store.backend() != "sqlite" || self.last.is_some_and(|t| t.elapsed() < CHECKPOINT_EVERY) {
+        if !matches!(store.db, super::Db::Sqlite(_)) || self.last.is_some_and(|t| t.elapsed() < CHECKPOINT_EVERY) {
             return;
         }
         if self.running.swap(true, Ordering::AcqRel) {
@@ -50,9 +53,6 @@ impl Checkpoints {
         });
     }
 }
-
-/// How long the writer keeps its connection without a token to store.
-const HOLD_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 type Reply = oneshot::Sender<Result<(), WriteError>>;
 
