@@ -22,7 +22,8 @@ from gatehouse_harness import (b64url, basic, code_from, form_post, free_port, h
                                pkce_challenge, spawn_gatehouse)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "gatehouse")
+# GATEHOUSE_BENCH_BIN names another build (a copy of an earlier commit's, for a before/after).
+BIN = os.environ.get("GATEHOUSE_BENCH_BIN") or os.path.join(ROOT, "target", "release", "gatehouse")
 PEER_DIR = os.path.join(ROOT, "bench", "peer")
 TICK = os.sysconf("SC_CLK_TCK")
 PG_BASE = os.environ.get("GATEHOUSE_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
@@ -179,7 +180,7 @@ def newest_source_mtime():
 def ensure_release_build():
     """Builds target/release/gatehouse only when it is missing or older than the sources, and
     never while another cargo or rustc run is going on."""
-    if os.path.exists(BIN) and os.path.getmtime(BIN) >= newest_source_mtime():
+    if os.environ.get("GATEHOUSE_BENCH_BIN") or (os.path.exists(BIN) and os.path.getmtime(BIN) >= newest_source_mtime()):
         return
     wait_for_builds()
     print("building the release binary (cargo build --release --bin gatehouse)", flush=True)
@@ -188,6 +189,8 @@ def ensure_release_build():
 
 def source_version():
     """The commit the sources are at, and whether src/ has changes not committed."""
+    if os.environ.get("GATEHOUSE_BENCH_BIN"):
+        return f"the build {os.path.basename(BIN)} (GATEHOUSE_BENCH_BIN)"
     try:
         commit = sh("git", "rev-parse", "--short", "HEAD", cwd=ROOT).strip()
         dirty = sh("git", "status", "--porcelain", "--", "src", "migrations", "Cargo.toml", "Cargo.lock", cwd=ROOT).strip()

@@ -1,11 +1,11 @@
 //! SQL for authorization records (app × tenant): a tenant administrator's approval, denial or
 //! revocation of an app, a member's request for one, and the lists the pages show.
 
-use crate::on_db;
 use crate::store::audit::{audited, AuditEvent};
 use crate::store::outbox::{queue_webhooks, WebhookEvent};
 use crate::store::row::DbRow;
 use crate::store::Store;
+use crate::{on_db, on_write};
 
 /// A tenant's approval of an app as stored.
 pub struct Approval<'a> {
@@ -114,7 +114,7 @@ impl Store {
 
     /// Gives an approved record a system token if it has none (the app gained the entitlement).
     pub async fn ensure_system_token(&self, app_id: &str, tenant_id: &str, token: &str) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE authorization_records SET system_token = $3 WHERE app_id = $1 AND tenant_id = $2 AND system_token IS NULL")
                 .bind(app_id).bind(tenant_id).bind(token).execute(pool).await.map(|_| ())
         })
@@ -158,7 +158,7 @@ impl Store {
         now: i64,
         webhook: impl Fn(&[String]) -> WebhookEvent,
     ) -> sqlx::Result<u64> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let mut tx = pool.begin().await?;
             let ctxs: Vec<String> = sqlx::query("UPDATE authorization_records SET status = 'needs-reapproval', updated_at = $2 \
                     WHERE app_id = $1 AND status = 'approved' \
@@ -176,7 +176,7 @@ impl Store {
     /// Notes that a user of the tenant tried to use an app nobody there has approved, so the
     /// tenant's administrators see the request. An existing record is left as it is.
     pub async fn record_app_request(&self, app_id: &str, tenant_id: &str, now: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO authorization_records (id, app_id, tenant_id, status, entitlements, updated_at) \
                 VALUES ($1, $2, $3, 'requested', '', $4) ON CONFLICT (app_id, tenant_id) DO NOTHING")
                 .bind(crate::crypto::random_id()).bind(app_id).bind(tenant_id).bind(now).execute(pool).await.map(|_| ())

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::row::DbRow;
 use super::Store;
-use crate::on_db;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
@@ -52,7 +52,7 @@ macro_rules! audited {
         $crate::store::audit::audited!($store, $event, when |_| true, $tx => $body)
     };
     ($store:expr, $event:expr, when $record_if:expr, $tx:ident => $body:block) => {
-        $crate::on_db!(&$store.db, pool => {
+        $crate::on_write!($store, pool => {
             let mut $tx = pool.begin().await?;
             let out = $body;
             if ($record_if)(&out) {
@@ -104,7 +104,7 @@ fn audit_row(r: &impl DbRow) -> sqlx::Result<AuditEvent> {
 
 impl Store {
     pub async fn record_audit(&self, event: &AuditEvent) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => record!(pool, event).map(|_| ()))
+        on_write!(self, pool => record!(pool, event).map(|_| ()))
     }
 
     /// The newest events about `subject`, newest first.
@@ -137,7 +137,7 @@ impl Store {
     pub async fn claim_audit_export(&self, holder: &str, now: i64, until: i64) -> sqlx::Result<Option<(i64, String)>> {
         const SQL: &str = "UPDATE audit_export SET holder = $1, leased_until = $3 \
             WHERE name = 'jsonl' AND (holder = $1 OR leased_until <= $2) RETURNING cursor_at, cursor_id";
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let row = sqlx::query(SQL).bind(holder).bind(now).bind(until).fetch_optional(pool).await?;
             row.map(|r| Ok((r.int("cursor_at")?, r.text("cursor_id")?))).transpose()
         })
@@ -147,7 +147,7 @@ impl Store {
     /// meanwhile (the new holder goes on from the cursor it found).
     pub async fn advance_audit_export(&self, holder: &str, at: i64, id: &str) -> sqlx::Result<bool> {
         const SQL: &str = "UPDATE audit_export SET cursor_at = $2, cursor_id = $3 WHERE name = 'jsonl' AND holder = $1";
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query(SQL).bind(holder).bind(at).bind(id).execute(pool).await?.rows_affected() == 1)
         })
     }

@@ -75,8 +75,9 @@ impl TokenWriter {
         let (queue, mut rx) = mpsc::channel::<(AccessTokenRow, Reply)>(QUEUE);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
-            // Kept while tokens keep coming, given back after a second without any, so an
-            // idle writer holds nothing (and closing the pool does not wait for it).
+            // PostgreSQL: kept while tokens keep coming, given back after a second without any,
+            // so an idle writer holds nothing (and closing the pool does not wait for it).
+            // SQLite never holds one: its one writing connection is every writer's.
             let mut held = None;
             let mut checkpoints = Checkpoints::default();
             loop {

@@ -4,7 +4,7 @@
 
 use super::row::DbRow;
 use super::Store;
-use crate::on_db;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone)]
 pub struct DeviceRow {
@@ -64,7 +64,7 @@ impl Store {
             "INSERT INTO device_codes ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (user_code) DO NOTHING"
         );
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query(&sql)
                 .bind(&d.id).bind(&d.device_digest).bind(&d.user_code).bind(&d.app_id).bind(&d.scope).bind(&d.status)
                 .bind(&d.code_digest).bind(d.poll_interval).bind(d.last_polled_at).bind(d.created_at).bind(d.expires_at)
@@ -91,7 +91,7 @@ impl Store {
     ) -> sqlx::Result<bool> {
         const SQL: &str = "UPDATE device_codes SET status = $2, code_digest = $3 \
             WHERE id = $1 AND status = 'pending' AND expires_at > $4";
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query(SQL).bind(id).bind(status).bind(code_digest).bind(now).execute(pool).await?.rows_affected() == 1)
         })
     }
@@ -104,7 +104,7 @@ impl Store {
         const SLOW: &str =
             "UPDATE device_codes SET poll_interval = poll_interval + $3 WHERE device_digest = $1 AND app_id = $2";
         let select = format!("{SELECT} WHERE d.device_digest = $1 AND d.app_id = $2");
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let counted = sqlx::query(COUNT).bind(digest).bind(app_id).bind(now).execute(pool).await?.rows_affected() == 1;
             if !counted {
                 if sqlx::query(SLOW).bind(digest).bind(app_id).bind(penalty).execute(pool).await?.rows_affected() == 0 {
@@ -121,7 +121,7 @@ impl Store {
 
     /// Forgets a device authorization whose tokens were issued: its code is single-use anyway.
     pub async fn delete_device_code(&self, id: &str) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("DELETE FROM device_codes WHERE id = $1").bind(id).execute(pool).await.map(|_| ())
         })
     }

@@ -7,7 +7,7 @@ use super::audit::{audited, AuditEvent};
 use super::row::DbRow;
 use super::tenants::UserRow;
 use super::Store;
-use crate::on_db;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone)]
 pub struct LinkRow {
@@ -100,7 +100,7 @@ impl Store {
 
     /// Uses a link that does nothing in the database by itself (the first-run setup link).
     pub async fn spend_email_link(&self, digest: &[u8], purpose: &str, now: i64) -> sqlx::Result<Option<LinkRow>> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let mut tx = pool.begin().await?;
             let link = use_link!(&mut *tx, digest, purpose, now);
             tx.commit().await?;

@@ -4,7 +4,7 @@
 use super::audit::{audited, AuditEvent};
 use super::row::DbRow;
 use super::Store;
-use crate::on_db;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone)]
 pub struct TotpRow {
@@ -25,7 +25,7 @@ impl Store {
 
     /// A new secret being set up; replaces an earlier unconfirmed one, never a confirmed one.
     pub async fn put_pending_totp(&self, user_id: &str, secret: &[u8], now: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO totp_factors (user_id, secret, created_at) VALUES ($1, $2, $3) \
                 ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, last_step = 0 \
                 WHERE totp_factors.confirmed_at IS NULL")
@@ -61,7 +61,7 @@ impl Store {
     /// Accepts a code of `step` if no code of this or a later step was accepted before (RFC
     /// 6238 §5.2: a verifier must not accept the second attempt of the same code).
     pub async fn advance_totp_step(&self, user_id: &str, step: i64) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query("UPDATE totp_factors SET last_step = $2 WHERE user_id = $1 AND confirmed_at IS NOT NULL AND last_step < $2")
                 .bind(user_id).bind(step).execute(pool).await?.rows_affected() == 1)
         })
@@ -103,7 +103,7 @@ impl Store {
 
     /// Records that the session's person used a second factor.
     pub async fn set_session_amr(&self, digest: &[u8], amr: &str) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE sessions SET amr = $2 WHERE digest = $1").bind(digest).bind(amr).execute(pool).await.map(|_| ())
         })
     }

@@ -1,10 +1,10 @@
 //! SQL for federation: a tenant's upstream OpenID Providers with the email domains they serve,
 //! and the upstream sign-ins in flight (one row per redirect, taken once).
 
-use crate::on_db;
 use crate::store::audit::{audited, AuditEvent};
 use crate::store::row::DbRow;
 use crate::store::Store;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone)]
 pub struct IdpRow {
@@ -181,7 +181,7 @@ impl Store {
     }
 
     pub async fn insert_upstream_login(&self, l: &UpstreamLoginRow) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO upstream_logins (state_digest, idp_id, request_id, nonce, verifier, expires_at, portal_next) \
                 VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(&l.state_digest).bind(&l.idp_id).bind(&l.request_id).bind(&l.nonce).bind(&l.verifier)
@@ -192,7 +192,7 @@ impl Store {
     /// Takes the sign-in a callback's `state` names, once: a replayed or unknown state finds
     /// nothing. Expired rows are taken too, so the caller can say why.
     pub async fn take_upstream_login(&self, state_digest: &[u8]) -> sqlx::Result<Option<UpstreamLoginRow>> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let row = sqlx::query("DELETE FROM upstream_logins WHERE state_digest = $1 \
                 RETURNING state_digest, idp_id, request_id, nonce, verifier, expires_at, portal_next")
                 .bind(state_digest).fetch_optional(pool).await?;

@@ -2,10 +2,10 @@
 //! authorization codes and its refresh-token family. A code is taken in one conditional
 //! statement; a reused code or refresh token revokes the whole grant.
 
-use crate::on_db;
 use crate::store::audit::{audited, AuditEvent};
 use crate::store::row::DbRow;
 use crate::store::Store;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone)]
 pub struct CodeRow {
@@ -122,7 +122,7 @@ impl Store {
     }
 
     pub async fn save_consent(&self, user_id: &str, app_id: &str, scope: &str, now: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO consents (user_id, app_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
                 ON CONFLICT (user_id, app_id) DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at")
                 .bind(user_id).bind(app_id).bind(scope).bind(now).execute(pool).await.map(|_| ())
@@ -148,7 +148,7 @@ impl Store {
         let sql = format!(
             "UPDATE authorization_codes SET used_at = $2 WHERE digest = $1 AND app_id = $3 AND used_at IS NULL RETURNING {CODE_COLUMNS}"
         );
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             if let Some(r) = sqlx::query(&sql).bind(digest).bind(now).bind(app_id).fetch_optional(pool).await? {
                 return Ok(TakenCode::Fresh(Box::new(code_row(&r)?)));
             }
@@ -163,7 +163,7 @@ impl Store {
     /// Revokes everything issued under a grant: its refresh tokens, its opaque access tokens
     /// (by jti), and its JWT access tokens (their jtis join the revoked list).
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("INSERT INTO revoked_grants (grant_id, revoked_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(grant_id).bind(now).execute(&mut *tx).await?;
@@ -192,7 +192,7 @@ impl Store {
         expires_at: i64,
         refresh: Option<&RefreshRow>,
     ) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("INSERT INTO grant_tokens (grant_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(grant_id).bind(jti).bind(expires_at).execute(&mut *tx).await?;
@@ -222,7 +222,7 @@ impl Store {
         successor_token_sealed: &str,
         now: i64,
     ) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let mut tx = pool.begin().await?;
             let won = sqlx::query("UPDATE refresh_tokens SET used_at = $2, successor = $3 WHERE digest = $1 AND used_at IS NULL AND revoked_at IS NULL")
                 .bind(digest).bind(now).bind(successor_token_sealed).execute(&mut *tx).await?.rows_affected() == 1;

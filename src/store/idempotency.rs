@@ -1,7 +1,7 @@
 //! SQL for the admin API's idempotency keys: per calling app and key, the request's
 //! fingerprint and, once it finished, the answer to replay.
 
-use crate::on_db;
+use crate::on_write;
 use crate::store::row::DbRow;
 use crate::store::Store;
 
@@ -42,7 +42,7 @@ impl Store {
             "SELECT fingerprint, created_at, status, body, etag FROM api_idempotency WHERE client_id = $1 AND key = $2";
         const TAKE_OVER: &str = "UPDATE api_idempotency SET created_at = $3 \
             WHERE client_id = $1 AND key = $2 AND status IS NULL AND created_at = $4";
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query(FORGET).bind(client_id).bind(key).bind(now - KEEP_SECS).execute(pool).await?;
             let taken = sqlx::query(TAKE).bind(client_id).bind(key).bind(fingerprint).bind(now).execute(pool).await?;
             if taken.rows_affected() == 1 {
@@ -82,7 +82,7 @@ impl Store {
     ) -> sqlx::Result<()> {
         const SQL: &str =
             "UPDATE api_idempotency SET status = $3, body = $4, etag = $5 WHERE client_id = $1 AND key = $2";
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query(SQL).bind(client_id).bind(key).bind(i64::from(status)).bind(body).bind(etag)
                 .execute(pool).await.map(|_| ())
         })
@@ -91,6 +91,6 @@ impl Store {
     /// Lets the key go after a request that failed, so a retry runs afresh.
     pub async fn idempotency_release(&self, client_id: &str, key: &str) -> sqlx::Result<()> {
         const SQL: &str = "DELETE FROM api_idempotency WHERE client_id = $1 AND key = $2 AND status IS NULL";
-        on_db!(&self.db, pool => sqlx::query(SQL).bind(client_id).bind(key).execute(pool).await.map(|_| ()))
+        on_write!(self, pool => sqlx::query(SQL).bind(client_id).bind(key).execute(pool).await.map(|_| ()))
     }
 }

@@ -2,10 +2,10 @@
 //! statements are conditional on the state they expect, and the partial unique indexes make
 //! a racing second rotation fail instead of leaving two current keys.
 
-use crate::on_db;
 use crate::store::audit::{audited, AuditEvent};
 use crate::store::row::DbRow;
 use crate::store::Store;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone)]
 pub struct KeyRow {
@@ -101,7 +101,7 @@ impl Store {
 
     /// Deletes retired keys no token can still need; returns their kids (to delete their files).
     pub async fn prune_signing_keys(&self, now: i64, retired_ttl: i64) -> sqlx::Result<Vec<String>> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let mut tx = pool.begin().await?;
             let kids = sqlx::query("SELECT kid FROM signing_keys WHERE state = 'retired' AND retired_at <= $1")
                 .bind(now - retired_ttl).fetch_all(&mut *tx).await?

@@ -98,7 +98,7 @@ macro_rules! apply {
 pub async fn run(store: &Store) -> anyhow::Result<Vec<&'static str>> {
     let mut applied = Vec::new();
     for m in MIGRATIONS {
-        let done = match &store.db {
+        let done = match &store.write {
             Db::Sqlite(pool) => {
                 // IMMEDIATE takes the write lock up front, so two processes starting together
                 // queue here instead of both applying the same file.
@@ -122,6 +122,8 @@ pub async fn run(store: &Store) -> anyhow::Result<Vec<&'static str>> {
             applied.push(m.name);
         }
     }
+    // SQLite's writing connection commits without waiting for the disk.
+    store.durable(Ok(())).await?;
     Ok(applied)
 }
 

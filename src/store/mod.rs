@@ -1,7 +1,9 @@
 //! Storage on SQLite (the embedded default) and PostgreSQL (several instances), through sqlx's
 //! native pools. SQL is written once with `$N` placeholders (SQLite accepts them too) and run
-//! on either backend by `on_db!`; two arms appear only where the dialects differ. One file per
-//! aggregate; a change and its audit event commit together through `audit::audited!`.
+//! on either backend by `on_db!`; two arms appear only where the dialects differ. Reads go to
+//! `Store::db`, every statement that writes to `Store::write` (see there why SQLite has one
+//! writing connection). One file per aggregate; a change and its audit event commit together
+//! through `audit::audited!`.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -38,6 +40,7 @@ mod sqlite_busy;
 pub mod system_users;
 pub mod tenants;
 pub mod tokens;
+mod wal_sync;
 pub mod webhooks;
 
 pub use migrate::MIGRATIONS;
@@ -60,11 +63,26 @@ macro_rules! on_db {
     };
 }
 
-/// One pooled connection a long-running task keeps between its statements (the token
-/// writer's). A pool hands out its idle connections in turn, and a SQLite connection throws
-/// away its page cache whenever another one wrote since its last transaction; a writer that
-/// keeps its own connection finds the index pages it needs still cached (issue 15 profile:
-/// rereading them was a tenth of an opaque token's cost).
+/// Runs `$body` on the writing pool (bound to `$pool`), then, on SQLite, waits until its commit
+/// is on disk before handing back the body's `sqlx::Result`. Every write goes through here (the
+/// architecture test holds to that). `return` and `?` in the body leave the body only.
+#[macro_export]
+macro_rules! on_write {
+    ($store:expr, $pool:ident => $body:expr) => {{
+        let store: &$crate::store::Store = $store;
+        let out = $crate::store::written(async { $crate::on_db!(&store.write, $pool => $body) }).await;
+        store.durable(out).await
+    }};
+}
+
+/// Names the output type of an `on_write!` body, so `?` inside it knows what it converts to.
+pub fn written<T, F: std::future::Future<Output = sqlx::Result<T>>>(body: F) -> F {
+    body
+}
+
+/// One writing connection a long-running task keeps between its statements (the token
+/// writer's, on PostgreSQL, where every connection given back to the pool costs a ping). SQLite
+/// has one writing connection, for every writer in turn: nothing holds it between statements.
 #[derive(Debug)]
 pub enum Held {
     Sqlite(PoolConnection<Sqlite>),
@@ -85,7 +103,16 @@ pub(crate) use on_held;
 /// The handle every domain module uses. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Where reads go.
     pub db: Db,
+    /// Where writes go. On PostgreSQL the same pool as `db`. On SQLite a pool of one
+    /// connection: SQLite lets one connection write at a time anyway, so writers queue here in
+    /// turn, in the process, instead of taking the file lock by polling it (a deferred
+    /// transaction that read and then finds another writer's commit cannot write at all); and
+    /// the one connection that writes never finds its page cache spoilt by another's commit.
+    pub write: Db,
+    /// SQLite: the group commit every write waits on (see `wal_sync`).
+    wal: Option<std::sync::Arc<wal_sync::WalSync>>,
 }
 
 impl Store {
@@ -111,16 +138,27 @@ impl Store {
                         .with_context(|| format!("cannot create the database folder {}", parent.display()))?;
                 }
             }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max_connections.min(8))
-                .acquire_timeout(acquire_timeout)
-                // See the PostgreSQL pool below.
-                .test_before_acquire(false)
-                .after_connect(move |conn, _| Box::pin(sqlite_busy::install(conn, acquire_timeout)))
+            let pool = |connections: u32| {
+                SqlitePoolOptions::new()
+                    .max_connections(connections)
+                    .acquire_timeout(acquire_timeout)
+                    // See the PostgreSQL pool below.
+                    .test_before_acquire(false)
+                    // Another process (a CLI command beside the server) may hold the lock.
+                    .after_connect(move |conn, _| Box::pin(sqlite_busy::install(conn, acquire_timeout)))
+            };
+            // The writer first: it creates the file and switches it to WAL before any reader opens it.
+            // Its commits reach the disk through `wal_sync` before anyone is told of them.
+            let write = pool(1)
+                .connect_with(options.clone().synchronous(SqliteSynchronous::Normal))
+                .await
+                .with_context(|| "cannot open the SQLite database")?;
+            let wal = Some(std::sync::Arc::new(wal_sync::WalSync::new(options.get_filename())));
+            let read = pool(max_connections.min(8))
                 .connect_with(options)
                 .await
                 .with_context(|| "cannot open the SQLite database")?;
-            Ok(Store { db: Db::Sqlite(pool) })
+            Ok(Store { db: Db::Sqlite(read), write: Db::Sqlite(write), wal })
         } else {
             let options = PgConnectOptions::from_str(url)
                 .with_context(|| "database_url: not a valid postgres URL")?
@@ -136,7 +174,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .with_context(|| "cannot connect to PostgreSQL")?;
-            Ok(Store { db: Db::Postgres(pool) })
+            Ok(Store { db: Db::Postgres(pool.clone()), write: Db::Postgres(pool), wal: None })
         }
     }
 
@@ -152,12 +190,24 @@ impl Store {
         migrate::run(self).await
     }
 
-    /// Takes a connection out of the pool until the `Held` is dropped.
+    /// Takes a writing connection until the `Held` is dropped (on SQLite, every other writer
+    /// waits for it meanwhile).
     pub async fn hold(&self) -> sqlx::Result<Held> {
-        Ok(match &self.db {
+        Ok(match &self.write {
             Db::Sqlite(pool) => Held::Sqlite(pool.acquire().await?),
             Db::Postgres(pool) => Held::Postgres(pool.acquire().await?),
         })
+    }
+
+    /// What a write answers once it may be answered: on SQLite, after an fsync of the log that
+    /// began after its commit (`wal_sync`); on PostgreSQL at once (its commit waited for its
+    /// own WAL flush).
+    pub async fn durable<T>(&self, out: sqlx::Result<T>) -> sqlx::Result<T> {
+        let value = out?;
+        if let Some(wal) = &self.wal {
+            wal.after_commit().await?;
+        }
+        Ok(value)
     }
 
     /// SQLite: copies what the write-ahead log holds into the database file (a passive
@@ -178,7 +228,8 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        on_db!(&self.db, pool => pool.close().await)
+        on_db!(&self.db, pool => pool.close().await);
+        on_db!(&self.write, pool => pool.close().await)
     }
 }
 
@@ -243,5 +294,48 @@ impl From<sqlx::Error> for crate::error::Error {
         } else {
             crate::error::Error::Internal(e.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writers that read before they write, all at once: with one writing connection each
+    /// waits its turn and none is refused. On a pool of several connections a deferred
+    /// transaction that read a row another connection then changed cannot write at all
+    /// (SQLITE_BUSY, which no busy handler can wait out).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_writers_take_turns_on_one_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("turns.db").display());
+        let store = Store::connect(&url, Duration::from_secs(10), 8).await.unwrap();
+        let Db::Sqlite(write) = &store.write else { panic!("a sqlite URL opens SQLite") };
+        assert_eq!(write.options().get_max_connections(), 1);
+        sqlx::query("CREATE TABLE counter (n INTEGER NOT NULL)").execute(write).await.unwrap();
+        sqlx::query("INSERT INTO counter (n) VALUES (0)").execute(write).await.unwrap();
+
+        const WRITERS: i64 = 32;
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    on_write!(&store, pool => {
+                        let mut tx = pool.begin().await?;
+                        let n: i64 = sqlx::query_scalar("SELECT n FROM counter").fetch_one(&mut *tx).await?;
+                        tokio::task::yield_now().await;
+                        sqlx::query("UPDATE counter SET n = $1").bind(n + 1).execute(&mut *tx).await?;
+                        tx.commit().await
+                    })
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().expect("every writer gets its turn");
+        }
+        let Db::Sqlite(read) = &store.db else { unreachable!() };
+        let n: i64 = sqlx::query_scalar("SELECT n FROM counter").fetch_one(read).await.unwrap();
+        assert_eq!(n, WRITERS, "no update lost");
+        store.close().await;
     }
 }

@@ -4,9 +4,9 @@
 //! which apps each browser session signed in to, and a logout for each when it ends) and
 //! webhook events (one row per event and registered webhook of the app).
 
-use crate::on_db;
 use crate::store::row::DbRow;
 use crate::store::Store;
+use crate::{on_db, on_write};
 
 /// The outbox kind of a back-channel logout.
 pub const BACKCHANNEL_LOGOUT: &str = "backchannel_logout";
@@ -208,7 +208,7 @@ impl Store {
     ) -> sqlx::Result<()> {
         const SQL: &str = "INSERT INTO session_apps (sid, app_id, user_id, expires_at) VALUES ($1, $2, $3, $4) \
             ON CONFLICT (sid, app_id) DO UPDATE SET expires_at = EXCLUDED.expires_at";
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query(SQL).bind(sid).bind(app_id).bind(user_id).bind(expires_at).execute(pool).await.map(|_| ())
         })
     }
@@ -224,7 +224,7 @@ impl Store {
             AND delivered_at IS NULL AND abandoned_at IS NULL AND (leased_until IS NULL OR leased_until <= $1) \
             RETURNING id, kind, client_id, subject, sid, attempts, payload, \
                 COALESCE(webhook_id, partner_webhook_id) AS webhook_id";
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let rows = sqlx::query(SQL).bind(now).bind(limit).bind(LEASE_SECS).fetch_all(pool).await?;
             rows.iter()
                 .map(|r| {
@@ -244,7 +244,7 @@ impl Store {
     }
 
     pub async fn delivered(&self, id: &str, now: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE outbox SET delivered_at = $2, leased_until = NULL, last_error = NULL WHERE id = $1")
                 .bind(id).bind(now).execute(pool).await.map(|_| ())
         })
@@ -252,7 +252,7 @@ impl Store {
 
     /// A failed attempt: tried again at `retry_at`, or given up at `now` when `retry_at` is None.
     pub async fn delivery_failed(&self, id: &str, now: i64, retry_at: Option<i64>, why: &str) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE outbox SET next_attempt_at = COALESCE($3, next_attempt_at), \
                     abandoned_at = CASE WHEN $3 IS NULL THEN $2 ELSE NULL END, leased_until = NULL, last_error = $4 \
                  WHERE id = $1")

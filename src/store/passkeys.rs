@@ -4,7 +4,7 @@
 use super::audit::{audited, AuditEvent};
 use super::row::DbRow;
 use super::Store;
-use crate::on_db;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone)]
 pub struct PasskeyRow {
@@ -59,7 +59,7 @@ impl Store {
     /// Records a use: the counter moves from `seen` to `counter` only if no other use moved it
     /// meanwhile, so one assertion cannot be accepted twice by two instances.
     pub async fn use_passkey(&self, id: &str, seen: i64, counter: i64, now: i64) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query("UPDATE passkeys SET counter = $3, last_used_at = $4 WHERE id = $1 AND counter = $2")
                 .bind(id).bind(seen).bind(counter).bind(now).execute(pool).await?.rows_affected() == 1)
         })
@@ -74,7 +74,7 @@ impl Store {
 
     /// Starts (or restarts) the ceremony under `key`.
     pub async fn put_ceremony(&self, key: &str, state: &str, expires_at: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO webauthn_ceremonies (key, state, expires_at) VALUES ($1, $2, $3) \
                 ON CONFLICT (key) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at")
                 .bind(key).bind(state).bind(expires_at).execute(pool).await.map(|_| ())
@@ -83,7 +83,7 @@ impl Store {
 
     /// Takes the live ceremony under `key`: its challenge can be answered once.
     pub async fn take_ceremony(&self, key: &str, now: i64) -> sqlx::Result<Option<String>> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("DELETE FROM webauthn_ceremonies WHERE key = $1 AND expires_at > $2 RETURNING state")
                 .bind(key).bind(now).fetch_optional(pool).await?
                 .map(|r| r.text("state")).transpose()

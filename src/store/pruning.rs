@@ -8,7 +8,7 @@
 //! idempotent: two instances pruning at once delete each row once.
 
 use super::Store;
-use crate::on_db;
+use crate::on_write;
 
 /// "Some use of this grant can still happen": an unused, unrevoked refresh token that had not
 /// expired at the cutoff, or an access token issued under the grant that had not expired.
@@ -237,7 +237,7 @@ impl Store {
     /// Deletes at most `limit` rows of one kind whose time is before `cutoff`; returns how many.
     pub async fn prune_batch(&self, what: Prunable, cutoff: i64, limit: i64) -> sqlx::Result<u64> {
         let sql = what.delete_batch();
-        on_db!(&self.db, pool => Ok(sqlx::query(sql).bind(cutoff).bind(limit).execute(pool).await?.rows_affected()))
+        on_write!(self, pool => Ok(sqlx::query(sql).bind(cutoff).bind(limit).execute(pool).await?.rows_affected()))
     }
 
     /// Takes this period's pruning run: true for the one instance whose conditional UPDATE moved
@@ -245,6 +245,6 @@ impl Store {
     /// and skip, so several instances prune once per period between them.
     pub async fn claim_prune_lease(&self, now: i64, next_run_at: i64) -> sqlx::Result<bool> {
         const SQL: &str = "UPDATE prune_lease SET next_run_at = $2 WHERE name = 'prune' AND next_run_at <= $1";
-        on_db!(&self.db, pool => Ok(sqlx::query(SQL).bind(now).bind(next_run_at).execute(pool).await?.rows_affected() == 1))
+        on_write!(self, pool => Ok(sqlx::query(SQL).bind(now).bind(next_run_at).execute(pool).await?.rows_affected() == 1))
     }
 }

@@ -3,7 +3,7 @@
 
 use super::row::DbRow;
 use super::Store;
-use crate::on_db;
+use crate::on_write;
 
 impl Store {
     pub async fn insert_pushed_request(
@@ -13,7 +13,7 @@ impl Store {
         params: &str,
         expires_at: i64,
     ) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO pushed_requests (digest, client_id, params, expires_at) VALUES ($1, $2, $3, $4)")
                 .bind(digest).bind(client_id).bind(params).bind(expires_at).execute(pool).await.map(|_| ())
         })
@@ -22,7 +22,7 @@ impl Store {
     /// Takes the live request under `digest` if `client_id` pushed it. Another client's
     /// attempt leaves it in place, so knowing a request_uri is not enough to spend it.
     pub async fn take_pushed_request(&self, digest: &[u8], client_id: &str, now: i64) -> sqlx::Result<Option<String>> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query(
                 "DELETE FROM pushed_requests WHERE digest = $1 AND client_id = $2 AND expires_at > $3 RETURNING params",
             )

@@ -1,15 +1,15 @@
 //! SQL for dynamic client registration: initial access tokens and registration access tokens.
 
-use crate::on_db;
 use crate::store::row::DbRow;
 use crate::store::Store;
+use crate::{on_db, on_write};
 
 /// The partner that owns dynamically registered apps (created by migration 0007).
 pub const DYNAMIC_PARTNER: &str = "dynamic-registration";
 
 impl Store {
     pub async fn insert_registration_token(&self, digest: &[u8], now: i64, expires_at: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO registration_tokens (digest, created_at, expires_at) VALUES ($1, $2, $3)")
                 .bind(digest).bind(now).bind(expires_at).execute(pool).await.map(|_| ())
         })
@@ -28,7 +28,7 @@ impl Store {
         access_digest: &[u8],
         metadata: &str,
     ) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO app_registrations (app_id, access_digest, metadata) VALUES ($1, $2, $3)")
                 .bind(app_id).bind(access_digest).bind(metadata).execute(pool).await.map(|_| ())
         })
@@ -49,7 +49,7 @@ impl Store {
     }
 
     pub async fn update_app_registration(&self, app_id: &str, metadata: &str) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE app_registrations SET metadata = $2 WHERE app_id = $1").bind(app_id).bind(metadata)
                 .execute(pool).await.map(|_| ())
         })

@@ -2,9 +2,9 @@
 //! and the deployment's shared secrets (the device-cookie key). Every single-use step is one
 //! conditional statement.
 
-use crate::on_db;
 use crate::store::row::DbRow;
 use crate::store::Store;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone)]
 pub struct PendingRequest {
@@ -56,7 +56,7 @@ impl Store {
         const SQL: &str = "INSERT INTO authorization_requests (id, app_id, params, csrf, created_at, expires_at, browser, client_addr) \
             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
             WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM authorization_requests WHERE client_addr = $8 AND expires_at > $5 LIMIT $9) AS counted) < $9";
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query(SQL)
                 .bind(&p.id).bind(&p.app_id).bind(&p.params).bind(&p.csrf).bind(now).bind(p.expires_at).bind(&p.browser)
                 .bind(client_addr).bind(cap)
@@ -83,7 +83,7 @@ impl Store {
 
     /// Records that the person signed in on this pending request's login page.
     pub async fn mark_pending_signed_in(&self, id: &str, now: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE authorization_requests SET signed_in_at = $2 WHERE id = $1").bind(id).bind(now)
                 .execute(pool).await.map(|_| ())
         })
@@ -91,13 +91,13 @@ impl Store {
 
     /// Ends a pending request; true for the one caller that ended it.
     pub async fn finish_pending_request(&self, id: &str) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query("DELETE FROM authorization_requests WHERE id = $1").bind(id).execute(pool).await?.rows_affected() == 1)
         })
     }
 
     pub async fn insert_session(&self, digest: &[u8], s: &SessionRow, now: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO sessions (digest, user_id, tenant_id, auth_time, created_at, expires_at, amr) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(digest).bind(&s.user_id).bind(&s.tenant_id).bind(s.auth_time).bind(now).bind(s.expires_at).bind(&s.amr)
                 .execute(pool).await.map(|_| ())
@@ -114,7 +114,7 @@ impl Store {
     }
 
     pub async fn set_session_tenant(&self, digest: &[u8], tenant_id: &str) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE sessions SET tenant_id = $2 WHERE digest = $1").bind(digest).bind(tenant_id).execute(pool).await.map(|_| ())
         })
     }
@@ -124,7 +124,7 @@ impl Store {
     pub async fn delete_session(&self, digest: &[u8], now: i64) -> sqlx::Result<()> {
         use crate::store::outbox::{FORGET_SESSION_APPS, QUEUE_SESSION_LOGOUTS};
         let sid = sid_of(digest);
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM sessions WHERE digest = $1").bind(digest).execute(&mut *tx).await?;
             sqlx::query(QUEUE_SESSION_LOGOUTS).bind(&sid).bind(now).execute(&mut *tx).await?;
@@ -135,7 +135,7 @@ impl Store {
 
     /// Gives back a reserved attempt that turned out to be a success.
     pub async fn release_login_attempt(&self, key: &str) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE login_failures SET failures = failures - 1 WHERE key = $1 AND failures > 0")
                 .bind(key).execute(pool).await.map(|_| ())
         })
@@ -154,7 +154,7 @@ impl Store {
     /// Adds one to a login-attempt counter and returns the count in the window (attempts are
     /// reserved before the password is checked, so parallel guesses count too).
     pub async fn reserve_login_attempt(&self, key: &str, now: i64, window: i64) -> sqlx::Result<i64> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let r = sqlx::query("INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $2) \
                 ON CONFLICT (key) DO UPDATE SET \
                 failures = CASE WHEN login_failures.window_start <= $2 - $3 THEN 1 ELSE login_failures.failures + 1 END, \
@@ -166,13 +166,13 @@ impl Store {
     }
 
     pub async fn clear_login_failures(&self, key: &str) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(pool).await.map(|_| ()))
+        on_write!(self, pool => sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(pool).await.map(|_| ()))
     }
 
     /// The deployment's secret of this name: `candidate` if this call stored it first, or the
     /// one another instance stored before (the insert does nothing when the name exists).
     pub async fn shared_secret(&self, name: &str, candidate: &[u8], now: i64) -> sqlx::Result<Vec<u8>> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
                 .bind(name).bind(candidate).bind(now).execute(pool).await?;
             sqlx::query("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_one(pool).await?.bytes("value")

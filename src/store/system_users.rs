@@ -3,7 +3,7 @@
 
 use super::row::DbRow;
 use super::Store;
-use crate::on_db;
+use crate::{on_db, on_write};
 
 /// A ticket that is still good, with what its holder acts as.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ impl Store {
     /// Records an accepted signed system token (for `app_id`) until `expires_at`. False: it
     /// was accepted before.
     pub async fn claim_system_user_replay(&self, digest: &[u8], app_id: &str, expires_at: i64) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query("INSERT INTO system_user_replays (digest, expires_at, app_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(digest).bind(expires_at).bind(app_id).execute(pool).await?.rows_affected() == 1)
         })
@@ -53,7 +53,7 @@ impl Store {
 
     /// Keeps the sealed answer to an accepted signed system token, for an identical retry.
     pub async fn seal_system_user_answer(&self, digest: &[u8], sealed: &[u8]) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE system_user_replays SET sealed = $2 WHERE digest = $1 AND sealed IS NULL")
                 .bind(digest).bind(sealed).execute(pool).await.map(|_| ())
         })
@@ -78,7 +78,7 @@ impl Store {
         expires_at: i64,
         ends_at: i64,
     ) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO system_user_tickets (digest, app_id, tenant_id, issued_at, expires_at, ends_at) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(digest).bind(app_id).bind(tenant_id).bind(now).bind(expires_at).bind(ends_at)
                 .execute(pool).await.map(|_| ())
@@ -112,7 +112,7 @@ impl Store {
 
     /// Slides a ticket's expiry to `expires_at` (never past its end, never backwards).
     pub async fn slide_ticket(&self, digest: &[u8], expires_at: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("UPDATE system_user_tickets SET expires_at = CASE WHEN ends_at < $2 THEN ends_at ELSE $2 END \
                 WHERE digest = $1 AND expires_at < $2 AND revoked_at IS NULL")
                 .bind(digest).bind(expires_at).execute(pool).await.map(|_| ())
@@ -121,7 +121,7 @@ impl Store {
 
     /// Revokes one ticket (RFC 7009 through `/revoke`, by the app it was issued to).
     pub async fn revoke_ticket(&self, digest: &[u8], app_id: &str, now: i64) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query("UPDATE system_user_tickets SET revoked_at = $3 WHERE digest = $1 AND app_id = $2 AND revoked_at IS NULL")
                 .bind(digest).bind(app_id).bind(now).execute(pool).await?.rows_affected() == 1)
         })

@@ -1,10 +1,10 @@
 //! SQL for partners, tenants, users, memberships and partner developers.
 
-use crate::on_db;
 use crate::store::apps::update_app;
 use crate::store::audit::{audited, AuditEvent};
 use crate::store::row::DbRow;
 use crate::store::Store;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone)]
 pub struct PartnerRow {
@@ -197,7 +197,7 @@ impl Store {
         is_admin: bool,
         now: i64,
     ) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             sqlx::query("INSERT INTO memberships (tenant_id, user_id, is_admin, created_at) VALUES ($1, $2, $3, $4) \
                 ON CONFLICT (tenant_id, user_id) DO UPDATE SET is_admin = excluded.is_admin")
                 .bind(tenant_id).bind(user_id).bind(is_admin).bind(now).execute(pool).await.map(|_| ())
@@ -307,7 +307,7 @@ impl Store {
     }
 
     pub async fn set_platform_admin(&self, user_id: &str, admin: bool) -> sqlx::Result<bool> {
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query("UPDATE users SET platform_admin = $2 WHERE id = $1").bind(user_id).bind(admin)
                 .execute(pool).await?.rows_affected() == 1)
         })

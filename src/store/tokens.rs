@@ -3,7 +3,7 @@
 
 use super::row::DbRow;
 use super::{on_held, Held, Store};
-use crate::on_db;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone)]
 pub struct AccessTokenRow {
@@ -65,17 +65,25 @@ impl Store {
             let row: Vec<String> = (1..=TOKEN_VALUES).map(|k| format!("${}", b + k)).collect();
             sql.push_str(&format!("({})", row.join(", ")));
         }
+        macro_rules! insert_on {
+            ($executor:expr) => {{
+                let mut q = sqlx::query(&sql);
+                for t in tokens {
+                    q = bind_token!(q, t);
+                }
+                q.execute($executor).await.map(|_| ())
+            }};
+        }
+        if self.wal.is_some() {
+            // SQLite: the one writing connection, for this statement only; the others' writes
+            // go on while this batch waits for its fsync.
+            return on_write!(self, pool => insert_on!(pool));
+        }
         let conn = match held {
             Some(conn) => conn,
             None => held.insert(self.hold().await?),
         };
-        let result = on_held!(conn, c => {
-            let mut q = sqlx::query(&sql);
-            for t in tokens {
-                q = bind_token!(q, t);
-            }
-            q.execute(&mut **c).await.map(|_| ())
-        });
+        let result = on_held!(conn, c => insert_on!(&mut **c));
         if result.is_err() {
             *held = None;
         }
@@ -155,7 +163,7 @@ impl Store {
     pub async fn revoke_access_token(&self, digest: &[u8], app_id: &str, now: i64) -> sqlx::Result<bool> {
         const SQL: &str =
             "UPDATE access_tokens SET revoked_at = $3 WHERE digest = $1 AND app_id = $2 AND revoked_at IS NULL";
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query(SQL).bind(digest).bind(app_id).bind(now).execute(pool).await?.rows_affected() == 1)
         })
     }
@@ -163,7 +171,7 @@ impl Store {
     /// Remembers a revoked JWT until it would have expired anyway.
     pub async fn revoke_jwt(&self, jti: &str, expires_at: i64) -> sqlx::Result<()> {
         const SQL: &str = "INSERT INTO revoked_jwts (jti, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING";
-        on_db!(&self.db, pool => sqlx::query(SQL).bind(jti).bind(expires_at).execute(pool).await.map(|_| ()))
+        on_write!(self, pool => sqlx::query(SQL).bind(jti).bind(expires_at).execute(pool).await.map(|_| ()))
     }
 
     /// Is a JWT access token revoked? With `user_id` (a token that acts for a person), also
@@ -180,7 +188,7 @@ impl Store {
     /// a replay. One INSERT decides, whichever instance sees the second copy.
     pub async fn claim_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> sqlx::Result<bool> {
         const SQL: &str = "INSERT INTO used_jtis (issuer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             Ok(sqlx::query(SQL).bind(issuer).bind(jti).bind(expires_at).execute(pool).await?.rows_affected() == 1)
         })
     }

@@ -329,6 +329,26 @@ fn app_state_stays_in_the_web_layer_and_provider_above_the_domain() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// A write that bypassed `on_write!` would be answered before SQLite's group commit put it on
+/// disk (the writing connection commits without fsync; `src/store/wal_sync.rs`). Only the
+/// macro itself and closing the pool may name the writing pool directly.
+#[test]
+fn every_write_waits_for_the_group_commit() {
+    let mut paths = Vec::new();
+    rust_files(&src_dir(), &mut paths);
+    let mut direct = Vec::new();
+    for path in &paths {
+        for (i, line) in std::fs::read_to_string(path).unwrap().lines().enumerate() {
+            let names_writer = line.contains("on_db!(&self.write") || line.contains("on_db!(&store.write");
+            let allowed = line.contains("$crate::on_db!(&store.write, $pool") || line.contains("pool.close()");
+            if names_writer && !allowed {
+                direct.push(format!("{}:{}", rel(path), i + 1));
+            }
+        }
+    }
+    assert!(direct.is_empty(), "writes that skip on_write!:\n{}", direct.join("\n"));
+}
+
 #[test]
 fn no_source_file_is_over_600_lines() {
     let mut paths = Vec::new();

@@ -1,10 +1,10 @@
 //! SQL for expiry notices: secrets and certificates that end within the horizon and whose app's
 //! webhooks have not heard so yet.
 
-use crate::on_db;
 use crate::store::outbox::{queue_webhooks, WebhookEvent};
 use crate::store::row::DbRow;
 use crate::store::Store;
+use crate::{on_db, on_write};
 
 /// A secret or certificate that ends soon.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ impl Store {
     pub async fn notice_expiring(&self, e: &Expiring, event: &WebhookEvent, now: i64) -> sqlx::Result<bool> {
         let claim =
             format!("UPDATE {} SET expiry_noticed_at = $2 WHERE id = $1 AND expiry_noticed_at IS NULL", e.table);
-        on_db!(&self.db, pool => {
+        on_write!(self, pool => {
             let mut tx = pool.begin().await?;
             let claimed = sqlx::query(&claim).bind(&e.id).bind(now).execute(&mut *tx).await?.rows_affected() == 1;
             if claimed {

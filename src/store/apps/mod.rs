@@ -16,10 +16,10 @@ pub use entitlements::PendingEntitlement;
 use secrets::INSERT_SECRET;
 pub use secrets::{ActiveSecret, NewSecretRow, SecretRow};
 
-use crate::on_db;
 use crate::store::audit::{audited, AuditEvent};
 use crate::store::row::DbRow;
 use crate::store::Store;
+use crate::{on_db, on_write};
 
 /// Changes an app and marks it changed, in one statement: `$set` names the columns it
 /// changes (binding `$3` onwards, each followed by a comma), or is empty to mark the app
@@ -341,7 +341,7 @@ impl Store {
     }
 
     pub async fn set_dedicated_signing_key(&self, app_id: &str, on: bool, now: i64) -> sqlx::Result<()> {
-        on_db!(&self.db, pool => update_app!(pool, app_id, now, "dedicated_signing_key = $3,", on).map(|_| ()))
+        on_write!(self, pool => update_app!(pool, app_id, now, "dedicated_signing_key = $3,", on).map(|_| ()))
     }
 
     /// Deletes an app and everything that hangs off it (RFC 7592 §2.3).

@@ -1,10 +1,10 @@
 //! An app's client secrets, stored as digests; the last-used time is kept for the portal.
 
 use super::update_app;
-use crate::on_db;
 use crate::store::audit::{audited, AuditEvent};
 use crate::store::row::DbRow;
 use crate::store::Store;
+use crate::{on_db, on_write};
 
 #[derive(Debug, Clone)]
 pub struct NewSecretRow {
@@ -99,7 +99,7 @@ impl Store {
     /// Records that a secret authenticated.
     pub async fn touch_secret(&self, secret_id: &str, now: i64) -> sqlx::Result<()> {
         const SQL: &str = "UPDATE app_secrets SET last_used_at = $2 WHERE id = $1";
-        on_db!(&self.db, pool => sqlx::query(SQL).bind(secret_id).bind(now).execute(pool).await.map(|_| ()))
+        on_write!(self, pool => sqlx::query(SQL).bind(secret_id).bind(now).execute(pool).await.map(|_| ()))
     }
 
     /// The client ID whose active secret has this digest (SuperID's ApplicationToken).
