@@ -93,4 +93,15 @@ impl Store {
         const SQL: &str = "DELETE FROM api_idempotency WHERE client_id = $1 AND key = $2 AND status IS NULL";
         on_write!(self, pool => sqlx::query(SQL).bind(client_id).bind(key).execute(pool).await.map(|_| ()))
     }
+
+    /// Forgets every key whose recorded answer created the object `id`, which was just deleted:
+    /// a retry then creates again instead of naming an object that is gone, as app creation
+    /// does. A scan of at most a day of keys, on a deletion, which is rare.
+    pub async fn idempotency_forget_created(&self, id: &str) -> sqlx::Result<()> {
+        const SQL: &str = "DELETE FROM api_idempotency WHERE body LIKE $1 ESCAPE '\\'";
+        // The member as the stored (compact) JSON spells it, then escaped for LIKE.
+        let member = format!("\"id\":{}", serde_json::Value::from(id));
+        let pattern = format!("%{}%", member.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        on_write!(self, pool => sqlx::query(SQL).bind(&pattern).execute(pool).await.map(|_| ()))
+    }
 }

@@ -211,6 +211,35 @@ both_backends!(
 );
 
 both_backends!(
+    async fn a_replay_never_names_what_was_deleted(srv) {
+        let partner = srv.partner().await;
+        let (_, token) = admin_token(&srv, &partner, Entitlement::AdminPartner).await;
+        let t = Some(token.as_str());
+        let new = json!({ "name": "Short-lived", "template": "web", "redirect_uris": ["https://ci.example.com/cb"] });
+        let (status, _, created) = call(&srv, Method::POST, "/api/v1/apps", t, Some(new), &[]).await;
+        assert_eq!(status, 201, "{created}");
+        let app = format!("/api/v1/apps/{}", created["app"]["client_id"].as_str().unwrap());
+        let secrets = format!("{app}/secrets");
+        let key = [("idempotency-key", "0")];
+        let body = json!({ "expires_in_days": 30 });
+        let (status, _, first) = call(&srv, Method::POST, &secrets, t, Some(body.clone()), &key).await;
+        assert_eq!(status, 201, "{first}");
+        // Deleting what a key created forgets the key: the retry creates again.
+        let secret = format!("{secrets}/{}", first["id"].as_str().unwrap());
+        assert_eq!(call(&srv, Method::DELETE, &secret, t, None, &[]).await.0, 204);
+        let (status, headers, second) = call(&srv, Method::POST, &secrets, t, Some(body.clone()), &key).await;
+        assert_eq!((status, headers.get("idempotent-replayed").is_none()), (201, true), "{second}");
+        assert_ne!(second["id"], first["id"]);
+        let (status, _, _) = call(&srv, Method::DELETE, &app, t, None, &[]).await;
+        assert_eq!(status, 204);
+        // Replaying the first answer would name a secret of an app that is gone; a client that
+        // follows it (Schemathesis's ST302, "created resource not found") finds nothing.
+        let (status, headers, again) = call(&srv, Method::POST, &secrets, t, Some(body), &key).await;
+        assert_eq!((status, headers.get("idempotent-replayed").is_none()), (404, true), "{again}");
+    }
+);
+
+both_backends!(
     async fn an_operator_creates_a_tenant_with_its_first_administrator_and_reads_the_audit_stream(srv) {
         let partner = srv.partner().await;
         let (_, token) = admin_token(&srv, &partner, Entitlement::AdminPlatform).await;

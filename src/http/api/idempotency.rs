@@ -4,6 +4,8 @@
 //! Keys are the calling app's own and are remembered for a day. A secret in the first
 //! answer is never stored, so its replay names the object without it. Creating an app is the
 //! exception: its key is recorded in the app's own row, in the same commit (`apps::create`).
+//! A replay never names what is gone: deleting an object forgets the keys that created it (a
+//! retry creates again, as for apps), and a create under a deleted app is not replayed (404).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Request, State};
@@ -37,6 +39,9 @@ fn key_of(req: &Request) -> Option<Result<String, Problem>> {
 }
 
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() == Method::DELETE {
+        return deleted(&state, req, next).await;
+    }
     let Some(key) = key_of(&req) else {
         return next.run(req).await;
     };
@@ -70,7 +75,18 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             return Problem::new(StatusCode::CONFLICT, "a request with this Idempotency-Key is still running")
                 .into_response()
         }
-        Ok(Begun::Replay { status, body, etag }) => return replay(status, body, etag),
+        Ok(Begun::Replay { status, body, etag }) => {
+            // A create under an app is replayed only while the caller still sees that app: after
+            // the app was deleted a retry hears 404, as it would without a key, rather than an
+            // answer naming a secret, certificate or webhook of an app that is gone.
+            if let Some(target) = app_in_path(&mut parts, &state).await {
+                let caller = parts.extensions.get::<Caller>().expect("inserted above");
+                if let Err(problem) = caller.app(&state, &target).await {
+                    return problem.into_response();
+                }
+            }
+            return replay(status, body, etag);
+        }
         Ok(Begun::Run) => {}
     }
     let res = next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await;
@@ -92,6 +108,32 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         tracing::warn!(target: "gatehouse::api", client_id, error = %e, "an idempotent answer was not recorded");
     }
     Response::from_parts(res_parts, axum::body::Body::from(answer))
+}
+
+/// A deletion, after which no key replays the creation of what it deleted (the path's last
+/// segment, the object's `id`).
+async fn deleted(state: &AppState, req: Request, next: Next) -> Response {
+    let id = req.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
+    let res = next.run(req).await;
+    if res.status().is_success() && !id.is_empty() {
+        if let Err(e) = state.store.idempotency_forget_created(&id).await {
+            // The object is gone either way; a replay meanwhile names it, as before this rule.
+            crate::store::log_unavailable(&e);
+        }
+    }
+    res
+}
+
+/// The `{client_id}` of a route under `/api/v1/apps/{client_id}/`, decoded as its handler sees it.
+async fn app_in_path(parts: &mut axum::http::request::Parts, state: &AppState) -> Option<String> {
+    if !parts.uri.path().starts_with("/api/v1/apps/") {
+        return None;
+    }
+    let axum::extract::Path(mut params) =
+        axum::extract::Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .ok()?;
+    params.remove("client_id")
 }
 
 /// The answer as stored: JSON without its secret members.
