@@ -110,11 +110,12 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     Response::from_parts(res_parts, axum::body::Body::from(answer))
 }
 
-/// A deletion, after which no key replays the creation of what it deleted (the path's last
-/// segment, the object's `id`).
+/// A deletion, after which no key replays the creation of what it deleted (the route's last
+/// parameter, the object's `id`).
 async fn deleted(state: &AppState, req: Request, next: Next) -> Response {
-    let id = req.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
-    let res = next.run(req).await;
+    let (mut parts, body) = req.into_parts();
+    let id = path_params(&mut parts, state).await.pop().map(|(_, id)| id).unwrap_or_default();
+    let res = next.run(Request::from_parts(parts, body)).await;
     if res.status().is_success() && !id.is_empty() {
         if let Err(e) = state.store.idempotency_forget_created(&id).await {
             // The object is gone either way; a replay meanwhile names it, as before this rule.
@@ -124,16 +125,20 @@ async fn deleted(state: &AppState, req: Request, next: Next) -> Response {
     res
 }
 
-/// The `{client_id}` of a route under `/api/v1/apps/{client_id}/`, decoded as its handler sees it.
+/// The `{client_id}` of a route under `/api/v1/apps/{client_id}/`.
 async fn app_in_path(parts: &mut axum::http::request::Parts, state: &AppState) -> Option<String> {
     if !parts.uri.path().starts_with("/api/v1/apps/") {
         return None;
     }
-    let axum::extract::Path(mut params) =
-        axum::extract::Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .ok()?;
-    params.remove("client_id")
+    path_params(parts, state).await.into_iter().find(|(name, _)| name == "client_id").map(|(_, id)| id)
+}
+
+/// The matched route's parameters in path order, decoded as its handler sees them.
+async fn path_params(parts: &mut axum::http::request::Parts, state: &AppState) -> Vec<(String, String)> {
+    axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+        .await
+        .map(|p| p.0)
+        .unwrap_or_default()
 }
 
 /// The answer as stored: JSON without its secret members.
