@@ -9,6 +9,7 @@ use super::extract::OAuthRequest;
 use super::respond::no_store_json;
 use crate::oauth::{client_auth, dpop, token, OAuthError, ProtocolError};
 use crate::store::audit::AuditEvent;
+use crate::vocab::GrantType;
 use crate::AppState;
 use serde_json::json;
 
@@ -26,7 +27,26 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, uri: Uri, 
             }
             None => None,
         };
-        let client = client_auth::authenticate(&state, req.basic, &req.form).await?.with_dpop(proof.map(|p| p.jkt));
+        let jkt = proof.map(|p| p.jkt);
+        let pending = client_auth::authenticate_pending(&state, req.basic, &req.form).await?;
+        // A remembered secret asking for an opaque client_credentials token: the token's
+        // INSERT checks the app's revision, saving the read that would confirm it first. Any
+        // other outcome (a changed app, a refusal) is answered by the confirmed client below;
+        // an outage is answered at once, so the request's deadline holds.
+        if grant == GrantType::ClientCredentials {
+            if let Some(client) = pending.confirmed_by_write() {
+                let client = client.with_dpop(jkt.clone());
+                match token::exchange(&state, grant, &client, &req.form).await {
+                    Ok(tokens) => {
+                        authenticated = Some(client.app().client_id.clone());
+                        return Ok(tokens);
+                    }
+                    Err(e) if e.is_outage() => return Err(e),
+                    Err(_) => {}
+                }
+            }
+        }
+        let client = pending.confirm_by_reading(&state).await?.with_dpop(jkt);
         authenticated = Some(client.app().client_id.clone());
         token::exchange(&state, grant, &client, &req.form).await
     }

@@ -40,6 +40,9 @@ pub struct AuthenticatedClient {
     /// The thumbprint of the key of the request's DPoP proof (RFC 9449): tokens issued in
     /// this request are bound to it.
     dpop_jkt: Option<String>,
+    /// Set only by `PendingClient::confirmed_by_write`: the app revision the write of this
+    /// request's one opaque token must still find.
+    unconfirmed: Option<i64>,
 }
 
 impl AuthenticatedClient {
@@ -50,6 +53,11 @@ impl AuthenticatedClient {
 
     pub fn dpop_jkt(&self) -> Option<&str> {
         self.dpop_jkt.as_deref()
+    }
+
+    /// The revision an unconfirmed client's token write must find (None: confirmed).
+    pub fn unconfirmed_revision(&self) -> Option<i64> {
+        self.unconfirmed
     }
 
     pub fn app(&self) -> &App {
@@ -122,7 +130,7 @@ impl PendingClient {
         let Some((client_id, secret)) = self.remembered else { return Ok(self.client) };
         let method = self.client.method;
         match state.registry.confirm_remembered(self.client.app, stored) {
-            Some(app) => Ok(AuthenticatedClient { app, method, dpop_jkt: None }),
+            Some(app) => Ok(AuthenticatedClient { app, method, dpop_jkt: None, unconfirmed: None }),
             None => match state.registry.recheck_secret(&client_id, secret.expose()).await? {
                 Some(app) => confidential_only(app, method),
                 None => {
@@ -131,6 +139,19 @@ impl PendingClient {
                 }
             },
         }
+    }
+
+    /// For a request whose one effect is storing one opaque token (`client_credentials`): the
+    /// remembered client, unconfirmed, with the revision its token's write must find. The
+    /// writer checks it in the INSERT itself, so the revision costs no statement of its own; a
+    /// changed app stores nothing (`WriteError::Stale`). Any answer but a stored token must then
+    /// come from a confirmed client, so that a stale app never shapes a response. None when
+    /// nothing is left to confirm, or the app's tokens are JWTs (nothing is written).
+    pub fn confirmed_by_write(&self) -> Option<AuthenticatedClient> {
+        self.remembered.as_ref()?;
+        let client = &self.client;
+        (client.app.token_format == crate::apps::TokenFormat::Opaque)
+            .then(|| AuthenticatedClient { unconfirmed: Some(client.app.revision), ..client.clone() })
     }
 
     /// Reads the revision (one primary-key read) when it is needed, and confirms.
@@ -181,7 +202,7 @@ pub async fn authenticate_pending(
     if app.client_type != ClientType::Public {
         return Err(failed().into());
     }
-    Ok(PendingClient::checked(AuthenticatedClient { app, method: AuthMethod::None, dpop_jkt: None }))
+    Ok(PendingClient::checked(AuthenticatedClient { app, method: AuthMethod::None, dpop_jkt: None, unconfirmed: None }))
 }
 
 /// The app a client names; an unknown one is an authentication failure, while a database
@@ -208,7 +229,7 @@ fn confidential_only(app: Arc<App>, method: AuthMethod) -> Result<AuthenticatedC
         ))
         .into());
     }
-    Ok(AuthenticatedClient { app, method, dpop_jkt: None })
+    Ok(AuthenticatedClient { app, method, dpop_jkt: None, unconfirmed: None })
 }
 
 async fn by_secret(

@@ -151,6 +151,17 @@ pub enum ProtocolError {
     Internal(anyhow::Error),
 }
 
+impl ProtocolError {
+    /// The database (or something it waits for) is out: a retry now would only wait again.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            ProtocolError::Unavailable(_) => true,
+            ProtocolError::OAuth(e) => e.code == ErrorCode::TemporarilyUnavailable,
+            ProtocolError::Internal(_) => false,
+        }
+    }
+}
+
 impl From<OAuthError> for ProtocolError {
     fn from(e: OAuthError) -> Self {
         ProtocolError::OAuth(e)

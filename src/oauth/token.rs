@@ -65,6 +65,10 @@ pub async fn exchange(
         )
         .into());
     }
+    // Only client_credentials stores nothing but the token whose write confirms the client.
+    if client.unconfirmed_revision().is_some() && grant != GrantType::ClientCredentials {
+        return Err(ProtocolError::Internal(anyhow::anyhow!("{} for an unconfirmed client", grant.as_str())));
+    }
     match grant {
         GrantType::ClientCredentials => client_credentials::exchange(state, client, form).await,
         GrantType::JwtBearer => jwt_bearer::exchange(state, client, form).await,

@@ -34,6 +34,9 @@ pub struct AccessRequest<'a> {
     pub jkt: Option<String>,
     /// RFC 8693 §4.1: who acts for the subject (a token exchange's delegation chain).
     pub act: Option<Value>,
+    /// An unconfirmed client's: the app revision the opaque token's write must find
+    /// (`AuthenticatedClient::unconfirmed_revision`).
+    pub requires_revision: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -77,6 +80,10 @@ pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<Is
     let ttl = req.app.access_token_ttl.unwrap_or(state.config.access_token_ttl);
     let scope = req.scope.join(" ");
     match req.app.token_format {
+        // A JWT is stored nowhere, so no write could confirm its client.
+        TokenFormat::Jwt if req.requires_revision.is_some() => {
+            Err(ProtocolError::Internal(anyhow::anyhow!("a JWT access token for an unconfirmed client")))
+        }
         TokenFormat::Jwt => {
             let jti = random_id();
             let claims = AccessClaims {
@@ -118,9 +125,10 @@ pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<Is
                 jkt: req.jkt.clone(),
                 act: req.act.as_ref().map(Value::to_string),
             };
-            state.token_writer.write(row).await.map_err(|e| match e {
+            state.token_writer.write(row, req.requires_revision).await.map_err(|e| match e {
                 WriteError::Unavailable => ProtocolError::OAuth(OAuthError::temporarily_unavailable()),
                 WriteError::Failed(why) => ProtocolError::Internal(anyhow::anyhow!(why)),
+                stale @ WriteError::Stale => ProtocolError::Internal(stale.into()),
             })?;
             Ok(IssuedAccess { token, expires_in: ttl, jti, expires_at: now + ttl, dpop_bound: req.jkt.is_some() })
         }

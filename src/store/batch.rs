@@ -56,23 +56,56 @@ impl Checkpoints {
 
 type Reply = oneshot::Sender<Result<(), WriteError>>;
 
+/// Answers every request of a batch: each with its own outcome, or all with the batch's failure.
+fn answer<T>(
+    replies: Vec<oneshot::Sender<Result<T, WriteError>>>,
+    outcome: sqlx::Result<Vec<Result<T, WriteError>>>,
+    what: &str,
+) {
+    let error = match outcome {
+        Ok(answers) => {
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                let _ = reply.send(answer);
+            }
+            return;
+        }
+        Err(e) if is_unavailable(&e) => {
+            super::log_unavailable(&e);
+            WriteError::Unavailable
+        }
+        Err(e) => {
+            tracing::error!(error = %e, requests = replies.len(), "{what} failed");
+            WriteError::Failed(e.to_string())
+        }
+    };
+    for reply in replies {
+        let _ = reply.send(Err(error.clone()));
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
     #[error("the database is unavailable")]
     Unavailable,
     #[error("storing the token failed: {0}")]
     Failed(String),
+    /// The app no longer has the revision the token's write required: nothing was stored.
+    #[error("the app changed since its client was authenticated")]
+    Stale,
 }
 
 #[derive(Clone, Debug)]
 pub struct TokenWriter {
-    queue: mpsc::Sender<(AccessTokenRow, Reply)>,
+    queue: mpsc::Sender<(Unwritten, Reply)>,
 }
+
+/// A token to store, and the revision its app must still have for it to be stored.
+type Unwritten = (AccessTokenRow, Option<i64>);
 
 impl TokenWriter {
     /// Starts the writer task on the current runtime.
     pub fn spawn(store: Store) -> TokenWriter {
-        let (queue, mut rx) = mpsc::channel::<(AccessTokenRow, Reply)>(QUEUE);
+        let (queue, mut rx) = mpsc::channel::<(Unwritten, Reply)>(QUEUE);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             // PostgreSQL: kept while tokens keep coming, given back after a second without any,
@@ -95,28 +128,24 @@ impl TokenWriter {
                     return;
                 }
                 let (rows, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-                let result = store.insert_access_tokens(&mut held, &rows).await.map_err(|e| {
-                    if is_unavailable(&e) {
-                        super::log_unavailable(&e);
-                        WriteError::Unavailable
-                    } else {
-                        tracing::error!(error = %e, rows = rows.len(), "storing opaque tokens failed");
-                        WriteError::Failed(e.to_string())
-                    }
-                });
-                for reply in replies {
-                    let _ = reply.send(result.clone());
-                }
+                let stored = store.insert_access_tokens(&mut held, &rows).await;
+                let stored =
+                    stored.map(|s| s.into_iter().map(|s| if s { Ok(()) } else { Err(WriteError::Stale) }).collect());
+                answer(replies, stored, "storing opaque tokens");
                 checkpoints.after_commit(&store);
             }
         });
         TokenWriter { queue }
     }
 
-    /// Stores one token; returns once it is committed.
-    pub async fn write(&self, row: AccessTokenRow) -> Result<(), WriteError> {
+    /// Stores one token; returns once it is committed. With `requires`, only if its app still
+    /// has that revision (`WriteError::Stale` otherwise).
+    pub async fn write(&self, row: AccessTokenRow, requires: Option<i64>) -> Result<(), WriteError> {
         let (reply, done) = oneshot::channel();
-        self.queue.send((row, reply)).await.map_err(|_| WriteError::Failed("the token writer stopped".into()))?;
+        self.queue
+            .send(((row, requires), reply))
+            .await
+            .map_err(|_| WriteError::Failed("the token writer stopped".into()))?;
         done.await.map_err(|_| WriteError::Failed("the token writer stopped".into()))?
     }
 }
@@ -150,25 +179,8 @@ impl TokenReader {
                         return;
                     }
                     let (lookups, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-                    match store.access_tokens_with_app_revisions(&lookups).await {
-                        Ok(found) => {
-                            for (reply, answer) in replies.into_iter().zip(found) {
-                                let _ = reply.send(Ok(answer));
-                            }
-                        }
-                        Err(e) => {
-                            let error = if is_unavailable(&e) {
-                                super::log_unavailable(&e);
-                                WriteError::Unavailable
-                            } else {
-                                tracing::error!(error = %e, lookups = lookups.len(), "reading opaque tokens failed");
-                                WriteError::Failed(e.to_string())
-                            };
-                            for reply in replies {
-                                let _ = reply.send(Err(error.clone()));
-                            }
-                        }
-                    }
+                    let found = store.access_tokens_with_app_revisions(&lookups).await;
+                    answer(replies, found.map(|f| f.into_iter().map(Ok).collect()), "reading opaque tokens");
                 }
             });
         }
@@ -186,6 +198,7 @@ impl TokenReader {
             Ok(found) => Ok(found),
             Err(WriteError::Unavailable) => Err(sqlx::Error::PoolTimedOut),
             Err(WriteError::Failed(why)) => Err(sqlx::Error::Protocol(why)),
+            Err(stale @ WriteError::Stale) => Err(sqlx::Error::Protocol(stale.to_string())),
         }
     }
 }

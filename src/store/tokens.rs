@@ -50,29 +50,48 @@ macro_rules! bind_token {
 }
 
 impl Store {
-    /// Stores a batch of opaque tokens with one multi-row INSERT: one statement, one commit
-    /// (one fsync) for all of them, on the caller's held connection (taken from the pool when
-    /// there is none). A failed statement gives the connection back, so a broken one is not
-    /// kept.
-    pub async fn insert_access_tokens(&self, held: &mut Option<Held>, tokens: &[AccessTokenRow]) -> sqlx::Result<()> {
+    /// Stores a batch of opaque tokens with one INSERT: one statement, one commit (one fsync)
+    /// for all of them, on the caller's held connection (taken from the pool when there is
+    /// none). A failed statement gives the connection back, so a broken one is not kept.
+    ///
+    /// A row may name the revision its app must still have (`requires`): the token of a client
+    /// whose remembered secret is confirmed by this write (`PendingClient::confirmed_by_write`).
+    /// The check is part of the same statement, so it costs no round trip of its own; a row
+    /// whose app changed since is left out. Returns, per row, whether it was stored.
+    pub async fn insert_access_tokens(
+        &self,
+        held: &mut Option<Held>,
+        tokens: &[(AccessTokenRow, Option<i64>)],
+    ) -> sqlx::Result<Vec<bool>> {
         if tokens.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        // One SELECT per row, so each carries its own condition; `$3` is the row's app_id.
         let mut sql = String::from(INSERT_TOKEN_COLUMNS);
         for i in 0..tokens.len() {
-            let b = i * TOKEN_VALUES;
-            sql.push_str(if i == 0 { " VALUES " } else { ", " });
+            let b = i * (TOKEN_VALUES + 1);
             let row: Vec<String> = (1..=TOKEN_VALUES).map(|k| format!("${}", b + k)).collect();
-            sql.push_str(&format!("({})", row.join(", ")));
+            let (app, revision) = (b + 3, b + TOKEN_VALUES + 1);
+            sql.push_str(if i == 0 { " SELECT " } else { " UNION ALL SELECT " });
+            sql.push_str(&format!(
+                "{} WHERE ${revision} IS NULL OR EXISTS (SELECT 1 FROM apps WHERE id = ${app} AND revision = ${revision})",
+                row.join(", ")
+            ));
         }
+        sql.push_str(" RETURNING jti");
         macro_rules! insert_on {
-            ($executor:expr) => {{
-                let mut q = sqlx::query(&sql);
-                for t in tokens {
-                    q = bind_token!(q, t);
+            ($executor:expr) => {
+                async {
+                    let mut q = sqlx::query(&sql);
+                    for (t, requires) in tokens {
+                        q = bind_token!(q, t).bind(requires);
+                    }
+                    let stored: std::collections::HashSet<String> =
+                        q.fetch_all($executor).await?.iter().map(|r| r.text("jti")).collect::<sqlx::Result<_>>()?;
+                    sqlx::Result::Ok(tokens.iter().map(|(t, _)| stored.contains(&t.jti)).collect::<Vec<bool>>())
                 }
-                q.execute($executor).await.map(|_| ())
-            }};
+                .await
+            };
         }
         if self.wal.is_some() {
             // SQLite: the one writing connection, for this statement only; the others' writes

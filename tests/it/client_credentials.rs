@@ -3,7 +3,7 @@
 
 use crate::harness::apps::*;
 use openidconnect::core::{CoreClient, CoreProviderMetadata};
-use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, Scope};
+use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, Scope, TokenUrl};
 use serde_json::{json, Value};
 
 use crate::harness::{http, TestServer};
@@ -283,6 +283,92 @@ both_backends!(
         assert_eq!(status, 401);
         let (status, seen) = introspect(other.base.clone(), fresh.secret.expose().clone(), token.clone()).await;
         assert_eq!((status, seen["active"].clone()), (200, json!(true)), "{seen}");
+    }
+);
+
+both_backends!(
+    async fn an_opaque_token_confirms_a_remembered_secret_in_its_own_insert(srv) {
+        // Issue 15: for an opaque client_credentials token, the INSERT that stores the token
+        // checks the app's revision, instead of a read before it. Another instance must still
+        // refuse a revoked secret at once and store nothing for it, and a changed app must
+        // shape the answer (here, its new lifetime), never the remembered one.
+        let a = app(&srv, Template::ServerToServer).await;
+        srv.state.registry.set_token_settings(&a.client_id, TokenSettings { format: Some(TokenFormat::Opaque), ..Default::default() }, &["RS256"], "test").await.unwrap();
+        let other = srv.another_instance().await;
+        let rp_http = openidconnect::reqwest::ClientBuilder::new().redirect(openidconnect::reqwest::redirect::Policy::none()).build().unwrap();
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(srv.base.clone()).unwrap(), &rp_http).await.unwrap();
+        // Both instances are one issuer; this client sends its token requests to the second.
+        let rp = |secret: String| {
+            CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(a.client_id.clone()), Some(ClientSecret::new(secret)))
+                .set_token_uri(TokenUrl::new(format!("{}/token", other.base)).unwrap())
+        };
+        let issue = |secret: String| {
+            let (rp, rp_http) = (rp(secret), rp_http.clone());
+            async move { rp.exchange_client_credentials().request_async(&rp_http).await }
+        };
+        // The second request is a remembered authentication, confirmed by its insert.
+        let mut issued = Vec::new();
+        for _ in 0..2 {
+            let response = issue(a.secret.clone()).await.expect("client_credentials succeeds");
+            assert_eq!(response.expires_in(), Some(std::time::Duration::from_secs(3600)));
+            issued.push(response.access_token().secret().clone());
+        }
+        for token in &issued {
+            let (_, _, body) = post(&srv, "/introspect", Some((&a.client_id, &a.secret)), &[("token", token)]).await;
+            assert_eq!(body["active"], true, "{body}");
+        }
+        // A changed setting bumps the revision: the insert refuses the remembered app, and the
+        // answer comes from the full check, with the new lifetime.
+        srv.state.registry.set_token_settings(&a.client_id, TokenSettings { access_token_ttl: Some(600), ..Default::default() }, &["RS256"], "test").await.unwrap();
+        let response = issue(a.secret.clone()).await.expect("the secret still holds");
+        assert_eq!(response.expires_in(), Some(std::time::Duration::from_secs(600)));
+        // A revoked secret is refused at once, and nothing is stored for it.
+        let secrets = srv.state.registry.secrets(&a.client_id).await.unwrap();
+        let fresh = srv.state.registry.new_secret(&a.client_id, None, "test").await.unwrap();
+        issue(a.secret.clone()).await.expect("remembered before the revocation");
+        srv.state.registry.revoke_secret(&a.client_id, &secrets[0].id, "test").await.unwrap();
+        let stored = count(&srv, "access_tokens").await;
+        let refused = issue(a.secret.clone()).await.expect_err("a revoked secret is refused");
+        match refused {
+            openidconnect::RequestTokenError::ServerResponse(e) => assert_eq!(e.error().as_ref(), "invalid_client"),
+            other => panic!("expected invalid_client, got {other:?}"),
+        }
+        assert_eq!(count(&srv, "access_tokens").await, stored, "nothing stored for a refused client");
+        issue(fresh.secret.expose().clone()).await.expect("the new secret works");
+    }
+);
+
+both_backends!(
+    async fn a_batch_stores_only_the_tokens_whose_app_revision_still_holds(srv) {
+        // The writer's INSERT, alone: each row's condition is its own, in one statement.
+        let (a, b) = (app(&srv, Template::ServerToServer).await, app(&srv, Template::ServerToServer).await);
+        let a = srv.state.registry.get(&a.client_id).await.unwrap();
+        let b = srv.state.registry.get(&b.client_id).await.unwrap();
+        let (ra, rb) = (a.revision, b.revision);
+        let row = |n: u8, app: &gatehouse::apps::App| gatehouse::store::tokens::AccessTokenRow {
+            jti: format!("batch-{n}"),
+            digest: vec![n; 32],
+            app_id: app.id.clone(),
+            client_id: app.client_id.clone(),
+            subject: app.client_id.clone(),
+            user_id: None,
+            tenant_id: None,
+            scope: String::new(),
+            audience: "aud".into(),
+            issued_at: 1,
+            expires_at: i64::MAX,
+            revoked_at: None,
+            tenant_ctx: None,
+            jkt: None,
+            act: None,
+        };
+        let rows = [(row(1, &a), Some(ra)), (row(2, &a), Some(ra + 1)), (row(3, &b), None), (row(4, &b), Some(rb)), (row(5, &b), Some(ra - 1))];
+        let stored = srv.state.store.insert_access_tokens(&mut None, &rows).await.unwrap();
+        assert_eq!(stored, [true, false, true, true, false]);
+        for (n, expected) in [(1, true), (2, false), (3, true), (4, true), (5, false)] {
+            let found = srv.state.store.access_token_by_digest(&[n; 32]).await.unwrap();
+            assert_eq!(found.is_some(), expected, "row {n}");
+        }
     }
 );
 

@@ -47,6 +47,7 @@ pub async fn exchange(
             audience,
             jkt: client.dpop_jkt().map(str::to_string),
             act: None,
+            requires_revision: client.unconfirmed_revision(),
         },
     )
     .await?;

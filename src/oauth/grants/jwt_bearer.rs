@@ -67,6 +67,7 @@ pub async fn exchange(
             audience,
             jkt: client.dpop_jkt().map(str::to_string),
             act: None,
+            requires_revision: None,
         },
     )
     .await?;

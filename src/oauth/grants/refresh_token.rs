@@ -94,6 +94,7 @@ pub async fn issue_for_user(
             audience: state.config.default_audience.clone(),
             jkt: client.dpop_jkt().map(str::to_string),
             act: None,
+            requires_revision: None,
         },
     )
     .await?;

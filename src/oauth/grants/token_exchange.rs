@@ -108,6 +108,7 @@ pub async fn exchange(
             audience,
             jkt: client.dpop_jkt().map(str::to_string),
             act: Some(act.clone()),
+            requires_revision: None,
         },
     )
     .await?;
