@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Gatehouse under faults: real release processes on loopback, bounded load from this process,
+"""Gatehouse under faults: real server processes on loopback, bounded load from this process,
 one injected fault per scenario, then the invariants. One line of figures per scenario, then
 "N passed, M failed". faults/README.md lists what each scenario checks.
 
