@@ -9,6 +9,7 @@ use super::extract::OAuthRequest;
 use super::respond::no_store_json;
 use crate::oauth::{client_auth, dpop, token, OAuthError, ProtocolError};
 use crate::store::audit::AuditEvent;
+use crate::store::batch::WriteError;
 use crate::vocab::GrantType;
 use crate::AppState;
 use serde_json::json;
@@ -42,6 +43,11 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, uri: Uri, 
                         return Ok(tokens);
                     }
                     Err(e) if e.is_outage() => return Err(e),
+                    // A changed app (`WriteError::Stale`) or a refusal is answered below; an
+                    // internal fault is logged here, as the answer below may not repeat it.
+                    Err(ProtocolError::Internal(e)) if e.downcast_ref::<WriteError>().is_none() => {
+                        tracing::warn!(error = %e, "client_credentials for a remembered client failed; confirming it");
+                    }
                     Err(_) => {}
                 }
             }

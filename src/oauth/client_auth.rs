@@ -105,8 +105,10 @@ pub async fn authenticate(
 
 /// A client whose credentials checked out, except that a secret remembered from a recent
 /// check still needs its app's stored revision (docs/decisions/0007-authentication-cache.md).
-/// Only `confirm` makes it an `AuthenticatedClient`, so nothing can skip that read; a caller
-/// that reads the database anyway can fetch the revision in the same statement.
+/// Only `confirm` makes it a confirmed `AuthenticatedClient`; a caller that reads the database
+/// anyway can fetch the revision in the same statement. The one other way out,
+/// `confirmed_by_write`, gives a client marked unconfirmed, which `token::exchange` admits
+/// only to `client_credentials` and `issue_access` only to an opaque token's conditional write.
 #[derive(Debug)]
 pub struct PendingClient {
     client: AuthenticatedClient,

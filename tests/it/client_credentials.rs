@@ -292,49 +292,63 @@ both_backends!(
         // checks the app's revision, instead of a read before it. Another instance must still
         // refuse a revoked secret at once and store nothing for it, and a changed app must
         // shape the answer (here, its new lifetime), never the remembered one.
+        use gatehouse::apps::AUTH_CACHE_TTL;
+        use std::time::{Duration, Instant};
         let a = app(&srv, Template::ServerToServer).await;
         srv.state.registry.set_token_settings(&a.client_id, TokenSettings { format: Some(TokenFormat::Opaque), ..Default::default() }, &["RS256"], "test").await.unwrap();
-        let other = srv.another_instance().await;
         let rp_http = openidconnect::reqwest::ClientBuilder::new().redirect(openidconnect::reqwest::redirect::Policy::none()).build().unwrap();
         let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(srv.base.clone()).unwrap(), &rp_http).await.unwrap();
-        // Both instances are one issuer; this client sends its token requests to the second.
-        let rp = |secret: String| {
-            CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(a.client_id.clone()), Some(ClientSecret::new(secret)))
-                .set_token_uri(TokenUrl::new(format!("{}/token", other.base)).unwrap())
-        };
-        let issue = |secret: String| {
-            let (rp, rp_http) = (rp(secret), rp_http.clone());
+        // Both instances are one issuer; this client sends its token requests to `base`.
+        let issue = |base: &str, secret: &str| {
+            let rp = CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(a.client_id.clone()), Some(ClientSecret::new(secret.to_string())))
+                .set_token_uri(TokenUrl::new(format!("{base}/token")).unwrap());
+            let rp_http = rp_http.clone();
             async move { rp.exchange_client_credentials().request_async(&rp_http).await }
         };
-        // The second request is a remembered authentication, confirmed by its insert.
-        let mut issued = Vec::new();
-        for _ in 0..2 {
-            let response = issue(a.secret.clone()).await.expect("client_credentials succeeds");
-            assert_eq!(response.expires_in(), Some(std::time::Duration::from_secs(3600)));
-            issued.push(response.access_token().secret().clone());
-        }
-        for token in &issued {
-            let (_, _, body) = post(&srv, "/introspect", Some((&a.client_id, &a.secret)), &[("token", token)]).await;
+        // Each case starts on a fresh instance, whose first request is a full check; it is
+        // remembered from then on, so what follows within AUTH_CACHE_TTL takes the path under test.
+        let remembered_since = |armed: Instant| {
+            assert!(armed.elapsed() < AUTH_CACHE_TTL, "the remembered check expired: this run did not test the INSERT's condition");
+        };
+
+        // Unchanged app: the remembered request's token is stored and active.
+        let other = srv.another_instance().await;
+        let armed = Instant::now();
+        let first = issue(&other.base, &a.secret).await.expect("client_credentials succeeds");
+        let second = issue(&other.base, &a.secret).await.expect("a remembered secret succeeds");
+        remembered_since(armed);
+        for response in [&first, &second] {
+            assert_eq!(response.expires_in(), Some(Duration::from_secs(3600)));
+            let (_, _, body) = post(&srv, "/introspect", Some((&a.client_id, &a.secret)), &[("token", response.access_token().secret())]).await;
             assert_eq!(body["active"], true, "{body}");
         }
+
         // A changed setting bumps the revision: the insert refuses the remembered app, and the
         // answer comes from the full check, with the new lifetime.
+        let other = srv.another_instance().await;
+        let armed = Instant::now();
+        issue(&other.base, &a.secret).await.expect("client_credentials succeeds");
         srv.state.registry.set_token_settings(&a.client_id, TokenSettings { access_token_ttl: Some(600), ..Default::default() }, &["RS256"], "test").await.unwrap();
-        let response = issue(a.secret.clone()).await.expect("the secret still holds");
-        assert_eq!(response.expires_in(), Some(std::time::Duration::from_secs(600)));
+        let response = issue(&other.base, &a.secret).await.expect("the secret still holds");
+        remembered_since(armed);
+        assert_eq!(response.expires_in(), Some(Duration::from_secs(600)));
+
         // A revoked secret is refused at once, and nothing is stored for it.
         let secrets = srv.state.registry.secrets(&a.client_id).await.unwrap();
         let fresh = srv.state.registry.new_secret(&a.client_id, None, "test").await.unwrap();
-        issue(a.secret.clone()).await.expect("remembered before the revocation");
+        let other = srv.another_instance().await;
+        let armed = Instant::now();
+        issue(&other.base, &a.secret).await.expect("client_credentials succeeds");
         srv.state.registry.revoke_secret(&a.client_id, &secrets[0].id, "test").await.unwrap();
         let stored = count(&srv, "access_tokens").await;
-        let refused = issue(a.secret.clone()).await.expect_err("a revoked secret is refused");
+        let refused = issue(&other.base, &a.secret).await.expect_err("a revoked secret is refused");
+        remembered_since(armed);
         match refused {
             openidconnect::RequestTokenError::ServerResponse(e) => assert_eq!(e.error().as_ref(), "invalid_client"),
             other => panic!("expected invalid_client, got {other:?}"),
         }
         assert_eq!(count(&srv, "access_tokens").await, stored, "nothing stored for a refused client");
-        issue(fresh.secret.expose().clone()).await.expect("the new secret works");
+        issue(&other.base, fresh.secret.expose()).await.expect("the new secret works");
     }
 );
 
@@ -342,15 +356,18 @@ both_backends!(
     async fn a_batch_stores_only_the_tokens_whose_app_revision_still_holds(srv) {
         // The writer's INSERT, alone: each row's condition is its own, in one statement.
         let (a, b) = (app(&srv, Template::ServerToServer).await, app(&srv, Template::ServerToServer).await);
+        // Two different revisions, so a condition read against another row's app shows.
+        srv.state.registry.set_token_settings(&b.client_id, TokenSettings { access_token_ttl: Some(600), ..Default::default() }, &["RS256"], "test").await.unwrap();
         let a = srv.state.registry.get(&a.client_id).await.unwrap();
         let b = srv.state.registry.get(&b.client_id).await.unwrap();
         let (ra, rb) = (a.revision, b.revision);
-        let row = |n: u8, app: &gatehouse::apps::App| gatehouse::store::tokens::AccessTokenRow {
-            jti: format!("batch-{n}"),
-            digest: vec![n; 32],
-            app_id: app.id.clone(),
-            client_id: app.client_id.clone(),
-            subject: app.client_id.clone(),
+        assert_ne!(ra, rb);
+        let row = |jti: String, digest: Vec<u8>, app_id: &str| gatehouse::store::tokens::AccessTokenRow {
+            jti,
+            digest,
+            app_id: app_id.to_string(),
+            client_id: String::new(),
+            subject: "s".into(),
             user_id: None,
             tenant_id: None,
             scope: String::new(),
@@ -362,13 +379,28 @@ both_backends!(
             jkt: None,
             act: None,
         };
-        let rows = [(row(1, &a), Some(ra)), (row(2, &a), Some(ra + 1)), (row(3, &b), None), (row(4, &b), Some(rb)), (row(5, &b), Some(ra - 1))];
+        let cases = [
+            (&a.id, Some(ra), true),
+            (&a.id, Some(ra + 1), false),
+            (&b.id, None, true),
+            (&b.id, Some(rb), true),
+            (&b.id, Some(ra), false),
+            (&a.id, Some(rb), false),
+            (&"no-such-app".to_string(), Some(0), false),
+        ];
+        let rows: Vec<_> = cases.iter().enumerate().map(|(n, (app, requires, _))| (row(format!("batch-{n}"), vec![n as u8; 32], app), *requires)).collect();
         let stored = srv.state.store.insert_access_tokens(&mut None, &rows).await.unwrap();
-        assert_eq!(stored, [true, false, true, true, false]);
-        for (n, expected) in [(1, true), (2, false), (3, true), (4, true), (5, false)] {
-            let found = srv.state.store.access_token_by_digest(&[n; 32]).await.unwrap();
-            assert_eq!(found.is_some(), expected, "row {n}");
+        assert_eq!(stored, cases.iter().map(|c| c.2).collect::<Vec<_>>());
+        for (n, (_, _, expected)) in cases.iter().enumerate() {
+            let found = srv.state.store.access_token_by_digest(&[n as u8; 32]).await.unwrap();
+            assert_eq!(found.is_some(), *expected, "row {n}");
         }
+        // The writer's largest batch (store::batch::MAX_BATCH) is one statement too.
+        let rows: Vec<_> = (0..256usize)
+            .map(|i| (row(format!("full-{i}"), [vec![0xEE, i as u8], vec![0; 30]].concat(), &a.id), Some(ra + (i % 2) as i64)))
+            .collect();
+        let stored = srv.state.store.insert_access_tokens(&mut None, &rows).await.unwrap();
+        assert_eq!(stored, (0..256).map(|i| i % 2 == 0).collect::<Vec<_>>());
     }
 );
 
