@@ -80,9 +80,10 @@ pub fn written<T, F: std::future::Future<Output = sqlx::Result<T>>>(body: F) -> 
     body
 }
 
-/// One writing connection a long-running task keeps between its statements (the token
-/// writer's, on PostgreSQL, where every connection given back to the pool costs a ping). SQLite
-/// has one writing connection, for every writer in turn: nothing holds it between statements.
+/// One connection a long-running task keeps between its statements: the token writer's on
+/// PostgreSQL and the token readers', because sqlx pings every connection given back to the
+/// pool, a round trip of its own. SQLite has one writing connection, for every writer in
+/// turn: nothing holds it between writes.
 #[derive(Debug)]
 pub enum Held {
     Sqlite(PoolConnection<Sqlite>),
@@ -197,6 +198,21 @@ impl Store {
             Db::Sqlite(pool) => Held::Sqlite(pool.acquire().await?),
             Db::Postgres(pool) => Held::Postgres(pool.acquire().await?),
         })
+    }
+
+    /// Takes a reading connection until the `Held` is dropped.
+    pub async fn hold_reading(&self) -> sqlx::Result<Held> {
+        Ok(match &self.db {
+            Db::Sqlite(pool) => Held::Sqlite(pool.acquire().await?),
+            Db::Postgres(pool) => Held::Postgres(pool.acquire().await?),
+        })
+    }
+
+    /// How many reading connections long-running tasks may keep between statements: a quarter
+    /// of the pool, so that every request still finds one however small the pool is set.
+    pub fn reading_connections_to_spare(&self) -> usize {
+        let max = on_db!(&self.db, pool => pool.options().get_max_connections());
+        usize::try_from(max / 4).unwrap_or(usize::MAX)
     }
 
     /// What a write answers once it may be answered: on SQLite, after an fsync of the log that

@@ -139,37 +139,24 @@ impl Store {
     }
 
     /// `access_token_with_app_revision` for many lookups in one statement (the batched
-    /// reader's). The answers are in the order of `lookups`.
-    pub async fn access_tokens_with_app_revisions(&self, lookups: &[(Vec<u8>, String)]) -> sqlx::Result<Vec<Lookup>> {
-        const SQL: &str =
-            "SELECT q.i, c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, \
-            t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx \
-            FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS q(digest, app_id, i) JOIN apps c ON c.id = q.app_id \
-            LEFT JOIN access_tokens t ON t.digest = q.digest LEFT JOIN apps a ON a.id = t.app_id \
-            LEFT JOIN tenants n ON n.id = t.tenant_id";
-        // SQLite has no arrays: the lookups travel as one JSON array of [hex digest, app id].
-        const SQLITE: &str =
-            "SELECT q.key + 1 AS i, c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, \
-            t.user_id, t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, \
-            n.ctx AS tenant_ctx FROM json_each($1) AS q JOIN apps c ON c.id = q.value ->> 1 \
-            LEFT JOIN access_tokens t ON t.digest = unhex(q.value ->> 0) LEFT JOIN apps a ON a.id = t.app_id \
-            LEFT JOIN tenants n ON n.id = t.tenant_id";
-        let mut out = vec![(None, None); lookups.len()];
-        let rows = match &self.db {
-            super::Db::Postgres(pool) => {
-                let digests: Vec<&[u8]> = lookups.iter().map(|(d, _)| d.as_slice()).collect();
-                let app_ids: Vec<&str> = lookups.iter().map(|(_, a)| a.as_str()).collect();
-                let rows = sqlx::query(SQL).bind(&digests).bind(&app_ids).fetch_all(pool).await?;
-                rows.iter().map(lookup_row).collect::<sqlx::Result<Vec<_>>>()?
-            }
-            super::Db::Sqlite(pool) => {
-                let pairs: Vec<(String, &str)> =
-                    lookups.iter().map(|(d, a)| (crate::crypto::hex(d), a.as_str())).collect();
-                let json = serde_json::to_string(&pairs).map_err(|e| sqlx::Error::Encode(e.into()))?;
-                let rows = sqlx::query(SQLITE).bind(json).fetch_all(pool).await?;
-                rows.iter().map(lookup_row).collect::<sqlx::Result<Vec<_>>>()?
-            }
+    /// reader's), on the connection `held` keeps if it keeps one, else on one from the pool.
+    /// The answers are in the order of `lookups`. A failed statement lets go of `held`.
+    pub async fn access_tokens_with_app_revisions(
+        &self,
+        held: &mut Option<Held>,
+        lookups: &[(Vec<u8>, String)],
+    ) -> sqlx::Result<Vec<Lookup>> {
+        let rows = match (&mut *held, &self.db) {
+            (Some(Held::Postgres(c)), _) => postgres_lookups(&mut **c, lookups).await,
+            (Some(Held::Sqlite(c)), _) => sqlite_lookups(&mut **c, lookups).await,
+            (None, super::Db::Postgres(pool)) => postgres_lookups(pool, lookups).await,
+            (None, super::Db::Sqlite(pool)) => sqlite_lookups(pool, lookups).await,
         };
+        let Ok(rows) = rows else {
+            *held = None;
+            return rows.map(|_| Vec::new());
+        };
+        let mut out = vec![(None, None); lookups.len()];
         for (i, answer) in rows {
             if let Some(slot) = usize::try_from(i - 1).ok().and_then(|i| out.get_mut(i)) {
                 *slot = answer;
@@ -217,6 +204,37 @@ impl Store {
 pub type Lookup = (Option<AccessTokenRow>, Option<i64>);
 
 /// One answer of a batched lookup: its place (from 1) and what was found.
+async fn postgres_lookups<'e>(
+    on: impl sqlx::PgExecutor<'e>,
+    lookups: &[(Vec<u8>, String)],
+) -> sqlx::Result<Vec<(i64, Lookup)>> {
+    const SQL: &str =
+        "SELECT q.i, c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, \
+        t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx \
+        FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS q(digest, app_id, i) JOIN apps c ON c.id = q.app_id \
+        LEFT JOIN access_tokens t ON t.digest = q.digest LEFT JOIN apps a ON a.id = t.app_id \
+        LEFT JOIN tenants n ON n.id = t.tenant_id";
+    let digests: Vec<&[u8]> = lookups.iter().map(|(d, _)| d.as_slice()).collect();
+    let app_ids: Vec<&str> = lookups.iter().map(|(_, a)| a.as_str()).collect();
+    sqlx::query(SQL).bind(&digests).bind(&app_ids).fetch_all(on).await?.iter().map(lookup_row).collect()
+}
+
+/// SQLite has no arrays: the lookups travel as one JSON array of [hex digest, app id].
+async fn sqlite_lookups<'e>(
+    on: impl sqlx::SqliteExecutor<'e>,
+    lookups: &[(Vec<u8>, String)],
+) -> sqlx::Result<Vec<(i64, Lookup)>> {
+    const SQL: &str =
+        "SELECT q.key + 1 AS i, c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, \
+        t.user_id, t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, \
+        n.ctx AS tenant_ctx FROM json_each($1) AS q JOIN apps c ON c.id = q.value ->> 1 \
+        LEFT JOIN access_tokens t ON t.digest = unhex(q.value ->> 0) LEFT JOIN apps a ON a.id = t.app_id \
+        LEFT JOIN tenants n ON n.id = t.tenant_id";
+    let pairs: Vec<(String, &str)> = lookups.iter().map(|(d, a)| (crate::crypto::hex(d), a.as_str())).collect();
+    let json = serde_json::to_string(&pairs).map_err(|e| sqlx::Error::Encode(e.into()))?;
+    sqlx::query(SQL).bind(json).fetch_all(on).await?.iter().map(lookup_row).collect()
+}
+
 fn lookup_row(r: &impl DbRow) -> sqlx::Result<(i64, Lookup)> {
     let token = if r.opt_text("jti")?.is_some() { Some(access_token_row(r)?) } else { None };
     Ok((r.int("i")?, (token, Some(r.int("caller_revision")?))))

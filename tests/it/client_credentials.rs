@@ -436,3 +436,89 @@ both_backends!(
         crate::harness::join_all(asks).await;
     }
 );
+
+/// Connections taken out of the reading pool: the fewest of a few looks, so that a background
+/// task passing through does not count.
+async fn reading_connections_in_use(srv: &TestServer) -> u32 {
+    let mut fewest = u32::MAX;
+    for _ in 0..5 {
+        let in_use = gatehouse::on_db!(&srv.state.store.db, pool => pool.size() - pool.num_idle() as u32);
+        fewest = fewest.min(in_use);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    fewest
+}
+
+/// An opaque token of a new server-to-server app, and the app.
+async fn opaque_token(srv: &TestServer) -> (TestApp, String) {
+    let a = app(srv, Template::ServerToServer).await;
+    let opaque = TokenSettings { format: Some(TokenFormat::Opaque), ..Default::default() };
+    srv.state.registry.set_token_settings(&a.client_id, opaque, &["RS256"], "test").await.unwrap();
+    let grant = [("grant_type", "client_credentials")];
+    let token = post(srv, "/token", Some((&a.client_id, &a.secret)), &grant).await.2["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (a, token)
+}
+
+async fn introspect(srv: &TestServer, caller: &TestApp, token: &str) -> (u16, Value) {
+    let (status, _, body) =
+        post(srv, "/introspect", Some((&caller.client_id, &caller.secret)), &[("token", token)]).await;
+    (status, body)
+}
+
+/// Longer than `store::batch::HOLD_IDLE`, after which writer and readers give their connection back.
+const PAST_HOLD_IDLE: std::time::Duration = std::time::Duration::from_millis(1600);
+
+both_backends!(
+    async fn the_token_reader_keeps_its_connection_while_lookups_come_and_gives_it_back_after(srv) {
+        // sqlx pings every connection that goes back to the pool, so the reader keeps its own
+        // between batches, and lets go of it once introspections stop.
+        let (a, token) = opaque_token(&srv).await;
+        tokio::time::sleep(PAST_HOLD_IDLE).await; // the token writer lets go of its own
+        assert_eq!(reading_connections_in_use(&srv).await, 0, "nothing is kept while nothing is asked");
+        for _ in 0..3 {
+            let (status, body) = introspect(&srv, &a, &token).await;
+            assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
+            assert_eq!(reading_connections_in_use(&srv).await, 1, "the reader keeps the connection of its last batch");
+        }
+        tokio::time::sleep(PAST_HOLD_IDLE).await;
+        assert_eq!(reading_connections_in_use(&srv).await, 0, "given back after a second without lookups");
+    }
+);
+
+both_backends!(
+    env [("GATEHOUSE_DB_MAX_CONNECTIONS", "3")];
+    async fn a_pool_too_small_to_spare_a_connection_is_never_kept_by_the_reader(srv) {
+        // A quarter of the pool may be kept by the readers: with three connections, none, so
+        // that every other request still finds one.
+        let (a, token) = opaque_token(&srv).await;
+        tokio::time::sleep(PAST_HOLD_IDLE).await;
+        let (status, body) = introspect(&srv, &a, &token).await;
+        assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
+        assert_eq!(reading_connections_in_use(&srv).await, 0);
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_reading_connection_that_breaks_fails_one_batch_and_the_next_takes_a_new_one() {
+    let Some(srv) = TestServer::start_with(crate::harness::Backend::Postgres, &[]).await else { return };
+    let (a, token) = opaque_token(&srv).await;
+    assert_eq!(introspect(&srv, &a, &token).await.0, 200);
+    // The reader's backend: the one whose last statement was the batched lookup.
+    let gatehouse::store::Db::Postgres(pool) = &srv.state.store.db else { unreachable!() };
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%WITH ORDINALITY%'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(killed, [true], "one reader kept one connection");
+    let (status, body) = introspect(&srv, &a, &token).await;
+    assert_eq!(status, 503, "the batch on the broken connection is an outage, not an inactive token: {body}");
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    let (status, body) = introspect(&srv, &a, &token).await;
+    assert_eq!((status, &body["active"]), (200, &json!(true)), "the next batch took a new connection: {body}");
+}
