@@ -203,7 +203,7 @@ impl Store {
 /// An opaque token (if found) and the revision of the caller's app (None when it is gone).
 pub type Lookup = (Option<AccessTokenRow>, Option<i64>);
 
-/// One answer of a batched lookup: its place (from 1) and what was found.
+/// The batched lookup on PostgreSQL: the lookups travel as two arrays.
 async fn postgres_lookups<'e>(
     on: impl sqlx::PgExecutor<'e>,
     lookups: &[(Vec<u8>, String)],
@@ -235,6 +235,7 @@ async fn sqlite_lookups<'e>(
     sqlx::query(SQL).bind(json).fetch_all(on).await?.iter().map(lookup_row).collect()
 }
 
+/// One answer of a batched lookup: its place (from 1) and what was found.
 fn lookup_row(r: &impl DbRow) -> sqlx::Result<(i64, Lookup)> {
     let token = if r.opt_text("jti")?.is_some() { Some(access_token_row(r)?) } else { None };
     Ok((r.int("i")?, (token, Some(r.int("caller_revision")?))))
