@@ -76,9 +76,14 @@ def postgres_ticks():
     """CPU ticks of every PostgreSQL process (the backends serving Gatehouse do its SQL work,
     which Gatehouse's own /proc figures do not include). Exited backends are not counted, so
     take the difference over a window in which the pool keeps its connections."""
+    return ticks_of("postgres")
+
+
+def ticks_of(name):
+    """CPU ticks of every running process named `name`."""
     total = 0
     for pid, _, comm in processes():
-        if comm == "postgres":
+        if comm == name:
             try:
                 total += cpu_ticks(pid)
             except OSError:

@@ -18,18 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402
-from common import TICK, Gatehouse, Peer, cpu_ticks, ensure_release_build, peak_rss_mib, postgres_ticks, processes  # noqa: E402
-
-
-def wrk_ticks():
-    total = 0
-    for pid, _, comm in processes():
-        if comm == "wrk":
-            try:
-                total += cpu_ticks(pid)
-            except OSError:
-                pass
-    return total
+from common import TICK, Gatehouse, Peer, cpu_ticks, ensure_release_build, peak_rss_mib, postgres_ticks, ticks_of  # noqa: E402
 
 
 def machine_ticks():
@@ -62,7 +51,7 @@ def main():
 
         def watch_wrk():
             while not done.is_set():
-                last_wrk[0] = wrk_ticks() or last_wrk[0]
+                last_wrk[0] = ticks_of("wrk") or last_wrk[0]
                 time.sleep(0.1)
 
         watcher = threading.Thread(target=watch_wrk)
