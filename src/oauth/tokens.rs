@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::{OAuthError, ProtocolError};
 use crate::apps::{App, TokenFormat};
-use crate::crypto::{random_id, random_token, sha256};
+use crate::crypto::{random_id, random_token, sha256, time_ordered_id};
 use crate::jose::Alg;
 use crate::provider::Provider;
 use crate::store::batch::WriteError;
@@ -107,7 +107,7 @@ pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<Is
         }
         TokenFormat::Opaque => {
             let token = format!("{OPAQUE_PREFIX}{}", random_token());
-            let jti = random_id();
+            let jti = time_ordered_id();
             let row = AccessTokenRow {
                 jti: jti.clone(),
                 digest: sha256(token.as_bytes()).to_vec(),

@@ -1,7 +1,8 @@
 //! Batching on the opaque-token hot paths. Group commit: concurrent requests hand their rows
 //! to one writer, which stores whatever has queued up in a single transaction and answers each
-//! request only after that commit; under load, one fsync covers many tokens, and alone, a
-//! token waits for nothing but its own commit. Batched reads: introspections hand their
+//! request only once that commit is on disk; under load, one fsync covers many tokens, and
+//! alone, a token waits for nothing but its own commit. While one batch waits for the disk, the
+//! writer stores the next. Batched reads: introspections hand their
 //! lookups to readers, each of which asks for whatever has queued up in one statement, so one
 //! round trip to PostgreSQL, or one hand-off to a SQLite connection's worker thread, answers
 //! many requests. Writer and readers keep their connection while requests keep coming, so no
@@ -125,24 +126,48 @@ impl TokenWriter {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             // PostgreSQL: kept while tokens keep coming, given back after a second without any,
-            // so an idle writer holds nothing (and closing the pool does not wait for it).
-            // SQLite never holds one: its one writing connection is every writer's.
+            // so an idle writer holds nothing (and closing the pool does not wait for it); and
+            // given back after every batch where the pool is too small to spare it. SQLite
+            // never holds one: its one writing connection is every writer's.
             let mut held = None;
+            let keeps = store.writer_keeps_a_connection();
             let mut checkpoints = Checkpoints::default();
+            // The last batch, committed and waiting for the disk (on SQLite, for an fsync of
+            // the log) before its requests are answered, while the writer stores the next.
+            let mut last: Option<tokio::task::JoinHandle<()>> = None;
             loop {
                 let received = match while_held(&mut held, rx.recv_many(&mut batch, MAX_BATCH)).await {
                     Some(n) => n,
                     None => rx.recv_many(&mut batch, MAX_BATCH).await,
                 };
                 if received == 0 {
-                    return;
+                    break;
                 }
                 let (rows, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-                let stored = store.insert_access_tokens(&mut held, &rows).await;
-                let stored =
-                    stored.map(|s| s.into_iter().map(|s| if s { Ok(()) } else { Err(WriteError::Stale) }).collect());
-                answer(replies, stored, "storing opaque tokens");
+                let committed = store.insert_access_tokens(&mut held, &rows).await;
+                if !keeps {
+                    held = None;
+                }
+                // One batch at most waits for the disk while the writer goes on: a disk slower
+                // than the writer holds the writer back instead of letting batches pile up.
+                if let Some(last) = last.take() {
+                    let _ = last.await;
+                }
+                match committed {
+                    Ok(committed) => {
+                        last = Some(tokio::spawn(async move {
+                            let stored = committed.durable().await.map(|s| {
+                                s.into_iter().map(|s| if s { Ok(()) } else { Err(WriteError::Stale) }).collect()
+                            });
+                            answer(replies, stored, "storing opaque tokens");
+                        }))
+                    }
+                    Err(e) => answer(replies, Err(e), "storing opaque tokens"),
+                }
                 checkpoints.after_commit(&store);
+            }
+            if let Some(last) = last {
+                let _ = last.await;
             }
         });
         TokenWriter { queue }

@@ -64,15 +64,47 @@ macro_rules! on_db {
 }
 
 /// Runs `$body` on the writing pool (bound to `$pool`), then, on SQLite, waits until its commit
-/// is on disk before handing back the body's `sqlx::Result`. Every write goes through here (the
-/// architecture test holds to that). `return` and `?` in the body leave the body only.
+/// is on disk before handing back the body's `sqlx::Result`. Every write goes through here or
+/// `on_write_committed!` (the architecture test holds to that). `return` and `?` in the body
+/// leave the body only.
 #[macro_export]
 macro_rules! on_write {
     ($store:expr, $pool:ident => $body:expr) => {{
+        match $crate::on_write_committed!($store, $pool => $body) {
+            Ok(committed) => committed.durable().await,
+            Err(e) => Err(e),
+        }
+    }};
+}
+
+/// `on_write!` without the wait: the body's value comes back inside a `Committed`, which gives
+/// it out only once the commit is on disk. Meanwhile the caller may write again, as the token
+/// writer stores its next batch while the last one's fsync runs.
+#[macro_export]
+macro_rules! on_write_committed {
+    ($store:expr, $pool:ident => $body:expr) => {{
         let store: &$crate::store::Store = $store;
         let out = $crate::store::written(async { $crate::on_db!(&store.write, $pool => $body) }).await;
-        store.durable(out).await
+        store.committed(out)
     }};
+}
+
+/// A write that has committed, with its value held back until the commit is on disk: on
+/// SQLite, until an fsync of the log that began after the commit has finished (`wal_sync`); on
+/// PostgreSQL at once (its commit waited for its own WAL flush).
+#[must_use = "a write may be answered only once it is durable"]
+pub struct Committed<T> {
+    value: T,
+    wal: Option<(std::sync::Arc<wal_sync::WalSync>, u64)>,
+}
+
+impl<T> Committed<T> {
+    pub async fn durable(self) -> sqlx::Result<T> {
+        if let Some((wal, mine)) = &self.wal {
+            wal.wait(*mine).await?;
+        }
+        Ok(self.value)
+    }
 }
 
 /// Names the output type of an `on_write!` body, so `?` inside it knows what it converts to.
@@ -209,21 +241,40 @@ impl Store {
     }
 
     /// How many reading connections long-running tasks may keep between statements: a quarter
-    /// of the pool, so that every request still finds one however small the pool is set.
+    /// of the pool, so that every request still finds one however small the pool is set. On
+    /// PostgreSQL, where one pool serves reads and writes, the token writer keeps the first.
     pub fn reading_connections_to_spare(&self) -> usize {
         let max = on_db!(&self.db, pool => pool.options().get_max_connections());
-        usize::try_from(max / 4).unwrap_or(usize::MAX)
+        let spare = usize::try_from(max / 4).unwrap_or(usize::MAX);
+        spare - usize::from(self.writer_keeps_a_connection())
     }
 
-    /// What a write answers once it may be answered: on SQLite, after an fsync of the log that
-    /// began after its commit (`wal_sync`); on PostgreSQL at once (its commit waited for its
-    /// own WAL flush).
-    pub async fn durable<T>(&self, out: sqlx::Result<T>) -> sqlx::Result<T> {
+    /// Whether the token writer may keep a connection between batches: on PostgreSQL, if the
+    /// pool can spare one (see `reading_connections_to_spare`). On SQLite nothing keeps the one
+    /// writing connection: every writer takes it in turn.
+    pub fn writer_keeps_a_connection(&self) -> bool {
+        matches!(&self.write, Db::Postgres(pool) if pool.options().get_max_connections() >= 4)
+    }
+
+    /// A write's outcome, once its statement has returned (see `Committed`).
+    pub fn committed<T>(&self, out: sqlx::Result<T>) -> sqlx::Result<Committed<T>> {
         let value = out?;
-        if let Some(wal) = &self.wal {
-            wal.after_commit().await?;
+        Ok(Committed { value, wal: self.wal.as_ref().map(|wal| (wal.clone(), wal.ticket())) })
+    }
+
+    /// SQLite: holds back the log's fsyncs until the guard is dropped, for tests that check
+    /// nothing is answered before it is on disk. None on PostgreSQL.
+    #[doc(hidden)]
+    pub async fn hold_log_fsyncs(&self) -> Option<impl Sized + '_> {
+        match &self.wal {
+            Some(wal) => Some(wal.hold().await),
+            None => None,
         }
-        Ok(value)
+    }
+
+    /// What a write answers once it may be answered (`Committed::durable`).
+    pub async fn durable<T>(&self, out: sqlx::Result<T>) -> sqlx::Result<T> {
+        self.committed(out)?.durable().await
     }
 
     /// SQLite: copies what the write-ahead log holds into the database file (a passive

@@ -2,8 +2,8 @@
 //! store. Each single-use step is one conditional statement, so it holds across instances.
 
 use super::row::DbRow;
-use super::{on_held, Held, Store};
-use crate::{on_db, on_write};
+use super::{on_held, Committed, Held, Store};
+use crate::{on_db, on_write, on_write_committed};
 
 #[derive(Debug, Clone)]
 pub struct AccessTokenRow {
@@ -51,8 +51,10 @@ macro_rules! bind_token {
 
 impl Store {
     /// Stores a batch of opaque tokens with one INSERT: one statement, one commit (one fsync)
-    /// for all of them, on the caller's held connection (taken from the pool when there is
-    /// none). A failed statement gives the connection back, so a broken one is not kept.
+    /// for all of them, on the caller's held connection on PostgreSQL (taken from the pool when
+    /// there is none), on the one writing connection on SQLite. A failed statement gives the
+    /// held connection back, so a broken one is not kept. What comes back is `Committed`: the
+    /// caller may store its next batch while this one's commit goes to disk.
     ///
     /// A row may name the revision its app must still have (`requires`): the token of a client
     /// whose remembered secret is confirmed by this write (`PendingClient::confirmed_by_write`).
@@ -62,51 +64,44 @@ impl Store {
         &self,
         held: &mut Option<Held>,
         tokens: &[(AccessTokenRow, Option<i64>)],
-    ) -> sqlx::Result<Vec<bool>> {
+    ) -> sqlx::Result<Committed<Vec<bool>>> {
         if tokens.is_empty() {
-            return Ok(Vec::new());
+            return self.committed(Ok(Vec::new()));
         }
-        // One SELECT per row, so each carries its own condition; `$3` is the row's app_id.
-        let mut sql = String::from(INSERT_TOKEN_COLUMNS);
-        for i in 0..tokens.len() {
-            let b = i * (TOKEN_VALUES + 1);
-            let row: Vec<String> = (1..=TOKEN_VALUES).map(|k| format!("${}", b + k)).collect();
-            let (app, revision) = (b + 3, b + TOKEN_VALUES + 1);
-            sql.push_str(if i == 0 { " SELECT " } else { " UNION ALL SELECT " });
-            sql.push_str(&format!(
-                "{} WHERE ${revision} IS NULL OR EXISTS (SELECT 1 FROM apps WHERE id = ${app} AND revision = ${revision})",
-                row.join(", ")
-            ));
-        }
-        sql.push_str(" RETURNING jti");
-        macro_rules! insert_on {
-            ($executor:expr) => {
-                async {
-                    let mut q = sqlx::query(&sql);
-                    for (t, requires) in tokens {
-                        q = bind_token!(q, t).bind(requires);
-                    }
-                    let stored: std::collections::HashSet<String> =
-                        q.fetch_all($executor).await?.iter().map(|r| r.text("jti")).collect::<sqlx::Result<_>>()?;
-                    sqlx::Result::Ok(tokens.iter().map(|(t, _)| stored.contains(&t.jti)).collect::<Vec<bool>>())
-                }
-                .await
-            };
-        }
+        let stored_of = |returned: Vec<String>| {
+            let stored: std::collections::HashSet<String> = returned.into_iter().collect();
+            tokens.iter().map(|(t, _)| stored.contains(&t.jti)).collect::<Vec<bool>>()
+        };
         if self.wal.is_some() {
             // SQLite: the one writing connection, for this statement only; the others' writes
             // go on while this batch waits for its fsync.
-            return on_write!(self, pool => insert_on!(pool));
+            let json = sqlite_token_rows(tokens)?;
+            return on_write_committed!(self, pool => {
+                let inserted = sqlx::query(SQLITE_INSERT_TOKENS).bind(&json).execute(pool).await?.rows_affected();
+                if usize::try_from(inserted).is_ok_and(|n| n == tokens.len()) {
+                    return Ok(vec![true; tokens.len()]);
+                }
+                // Some row's app changed since its client was authenticated (rare): which.
+                let rows = sqlx::query(SQLITE_STORED_TOKENS).bind(&json).fetch_all(pool).await?;
+                Ok(stored_of(rows.iter().map(|r| r.text("jti")).collect::<sqlx::Result<_>>()?))
+            });
         }
         let conn = match held {
             Some(conn) => conn,
             None => held.insert(self.hold().await?),
         };
-        let result = on_held!(conn, c => insert_on!(&mut **c));
+        let sql = postgres_insert_tokens(tokens.len());
+        let result = on_held!(conn, c => {
+            let mut q = sqlx::query(&sql);
+            for (t, requires) in tokens {
+                q = bind_token!(q, t).bind(requires);
+            }
+            q.fetch_all(&mut **c).await.and_then(|rows| rows.iter().map(|r| r.text("jti")).collect())
+        });
         if result.is_err() {
             *held = None;
         }
-        result
+        self.committed(result.map(stored_of))
     }
 
     pub async fn access_token_by_digest(&self, digest: &[u8]) -> sqlx::Result<Option<AccessTokenRow>> {
@@ -233,6 +228,67 @@ async fn sqlite_lookups<'e>(
     let pairs: Vec<(String, &str)> = lookups.iter().map(|(d, a)| (crate::crypto::hex(d), a.as_str())).collect();
     let json = serde_json::to_string(&pairs).map_err(|e| sqlx::Error::Encode(e.into()))?;
     sqlx::query(SQL).bind(json).fetch_all(on).await?.iter().map(lookup_row).collect()
+}
+
+/// PostgreSQL's batched INSERT: one SELECT per row, so each carries its own condition
+/// (`$3` of a row is its app_id, the last its required revision).
+fn postgres_insert_tokens(rows: usize) -> String {
+    let mut sql = String::from(INSERT_TOKEN_COLUMNS);
+    for i in 0..rows {
+        let b = i * (TOKEN_VALUES + 1);
+        let row: Vec<String> = (1..=TOKEN_VALUES).map(|k| format!("${}", b + k)).collect();
+        let (app, revision) = (b + 3, b + TOKEN_VALUES + 1);
+        sql.push_str(if i == 0 { " SELECT " } else { " UNION ALL SELECT " });
+        sql.push_str(&format!(
+            "{} WHERE ${revision} IS NULL OR EXISTS (SELECT 1 FROM apps WHERE id = ${app} AND revision = ${revision})",
+            row.join(", ")
+        ));
+    }
+    sql.push_str(" RETURNING jti");
+    sql
+}
+
+/// SQLite's batched INSERT takes the rows as one JSON array, as the batched lookup does: with
+/// 13 numbered parameters a row, sqlx looks each one's name up in a list SQLite searches from
+/// the start, and a batch of 256 rows spent more time on that than on the INSERT. It returns
+/// no rows: sqlx's SQLite worker thread hands each row over on its own, waking the writer
+/// every time, and on two cores each wake-up took the worker's core away (issue 15). The
+/// count of rows inserted tells whether every row was stored.
+const SQLITE_INSERT_TOKENS: &str = "INSERT INTO access_tokens (jti, digest, app_id, subject, user_id, tenant_id, \
+    scope, audience, issued_at, expires_at, jkt, act) \
+    SELECT v ->> 0, unhex(v ->> 1), v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6, v ->> 7, v ->> 8, v ->> 9, \
+    v ->> 10, v ->> 11 FROM (SELECT value AS v FROM json_each($1)) \
+    WHERE v ->> 12 IS NULL OR EXISTS (SELECT 1 FROM apps WHERE id = v ->> 2 AND revision = v ->> 12)";
+
+/// Which rows of a batch `SQLITE_INSERT_TOKENS` stored, when it stored fewer than all. Run on
+/// the writing connection right after it: only this writer adds tokens.
+const SQLITE_STORED_TOKENS: &str = "SELECT jti FROM access_tokens WHERE jti IN (SELECT value ->> 0 FROM json_each($1))";
+
+/// The rows for `SQLITE_INSERT_TOKENS`, each an array in the statement's column order (the
+/// digest in hex), then the revision its app must still have.
+fn sqlite_token_rows(tokens: &[(AccessTokenRow, Option<i64>)]) -> sqlx::Result<String> {
+    let rows: Vec<_> = tokens
+        .iter()
+        .map(|(t, requires)| {
+            let digest = crate::crypto::hex(&t.digest);
+            (
+                &t.jti,
+                digest,
+                &t.app_id,
+                &t.subject,
+                &t.user_id,
+                &t.tenant_id,
+                &t.scope,
+                &t.audience,
+                t.issued_at,
+                t.expires_at,
+                &t.jkt,
+                &t.act,
+                requires,
+            )
+        })
+        .collect();
+    serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(e.into()))
 }
 
 /// One answer of a batched lookup: its place (from 1) and what was found.

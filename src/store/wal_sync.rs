@@ -1,6 +1,6 @@
 //! Group commit for SQLite's one writing connection. That connection commits with
 //! `synchronous = NORMAL`, which writes a transaction's pages to the write-ahead log without
-//! waiting for the disk; before a write's caller hears of its success, `WalSync::after_commit`
+//! waiting for the disk; before a write's caller hears of its success, `WalSync::wait`
 //! makes sure an fsync of the log that started after that commit has finished. Writes that
 //! commit while one fsync runs share the next one, so under load one fsync covers many commits
 //! instead of each commit waiting for its own (0.4 ms on the disk of issue 15's bench), in turn,
@@ -29,9 +29,19 @@ impl WalSync {
         WalSync { log: log.into(), committed: AtomicU64::new(0), synced: Mutex::new(0) }
     }
 
-    /// Returns once everything committed before this call is on disk.
-    pub async fn after_commit(&self) -> sqlx::Result<()> {
-        let mine = self.committed.fetch_add(1, Ordering::AcqRel) + 1;
+    /// The number of a commit that has just returned, for `wait`: taken at once, so that a
+    /// caller may wait later (the token writer stores its next batch meanwhile).
+    pub fn ticket(&self) -> u64 {
+        self.committed.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Holds back every fsync, as one that never finishes would, until the guard is dropped.
+    pub async fn hold(&self) -> tokio::sync::MutexGuard<'_, u64> {
+        self.synced.lock().await
+    }
+
+    /// Returns once an fsync that started after commit `mine` returned has finished.
+    pub async fn wait(&self, mine: u64) -> sqlx::Result<()> {
         let mut synced = self.synced.lock().await;
         if *synced >= mine {
             return Ok(());
@@ -75,7 +85,7 @@ mod tests {
         let waiters: Vec<_> = (0..3)
             .map(|_| {
                 let sync = sync.clone();
-                tokio::spawn(async move { sync.after_commit().await })
+                tokio::spawn(async move { sync.wait(sync.ticket()).await })
             })
             .collect();
         while sync.committed.load(Ordering::Acquire) < 3 {
@@ -95,8 +105,8 @@ mod tests {
         let db = dir.path().join("g.db");
         std::fs::write(dir.path().join("g.db-wal"), b"frames").unwrap();
         let sync = WalSync::new(&db);
-        sync.after_commit().await.unwrap();
-        sync.after_commit().await.unwrap();
+        sync.wait(sync.ticket()).await.unwrap();
+        sync.wait(sync.ticket()).await.unwrap();
         assert_eq!(*sync.synced.lock().await, 2);
     }
 
@@ -104,7 +114,7 @@ mod tests {
     async fn a_log_sqlite_removed_needs_no_fsync() {
         let dir = tempfile::tempdir().unwrap();
         let sync = WalSync::new(&dir.path().join("none.db"));
-        sync.after_commit().await.expect("no log: everything was checkpointed");
+        sync.wait(sync.ticket()).await.expect("no log: everything was checkpointed");
         assert_eq!(*sync.synced.lock().await, 1);
     }
 }

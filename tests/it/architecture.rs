@@ -331,7 +331,8 @@ fn app_state_stays_in_the_web_layer_and_provider_above_the_domain() {
 
 /// A write that bypassed `on_write!` would be answered before SQLite's group commit put it on
 /// disk (the writing connection commits without fsync; `src/store/wal_sync.rs`). Only the
-/// macro itself and closing the pool may name the writing pool directly.
+/// macro itself and closing the pool may name the writing pool directly; `on_write_committed!`
+/// goes through the same line and gives its value out only through `Committed::durable`.
 #[test]
 fn every_write_waits_for_the_group_commit() {
     let mut paths = Vec::new();

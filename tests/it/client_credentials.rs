@@ -389,17 +389,37 @@ both_backends!(
             (&"no-such-app".to_string(), Some(0), false),
         ];
         let rows: Vec<_> = cases.iter().enumerate().map(|(n, (app, requires, _))| (row(format!("batch-{n}"), vec![n as u8; 32], app), *requires)).collect();
-        let stored = srv.state.store.insert_access_tokens(&mut None, &rows).await.unwrap();
+        let stored = srv.state.store.insert_access_tokens(&mut None, &rows).await.unwrap().durable().await.unwrap();
         assert_eq!(stored, cases.iter().map(|c| c.2).collect::<Vec<_>>());
         for (n, (_, _, expected)) in cases.iter().enumerate() {
             let found = srv.state.store.access_token_by_digest(&[n as u8; 32]).await.unwrap();
             assert_eq!(found.is_some(), *expected, "row {n}");
         }
+        // Every column comes back as it went in (SQLite's rows travel as JSON): text that JSON
+        // escapes, the extreme integers, and each optional column set.
+        let full = gatehouse::store::tokens::AccessTokenRow {
+            user_id: Some("u \"1\" ø".into()),
+            tenant_id: Some("t\\1".into()),
+            scope: "openid  ünïcode 🔑".into(),
+            issued_at: i64::MIN,
+            jkt: Some("jkt-0".into()),
+            act: Some(r#"{"sub":"actor","act":{"sub":"first"}}"#.into()),
+            ..row("full \"jti\"\n".into(), (0..=255u8).step_by(8).collect(), &b.id)
+        };
+        let stored = srv.state.store.insert_access_tokens(&mut None, &[(full.clone(), Some(rb))]).await.unwrap();
+        assert_eq!(stored.durable().await.unwrap(), [true]);
+        let back = srv.state.store.access_token_by_digest(&full.digest).await.unwrap().unwrap();
+        let columns = |t: &gatehouse::store::tokens::AccessTokenRow| {
+            (t.jti.clone(), t.digest.clone(), t.app_id.clone(), t.subject.clone(), t.user_id.clone(), t.tenant_id.clone())
+        };
+        assert_eq!(columns(&back), columns(&full));
+        assert_eq!((&back.scope, &back.audience, back.issued_at, back.expires_at), (&full.scope, &full.audience, i64::MIN, i64::MAX));
+        assert_eq!((&back.jkt, &back.act, back.revoked_at), (&full.jkt, &full.act, None));
         // The writer's largest batch (store::batch::MAX_BATCH) is one statement too.
         let rows: Vec<_> = (0..256usize)
             .map(|i| (row(format!("full-{i}"), [vec![0xEE, i as u8], vec![0; 30]].concat(), &a.id), Some(ra + (i % 2) as i64)))
             .collect();
-        let stored = srv.state.store.insert_access_tokens(&mut None, &rows).await.unwrap();
+        let stored = srv.state.store.insert_access_tokens(&mut None, &rows).await.unwrap().durable().await.unwrap();
         assert_eq!(stored, (0..256).map(|i| i % 2 == 0).collect::<Vec<_>>());
     }
 );
@@ -490,11 +510,11 @@ both_backends!(
 
 both_backends!(
     env [("GATEHOUSE_DB_MAX_CONNECTIONS", "3")];
-    async fn a_pool_too_small_to_spare_a_connection_is_never_kept_by_the_reader(srv) {
-        // A quarter of the pool may be kept by the readers: with three connections, none, so
-        // that every other request still finds one.
+    async fn a_pool_too_small_to_spare_a_connection_is_never_kept_by_the_writer_or_the_reader(srv) {
+        // A quarter of the pool may be kept by the writer and the readers: with three
+        // connections, none, so that every other request still finds one.
         let (a, token) = opaque_token(&srv).await;
-        tokio::time::sleep(PAST_HOLD_IDLE).await;
+        assert_eq!(reading_connections_in_use(&srv).await, 0, "the writer gave its connection back at once");
         let (status, body) = introspect(&srv, &a, &token).await;
         assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
         assert_eq!(reading_connections_in_use(&srv).await, 0);
@@ -521,4 +541,31 @@ async fn a_kept_reading_connection_that_breaks_fails_one_batch_and_the_next_take
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
     let (status, body) = introspect(&srv, &a, &token).await;
     assert_eq!((status, &body["active"]), (200, &json!(true)), "the next batch took a new connection: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opaque_token_is_handed_out_only_once_its_commit_is_on_disk() {
+    // SQLite's writing connection commits without waiting for the disk (src/store/wal_sync.rs),
+    // and the token writer stores its next batch while the last one's fsync runs: neither
+    // batch may be answered before its fsync has finished.
+    let srv = TestServer::start_with(crate::harness::Backend::Sqlite, &[]).await.unwrap();
+    let (a, _) = opaque_token(&srv).await;
+    let grant = [("grant_type", "client_credentials")];
+    let fsyncs = srv.state.store.hold_log_fsyncs().await.expect("SQLite syncs its log itself");
+    let both = async {
+        tokio::join!(
+            post(&srv, "/token", Some((&a.client_id, &a.secret)), &grant),
+            post(&srv, "/token", Some((&a.client_id, &a.secret)), &grant)
+        )
+    };
+    tokio::pin!(both);
+    let early = tokio::time::timeout(std::time::Duration::from_millis(500), &mut both).await;
+    assert!(early.is_err(), "a token was handed out before the log was synced");
+    drop(fsyncs);
+    let ((first, _, one), (second, _, other)) = both.await;
+    assert_eq!((first, second), (200, 200), "{one} {other}");
+    for token in [&one["access_token"], &other["access_token"]] {
+        let (status, body) = introspect(&srv, &a, token.as_str().unwrap()).await;
+        assert_eq!((status, &body["active"]), (200, &json!(true)), "{body}");
+    }
 }
