@@ -55,6 +55,7 @@ pub fn cutoff(what: Prunable, now: UnixTime, config: &Config) -> UnixTime {
         Prunable::PendingRequests
         | Prunable::Sessions
         | Prunable::AccessTokens
+        | Prunable::LegacyTokenDigests
         | Prunable::RevokedJwts
         | Prunable::UsedJtis
         | Prunable::SystemUserReplays

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::client_auth::{AuthenticatedClient, PendingClient};
 use super::grants::refresh_token::REFRESH_PREFIX;
 use super::params::FormParams;
-use super::tokens::{active_opaque, lookup_active, KnownToken, OPAQUE_PREFIX};
+use super::tokens::{active_opaque, lookup_active, opaque_ref, KnownToken};
 use super::{OAuthError, ProtocolError};
 use crate::provider::Provider;
 
@@ -52,11 +52,10 @@ pub async fn introspect(
     // The hot path, an opaque access token: its row and the caller's app revision (which a
     // remembered client authentication needs) come back from one statement.
     if let (Some(token), Some(app_id)) = (token, caller.revision_needed()) {
-        if token.starts_with(OPAQUE_PREFIX) {
-            let digest = crate::crypto::sha256(token.as_bytes());
-            let (row, revision) = state.token_reader.read(&digest, app_id).await?;
+        if let Some(opaque) = opaque_ref(token) {
+            let (row, revision) = state.token_reader.read(&opaque, app_id).await?;
             let caller = confidential(caller.confirm(state, revision).await?)?;
-            let known = active_opaque(state, row, state.clock.now()).await?;
+            let known = active_opaque(state, &opaque, row, state.clock.now()).await?;
             return Ok(access_token(state, &caller, known));
         }
     }

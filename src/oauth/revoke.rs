@@ -37,8 +37,8 @@ pub async fn revoke(state: &Provider, caller: &AuthenticatedClient, form: &FormP
         return foreign();
     }
     match t.kind {
-        TokenKind::Opaque(digest) => {
-            state.store.revoke_access_token(&digest, &caller.app().id, state.clock.now()).await?;
+        TokenKind::Opaque => {
+            state.store.revoke_access_token(&t.jti, &caller.app().id, state.clock.now()).await?;
         }
         // A JWT cannot be recalled; its id is remembered until it would have expired.
         TokenKind::Jwt => state.store.revoke_jwt(&t.jti, t.expires_at).await?,

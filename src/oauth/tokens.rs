@@ -10,13 +10,46 @@ use crate::crypto::{random_id, random_token, sha256, time_ordered_id};
 use crate::jose::Alg;
 use crate::provider::Provider;
 use crate::store::batch::WriteError;
-use crate::store::tokens::AccessTokenRow;
+use crate::store::tokens::{AccessTokenRow, OpaqueRef};
 
 /// The SuperID claim naming the tenant a token acts in.
 pub const CTX_CLAIM: &str = "http://schemes.superoffice.net/identity/ctx";
 
 /// Opaque access tokens start with this, so scanners and people recognise one.
 pub const OPAQUE_PREFIX: &str = "gatehouse_at_";
+
+// An opaque token carries its row's `jti` (the selector, which is no secret: introspection
+// tells it) before its random part, so the row is found by its primary key, whose
+// time-ordered keys are written at the end of the index; the digest of the whole token (the
+// verifier) is then compared in constant time. Rows found by their digest needed an index on
+// it, and each token written there dirtied one random page of it (issue 15).
+
+/// Separates the `jti` from the random part; base64url has `_` too, but the `jti` is a fixed
+/// 32 hex digits, and a token without one is exactly `random_token()` long.
+const SELECTOR_END: char = '_';
+const JTI_LEN: usize = 32;
+const SECRET_LEN: usize = 43;
+
+/// The reference of anything that starts like an opaque token; None for anything else. A
+/// token issued before tokens carried their `jti` has none.
+pub fn opaque_ref(token: &str) -> Option<OpaqueRef> {
+    let rest = token.strip_prefix(OPAQUE_PREFIX)?;
+    let jti = match rest.split_at_checked(JTI_LEN) {
+        Some((jti, secret))
+            if jti.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && secret.strip_prefix(SELECTOR_END).is_some_and(|s| s.len() == SECRET_LEN) =>
+        {
+            Some(jti.to_string())
+        }
+        _ => None,
+    };
+    Some(OpaqueRef { jti, digest: sha256(token.as_bytes()) })
+}
+
+/// A new opaque token for the row `jti` (a `time_ordered_id`).
+fn opaque_token(jti: &str) -> String {
+    format!("{OPAQUE_PREFIX}{jti}{SELECTOR_END}{}", random_token())
+}
 
 /// What a token is issued for.
 #[derive(Debug, Clone)]
@@ -106,8 +139,8 @@ pub async fn issue_access(state: &Provider, req: AccessRequest<'_>) -> Result<Is
             Ok(IssuedAccess { token, expires_in: ttl, jti, expires_at: now + ttl, dpop_bound: req.jkt.is_some() })
         }
         TokenFormat::Opaque => {
-            let token = format!("{OPAQUE_PREFIX}{}", random_token());
             let jti = time_ordered_id();
+            let token = opaque_token(&jti);
             let row = AccessTokenRow {
                 jti: jti.clone(),
                 digest: sha256(token.as_bytes()).to_vec(),
@@ -157,18 +190,17 @@ pub struct KnownToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenKind {
     Jwt,
-    /// An opaque token, with the digest that finds its row.
-    Opaque(Vec<u8>),
+    /// An opaque token: its row is the one `jti` names.
+    Opaque,
 }
 
 /// Finds a token we issued that is still valid at `now`: signature (JWTs) or row (opaque),
 /// not expired, not revoked. Anything else is `None`, never an error the caller could probe.
 pub async fn lookup_active(state: &Provider, token: &str) -> Result<Option<KnownToken>, ProtocolError> {
     let now = state.clock.now();
-    if token.starts_with(OPAQUE_PREFIX) {
-        let digest = sha256(token.as_bytes()).to_vec();
-        let row = state.store.access_token_by_digest(&digest).await?;
-        return active_opaque(state, row, now).await;
+    if let Some(opaque) = opaque_ref(token) {
+        let row = state.store.access_token(&opaque).await?;
+        return active_opaque(state, &opaque, row, now).await;
     }
     let Some(claims) = state.keys.verify_own(token, "at+jwt") else { return Ok(None) };
     let Some(known) = from_claims(&claims, &state.config.issuer) else { return Ok(None) };
@@ -181,14 +213,16 @@ pub async fn lookup_active(state: &Provider, token: &str) -> Result<Option<Known
     still_admitted(state, known).await
 }
 
-/// The opaque token `row` (read by its digest), if it is still valid at `now`.
+/// The opaque token `row` (read by `opaque`'s `jti`), if it is that token and still valid at `now`.
 pub async fn active_opaque(
     state: &Provider,
+    opaque: &OpaqueRef,
     row: Option<AccessTokenRow>,
     now: i64,
 ) -> Result<Option<KnownToken>, ProtocolError> {
     let Some(row) = row else { return Ok(None) };
-    if row.revoked_at.is_some() || row.expires_at <= now {
+    // The `jti` is no secret, so the row it names proves nothing until the digest matches.
+    if !crate::crypto::ct_eq(&row.digest, &opaque.digest) || row.revoked_at.is_some() || row.expires_at <= now {
         return Ok(None);
     }
     let known = KnownToken {
@@ -200,7 +234,7 @@ pub async fn active_opaque(
         issued_at: row.issued_at,
         expires_at: row.expires_at,
         tenant_ctx: row.tenant_ctx,
-        kind: TokenKind::Opaque(row.digest),
+        kind: TokenKind::Opaque,
         jkt: row.jkt,
         act: row.act.as_deref().and_then(|a| serde_json::from_str(a).ok()),
     };

@@ -185,10 +185,10 @@ impl TokenWriter {
     }
 }
 
-use super::tokens::Lookup;
+use super::tokens::{Lookup, OpaqueRef};
 type LookupReply = oneshot::Sender<Result<Lookup, WriteError>>;
-/// A token digest and the caller's app id, with where its answer goes.
-type LookupRequest = ((Vec<u8>, String), LookupReply);
+/// An opaque token's reference and the caller's app id, with where its answer goes.
+type LookupRequest = ((OpaqueRef, String), LookupReply);
 
 /// Readers working at once: one for every two cores. Each batch in flight keeps a database
 /// connection (a PostgreSQL backend, or a SQLite connection's thread) busy while the server
@@ -246,13 +246,13 @@ impl TokenReader {
         TokenReader { queue: Some(queue), store }
     }
 
-    /// An opaque token by its digest and the revision of the caller's app `app_id` (see
+    /// An opaque token's row and the revision of the caller's app `app_id` (see
     /// `Store::access_token_with_app_revision`).
-    pub async fn read(&self, digest: &[u8], app_id: &str) -> sqlx::Result<Lookup> {
-        let Some(queue) = &self.queue else { return self.store.access_token_with_app_revision(digest, app_id).await };
+    pub async fn read(&self, token: &OpaqueRef, app_id: &str) -> sqlx::Result<Lookup> {
+        let Some(queue) = &self.queue else { return self.store.access_token_with_app_revision(token, app_id).await };
         let (reply, answer) = oneshot::channel();
         let stopped = || sqlx::Error::Protocol("the token reader stopped".into());
-        queue.send(((digest.to_vec(), app_id.to_string()), reply)).await.map_err(|_| stopped())?;
+        queue.send(((token.clone(), app_id.to_string()), reply)).await.map_err(|_| stopped())?;
         match answer.await.map_err(|_| stopped())? {
             Ok(found) => Ok(found),
             Err(WriteError::Unavailable) => Err(sqlx::Error::PoolTimedOut),

@@ -54,6 +54,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(26, "0026_domain_claims"),
     migration!(27, "0027_expiry_notices"),
     migration!(28, "0028_partner_webhooks_idempotency"),
+    migration!(29, "0029_opaque_token_selectors"),
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS gatehouse_migrations (

@@ -39,6 +39,8 @@ pub enum Prunable {
     LoginFailures,
     /// Opaque access tokens past their expiry.
     AccessTokens,
+    /// Where tokens issued before tokens carried their `jti` are found, past their expiry.
+    LegacyTokenDigests,
     /// Revoked JWT ids past the expiry of the JWT.
     RevokedJwts,
     /// Client-assertion and JWT-bearer `jti`s past the assertion's expiry (plus skew).
@@ -83,11 +85,12 @@ pub enum Prunable {
 }
 
 impl Prunable {
-    pub const ALL: [Prunable; 22] = [
+    pub const ALL: [Prunable; 23] = [
         Prunable::PendingRequests,
         Prunable::Sessions,
         Prunable::LoginFailures,
         Prunable::AccessTokens,
+        Prunable::LegacyTokenDigests,
         Prunable::RevokedJwts,
         Prunable::UsedJtis,
         Prunable::SystemUserReplays,
@@ -115,6 +118,7 @@ impl Prunable {
             Prunable::Sessions => "sessions",
             Prunable::LoginFailures => "login_failures",
             Prunable::AccessTokens => "access_tokens",
+            Prunable::LegacyTokenDigests => "legacy_token_digests",
             Prunable::RevokedJwts => "revoked_jwts",
             Prunable::UsedJtis => "used_jtis",
             Prunable::SystemUserReplays => "system_user_replays",
@@ -151,6 +155,10 @@ impl Prunable {
             }
             Prunable::AccessTokens => {
                 "DELETE FROM access_tokens WHERE jti IN (SELECT jti FROM access_tokens WHERE expires_at < $1 LIMIT $2)"
+            }
+            Prunable::LegacyTokenDigests => {
+                "DELETE FROM legacy_token_digests WHERE digest IN \
+                 (SELECT digest FROM legacy_token_digests WHERE expires_at < $1 LIMIT $2)"
             }
             Prunable::RevokedJwts => {
                 "DELETE FROM revoked_jwts WHERE jti IN (SELECT jti FROM revoked_jwts WHERE expires_at < $1 LIMIT $2)"

@@ -1,9 +1,19 @@
-//! SQL for tokens: opaque access tokens (digests only), revoked JWT ids, and the `jti` replay
+//! SQL for tokens: opaque access tokens (by `jti`, with digests only), revoked JWT ids, and the `jti` replay
 //! store. Each single-use step is one conditional statement, so it holds across instances.
 
 use super::row::DbRow;
 use super::{on_held, Committed, Held, Store};
 use crate::{on_db, on_write, on_write_committed};
+
+/// What finds an opaque token's row (`oauth::tokens::opaque_ref` reads it off a token): its
+/// `jti`, or for a token issued before tokens carried one, its digest's entry in
+/// `legacy_token_digests` (kept until those tokens have expired).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpaqueRef {
+    pub jti: Option<String>,
+    /// SHA-256 of the whole token: what the row's `digest` must be.
+    pub digest: [u8; 32],
+}
 
 #[derive(Debug, Clone)]
 pub struct AccessTokenRow {
@@ -104,30 +114,31 @@ impl Store {
         self.committed(result.map(stored_of))
     }
 
-    pub async fn access_token_by_digest(&self, digest: &[u8]) -> sqlx::Result<Option<AccessTokenRow>> {
+    /// The row an opaque token names (its `jti`, or for a token without one its digest's
+    /// entry in `legacy_token_digests`). The caller compares the row's digest with the token's.
+    pub async fn access_token(&self, token: &OpaqueRef) -> sqlx::Result<Option<AccessTokenRow>> {
         const SQL: &str = "SELECT t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, t.tenant_id, t.scope, t.audience, \
             t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx FROM access_tokens t JOIN apps a ON a.id = t.app_id \
-            LEFT JOIN tenants n ON n.id = t.tenant_id WHERE t.digest = $1";
+            LEFT JOIN tenants n ON n.id = t.tenant_id \
+            WHERE t.jti = COALESCE($1, (SELECT l.jti FROM legacy_token_digests l WHERE l.digest = $2))";
         on_db!(&self.db, pool => {
-            sqlx::query(SQL).bind(digest).fetch_optional(pool).await?.as_ref().map(access_token_row).transpose()
+            let q = sqlx::query(SQL).bind(&token.jti).bind(token.digest.as_slice());
+            q.fetch_optional(pool).await?.as_ref().map(access_token_row).transpose()
         })
     }
 
-    /// An opaque token and, in the same statement, the revision of the app `app_id` (the
+    /// An opaque token's row and, in the same statement, the revision of the app `app_id` (the
     /// caller's, whose remembered authentication it confirms): introspection's one round trip.
     /// `(None, None)` when that app no longer exists.
-    pub async fn access_token_with_app_revision(
-        &self,
-        digest: &[u8],
-        app_id: &str,
-    ) -> sqlx::Result<(Option<AccessTokenRow>, Option<i64>)> {
+    pub async fn access_token_with_app_revision(&self, token: &OpaqueRef, app_id: &str) -> sqlx::Result<Lookup> {
         const SQL: &str =
             "SELECT c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, \
             t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx FROM apps c \
-            LEFT JOIN access_tokens t ON t.digest = $1 LEFT JOIN apps a ON a.id = t.app_id \
-            LEFT JOIN tenants n ON n.id = t.tenant_id WHERE c.id = $2";
+            LEFT JOIN access_tokens t ON t.jti = COALESCE($1, (SELECT l.jti FROM legacy_token_digests l WHERE l.digest = $2)) \
+            LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN tenants n ON n.id = t.tenant_id WHERE c.id = $3";
         on_db!(&self.db, pool => {
-            let Some(r) = sqlx::query(SQL).bind(digest).bind(app_id).fetch_optional(pool).await? else { return Ok((None, None)) };
+            let q = sqlx::query(SQL).bind(&token.jti).bind(token.digest.as_slice()).bind(app_id);
+            let Some(r) = q.fetch_optional(pool).await? else { return Ok((None, None)) };
             let token = if r.opt_text("jti")?.is_some() { Some(access_token_row(&r)?) } else { None };
             Ok((token, Some(r.int("caller_revision")?)))
         })
@@ -139,7 +150,7 @@ impl Store {
     pub async fn access_tokens_with_app_revisions(
         &self,
         held: &mut Option<Held>,
-        lookups: &[(Vec<u8>, String)],
+        lookups: &[(OpaqueRef, String)],
     ) -> sqlx::Result<Vec<Lookup>> {
         let rows = match (&mut *held, &self.db) {
             (Some(Held::Postgres(c)), _) => postgres_lookups(&mut **c, lookups).await,
@@ -160,12 +171,13 @@ impl Store {
         Ok(out)
     }
 
-    /// Revokes an opaque token if it belongs to `app_id`. Returns whether a row changed.
-    pub async fn revoke_access_token(&self, digest: &[u8], app_id: &str, now: i64) -> sqlx::Result<bool> {
+    /// Revokes the opaque token `jti` (one its caller has read and verified) if it belongs to
+    /// `app_id`. Returns whether a row changed.
+    pub async fn revoke_access_token(&self, jti: &str, app_id: &str, now: i64) -> sqlx::Result<bool> {
         const SQL: &str =
-            "UPDATE access_tokens SET revoked_at = $3 WHERE digest = $1 AND app_id = $2 AND revoked_at IS NULL";
+            "UPDATE access_tokens SET revoked_at = $3 WHERE jti = $1 AND app_id = $2 AND revoked_at IS NULL";
         on_write!(self, pool => {
-            Ok(sqlx::query(SQL).bind(digest).bind(app_id).bind(now).execute(pool).await?.rows_affected() == 1)
+            Ok(sqlx::query(SQL).bind(jti).bind(app_id).bind(now).execute(pool).await?.rows_affected() == 1)
         })
     }
 
@@ -198,35 +210,40 @@ impl Store {
 /// An opaque token (if found) and the revision of the caller's app (None when it is gone).
 pub type Lookup = (Option<AccessTokenRow>, Option<i64>);
 
-/// The batched lookup on PostgreSQL: the lookups travel as two arrays.
+/// The batched lookup on PostgreSQL: the lookups travel as three arrays.
 async fn postgres_lookups<'e>(
     on: impl sqlx::PgExecutor<'e>,
-    lookups: &[(Vec<u8>, String)],
+    lookups: &[(OpaqueRef, String)],
 ) -> sqlx::Result<Vec<(i64, Lookup)>> {
     const SQL: &str =
         "SELECT q.i, c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, \
         t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx \
-        FROM unnest($1::bytea[], $2::text[]) WITH ORDINALITY AS q(digest, app_id, i) JOIN apps c ON c.id = q.app_id \
-        LEFT JOIN access_tokens t ON t.digest = q.digest LEFT JOIN apps a ON a.id = t.app_id \
-        LEFT JOIN tenants n ON n.id = t.tenant_id";
-    let digests: Vec<&[u8]> = lookups.iter().map(|(d, _)| d.as_slice()).collect();
+        FROM unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS q(jti, digest, app_id, i) \
+        JOIN apps c ON c.id = q.app_id \
+        LEFT JOIN access_tokens t ON t.jti = COALESCE(q.jti, (SELECT l.jti FROM legacy_token_digests l WHERE l.digest = q.digest)) \
+        LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN tenants n ON n.id = t.tenant_id";
+    let jtis: Vec<Option<&str>> = lookups.iter().map(|(t, _)| t.jti.as_deref()).collect();
+    let digests: Vec<&[u8]> = lookups.iter().map(|(t, _)| t.digest.as_slice()).collect();
     let app_ids: Vec<&str> = lookups.iter().map(|(_, a)| a.as_str()).collect();
-    sqlx::query(SQL).bind(&digests).bind(&app_ids).fetch_all(on).await?.iter().map(lookup_row).collect()
+    let q = sqlx::query(SQL).bind(&jtis).bind(&digests).bind(&app_ids);
+    q.fetch_all(on).await?.iter().map(lookup_row).collect()
 }
 
-/// SQLite has no arrays: the lookups travel as one JSON array of [hex digest, app id].
+/// SQLite has no arrays: the lookups travel as one JSON array of [jti, hex digest, app id].
 async fn sqlite_lookups<'e>(
     on: impl sqlx::SqliteExecutor<'e>,
-    lookups: &[(Vec<u8>, String)],
+    lookups: &[(OpaqueRef, String)],
 ) -> sqlx::Result<Vec<(i64, Lookup)>> {
     const SQL: &str =
         "SELECT q.key + 1 AS i, c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, \
         t.user_id, t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, \
-        n.ctx AS tenant_ctx FROM json_each($1) AS q JOIN apps c ON c.id = q.value ->> 1 \
-        LEFT JOIN access_tokens t ON t.digest = unhex(q.value ->> 0) LEFT JOIN apps a ON a.id = t.app_id \
-        LEFT JOIN tenants n ON n.id = t.tenant_id";
-    let pairs: Vec<(String, &str)> = lookups.iter().map(|(d, a)| (crate::crypto::hex(d), a.as_str())).collect();
-    let json = serde_json::to_string(&pairs).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        n.ctx AS tenant_ctx FROM json_each($1) AS q JOIN apps c ON c.id = q.value ->> 2 \
+        LEFT JOIN access_tokens t ON t.jti = \
+            COALESCE(q.value ->> 0, (SELECT l.jti FROM legacy_token_digests l WHERE l.digest = unhex(q.value ->> 1))) \
+        LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN tenants n ON n.id = t.tenant_id";
+    let rows: Vec<(Option<&str>, String, &str)> =
+        lookups.iter().map(|(t, a)| (t.jti.as_deref(), crate::crypto::hex(&t.digest), a.as_str())).collect();
+    let json = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(e.into()))?;
     sqlx::query(SQL).bind(json).fetch_all(on).await?.iter().map(lookup_row).collect()
 }
 

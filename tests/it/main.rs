@@ -28,6 +28,7 @@ mod hardening; // the external audit's findings (issue 16): acting for users, si
 mod health; // /healthz, /readyz, /metrics, and the error shape of unknown routes
 mod keys; // rotation: next published before it signs, retired stays published
 mod offboarding; // a disabled person signs in no more and what they held ends at once; delete only after disable
+mod opaque_tokens; // the opaque-token writer and reader, tokens that name their row, the upgrade
 mod par; // pushed authorization requests (RFC 9126): one use, own client, expiry, the push validated, PAR required per app and server
 mod passkeys; // passkeys with a software authenticator: alone and as a second factor, each wrong answer refused
 mod passkeys_browser; // a passkey made and used in headless Chromium's virtual authenticator, the app on another origin

@@ -164,6 +164,17 @@ async fn fill(srv: &TestServer, w: &World) {
     let begun = state.store.idempotency_begin(&app.client_id, "k", "f", now).await.unwrap();
     assert_eq!(begun, gatehouse::store::idempotency::Begun::Run);
     state.store.idempotency_finish(&app.client_id, "k", 201, "{}", None).await.unwrap();
+    // What an upgrade keeps of an opaque token issued before tokens carried their jti (migration 0029).
+    gatehouse::on_write!(&state.store, pool => {
+        sqlx::query("INSERT INTO legacy_token_digests (digest, jti, expires_at) VALUES ($1, $2, $3)")
+            .bind(gatehouse::crypto::sha256(b"legacy").as_slice())
+            .bind("legacy")
+            .bind(now + 3_600)
+            .execute(pool)
+            .await
+            .map(|_| ())
+    })
+    .unwrap();
 }
 
 both_backends!(
