@@ -20,8 +20,24 @@ pub struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Killing chromedriver alone leaves its Chromium running, orphaned, after the tests
+        // end (and a benchmark after them waits for a quiet machine): ending the WebDriver
+        // session first closes the browser.
+        end_session(&self.base, &self.session);
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `DELETE /session/{id}` (WebDriver §8.2, Delete Session), blocking and bounded, as `Drop` needs.
+fn end_session(base: &str, session: &str) {
+    use std::io::{Read, Write};
+    let Some(addr) = base.strip_prefix("http://") else { return };
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else { return };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!("DELETE /session/{session} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let _ = stream.read_to_end(&mut Vec::new());
     }
 }
 
