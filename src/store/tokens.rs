@@ -59,6 +59,15 @@ macro_rules! bind_token {
     };
 }
 
+/// The `jti` of the row an `OpaqueRef` names, as SQL: its own, or for a token without one the
+/// `jti` its digest is kept under in `legacy_token_digests`. `$jti` and `$digest` are the SQL
+/// expressions the statement has them in.
+macro_rules! row_named_by {
+    ($jti:literal, $digest:literal) => {
+        concat!("COALESCE(", $jti, ", (SELECT l.jti FROM legacy_token_digests l WHERE l.digest = ", $digest, "))")
+    };
+}
+
 impl Store {
     /// Stores a batch of opaque tokens with one INSERT: one statement, one commit (one fsync)
     /// for all of them, on the caller's held connection on PostgreSQL (taken from the pool when
@@ -117,10 +126,10 @@ impl Store {
     /// The row an opaque token names (its `jti`, or for a token without one its digest's
     /// entry in `legacy_token_digests`). The caller compares the row's digest with the token's.
     pub async fn access_token(&self, token: &OpaqueRef) -> sqlx::Result<Option<AccessTokenRow>> {
-        const SQL: &str = "SELECT t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, t.tenant_id, t.scope, t.audience, \
+        const SQL: &str = concat!("SELECT t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, t.tenant_id, t.scope, t.audience, \
             t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx FROM access_tokens t JOIN apps a ON a.id = t.app_id \
             LEFT JOIN tenants n ON n.id = t.tenant_id \
-            WHERE t.jti = COALESCE($1, (SELECT l.jti FROM legacy_token_digests l WHERE l.digest = $2))";
+            WHERE t.jti = ", row_named_by!("$1", "$2"));
         on_db!(&self.db, pool => {
             let q = sqlx::query(SQL).bind(&token.jti).bind(token.digest.as_slice());
             q.fetch_optional(pool).await?.as_ref().map(access_token_row).transpose()
@@ -132,10 +141,11 @@ impl Store {
     /// `(None, None)` when that app no longer exists.
     pub async fn access_token_with_app_revision(&self, token: &OpaqueRef, app_id: &str) -> sqlx::Result<Lookup> {
         const SQL: &str =
+            concat!(
             "SELECT c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, \
             t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx FROM apps c \
-            LEFT JOIN access_tokens t ON t.jti = COALESCE($1, (SELECT l.jti FROM legacy_token_digests l WHERE l.digest = $2)) \
-            LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN tenants n ON n.id = t.tenant_id WHERE c.id = $3";
+            LEFT JOIN access_tokens t ON t.jti = ", row_named_by!("$1", "$2"), " \
+            LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN tenants n ON n.id = t.tenant_id WHERE c.id = $3");
         on_db!(&self.db, pool => {
             let q = sqlx::query(SQL).bind(&token.jti).bind(token.digest.as_slice()).bind(app_id);
             let Some(r) = q.fetch_optional(pool).await? else { return Ok((None, None)) };
@@ -215,13 +225,16 @@ async fn postgres_lookups<'e>(
     on: impl sqlx::PgExecutor<'e>,
     lookups: &[(OpaqueRef, String)],
 ) -> sqlx::Result<Vec<(i64, Lookup)>> {
-    const SQL: &str =
+    const SQL: &str = concat!(
         "SELECT q.i, c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, t.user_id, \
         t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, n.ctx AS tenant_ctx \
         FROM unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS q(jti, digest, app_id, i) \
         JOIN apps c ON c.id = q.app_id \
-        LEFT JOIN access_tokens t ON t.jti = COALESCE(q.jti, (SELECT l.jti FROM legacy_token_digests l WHERE l.digest = q.digest)) \
-        LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN tenants n ON n.id = t.tenant_id";
+        LEFT JOIN access_tokens t ON t.jti = ",
+        row_named_by!("q.jti", "q.digest"),
+        " \
+        LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN tenants n ON n.id = t.tenant_id"
+    );
     let jtis: Vec<Option<&str>> = lookups.iter().map(|(t, _)| t.jti.as_deref()).collect();
     let digests: Vec<&[u8]> = lookups.iter().map(|(t, _)| t.digest.as_slice()).collect();
     let app_ids: Vec<&str> = lookups.iter().map(|(_, a)| a.as_str()).collect();
@@ -234,13 +247,15 @@ async fn sqlite_lookups<'e>(
     on: impl sqlx::SqliteExecutor<'e>,
     lookups: &[(OpaqueRef, String)],
 ) -> sqlx::Result<Vec<(i64, Lookup)>> {
-    const SQL: &str =
+    const SQL: &str = concat!(
         "SELECT q.key + 1 AS i, c.revision AS caller_revision, t.jti, t.digest, t.app_id, a.client_id, t.subject, \
         t.user_id, t.tenant_id, t.scope, t.audience, t.issued_at, t.expires_at, t.revoked_at, t.jkt, t.act, \
         n.ctx AS tenant_ctx FROM json_each($1) AS q JOIN apps c ON c.id = q.value ->> 2 \
-        LEFT JOIN access_tokens t ON t.jti = \
-            COALESCE(q.value ->> 0, (SELECT l.jti FROM legacy_token_digests l WHERE l.digest = unhex(q.value ->> 1))) \
-        LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN tenants n ON n.id = t.tenant_id";
+        LEFT JOIN access_tokens t ON t.jti = ",
+        row_named_by!("q.value ->> 0", "unhex(q.value ->> 1)"),
+        " \
+        LEFT JOIN apps a ON a.id = t.app_id LEFT JOIN tenants n ON n.id = t.tenant_id"
+    );
     let rows: Vec<(Option<&str>, String, &str)> =
         lookups.iter().map(|(t, a)| (t.jti.as_deref(), crate::crypto::hex(&t.digest), a.as_str())).collect();
     let json = serde_json::to_string(&rows).map_err(|e| sqlx::Error::Encode(e.into()))?;
